@@ -1,0 +1,3 @@
+from flashml.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Who is calling: passwords for people, API keys for programs."""

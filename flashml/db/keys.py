@@ -1,0 +1,62 @@
+"""API key records. Only a hash of each secret is stored."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from flashml.db.schema import api_keys
+
+PUBLIC_COLUMNS = ("id", "key_id", "name", "role", "models", "created_by", "created_at", "last_used_at",
+                  "revoked_at")
+
+
+def _public(row: Any) -> dict[str, Any]:
+    return {c: row[c] for c in PUBLIC_COLUMNS}
+
+
+async def insert_key(engine: AsyncEngine, *, key_id: str, secret_hash: str, name: str, role: str,
+                     models: list[str] | None, created_by: str) -> dict[str, Any]:
+    values = dict(key_id=key_id, secret_hash=secret_hash, name=name, role=role, models=models,
+                  created_by=created_by, created_at=time.time(), last_used_at=None, revoked_at=None)
+    async with engine.begin() as conn:
+        res = await conn.execute(insert(api_keys).values(**values))
+    return _public({"id": res.inserted_primary_key[0], **values})
+
+
+async def get_key_by_key_id(engine: AsyncEngine, key_id: str) -> dict[str, Any] | None:
+    """The whole record, secret hash included, for authentication."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(api_keys).where(api_keys.c.key_id == key_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def list_keys(engine: AsyncEngine) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(api_keys).order_by(api_keys.c.id))).mappings().all()
+    return [_public(r) for r in rows]
+
+
+async def get_key(engine: AsyncEngine, ident: int) -> dict[str, Any] | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(api_keys).where(api_keys.c.id == ident))).mappings().first()
+    return _public(row) if row else None
+
+
+async def revoke_key(engine: AsyncEngine, ident: int) -> dict[str, Any] | None:
+    async with engine.begin() as conn:
+        await conn.execute(update(api_keys).where(api_keys.c.id == ident, api_keys.c.revoked_at.is_(None))
+                           .values(revoked_at=time.time()))
+    return await get_key(engine, ident)
+
+
+async def touch_keys(engine: AsyncEngine, last_used: dict[str, float]) -> None:
+    """Record last-used times, collected in memory so that a request never waits on a write."""
+    if not last_used:
+        return
+    async with engine.begin() as conn:
+        for key_id, at in last_used.items():
+            await conn.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(last_used_at=at))

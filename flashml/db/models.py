@@ -1,0 +1,98 @@
+"""Models and their numbered versions."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from flashml.db.schema import models, versions
+
+VERSION_STATES = ("validating", "ready", "failed", "archived")
+
+
+async def create_version(engine: AsyncEngine, model_name: str, *, created_by: str, source_name: str,
+                         size_bytes: int) -> dict[str, Any]:
+    """Create the model when new and the next version number in state ``validating``."""
+    for _ in range(5):  # two uploads racing for the same number: the unique constraint decides, retry
+        now = time.time()
+        try:
+            async with engine.begin() as conn:
+                model_id = (await conn.execute(select(models.c.id).where(models.c.name == model_name))).scalar()
+                if model_id is None:
+                    res = await conn.execute(insert(models).values(name=model_name, created_by=created_by,
+                                                                   created_at=now))
+                    model_id = res.inserted_primary_key[0]
+                number = (await conn.execute(select(func.coalesce(func.max(versions.c.version), 0))
+                                             .where(versions.c.model_id == model_id))).scalar_one() + 1
+                res = await conn.execute(insert(versions).values(
+                    model_id=model_id, version=number, state="validating", created_by=created_by,
+                    created_at=now, updated_at=now, source_name=source_name, size_bytes=size_bytes))
+                vid = res.inserted_primary_key[0]
+        except IntegrityError:
+            continue
+        return await get_version_by_id(engine, vid)  # type: ignore[return-value]
+    raise RuntimeError("could not allocate a version number")
+
+
+def _version_query():
+    return select(versions, models.c.name.label("model")).join(models, models.c.id == versions.c.model_id)
+
+
+async def get_version_by_id(engine: AsyncEngine, vid: int) -> dict[str, Any] | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(_version_query().where(versions.c.id == vid))).mappings().first()
+    return dict(row) if row else None
+
+
+async def get_version(engine: AsyncEngine, model_name: str, number: int) -> dict[str, Any] | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(_version_query().where(models.c.name == model_name,
+                                                         versions.c.version == number))).mappings().first()
+    return dict(row) if row else None
+
+
+async def list_versions(engine: AsyncEngine, model_name: str | None = None,
+                        state: str | None = None) -> list[dict[str, Any]]:
+    q = _version_query()
+    if model_name is not None:
+        q = q.where(models.c.name == model_name)
+    if state is not None:
+        q = q.where(versions.c.state == state)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(q.order_by(models.c.name, versions.c.version))).mappings().all()
+    return [dict(r) for r in rows]
+
+
+async def get_model(engine: AsyncEngine, name: str) -> dict[str, Any] | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(models).where(models.c.name == name))).mappings().first()
+    return dict(row) if row else None
+
+
+async def list_models(engine: AsyncEngine) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(models).order_by(models.c.name))).mappings().all()
+    return [dict(r) for r in rows]
+
+
+async def update_version(engine: AsyncEngine, vid: int, **values: Any) -> None:
+    values["updated_at"] = time.time()
+    async with engine.begin() as conn:
+        await conn.execute(update(versions).where(versions.c.id == vid).values(**values))
+
+
+async def delete_version(engine: AsyncEngine, vid: int) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(delete(versions).where(versions.c.id == vid))
+
+
+async def delete_model(engine: AsyncEngine, name: str) -> None:
+    async with engine.begin() as conn:
+        model_id = (await conn.execute(select(models.c.id).where(models.c.name == name))).scalar()
+        if model_id is not None:
+            await conn.execute(delete(versions).where(versions.c.model_id == model_id))
+            await conn.execute(delete(models).where(models.c.id == model_id))

@@ -1,0 +1,76 @@
+"""Tables. Times are UNIX seconds (float) in UTC; JSON columns hold plain dicts and lists."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint
+
+metadata = MetaData()
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("disabled", Integer, nullable=False, default=0),
+)
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_id", String(32), nullable=False, unique=True),  # public part of the token, for lookup
+    Column("secret_hash", String(64), nullable=False),  # sha256 hex of the whole token
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("models", JSON, nullable=True),  # None: every model
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+)
+
+setup_tokens = Table(
+    "setup_tokens", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+)
+
+models = Table(
+    "models", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+versions = Table(
+    "versions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("state", String(16), nullable=False),  # validating | ready | failed | archived
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("source_name", String(255), nullable=False),
+    Column("size_bytes", Integer, nullable=False, default=0),
+    Column("sha256", String(64), nullable=True),
+    Column("signature", JSON, nullable=True),
+    Column("manifest", JSON, nullable=True),
+    Column("report", JSON, nullable=True),  # validation steps, checks, warm-up figures
+    Column("errors", JSON, nullable=True),  # [{code, error}] when failed
+    UniqueConstraint("model_id", "version"),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(255), nullable=False, default=""),
+    Column("detail", JSON, nullable=True),
+)

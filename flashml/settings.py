@@ -1,0 +1,147 @@
+"""Every FlashML setting, declared once with its default and a help line.
+
+A setting comes from, strongest first: a CLI flag, a ``FLASHML_<NAME>`` environment variable, the TOML
+file named by ``--config`` / ``FLASHML_CONFIG``, then the default below. ``flashml settings`` prints the
+table that README.md carries; a test fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "FLASHML_"
+RESOLVED_ENV = "FLASHML_RESOLVED_SETTINGS"  # how `flashml serve` hands settings to the Granian worker
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+def _s(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = _s("127.0.0.1", "Address to listen on. Use 0.0.0.0 to serve the LAN.")
+    port: int = _s(8000, "TCP port to listen on.")
+    data_dir: Path = _s(Path("flashml-data"), "Folder for all state: the SQLite database and the model store.")
+    public_url: str = _s("", "Base URL printed in links (setup link); defaults to http://HOST:PORT.")
+    device: str = _s("auto", "Where models run: auto (CUDA when it works, else CPU), cpu, or cuda / cuda:N.")
+    intra_op_threads: int = _s(0, "ONNX Runtime threads per model session; 0 lets ONNX Runtime choose.")
+    max_upload_bytes: int = _s(4 * GiB, "Largest model upload accepted, in bytes (413 above it).")
+    max_request_bytes: int = _s(64 * MiB, "Largest inference request body, in bytes (413 above it).")
+    bundle_max_members: int = _s(1000, "Most files a bundle archive may hold.")
+    bundle_max_bytes: int = _s(16 * GiB, "Most bytes a bundle may unpack to.")
+    bundle_max_ratio: float = _s(200.0, "Highest unpacked-to-packed size ratio of a bundle (zip bombs).")
+    allowed_op_domains: tuple[str, ...] = _s(
+        ("", "ai.onnx", "ai.onnx.ml", "com.microsoft"),
+        "Operator domains a model may use; anything else is refused (no custom-op libraries).",
+    )
+    validation_timeout_s: float = _s(300.0, "Longest a model's load and warm-up may take before it is killed.")
+    validation_memory_bytes: int = _s(8 * GiB, "Most memory (RSS) the validation subprocess may use.")
+    upload_wait_s: float = _s(60.0, "How long an upload waits for validation before answering 202 to poll.")
+    in_use_window_s: float = _s(300.0, "A version that answered a request this recently is in use (delete needs force).")
+    setup_token_ttl_s: float = _s(86400.0, "How long the first-run setup link stays valid.")
+    log_level: str = _s("info", "Log level: debug, info, warning, error.")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "flashml.db"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def to_json(self) -> str:
+        return json.dumps({f.name: _dump(getattr(self, f.name)) for f in dataclasses.fields(self)})
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        return _build(json.loads(text))
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+class SettingsError(ValueError):
+    """A setting with a bad value or an unknown name."""
+
+
+def _coerce(name: str, value: Any) -> Any:
+    f = FIELDS[name]
+    default = f.default
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, Path):
+            return Path(value).expanduser()
+        if isinstance(default, tuple):
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",")) if value.strip() else ("",)
+            return tuple(str(v) for v in value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"setting {name}: cannot use {value!r} ({exc})") from None
+
+
+def _build(values: Mapping[str, Any]) -> Settings:
+    unknown = set(values) - set(FIELDS)
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    return Settings(**{k: _coerce(k, v) for k, v in values.items()})
+
+
+def load_settings(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
+                  config_file: Path | None = None) -> Settings:
+    """Merge defaults, the TOML file, FLASHML_* variables and CLI values (None means not given)."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    config_file = config_file or (Path(env["FLASHML_CONFIG"]) if env.get("FLASHML_CONFIG") else None)
+    if config_file is not None:
+        try:
+            values.update(tomllib.loads(Path(config_file).read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read config file {config_file}: {exc}") from None
+    for name in FIELDS:
+        key = ENV_PREFIX + name.upper()
+        if key in env:
+            values[name] = env[key]
+    for name, value in (cli or {}).items():
+        if value is not None:
+            values[name] = value
+    return _build(values)
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting, as README.md carries it."""
+    rows = ["| Setting | CLI flag (`serve`) | Environment variable | Default | Meaning |", "|---|---|---|---|---|"]
+    for f in dataclasses.fields(Settings):
+        default = _dump(f.default)
+        if isinstance(default, list):
+            default = ",".join(default)
+        flag = "--" + f.name.replace("_", "-")
+        rows.append(f"| `{f.name}` | `{flag}` | `{ENV_PREFIX}{f.name.upper()}` | `{default}` | {f.metadata['help']} |")
+    return "\n".join(rows)

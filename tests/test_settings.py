@@ -1,0 +1,54 @@
+"""Settings: one declaration, four sources in a fixed order, and the README documents every one."""
+
+from pathlib import Path
+
+import pytest
+
+from flashml.settings import FIELDS, SettingsError, load_settings, settings_table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_are_the_embedded_appliance():
+    s = load_settings({}, env={})
+    assert (s.host, s.port, s.data_dir, s.device) == ("127.0.0.1", 8000, Path("flashml-data"), "auto")
+
+
+def test_cli_beats_env_beats_file_beats_default(tmp_path):
+    cfg = tmp_path / "flashml.toml"
+    cfg.write_text('port = 9001\nhost = "0.0.0.0"\ndevice = "cpu"\n')
+    env = {"FLASHML_PORT": "9002", "FLASHML_HOST": "10.0.0.1"}
+    s = load_settings({"port": 9003, "host": None}, env=env, config_file=cfg)
+    assert s.port == 9003  # CLI
+    assert s.host == "10.0.0.1"  # env (CLI left it unset)
+    assert s.device == "cpu"  # file
+    assert s.max_upload_bytes == FIELDS["max_upload_bytes"].default
+
+
+def test_config_file_from_environment(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("port = 9100\n")
+    assert load_settings({}, env={"FLASHML_CONFIG": str(cfg)}).port == 9100
+
+
+def test_list_setting_from_environment():
+    s = load_settings({}, env={"FLASHML_ALLOWED_OP_DOMAINS": ",ai.onnx"})
+    assert s.allowed_op_domains == ("", "ai.onnx")
+
+
+@pytest.mark.parametrize("bad", ['nonsense = 1\n', 'port = "eighty"\n', "port = [\n"])
+def test_bad_config_file_is_refused(tmp_path, bad):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(bad)
+    with pytest.raises(SettingsError):
+        load_settings({}, env={}, config_file=cfg)
+
+
+def test_readme_documents_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    assert settings_table() in readme, "README's settings table is out of date: paste `flashml settings` into it"
+
+
+def test_settings_survive_the_trip_to_the_worker():
+    s = load_settings({"port": 1234, "data_dir": "/tmp/x"}, env={})
+    assert type(s).from_json(s.to_json()) == s
