@@ -1,0 +1,1 @@
+"""Model registry: upload validation, bundles, manifests."""

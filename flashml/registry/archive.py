@@ -1,0 +1,202 @@
+"""Unpack an uploaded model (raw .onnx, .tar.gz or .zip) into a folder, refusing anything unsafe.
+
+Uploads are data from strangers: member names are checked before anything is written, links and
+device files are refused, and sizes are counted from the bytes really written, never from headers.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from flashml.errors import ValidationFailedError
+
+Kind = Literal["onnx", "tar.gz", "zip"]
+CHUNK = 1 << 20
+MODEL_NAME = "model.onnx"
+
+
+@dataclass
+class BundleLimits:
+    max_members: int = 1000
+    max_total_bytes: int = 8 << 30
+    max_ratio: float = 200.0
+    # Below this many bytes a high ratio is harmless (a small model full of zeros compresses well).
+    ratio_min_bytes: int = 1 << 20
+
+
+def detect_kind(path: Path) -> Kind:
+    """The upload's kind from its first bytes; anything not gzip or zip is taken as a raw .onnx file."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] == b"\x1f\x8b":
+        return "tar.gz"
+    if head == b"PK\x03\x04":
+        return "zip"
+    return "onnx"
+
+
+def safe_member_path(name: str) -> str:
+    """The normalized relative path for an archive member name, or raise ``unsafe_path``."""
+    def refuse(why: str) -> ValidationFailedError:
+        return ValidationFailedError(f"Bundle member {name!r} {why}; repack the bundle with plain relative paths.",
+                                     code="unsafe_path", details={"member": name})
+
+    if not name or "\x00" in name:
+        raise refuse("has an empty or invalid name")
+    if "\\" in name:
+        raise refuse("contains a backslash")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise refuse("is an absolute path")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise refuse("contains a '..' component")
+    if not parts:
+        raise refuse("names the bundle root itself")
+    return "/".join(parts)
+
+
+class _Writer:
+    """Writes members under ``dest``, counting bytes against the limits as they stream."""
+
+    def __init__(self, dest: Path, limits: BundleLimits, compressed_size: int) -> None:
+        self.dest = dest
+        self.root = os.path.realpath(dest)
+        self.limits = limits
+        self.compressed_size = max(compressed_size, 1)
+        self.total = 0
+        self.members = 0
+        self.seen: set[str] = set()
+        self.written: list[str] = []
+
+    def count_member(self, name: str) -> None:
+        self.members += 1
+        if self.members > self.limits.max_members:
+            raise ValidationFailedError(
+                f"The bundle has more than {self.limits.max_members} members (stopped at {name!r}); "
+                "remove files the model does not need.", code="too_many_members",
+                details={"member": name, "max_members": self.limits.max_members})
+
+    def target(self, rel: str, name: str) -> Path:
+        if rel in self.seen:
+            raise ValidationFailedError(f"Bundle member {name!r} appears more than once; keep one copy.",
+                                        code="duplicate_member", details={"member": name})
+        self.seen.add(rel)
+        path = self.dest / rel
+        # Defense in depth: the name checks already keep us inside dest, and we never create links.
+        if not os.path.realpath(path).startswith(self.root + os.sep):
+            raise ValidationFailedError(f"Bundle member {name!r} would be written outside the bundle.",
+                                        code="unsafe_path", details={"member": name})
+        return path
+
+    def mkdir(self, rel: str, name: str) -> None:
+        self.target(rel, name).mkdir(parents=True, exist_ok=True)
+
+    def write(self, rel: str, name: str, src: BinaryIO) -> None:
+        path = self.target(rel, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "xb") as out:  # "x": never overwrite or follow something already there
+            while chunk := src.read(CHUNK):
+                self.total += len(chunk)
+                self._check_size(name)
+                out.write(chunk)
+        self.written.append(rel)
+
+    def _check_size(self, name: str) -> None:
+        lim = self.limits
+        if self.total > lim.max_total_bytes:
+            raise ValidationFailedError(
+                f"The bundle unpacks to more than {lim.max_total_bytes} bytes (reached at member {name!r}).",
+                code="bundle_too_large", details={"member": name, "max_total_bytes": lim.max_total_bytes})
+        if self.total > lim.ratio_min_bytes and self.total / self.compressed_size > lim.max_ratio:
+            raise ValidationFailedError(
+                f"The bundle unpacks to more than {lim.max_ratio:g} times its compressed size (reached at member "
+                f"{name!r}); it looks like a compression bomb.", code="compression_ratio",
+                details={"member": name, "max_ratio": lim.max_ratio})
+
+
+def _link_error(name: str) -> ValidationFailedError:
+    return ValidationFailedError(f"Bundle member {name!r} is a link; bundles may hold only plain files and folders.",
+                                 code="link_in_bundle", details={"member": name})
+
+
+def _special_error(name: str) -> ValidationFailedError:
+    return ValidationFailedError(
+        f"Bundle member {name!r} is a device, fifo or other special file; bundles may hold only plain files.",
+        code="special_file", details={"member": name})
+
+
+def _tar_members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    while (info := tf.next()) is not None:
+        yield info
+
+
+def _extract_tar(src: Path, w: _Writer) -> None:
+    # Stream mode ("r|gz"): one pass, members are checked and written as they arrive.
+    with tarfile.open(src, mode="r|gz") as tf:
+        for info in _tar_members(tf):
+            w.count_member(info.name)
+            rel = safe_member_path(info.name)
+            if info.issym() or info.islnk():
+                raise _link_error(info.name)
+            if info.isdir():
+                w.mkdir(rel, info.name)
+            elif info.isreg():
+                fobj = tf.extractfile(info)
+                assert fobj is not None  # isreg() members always have data
+                w.write(rel, info.name, fobj)
+            else:
+                raise _special_error(info.name)
+
+
+def _extract_zip(src: Path, w: _Writer) -> None:
+    with zipfile.ZipFile(src) as zf:
+        infos = zf.infolist()
+        if len(infos) > w.limits.max_members:  # the central directory tells us up front
+            w.members = w.limits.max_members
+            w.count_member(infos[w.limits.max_members].filename)
+        for info in infos:
+            w.count_member(info.filename)
+            rel = safe_member_path(info.filename)
+            mode = info.external_attr >> 16  # Unix mode, when the zip was made on Unix
+            if stat.S_ISLNK(mode):
+                raise _link_error(info.filename)
+            if mode and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+                raise _special_error(info.filename)
+            if info.is_dir():
+                w.mkdir(rel, info.filename)
+            else:
+                with zf.open(info) as fobj:
+                    w.write(rel, info.filename, fobj)
+
+
+def _copy_onnx(src: Path, w: _Writer) -> None:
+    w.count_member(MODEL_NAME)
+    with open(src, "rb") as fobj:
+        w.write(MODEL_NAME, MODEL_NAME, fobj)
+
+
+def extract_bundle(src: Path, dest: Path, limits: BundleLimits) -> list[str]:
+    """Unpack ``src`` into ``dest`` and return the relative paths of the files written."""
+    kind = detect_kind(src)
+    dest.mkdir(parents=True, exist_ok=True)
+    w = _Writer(dest, limits, src.stat().st_size)
+    extract = {"onnx": _copy_onnx, "tar.gz": _extract_tar, "zip": _extract_zip}[kind]
+    try:
+        extract(src, w)
+    except ValidationFailedError:
+        raise
+    except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, ValueError) as e:
+        raise ValidationFailedError(f"The {kind} upload could not be unpacked: {e}. Upload a valid archive.",
+                                    code="bad_archive", details={"kind": kind}) from e
+    if not w.written:
+        raise ValidationFailedError("The bundle holds no files; include model.onnx.", code="bad_archive",
+                                    details={"kind": kind})
+    return w.written

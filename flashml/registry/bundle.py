@@ -1,0 +1,77 @@
+"""The whole upload validation pipeline: unpack, read the manifest, check the model, warm it up."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from flashml.errors import ValidationFailedError
+from flashml.registry.archive import BundleLimits, extract_bundle
+from flashml.registry.manifest import Manifest, load_manifest
+from flashml.registry.onnx_checks import DEFAULT_ALLOWED_DOMAINS, ModelCheckReport, check_model
+from flashml.registry.probe import ProbeResult, run_probe
+
+CHECKSUMS_NAME = "checksums.json"
+
+
+@dataclass
+class ValidatedBundle:
+    dir: Path
+    manifest: Manifest
+    report: ModelCheckReport
+    probe: ProbeResult
+    files: list[str]
+    size_bytes: int
+    sha256: str  # of the uploaded file, as received
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_checksums(bundle_dir: Path, files: Iterable[str]) -> dict[str, str]:
+    """Write ``checksums.json`` (file -> sha256) atomically and return the mapping."""
+    sums = {rel: file_sha256(bundle_dir / rel) for rel in sorted(files)}
+    tmp = bundle_dir / (CHECKSUMS_NAME + ".tmp")
+    tmp.write_text(json.dumps(sums, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, bundle_dir / CHECKSUMS_NAME)
+    return sums
+
+
+def validate_upload(upload: Path, staging_dir: Path, *, limits: BundleLimits | None = None,
+                    allowed_domains: Iterable[str] = DEFAULT_ALLOWED_DOMAINS, device: str = "cpu",
+                    probe_timeout_s: float = 60.0, probe_memory_bytes: int = 4 << 30,
+                    on_step: Callable[[str], None] | None = None) -> ValidatedBundle:
+    """Validate an uploaded model or bundle into ``staging_dir``; on any failure remove it and re-raise."""
+    step = on_step or (lambda _name: None)
+    try:
+        step("extract")
+        files = extract_bundle(upload, staging_dir, limits or BundleLimits())
+        if CHECKSUMS_NAME in files:
+            raise ValidationFailedError(f"Bundle member {CHECKSUMS_NAME!r} is a name FlashML reserves; rename or "
+                                        "remove it.", code="reserved_name", details={"member": CHECKSUMS_NAME})
+        step("manifest")
+        manifest = load_manifest(staging_dir)
+        step("check")
+        known = [manifest.labels_file] if manifest.labels_file else []
+        report = check_model(staging_dir, manifest.model, tuple(allowed_domains), known_files=known)
+        step("warmup")
+        probe = run_probe(staging_dir / manifest.model, device=device, timeout_s=probe_timeout_s,
+                          memory_bytes=probe_memory_bytes)
+        write_checksums(staging_dir, files)
+        return ValidatedBundle(dir=staging_dir, manifest=manifest, report=report, probe=probe, files=files,
+                               size_bytes=sum((staging_dir / f).stat().st_size for f in files),
+                               sha256=file_sha256(upload))
+    except BaseException:
+        shutil.rmtree(staging_dir, ignore_errors=True)
+        raise

@@ -1,0 +1,101 @@
+"""The optional ``flashml.toml`` at a bundle's root: which task the model serves and how."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flashml.errors import ValidationFailedError
+
+MANIFEST_NAME = "flashml.toml"
+TASKS = ("raw", "image-classification", "object-detection", "text-classification", "embeddings")
+TABLES = ("batching", "preprocess", "postprocess", "tokenizer", "embedding")
+KEYS = ("task", "model", "labels", "labels_file", *TABLES)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    task: str = "raw"
+    model: str = "model.onnx"
+    labels: list[str] | None = None
+    labels_file: str | None = None
+    batching: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)  # the whole parsed file; later stages read their tables
+
+    def table(self, name: str) -> dict[str, Any]:
+        """One of the optional tables (``preprocess``, ``tokenizer``...), empty when absent."""
+        return dict(self.raw.get(name) or {})
+
+
+def _bad(key: str, why: str) -> ValidationFailedError:
+    return ValidationFailedError(f"{MANIFEST_NAME}: {key!r} {why}.", code="bad_manifest", details={"key": key})
+
+
+def _bundle_path(bundle_dir: Path, key: str, value: Any) -> str:
+    """A relative path that stays inside the bundle, normalized to forward slashes."""
+    if not isinstance(value, str) or not value:
+        raise _bad(key, "must be a non-empty string")
+    if "\\" in value or value.startswith("/") or (len(value) > 1 and value[1] == ":"):
+        raise _bad(key, "must be a relative path inside the bundle using '/'")
+    norm = posixpath.normpath(value)
+    if norm == ".." or norm.startswith("../") or ".." in value.split("/"):
+        raise _bad(key, "must not leave the bundle ('..')")
+    root = os.path.realpath(bundle_dir)
+    if not os.path.realpath(bundle_dir / norm).startswith(root + os.sep):
+        raise _bad(key, "resolves outside the bundle")
+    return norm
+
+
+def _read_labels(bundle_dir: Path, rel: str) -> list[str]:
+    path = bundle_dir / rel
+    if path.is_symlink() or not path.is_file():
+        raise _bad("labels_file", f"names {rel!r}, which is not a file in the bundle")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise _bad("labels_file", f"names {rel!r}, which is not UTF-8 text") from e
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def parse_manifest(data: dict[str, Any], bundle_dir: Path) -> Manifest:
+    """Check a parsed ``flashml.toml`` and turn it into a Manifest."""
+    for key in data:
+        if key not in KEYS:
+            raise _bad(key, f"is not a known key (known: {', '.join(KEYS)})")
+    task = data.get("task", "raw")
+    if task not in TASKS:
+        raise _bad("task", f"must be one of {', '.join(TASKS)}, not {task!r}")
+    model = _bundle_path(bundle_dir, "model", data.get("model", "model.onnx"))
+    for table in TABLES:
+        if table in data and not isinstance(data[table], dict):
+            raise _bad(table, "must be a table ([" + table + "])")
+    labels = data.get("labels")
+    if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+        raise _bad("labels", "must be a list of strings")
+    labels_file = None
+    if "labels_file" in data:
+        if labels is not None:
+            raise _bad("labels_file", "cannot be given together with 'labels'")
+        labels_file = _bundle_path(bundle_dir, "labels_file", data["labels_file"])
+        labels = _read_labels(bundle_dir, labels_file)
+    return Manifest(task=task, model=model, labels=list(labels) if labels is not None else None,
+                    labels_file=labels_file, batching=dict(data.get("batching", {})), raw=data)
+
+
+def load_manifest(bundle_dir: Path) -> Manifest:
+    """The bundle's manifest, or the defaults (a raw model in ``model.onnx``) when it has none."""
+    path = bundle_dir / MANIFEST_NAME
+    if not path.exists() and not path.is_symlink():
+        return Manifest()
+    if path.is_symlink() or not path.is_file():
+        raise _bad(MANIFEST_NAME, "must be a plain file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ValidationFailedError(f"{MANIFEST_NAME} is not valid TOML: {e}. Fix the syntax and upload again.",
+                                    code="bad_manifest", details={"key": None}) from e
+    return parse_manifest(data, bundle_dir)

@@ -1,0 +1,217 @@
+"""Warm a model up in a child process, so a hostile or broken model cannot take the server down.
+
+The child (``python -m flashml.registry.probe MODEL --device cpu``) creates an onnxruntime session,
+runs it once on dummy inputs and prints one JSON line. The parent watches its memory and clock and
+kills the whole process group when either runs over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import flashml
+from flashml.datatypes import BY_V2, from_ort
+from flashml.errors import ValidationFailedError
+from flashml.signature import Signature, TensorSpec
+
+POLL_S = 0.05
+STDERR_TAIL = 2000
+EXIT_KNOWN_ERROR = 3  # the child printed {"code": ..., "error": ...}
+
+
+@dataclass
+class ProbeResult:
+    signature: Signature
+    providers: list[str]
+    warmup_ms: float
+
+
+class ProbeError(Exception):
+    """Raised in the child for failures it can name; reported as one JSON line."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# ---- child side ---------------------------------------------------------------------------------
+
+def _spec(arg: Any) -> TensorSpec:
+    dtype = from_ort(arg.type)
+    if dtype is None:
+        raise ProbeError("unsupported_type", f"Tensor {arg.name!r} has type {arg.type}, which FlashML cannot serve "
+                         "over the V2 protocol; export the model with a supported tensor type.")
+    dims = list(arg.shape or [])  # None when the rank itself is unknown
+    shape = [d if isinstance(d, int) else -1 for d in dims]
+    names = [d if isinstance(d, str) else None for d in dims]
+    return TensorSpec(arg.name, dtype.v2, shape, names)
+
+
+def _dummy(spec: TensorSpec) -> Any:
+    import numpy as np
+    import onnxruntime as ort  # imported here: the parent side never needs onnxruntime
+
+    dtype = BY_V2[spec.datatype]
+    shape = [1 if d < 0 else d for d in spec.shape]
+    if spec.datatype == "BYTES":
+        return np.full(shape, "", dtype=object)
+    if spec.datatype == "BF16":
+        # onnxruntime's numpy bridge has no bfloat16; hand it the raw bits with the ONNX type attached.
+        return ort.OrtValue.ortvalue_from_numpy_with_onnx_type(np.zeros(shape, np.uint16), dtype.onnx)
+    return np.zeros(shape, dtype.numpy)
+
+
+def _warm_up(session: Any, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> None:
+    import onnxruntime as ort
+
+    feed = {spec.name: _dummy(spec) for spec in inputs}
+    if any(spec.datatype == "BYTES" for spec in inputs):
+        # String inputs cannot be OrtValues; run() cannot hand back bfloat16 outputs, so skip those.
+        wanted = [o.name for o in outputs if o.datatype != "BF16"] or None
+        session.run(wanted, feed)
+        return
+    values = {k: v if isinstance(v, ort.OrtValue) else ort.OrtValue.ortvalue_from_numpy(v) for k, v in feed.items()}
+    session.run_with_ort_values(None, values)
+
+
+def _providers(device: str) -> list[Any]:
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    device_id = int(device.split(":", 1)[1]) if ":" in device else 0
+    return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"]
+
+
+def probe(model_path: str, device: str) -> dict[str, Any]:
+    """Create a session, warm it up once and describe it (runs in the child)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy threads after warm-up
+    try:
+        session = ort.InferenceSession(model_path, sess_options=opts, providers=_providers(device))
+    except Exception as e:
+        raise ProbeError("session_failed", f"onnxruntime could not load the model: {e}") from e
+    signature = Signature([_spec(a) for a in session.get_inputs()], [_spec(a) for a in session.get_outputs()])
+    start = time.perf_counter()
+    try:
+        _warm_up(session, signature.inputs, signature.outputs)
+    except Exception as e:
+        raise ProbeError("session_failed", f"The warm-up run on dummy inputs failed: {e}") from e
+    warmup_ms = (time.perf_counter() - start) * 1000
+    return {"signature": signature.to_dict(), "providers": session.get_providers(), "warmup_ms": warmup_ms}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flashml.registry.probe")
+    parser.add_argument("model_path")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    try:
+        result = probe(args.model_path, args.device)
+    except ProbeError as e:
+        print(json.dumps({"code": e.code, "error": str(e)}), flush=True)
+        return EXIT_KNOWN_ERROR
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+# ---- parent side --------------------------------------------------------------------------------
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass  # the process just exited
+    return 0
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The child must import the same flashml as we did, wherever the server was started from.
+    root = str(Path(flashml.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _last_json(text: str) -> dict[str, Any] | None:
+    for line in reversed(text.splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                return None
+    return None
+
+
+def run_probe(model_path: Path, *, device: str = "cpu", timeout_s: float = 60.0,
+              memory_bytes: int = 4 << 30) -> ProbeResult:
+    """Warm the model up in a watched child process (blocking; call it from a worker thread)."""
+    cmd = [sys.executable, "-m", "flashml.registry.probe", str(model_path), "--device", device]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=_child_env(),
+                                start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        try:
+            while proc.poll() is None:
+                rss = _rss_bytes(proc.pid)
+                if rss > memory_bytes:
+                    _kill_group(proc)
+                    raise ValidationFailedError(
+                        f"Warming the model up used more than {memory_bytes} bytes of memory ({rss} seen); "
+                        "the model needs less memory or a higher validation memory limit.",
+                        code="validation_memory", details={"rss_bytes": rss, "memory_bytes": memory_bytes})
+                if time.monotonic() > deadline:
+                    _kill_group(proc)
+                    raise ValidationFailedError(
+                        f"Warming the model up took longer than {timeout_s:g} s; the model may loop forever or need "
+                        "a higher validation timeout.", code="validation_timeout", details={"timeout_s": timeout_s})
+                time.sleep(POLL_S)
+        finally:
+            if proc.poll() is None:  # an unexpected error in this loop: leave no child behind
+                _kill_group(proc)
+        out.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
+        err.seek(max(0, err.seek(0, os.SEEK_END) - 4 * STDERR_TAIL))  # a chatty model may log megabytes
+        stderr = err.read().decode("utf-8", "replace")
+    return _result(proc.returncode, stdout, stderr)
+
+
+def _result(returncode: int, stdout: str, stderr: str) -> ProbeResult:
+    stderr = stderr.strip()[-STDERR_TAIL:]
+    if returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() else str(-returncode)
+        raise ValidationFailedError(f"The warm-up process crashed with signal {name}. Last output: {stderr}",
+                                    code="validation_crashed", details={"signal": name, "stderr": stderr})
+    data = _last_json(stdout)
+    if returncode == 0 and data and "signature" in data:
+        return ProbeResult(Signature.from_dict(data["signature"]), list(data["providers"]), float(data["warmup_ms"]))
+    if data and "code" in data:
+        message = data["error"] + (f" (stderr: {stderr})" if stderr.strip() else "")
+        raise ValidationFailedError(message, code=data["code"], details={"stderr": stderr})
+    raise ValidationFailedError(f"The warm-up process failed with exit code {returncode}: {stderr}",
+                                code="session_failed", details={"exit_code": returncode, "stderr": stderr})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
