@@ -8,8 +8,10 @@ kills the whole process group when either runs over.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -26,6 +28,7 @@ from flashml.signature import Signature, TensorSpec
 
 POLL_S = 0.05
 STDERR_TAIL = 2000
+PR_SET_PDEATHSIG = 1
 EXIT_KNOWN_ERROR = 3  # the child printed {"code": ..., "error": ...}
 
 
@@ -115,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flashml.registry.probe")
     parser.add_argument("model_path")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--parent-pid", type=int, default=0)
+    parser.add_argument("--cpu-limit-s", type=int, default=0)
     args = parser.parse_args(argv)
+    _die_with_parent(args.parent_pid, args.cpu_limit_s)
     try:
         result = probe(args.model_path, args.device)
     except ProbeError as e:
@@ -123,6 +129,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_KNOWN_ERROR
     print(json.dumps(result), flush=True)
     return 0
+
+
+def _die_with_parent(parent_pid: int, cpu_limit_s: int) -> None:
+    """A server killed with -9 cannot kill its probe: the kernel does it (Linux), with a CPU-time backstop."""
+    if cpu_limit_s > 0:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit_s, cpu_limit_s + 5))
+    if sys.platform.startswith("linux") and parent_pid:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(EXIT_KNOWN_ERROR)
 
 
 # ---- parent side --------------------------------------------------------------------------------
@@ -167,7 +184,9 @@ def _last_json(text: str) -> dict[str, Any] | None:
 def run_probe(model_path: Path, *, device: str = "cpu", timeout_s: float = 60.0,
               memory_bytes: int = 4 << 30) -> ProbeResult:
     """Warm the model up in a watched child process (blocking; call it from a worker thread)."""
-    cmd = [sys.executable, "-m", "flashml.registry.probe", str(model_path), "--device", device]
+    # The CPU limit only catches an orphan the parent can no longer watch; the wall-clock deadline comes first.
+    cmd = [sys.executable, "-m", "flashml.registry.probe", str(model_path), "--device", device,
+           "--parent-pid", str(os.getpid()), "--cpu-limit-s", str(int(timeout_s * ((os.cpu_count() or 1) + 1)) + 30)]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=_child_env(),
                                 start_new_session=True)
