@@ -1,0 +1,1 @@
+"""ONNX Runtime sessions and the pool of loaded model versions."""

@@ -1,0 +1,72 @@
+"""Pick the execution providers for a device setting, testing CUDA by really creating a session."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import logging
+
+import onnxruntime as ort
+from onnx import TensorProto, helper
+
+log = logging.getLogger("flashml.runtime")
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+
+def _tiny_model() -> bytes:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9).SerializeToString()
+
+
+@functools.lru_cache(maxsize=8)
+def cuda_works(device_id: int = 0) -> bool:
+    """True when a CUDA session really starts (the provider list alone says nothing)."""
+    if CUDA not in ort.get_available_providers():
+        return False
+    # On a machine without CUDA libraries both steps print a screenful of errors; that is the expected answer
+    # here, so keep it out of the server's log and say it once in our own words (resolve_device).
+    ort.set_default_logger_severity(4)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            if hasattr(ort, "preload_dlls"):
+                ort.preload_dlls()  # finds CUDA/cuDNN from pip's nvidia-* wheels or an installed torch
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 4
+        sess = ort.InferenceSession(_tiny_model(), opts, providers=[(CUDA, {"device_id": device_id}), CPU])
+        return CUDA in sess.get_providers()
+    except Exception:  # noqa: BLE001 - any failure means "no usable CUDA"
+        return False
+    finally:
+        ort.set_default_logger_severity(2)
+
+
+def resolve_device(setting: str) -> str:
+    """Turn ``auto`` into ``cuda:0`` or ``cpu``; check an explicit CUDA device, falling back loudly."""
+    setting = (setting or "auto").strip().lower()
+    if setting == "cpu":
+        return "cpu"
+    if setting == "auto":
+        if cuda_works(0):
+            return "cuda:0"
+        log.info("no usable CUDA device (driver, CUDA 13 and cuDNN 9 libraries are needed); models run on the CPU")
+        return "cpu"
+    if setting.startswith("cuda"):
+        idx = int(setting.partition(":")[2] or 0)
+        if cuda_works(idx):
+            return f"cuda:{idx}"
+        log.warning("device %s was asked for but CUDA does not work here; models run on the CPU", setting)
+        return "cpu"
+    raise ValueError(f"unknown device {setting!r}: use auto, cpu or cuda[:N]")
+
+
+def providers_for(device: str) -> list:
+    if device.startswith("cuda"):
+        idx = int(device.partition(":")[2] or 0)
+        return [(CUDA, {"device_id": idx, "cudnn_conv_algo_search": "HEURISTIC",
+                        "arena_extend_strategy": "kSameAsRequested"}), CPU]
+    return [CPU]
