@@ -1,0 +1,174 @@
+"""Parse and check a V2 infer request (JSON, or JSON plus Triton's binary tensor extension)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from flashml.errors import BadRequestError, TensorError
+from flashml.protocol.tensors import datatype_of, element_count, from_binary, from_json
+from flashml.signature import Signature, TensorSpec
+
+# Request-level parameters we understand or may safely ignore (they only matter to Triton's schedulers).
+_IGNORED_PARAMETERS = {"binary_data_output", "sequence_id", "sequence_start", "sequence_end", "priority",
+                       "timeout", "headers"}
+_UNSUPPORTED_INPUT_PARAMETERS = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
+_UNSUPPORTED_OUTPUT_PARAMETERS = ("shared_memory_region", "classification")
+
+
+@dataclass(frozen=True)
+class RequestedOutput:
+    name: str
+    binary: bool | None  # None: follow the request's binary_data_output
+
+
+@dataclass
+class InferRequest:
+    id: str | None
+    inputs: dict[str, np.ndarray]
+    outputs: list[RequestedOutput]  # empty: every output, in signature order
+    binary_output_default: bool
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def wants_binary(self, name: str) -> bool:
+        for o in self.outputs:
+            if o.name == name and o.binary is not None:
+                return o.binary
+        return self.binary_output_default
+
+
+def parse_infer_request(body: bytes, header_length: int | None, signature: Signature) -> InferRequest:
+    """The request's arrays, checked against the signature; a 400 naming the tensor when anything is off."""
+    if header_length is None:
+        header_length = len(body)
+    elif header_length > len(body):
+        raise BadRequestError(f"Inference-Header-Content-Length is {header_length} but the body has only "
+                              f"{len(body)} bytes.", code="malformed_request")
+    header = _decode_header(body[:header_length])
+    binary = memoryview(body)[header_length:]
+    params = _dict(header.get("parameters"), "parameters")
+    request_id = header.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise BadRequestError("`id` must be a string.", code="malformed_request")
+    unknown = sorted(set(params) - _IGNORED_PARAMETERS)
+    if unknown:
+        raise BadRequestError(f"Unsupported request parameter(s): {', '.join(unknown)}.",
+                              code="unsupported_parameter")
+    inputs = _parse_inputs(header.get("inputs"), binary, signature)
+    outputs = _parse_outputs(header.get("outputs"), signature)
+    binary_default = params.get("binary_data_output", False)
+    if not isinstance(binary_default, bool):
+        raise BadRequestError("`parameters.binary_data_output` must be true or false.", code="malformed_request")
+    return InferRequest(request_id, inputs, outputs, binary_default, params)
+
+
+def _decode_header(raw: bytes) -> dict[str, Any]:
+    try:
+        header = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise BadRequestError(f"The request body is not valid JSON: {exc}.", code="malformed_request") from None
+    if not isinstance(header, dict):
+        raise BadRequestError("The request body must be a JSON object with `inputs`.", code="malformed_request")
+    return header
+
+
+def _dict(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequestError(f"`{what}` must be a JSON object.", code="malformed_request")
+    return value
+
+
+def _parse_inputs(items: Any, binary: memoryview, signature: Signature) -> dict[str, np.ndarray]:
+    if not isinstance(items, list):
+        raise BadRequestError("`inputs` must be a list of tensors.", code="malformed_request")
+    arrays: dict[str, np.ndarray] = {}
+    offset = 0
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise BadRequestError("Each input must be an object with a `name`.", code="malformed_request")
+        name = item["name"]
+        spec = signature.input(name)
+        if spec is None:
+            expected = ", ".join(t.name for t in signature.inputs)
+            raise TensorError(f"Unknown input {name!r}; this model takes: {expected}.", code="unknown_input")
+        if name in arrays:
+            raise TensorError(f"Input {name!r} is given twice.", code="duplicate_input")
+        dt = datatype_of(name, item.get("datatype"))
+        if dt.v2 != spec.datatype:
+            raise TensorError(f"Input {name!r} must be {spec.datatype}, not {dt.v2}.", code="tensor_datatype")
+        shape = _shape(name, item.get("shape"), spec)
+        params = _dict(item.get("parameters"), f"inputs[{name}].parameters")
+        for p in _UNSUPPORTED_INPUT_PARAMETERS:
+            if p in params:
+                raise BadRequestError(f"Input {name!r}: shared memory is not supported by this server.",
+                                      code="unsupported_parameter")
+        size = params.get("binary_data_size")
+        if size is None:
+            if "data" not in item:
+                raise TensorError(f"Input {name!r} has neither `data` nor `binary_data_size`.",
+                                  code="malformed_request")
+            arrays[name] = from_json(name, dt, shape, item["data"])
+        else:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise TensorError(f"Input {name!r}: binary_data_size must be a non-negative integer.",
+                                  code="binary_size")
+            if offset + size > len(binary):
+                raise TensorError(f"Input {name!r}: binary_data_size {size} runs past the end of the body.",
+                                  code="binary_size")
+            arrays[name] = from_binary(name, dt, shape, binary[offset:offset + size])
+            offset += size
+    if offset != len(binary):
+        raise TensorError(f"The body has {len(binary) - offset} bytes of binary data that no input claims.",
+                          code="binary_size")
+    missing = [t.name for t in signature.inputs if t.name not in arrays]
+    if missing:
+        raise TensorError(f"Missing input(s): {', '.join(missing)}.", code="missing_input")
+    return arrays
+
+
+def _shape(name: str, shape: Any, spec: TensorSpec) -> list[int]:
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                              for d in shape):
+        raise TensorError(f"Input {name!r}: `shape` must be a list of non-negative integers.",
+                          code="tensor_shape")
+    fits = len(shape) == len(spec.shape) and all(want in (-1, got) for want, got in zip(spec.shape, shape, strict=True))
+    if not fits:
+        raise TensorError(f"Input {name!r}: shape {shape} does not fit {_pretty(spec.shape)} "
+                          "(-1 is any size).", code="tensor_shape")
+    if element_count(shape) > 2**31:
+        raise TensorError(f"Input {name!r}: shape {shape} is too large.", code="tensor_shape")
+    return shape
+
+
+def _pretty(shape: list[int]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _parse_outputs(items: Any, signature: Signature) -> list[RequestedOutput]:
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise BadRequestError("`outputs` must be a list.", code="malformed_request")
+    requested: list[RequestedOutput] = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise BadRequestError("Each requested output must be an object with a `name`.", code="malformed_request")
+        name = item["name"]
+        if signature.output(name) is None:
+            expected = ", ".join(t.name for t in signature.outputs)
+            raise TensorError(f"Unknown output {name!r}; this model gives: {expected}.", code="unknown_output")
+        params = _dict(item.get("parameters"), f"outputs[{name}].parameters")
+        for p in _UNSUPPORTED_OUTPUT_PARAMETERS:
+            if p in params:
+                raise BadRequestError(f"Output {name!r}: parameter {p!r} is not supported by this server.",
+                                      code="unsupported_parameter")
+        binary = params.get("binary_data")
+        if binary is not None and not isinstance(binary, bool):
+            raise BadRequestError(f"Output {name!r}: binary_data must be true or false.", code="malformed_request")
+        requested.append(RequestedOutput(name, binary))
+    return requested
