@@ -11,9 +11,10 @@ import dataclasses
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 ENV_PREFIX = "FLASHML_"
 RESOLVED_ENV = "FLASHML_RESOLVED_SETTINGS"  # how `flashml serve` hands settings to the Granian worker
@@ -46,7 +47,7 @@ class Settings:
     validation_timeout_s: float = _s(300.0, "Longest a model's load and warm-up may take before it is killed.")
     validation_memory_bytes: int = _s(8 * GiB, "Most memory (RSS) the validation subprocess may use.")
     upload_wait_s: float = _s(60.0, "How long an upload waits for validation before answering 202 to poll.")
-    in_use_window_s: float = _s(300.0, "A version that answered a request this recently is in use (delete needs force).")
+    in_use_window_s: float = _s(300.0, "A version that answered a request this recently is in use: delete needs force.")
     setup_token_ttl_s: float = _s(86400.0, "How long the first-run setup link stays valid.")
     log_level: str = _s("info", "Log level: debug, info, warning, error.")
 

@@ -1,0 +1,86 @@
+"""Management API for models and versions (admin keys)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from litestar import Controller, Request, Response, delete, get, post
+
+from flashml.api.openapi_bodies import UploadOperation
+from flashml.auth.principal import Principal
+from flashml.services.container import Services
+
+
+def _actor(principal: Principal) -> str:
+    return f"{principal.created_by}/key:{principal.name}"
+
+
+def _source_name(request: Request, filename: str | None) -> str:
+    if filename:
+        return filename
+    disposition = request.headers.get("content-disposition", "")
+    for part in disposition.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename" and value:
+            return unquote(value.strip('"'))[:255]
+    return "upload"
+
+
+class ModelsController(Controller):
+    path = "/api/v1/models"
+    tags = ["Models"]
+
+    @get("/", summary="List models")
+    async def list_models(self, admin: Principal, services: Services) -> list[dict[str, Any]]:
+        return await services.registry.list_models()
+
+    @get("/{model:str}", summary="Get a model and its versions")
+    async def get_model(self, model: str, admin: Principal, services: Services) -> dict[str, Any]:
+        return await services.registry.get_model(model)
+
+    @delete("/{model:str}", summary="Delete a model and all its versions", status_code=204)
+    async def delete_model(self, model: str, admin: Principal, services: Services, force: bool = False) -> None:
+        await services.registry.delete_model(model, force=force, actor=_actor(admin))
+
+    @post("/{model:str}/versions", summary="Upload a new version", operation_class=UploadOperation,
+          request_max_body_size=None, status_code=201)
+    async def upload_version(self, model: str, request: Request, admin: Principal, services: Services,
+                             filename: str | None = None) -> Response:
+        """Stream an .onnx file or a bundle; 201 when validated, 202 (poll the version) when it takes long."""
+        record, done = await services.registry.upload(
+            model, request.stream(), source_name=_source_name(request, filename), actor=_actor(admin),
+            content_length=request.content_length)
+        location = f"/api/v1/models/{model}/versions/{record['version']}"
+        if not done:
+            return Response(record, status_code=202, headers={"Location": location})
+        if record["state"] == "failed":
+            first = record["errors"][0] if record["errors"] else {"code": "validation_failed", "error": "failed"}
+            return Response({"error": first["error"], "code": first["code"],
+                             "details": {"version": record}}, status_code=422, headers={"Location": location})
+        return Response(record, status_code=201, headers={"Location": location})
+
+    @get("/{model:str}/versions", summary="List a model's versions")
+    async def list_versions(self, model: str, admin: Principal, services: Services) -> list[dict[str, Any]]:
+        return (await services.registry.get_model(model))["versions"]
+
+    @get("/{model:str}/versions/{version:int}", summary="Get a version: state, signature, validation report")
+    async def get_version(self, model: str, version: int, admin: Principal, services: Services) -> dict[str, Any]:
+        return await services.registry.get_version(model, version)
+
+    @delete("/{model:str}/versions/{version:int}", summary="Delete a version", status_code=204)
+    async def delete_version(self, model: str, version: int, admin: Principal, services: Services,
+                             force: bool = False) -> None:
+        await services.registry.delete_version(model, version, force=force, actor=_actor(admin))
+
+    @post("/{model:str}/versions/{version:int}/archive", summary="Archive a version (stop serving it)",
+          status_code=200)
+    async def archive_version(self, model: str, version: int, admin: Principal,
+                              services: Services) -> dict[str, Any]:
+        return await services.registry.set_archived(model, version, True, actor=_actor(admin))
+
+    @post("/{model:str}/versions/{version:int}/restore", summary="Serve an archived version again",
+          status_code=200)
+    async def restore_version(self, model: str, version: int, admin: Principal,
+                              services: Services) -> dict[str, Any]:
+        return await services.registry.set_archived(model, version, False, actor=_actor(admin))

@@ -1,0 +1,75 @@
+"""The KServe V2 / Open Inference Protocol REST endpoints (what tritonclient.http speaks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+
+from flashml import __version__
+from flashml.api.openapi_bodies import V2InferOperation
+from flashml.auth.principal import Principal
+from flashml.errors import BadRequestError, UnavailableError
+from flashml.protocol.v2_response import HEADER_LENGTH
+from flashml.services.container import Services
+
+EXTENSIONS = ["binary_tensor_data"]
+
+
+class V2HealthController(Controller):
+    path = "/v2"
+    tags = ["V2 inference"]
+
+    @get("/health/live", summary="Liveness")
+    async def live(self) -> dict[str, bool]:
+        return {"live": True}
+
+    @get("/health/ready", summary="Readiness: the database answers and start-up has finished")
+    async def ready(self, services: Services) -> dict[str, bool]:
+        if services.registry is None:
+            raise UnavailableError("The server is starting.", code="not_ready")
+        return {"ready": True}
+
+    @get("/", summary="Server metadata")
+    async def server_metadata(self) -> dict[str, Any]:
+        return {"name": "flashml", "version": __version__, "extensions": EXTENSIONS}
+
+
+class V2ModelController(Controller):
+    path = "/v2/models/{model:str}"
+    tags = ["V2 inference"]
+
+    @get(["/", "/versions/{version:str}"], summary="Model metadata")
+    async def model_metadata(self, model: str, principal: Principal, services: Services,
+                             version: str | None = None) -> dict[str, Any]:
+        loaded = await services.inference.resolve(principal, model, version)
+        return services.inference.metadata(loaded)
+
+    @get(["/ready", "/versions/{version:str}/ready"], summary="Model readiness")
+    async def model_ready(self, model: str, principal: Principal, services: Services,
+                          version: str | None = None) -> dict[str, Any]:
+        loaded = await services.inference.resolve(principal, model, version)
+        return {"name": model, "version": str(loaded.version), "ready": True}
+
+    @post(["/infer", "/versions/{version:str}/infer"], summary="Inference", operation_class=V2InferOperation,
+          status_code=200)
+    async def infer(self, model: str, request: Request, principal: Principal, services: Services,
+                    version: str | None = None) -> Response:
+        header_length = _header_length(request.headers.get("inference-header-content-length"))
+        body = await request.body()
+        content, headers = await services.inference.infer(principal, model, version, body, header_length)
+        media = "application/octet-stream" if HEADER_LENGTH in headers else "application/json"
+        return Response(content=content, media_type=media, headers=headers)
+
+
+def _header_length(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise BadRequestError("Inference-Header-Content-Length must be a non-negative integer.",
+                              code="malformed_request")
+    return n

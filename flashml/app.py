@@ -1,0 +1,80 @@
+"""create_app(settings) -> Litestar: the one module that wires routes, services, errors and start-up."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, get
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
+from flashml import __version__
+from flashml.api.deps import DEPENDENCIES
+from flashml.api.error_handlers import EXCEPTION_HANDLERS
+from flashml.api.keys import KeysController, MeController
+from flashml.api.models import ModelsController
+from flashml.api.setup import SetupController
+from flashml.api.v2 import V2HealthController, V2ModelController
+from flashml.paths import STATIC_DIR, TEMPLATES_DIR
+from flashml.services.container import open_services
+from flashml.settings import RESOLVED_ENV, Settings, load_settings
+
+log = logging.getLogger("flashml")
+
+
+@get("/", include_in_schema=False)
+async def home() -> Template:
+    return Template("home.html", context={"version": __version__})
+
+
+def create_app(settings: Settings) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        services = await open_services(settings)
+        app.state.services = services
+        if await services.users.needs_setup():
+            token = await services.users.issue_setup_token(settings.setup_token_ttl_s)
+            # Printed, not logged: the person starting the server needs to see and click it.
+            print(f"\nFlashML has no users yet. Create the first admin (this link works once):\n"
+                  f"  {settings.base_url}/setup/?token={token}\n", file=sys.stderr, flush=True)
+        log.info("FlashML %s serving on %s, models run on %s", __version__, settings.base_url, services.pool.device)
+        try:
+            yield
+        finally:
+            await services.close()
+
+    return Litestar(
+        route_handlers=[home, V2HealthController, V2ModelController, ModelsController, KeysController,
+                        MeController, SetupController,
+                        create_static_files_router(path="/static", directories=[STATIC_DIR],
+                                                   include_in_schema=False)],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_request_bytes,
+        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(
+            title="FlashML", version=__version__, path="/schema",
+            description="Serve ONNX models: KServe V2 inference and the management API.",
+            # Only the machine-readable documents: the bundled HTML viewers load scripts from CDNs.
+            render_plugins=[JsonRenderPlugin()],
+        ),
+        debug=False,
+    )
+
+
+def app_from_env() -> Litestar:
+    """Granian's factory target: `flashml serve` passes the resolved settings in the environment."""
+    import os
+
+    text = os.environ.get(RESOLVED_ENV)
+    settings = Settings.from_json(text) if text else load_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(settings)

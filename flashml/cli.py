@@ -1,0 +1,212 @@
+"""The `flashml` command: `serve` (the default), `users`, `keys`, `models`, `settings`."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from flashml import __version__
+from flashml.settings import RESOLVED_ENV, Settings, SettingsError, load_settings, settings_table
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _setting_options(func):
+    """One CLI flag per setting, declared from the settings table itself."""
+    for f in reversed(dataclasses.fields(Settings)):
+        default = f.default
+        kind = {bool: bool, int: int, float: float}.get(type(default), str)
+        func = click.option(_flag(f.name), f.name, type=kind, default=None, help=f.metadata["help"])(func)
+    return click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="A TOML file of settings (also FLASHML_CONFIG).")(func)
+
+
+def _resolve(config: Path | None, values: dict[str, Any]) -> Settings:
+    try:
+        settings = load_settings(values, config_file=config)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+    return dataclasses.replace(settings, data_dir=settings.data_dir.resolve())
+
+
+def _data_options(func):
+    func = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="The server's data directory (also FLASHML_DATA_DIR).")(func)
+    return click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="A TOML file of settings (also FLASHML_CONFIG).")(func)
+
+
+@click.group(invoke_without_command=True)
+@click.version_option(__version__, prog_name="flashml")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """FlashML: serve ONNX models over HTTP. With no command, runs `serve`."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve)
+
+
+@main.command()
+@_setting_options
+def serve(config: Path | None = None, **values: Any) -> None:
+    """Start the server: one process, Granian with one worker."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    settings = _resolve(config, values)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ[RESOLVED_ENV] = settings.to_json()
+    server = Granian("flashml.app:app_from_env", factory=True, address=settings.host, port=settings.port,
+                     interface=Interfaces.ASGI, workers=1, log_level=settings.log_level.lower(),
+                     workers_kill_timeout=30)
+    server.serve()
+
+
+@main.command("settings")
+def settings_cmd() -> None:
+    """Print the table of every setting (Markdown)."""
+    click.echo(settings_table())
+
+
+# ---- users ----
+
+@main.group()
+def users() -> None:
+    """Manage console users."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Make the user an admin.")
+@click.option("--role", type=click.Choice(["admin", "maintainer", "viewer"]), default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@_data_options
+def users_create(name: str, admin: bool, role: str | None, password_stdin: bool, config: Path | None,
+                 data_dir: Path | None) -> None:
+    """Create a user (the password is asked for, or read with --password-stdin)."""
+    role = "admin" if admin else (role or "viewer")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = _resolve(config, {"data_dir": data_dir})
+    user = _run_metadata(settings, lambda s: s.users.create(name, password, role=role, actor="cli"))
+    click.echo(f"Created {user['role']} {user['name']}.")
+
+
+# ---- keys ----
+
+@main.group()
+def keys() -> None:
+    """Manage API keys."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="What the key is for.")
+@click.option("--role", type=click.Choice(["admin", "inference"]), default="inference", show_default=True)
+@click.option("--model", "models", multiple=True, help="Limit an inference key to this model (repeatable).")
+@_data_options
+def keys_create(name: str, role: str, models: tuple[str, ...], config: Path | None, data_dir: Path | None) -> None:
+    """Create an API key and print its secret (shown only once)."""
+    settings = _resolve(config, {"data_dir": data_dir})
+    key = _run_metadata(settings, lambda s: s.keys.create(name=name, role=role, models=list(models) or None,
+                                                          actor="cli"))
+    click.echo(f"Created {role} key {key['id']} ({name}). Its secret, shown only this once:", err=True)
+    click.echo(key["token"])
+
+
+@keys.command("list")
+@_data_options
+def keys_list(config: Path | None, data_dir: Path | None) -> None:
+    """List API keys (never their secrets)."""
+    settings = _resolve(config, {"data_dir": data_dir})
+    for k in _run_metadata(settings, lambda s: s.keys.list()):
+        state = "revoked" if k["revoked_at"] else "active"
+        scope = ",".join(k["models"]) if k["models"] else "all models"
+        click.echo(f"{k['id']}\t{k['name']}\t{k['role']}\t{scope}\t{state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+@_data_options
+def keys_revoke(key_id: int, config: Path | None, data_dir: Path | None) -> None:
+    """Revoke an API key by its id."""
+    settings = _resolve(config, {"data_dir": data_dir})
+    _run_metadata(settings, lambda s: s.keys.revoke(key_id, actor="cli"))
+    click.echo(f"Revoked key {key_id}.")
+
+
+def _run_metadata(settings: Settings, action):
+    from flashml.errors import FlashMLError
+    from flashml.services.container import open_metadata
+
+    async def go():
+        services = await open_metadata(settings)
+        try:
+            return await action(services)
+        finally:
+            await services.engine.dispose()
+
+    try:
+        return asyncio.run(go())
+    except FlashMLError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+# ---- models (over HTTP, like any client) ----
+
+@main.group()
+def models() -> None:
+    """Upload and list models on a running server."""
+
+
+def _client_options(func):
+    func = click.option("--key", envvar="FLASHML_API_KEY", required=True,
+                        help="An admin API key (or FLASHML_API_KEY).")(func)
+    return click.option("--url", envvar="FLASHML_URL", default="http://127.0.0.1:8000", show_default=True,
+                        help="The server (or FLASHML_URL).")(func)
+
+
+@models.command("push")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Model name; a new name creates the model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the version record as JSON.")
+@_client_options
+def models_push(file: Path, name: str, as_json: bool, url: str, key: str) -> None:
+    """Upload an .onnx file or a .tar.gz / .zip bundle as the next version of NAME."""
+    from flashml.client import push_model
+
+    record = push_model(url, key, file, name)
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+    elif record["state"] == "ready":
+        sig = record["signature"]
+        ins = ", ".join(f"{t['name']} {t['datatype']}{t['shape']}" for t in sig["inputs"])
+        click.echo(f"{name} v{record['version']} is ready. Inputs: {ins}")
+    if record["state"] == "failed":
+        for err in record.get("errors") or []:
+            click.echo(f"error [{err['code']}]: {err['error']}", err=True)
+        sys.exit(1)
+
+
+@models.command("list")
+@_client_options
+def models_list(url: str, key: str) -> None:
+    """List the models on the server."""
+    from flashml.client import api_get
+
+    for m in api_get(url, key, "/api/v1/models"):
+        states = ", ".join(f"v{v['version']}:{v['state']}" for v in m["versions"])
+        click.echo(f"{m['name']}\t{states}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""All services of one running FlashML, built once from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from flashml.db.engine import open_database
+from flashml.runtime.devices import resolve_device
+from flashml.runtime.pool import ModelPool
+from flashml.services.inference import InferenceService
+from flashml.services.keys import KeyService
+from flashml.services.registry import RegistryService
+from flashml.services.users import UserService
+from flashml.settings import Settings
+from flashml.storage.local import LocalModelStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    keys: KeyService
+    users: UserService
+    registry: RegistryService | None = None
+    inference: InferenceService | None = None
+    pool: ModelPool | None = None
+
+    async def close(self) -> None:
+        await self.keys.stop()
+        if self.registry is not None:
+            await self.registry.wait_idle()
+        if self.pool is not None:
+            await self.pool.close()
+        await self.engine.dispose()
+
+
+async def open_metadata(settings: Settings) -> Services:
+    """Database-only services: what the CLI needs for users and keys."""
+    engine = await open_database(settings.db_path)
+    return Services(settings, engine, KeyService(engine), UserService(engine))
+
+
+async def open_services(settings: Settings) -> Services:
+    """Everything the server needs, with every ready version loaded."""
+    services = await open_metadata(settings)
+    device = resolve_device(settings.device)
+    services.pool = ModelPool(device, settings.intra_op_threads)
+    store = LocalModelStore(settings.data_dir)
+    services.registry = RegistryService(services.engine, store, services.pool, settings)
+    services.inference = InferenceService(services.registry)
+    await services.registry.recover_and_load()
+    await services.keys.start()
+    return services

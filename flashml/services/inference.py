@@ -1,0 +1,81 @@
+"""Run one V2 inference request: find the version, check the tensors, run, encode the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flashml.auth.principal import Principal
+from flashml.db import models as db
+from flashml.errors import BadRequestError, ConflictError, FlashMLError, ForbiddenError, NotFoundError
+from flashml.protocol.v2_request import parse_infer_request
+from flashml.protocol.v2_response import encode_infer_response
+from flashml.runtime.pool import LoadedModel
+from flashml.runtime.runner import ModelRuntimeError
+from flashml.services.registry import RegistryService
+
+PLATFORM = "onnxruntime_onnx"
+
+
+class InferenceFailedError(FlashMLError):
+    status = 500
+    code = "inference_failed"
+
+
+class InferenceService:
+    def __init__(self, registry: RegistryService) -> None:
+        self.registry = registry
+        self.pool = registry.pool
+
+    async def resolve(self, principal: Principal, model: str, version: str | None) -> LoadedModel:
+        """The loaded version that answers, or the right 403/404/409."""
+        if not principal.may_infer(model):
+            raise ForbiddenError(f"This API key may not use model {model!r}.", code="model_not_allowed")
+        if version in (None, ""):
+            number = self.registry.latest_ready.get(model)
+            if number is None:
+                await self._explain_missing(model, None)
+        else:
+            try:
+                number = int(version)
+            except ValueError:
+                raise NotFoundError(f"Model {model!r} has no version {version!r}; versions are numbers.",
+                                    code="version_not_found") from None
+        loaded = self.pool.get(model, number)  # type: ignore[arg-type]
+        if loaded is None:
+            await self._explain_missing(model, number)
+        return loaded  # type: ignore[return-value]
+
+    async def _explain_missing(self, model: str, number: int | None) -> None:
+        engine = self.registry.engine
+        if await db.get_model(engine, model) is None:
+            raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
+        if number is None:
+            raise ConflictError(f"Model {model!r} has no ready version yet.", code="model_not_ready")
+        row = await db.get_version(engine, model, number)
+        if row is None:
+            raise NotFoundError(f"Model {model!r} has no version {number}.", code="version_not_found")
+        raise ConflictError(f"{model} v{number} is {row['state']}, not ready to serve.", code="version_not_ready")
+
+    async def infer(self, principal: Principal, model: str, version: str | None, body: bytes,
+                    header_length: int | None) -> tuple[bytes, dict[str, str]]:
+        loaded = await self.resolve(principal, model, version)
+        request = parse_infer_request(body, header_length, loaded.signature)
+        names = [o.name for o in request.outputs] if request.outputs else [o.name for o in loaded.signature.outputs]
+        try:
+            outputs = await loaded.run(request.inputs, names)
+        except ModelRuntimeError as exc:
+            message = str(exc)
+            if "INVALID_ARGUMENT" in message or "invalid dimensions" in message.lower():
+                raise BadRequestError(f"The model refused these inputs: {message}", code="inference_failed") from exc
+            raise InferenceFailedError(f"The model failed while running: {message}") from exc
+        body_out, headers = encode_infer_response(model, str(loaded.version), request.id, outputs, request,
+                                                  loaded.signature)
+        headers["FlashML-Model-Version"] = str(loaded.version)
+        return body_out, headers
+
+    def metadata(self, loaded: LoadedModel) -> dict[str, Any]:
+        ready = sorted(v.version for v in self.pool.loaded() if v.model == loaded.model)
+        sig = loaded.signature
+        return {"name": loaded.model, "versions": [str(v) for v in ready], "platform": PLATFORM,
+                "inputs": [{"name": t.name, "datatype": t.datatype, "shape": t.shape} for t in sig.inputs],
+                "outputs": [{"name": t.name, "datatype": t.datatype, "shape": t.shape} for t in sig.outputs]}

@@ -1,0 +1,283 @@
+"""Models and versions: upload, validate, publish, serve, archive, delete.
+
+An upload is streamed to a temporary file, given the next version number in state ``validating``,
+validated (safe extraction, ONNX checks, a warm-up in a subprocess), moved into place with one rename,
+loaded, and only then marked ``ready``. Any failure marks it ``failed`` with its reasons and removes
+every file it made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from flashml.db import audit
+from flashml.db import models as db
+from flashml.errors import BadRequestError, ConflictError, FlashMLError, NotFoundError, PayloadTooLargeError
+from flashml.registry.archive import BundleLimits
+from flashml.registry.bundle import validate_upload
+from flashml.runtime.pool import LoadedModel, ModelPool
+from flashml.services.uploads import receive_upload
+from flashml.settings import Settings
+from flashml.signature import Signature
+from flashml.storage.local import LocalModelStore, remove_path
+
+log = logging.getLogger("flashml.registry")
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_model_name(name: str) -> None:
+    if not MODEL_NAME.match(name or "") or ".." in name:
+        raise BadRequestError("A model name is 1 to 128 letters, digits or . _ -, starting with a letter or digit.",
+                              code="bad_model_name")
+
+
+def public_version(row: dict[str, Any], loaded: LoadedModel | None = None) -> dict[str, Any]:
+    out = {k: row[k] for k in ("model", "version", "state", "created_by", "created_at", "updated_at",
+                               "source_name", "size_bytes", "sha256", "signature", "manifest", "report", "errors")}
+    out["loaded"] = loaded is not None
+    if loaded is not None:
+        out["device"] = loaded.device
+        out["providers"] = loaded.providers
+        out["last_used_at"] = loaded.last_used or None
+    return out
+
+
+class RegistryService:
+    def __init__(self, engine: AsyncEngine, store: LocalModelStore, pool: ModelPool, settings: Settings) -> None:
+        self.engine = engine
+        self.store = store
+        self.pool = pool
+        self.settings = settings
+        self.latest_ready: dict[str, int] = {}  # model -> newest ready version, kept in memory for inference
+        self._tasks: set[asyncio.Task] = set()
+
+    # ---- upload and publication ----
+
+    async def upload(self, model: str, chunks: AsyncIterator[bytes], *, source_name: str, actor: str,
+                     content_length: int | None) -> tuple[dict[str, Any], bool]:
+        """Receive, validate and publish one upload. Returns (version record, finished?)."""
+        check_model_name(model)
+        limit = self.settings.max_upload_bytes
+        if content_length is not None and content_length > limit:
+            raise PayloadTooLargeError(f"The upload is {content_length} bytes; the limit is {limit} bytes "
+                                       "(setting max_upload_bytes).", code="upload_too_large")
+        tmp = self.store.new_upload_path()
+        size = await receive_upload(chunks, tmp, limit)
+        try:
+            version = await db.create_version(self.engine, model, created_by=actor, source_name=source_name,
+                                              size_bytes=size)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        await audit.record(self.engine, actor, "version.upload", f"{model}/v{version['version']}",
+                           {"source": source_name, "bytes": size})
+        task = asyncio.create_task(self._validate_and_publish(version, tmp))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=self.settings.upload_wait_s)
+        except TimeoutError:
+            return await self.get_version(model, version["version"]), False
+        return await self.get_version(model, version["version"]), True
+
+    async def _validate_and_publish(self, version: dict[str, Any], upload: Path) -> None:
+        model, number, vid = version["model"], version["version"], version["id"]
+        staging = self.store.new_staging_dir()
+        steps: list[dict[str, Any]] = []
+        started = time.time()
+
+        def on_step(step: str) -> None:
+            steps.append({"step": step, "at": time.time()})
+
+        try:
+            bundle = await asyncio.to_thread(
+                validate_upload, upload, staging,
+                limits=BundleLimits(self.settings.bundle_max_members, self.settings.bundle_max_bytes,
+                                    self.settings.bundle_max_ratio),
+                allowed_domains=tuple(self.settings.allowed_op_domains), device=self.pool.device,
+                probe_timeout_s=self.settings.validation_timeout_s,
+                probe_memory_bytes=self.settings.validation_memory_bytes, on_step=on_step)
+            on_step("publish")
+            final = await asyncio.to_thread(self.store.publish, bundle.dir, model, number)
+            on_step("load")
+            signature = bundle.probe.signature
+            try:
+                await self.pool.load(model, number, final / bundle.manifest.model, signature)
+            except Exception:
+                await asyncio.to_thread(self.store.delete_version, model, number)
+                raise
+            report = {"steps": steps, "seconds": round(time.time() - started, 3), "files": bundle.files,
+                      "check": _as_dict(bundle.report), "providers": bundle.probe.providers,
+                      "warmup_ms": bundle.probe.warmup_ms}
+            await db.update_version(self.engine, vid, state="ready", signature=signature.to_dict(),
+                                    manifest=_as_dict(bundle.manifest), report=report, sha256=bundle.sha256,
+                                    errors=None)
+            self.latest_ready[model] = max(self.latest_ready.get(model, 0), number)
+            log.info("published %s v%d", model, number)
+        except FlashMLError as exc:
+            await self._fail(vid, steps, [{"code": exc.code, "error": exc.message, **_details(exc)}])
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the version must not stay "validating"
+            log.exception("validation of %s v%d failed unexpectedly", model, number)
+            await self._fail(vid, steps, [{"code": "internal_error", "error": f"Validation failed: {exc}"}])
+        finally:
+            upload.unlink(missing_ok=True)
+            remove_path(staging)
+
+    async def _fail(self, vid: int, steps: list, errors: list[dict[str, Any]]) -> None:
+        await db.update_version(self.engine, vid, state="failed", errors=errors, report={"steps": steps})
+
+    # ---- reading ----
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        versions = await db.list_versions(self.engine)
+        out = []
+        for m in await db.list_models(self.engine):
+            mine = [v for v in versions if v["model_id"] == m["id"]]
+            out.append({"name": m["name"], "created_by": m["created_by"], "created_at": m["created_at"],
+                        "latest_ready": self.latest_ready.get(m["name"]),
+                        "versions": [{"version": v["version"], "state": v["state"]} for v in mine]})
+        return out
+
+    async def get_model(self, model: str) -> dict[str, Any]:
+        row = await db.get_model(self.engine, model)
+        if row is None:
+            raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
+        versions = await db.list_versions(self.engine, model)
+        return {"name": row["name"], "created_by": row["created_by"], "created_at": row["created_at"],
+                "latest_ready": self.latest_ready.get(model),
+                "versions": [public_version(v, self.pool.get(model, v["version"])) for v in versions]}
+
+    async def _version_row(self, model: str, number: int) -> dict[str, Any]:
+        row = await db.get_version(self.engine, model, number)
+        if row is None:
+            if await db.get_model(self.engine, model) is None:
+                raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
+            raise NotFoundError(f"Model {model!r} has no version {number}.", code="version_not_found")
+        return row
+
+    async def get_version(self, model: str, number: int) -> dict[str, Any]:
+        return public_version(await self._version_row(model, number), self.pool.get(model, number))
+
+    # ---- lifecycle ----
+
+    def _in_use(self, model: str, number: int) -> bool:
+        loaded = self.pool.get(model, number)
+        if loaded is None:
+            return False
+        return loaded.in_flight > 0 or time.time() - loaded.last_used < self.settings.in_use_window_s
+
+    def _refresh_latest(self, model: str, ready: list[int]) -> None:
+        if ready:
+            self.latest_ready[model] = max(ready)
+        else:
+            self.latest_ready.pop(model, None)
+
+    async def _ready_numbers(self, model: str) -> list[int]:
+        return [v["version"] for v in await db.list_versions(self.engine, model, state="ready")]
+
+    async def delete_version(self, model: str, number: int, *, force: bool, actor: str) -> None:
+        row = await self._version_row(model, number)
+        if row["state"] == "validating":
+            raise ConflictError(f"{model} v{number} is still being validated; delete it when it is done.",
+                                code="version_validating")
+        if not force and self._in_use(model, number):
+            raise ConflictError(f"{model} v{number} is in use (it answered requests in the last "
+                                f"{int(self.settings.in_use_window_s)} s); archive it first or delete with "
+                                "force=true.", code="version_in_use")
+        await self.pool.unload(model, number)
+        await db.delete_version(self.engine, row["id"])
+        await asyncio.to_thread(self.store.delete_version, model, number)
+        self._refresh_latest(model, await self._ready_numbers(model))
+        await audit.record(self.engine, actor, "version.delete", f"{model}/v{number}", {"force": force})
+
+    async def delete_model(self, model: str, *, force: bool, actor: str) -> None:
+        info = await self.get_model(model)
+        numbers = [v["version"] for v in info["versions"]]
+        if any(v["state"] == "validating" for v in info["versions"]):
+            raise ConflictError(f"A version of {model} is still being validated; delete it when it is done.",
+                                code="version_validating")
+        busy = [n for n in numbers if self._in_use(model, n)]
+        if busy and not force:
+            raise ConflictError(f"{model} is in use (version {busy[0]} answered requests recently); delete with "
+                                "force=true.", code="model_in_use")
+        for n in numbers:
+            await self.pool.unload(model, n)
+            await asyncio.to_thread(self.store.delete_version, model, n)
+        await db.delete_model(self.engine, model)
+        self.latest_ready.pop(model, None)
+        await audit.record(self.engine, actor, "model.delete", model, {"force": force, "versions": numbers})
+
+    async def set_archived(self, model: str, number: int, archived: bool, *, actor: str) -> dict[str, Any]:
+        row = await self._version_row(model, number)
+        want, need = ("archived", "ready") if archived else ("ready", "archived")
+        if row["state"] == want:
+            return await self.get_version(model, number)
+        if row["state"] != need:
+            raise ConflictError(f"{model} v{number} is {row['state']}; only a {need} version can be "
+                                f"{'archived' if archived else 'restored'}.", code="bad_state")
+        if archived:
+            await self.pool.unload(model, number)
+        else:
+            await self._load_row(row)
+        await db.update_version(self.engine, row["id"], state=want)
+        self._refresh_latest(model, await self._ready_numbers(model))
+        await audit.record(self.engine, actor, "version.archive" if archived else "version.restore",
+                           f"{model}/v{number}")
+        return await self.get_version(model, number)
+
+    async def _load_row(self, row: dict[str, Any]) -> LoadedModel:
+        model_file = (row.get("manifest") or {}).get("model", "model.onnx")
+        path = self.store.version_dir(row["model"], row["version"]) / model_file
+        return await self.pool.load(row["model"], row["version"], path, Signature.from_dict(row["signature"]))
+
+    # ---- start-up ----
+
+    async def recover_and_load(self) -> None:
+        """Finish what a crash interrupted, then load every ready version."""
+        await asyncio.to_thread(self.store.clear_tmp)
+        for row in await db.list_versions(self.engine, state="validating"):
+            await asyncio.to_thread(self.store.delete_version, row["model"], row["version"])
+            await self._fail(row["id"], [], [{"code": "interrupted", "error": "The server stopped while this "
+                                              "version was being validated. Upload it again."}])
+        known = {(v["model"], v["version"]) for v in await db.list_versions(self.engine)
+                 if v["state"] in ("ready", "archived")}
+        for model, number in await asyncio.to_thread(self.store.published):
+            if (model, number) not in known:
+                await asyncio.to_thread(self.store.delete_version, model, number)
+        for row in await db.list_versions(self.engine, state="ready"):
+            try:
+                await self._load_row(row)
+            except Exception:  # noqa: BLE001 - one broken version must not stop the server
+                log.exception("could not load %s v%d", row["model"], row["version"])
+            self.latest_ready[row["model"]] = max(self.latest_ready.get(row["model"], 0), row["version"])
+
+    async def wait_idle(self) -> None:
+        """Let validations in progress finish (used at shutdown and in tests)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _as_dict(obj: Any) -> Any:
+    import dataclasses
+
+    if dataclasses.is_dataclass(obj):
+        return {k: _as_dict(v) for k, v in dataclasses.asdict(obj).items()}
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _as_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_as_dict(v) for v in obj]
+    return obj
+
+
+def _details(exc: FlashMLError) -> dict[str, Any]:
+    return {"details": exc.details} if exc.details else {}

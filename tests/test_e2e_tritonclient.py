@@ -1,0 +1,85 @@
+"""NVIDIA's own client, unchanged, against FlashML: JSON and binary tensors."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from onnx import TensorProto
+from tritonclient.utils import InferenceServerException
+
+from tests import onnx_models
+from tests.test_e2e_upload import upload
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module")
+def models(server, admin_key, tmp_path_factory):
+    d = tmp_path_factory.mktemp("tc")
+    onnx_models.add_model(d / "add.onnx")
+    onnx_models.identity_model(d / "text.onnx", TensorProto.STRING)
+    onnx_models.identity_model(d / "half.onnx", TensorProto.FLOAT16)
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60) as c:
+        for name, f in (("tc-add", "add.onnx"), ("tc-text", "text.onnx"), ("tc-half", "half.onnx")):
+            assert upload(c, name, d / f).status_code == 201
+
+
+@pytest.fixture()
+def client(server):
+    c = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
+    yield c
+    c.close()
+
+
+def _inputs(binary: bool):
+    a = np.arange(8, dtype=np.float32).reshape(2, 4)
+    b = np.full((2, 4), 0.5, dtype=np.float32)
+    ins = [triton.InferInput("a", [2, 4], "FP32"), triton.InferInput("b", [2, 4], "FP32")]
+    ins[0].set_data_from_numpy(a, binary_data=binary)
+    ins[1].set_data_from_numpy(b, binary_data=binary)
+    return ins, a + b
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_tritonclient_infer(client, models, admin_key, binary):
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready("tc-add", headers=headers)
+    meta = client.get_model_metadata("tc-add", headers=headers)
+    assert meta["inputs"][0]["name"] == "a"
+    ins, expected = _inputs(binary)
+    outs = [triton.InferRequestedOutput("sum", binary_data=binary)]
+    result = client.infer("tc-add", ins, outputs=outs, headers=headers, request_id="42")
+    np.testing.assert_array_equal(result.as_numpy("sum"), expected)
+    assert result.get_response()["model_version"] == "1"
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_tritonclient_bytes_and_fp16(client, models, admin_key, binary):
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    text = np.array([[b"alpha", b"\xce\xb2eta", b""]], dtype=object)
+    inp = triton.InferInput("x", [1, 3], "BYTES")
+    inp.set_data_from_numpy(text, binary_data=binary)
+    out = client.infer("tc-text", [inp], headers=headers,
+                       outputs=[triton.InferRequestedOutput("y", binary_data=binary)]).as_numpy("y")
+    # Binary BYTES come back as bytes; JSON has only text, so tritonclient gives str (as with Triton itself).
+    expected = text if binary else np.vectorize(lambda b: b.decode())(text)
+    assert out.tolist() == expected.tolist()
+    half = np.array([[0.5, -1.25, 3.0]], dtype=np.float16)
+    inp = triton.InferInput("x", [1, 3], "FP16")
+    inp.set_data_from_numpy(half, binary_data=binary)
+    out = client.infer("tc-half", [inp], headers=headers,
+                       outputs=[triton.InferRequestedOutput("y", binary_data=binary)]).as_numpy("y")
+    np.testing.assert_array_equal(out, half)
+
+
+def test_tritonclient_sees_errors(client, models, admin_key):
+    ins, _ = _inputs(True)
+    with pytest.raises(InferenceServerException) as err:
+        client.infer("tc-add", ins)  # no key
+    assert "API key" in str(err.value)
+    with pytest.raises(InferenceServerException) as err:
+        client.infer("no-such-model", ins, headers={"Authorization": f"Bearer {admin_key}"})
+    assert "no-such-model" in str(err.value)
