@@ -65,7 +65,7 @@ def test_newest_ready_version_answers_without_a_version(api, tmp_path):
 @pytest.mark.parametrize("elem", [TensorProto.BOOL, TensorProto.UINT8, TensorProto.INT8, TensorProto.INT16,
                                   TensorProto.INT32, TensorProto.INT64, TensorProto.UINT16, TensorProto.UINT32,
                                   TensorProto.UINT64, TensorProto.FLOAT16, TensorProto.DOUBLE,
-                                  TensorProto.STRING])
+                                  TensorProto.BFLOAT16, TensorProto.STRING])
 def test_every_datatype_round_trips_as_json(api, tmp_path, elem):
     from flashml.datatypes import BY_ONNX
 
