@@ -1,0 +1,258 @@
+"""Triton-style dynamic batcher: a Runner that queues requests and runs them in batches on worker instances."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import math
+from collections import Counter, deque
+from collections.abc import Callable, Hashable
+from concurrent.futures import Executor
+from typing import Any
+
+import numpy as np
+
+from flashml.errors import BadRequestError, FlashMLError, UnavailableError
+from flashml.runtime.batching.config import BatchingConfig
+from flashml.runtime.batching.merge import merge, merge_key, rows, split
+from flashml.runtime.batching.queue import Pending, RequestQueue
+from flashml.runtime.runner import ModelRuntimeError
+
+Execute = Callable[[dict[str, np.ndarray], list[str]], dict[str, np.ndarray]]
+
+
+def _execute_batch(execute: Execute, inputs: list[dict[str, np.ndarray]], output_names: list[str],
+                   config: BatchingConfig) -> list[dict[str, np.ndarray]]:
+    # Merge and split run on the executor too: copying big tensors on the event loop would stall every client.
+    merged, row_counts, lengths = merge(inputs, config)
+    return split(execute(merged, output_names), row_counts, lengths, config)
+
+
+class Batcher:
+    """Queue requests, cut fair batches of one merge key, run them on ``instance_count`` workers."""
+
+    def __init__(self, execute: Execute | list[Execute], config: BatchingConfig, executor: Executor, *,
+                 name: str = "") -> None:
+        self._executes = list(execute) if isinstance(execute, list | tuple) else [execute]
+        if not self._executes:
+            raise ValueError("a Batcher needs at least one execute function")
+        self.config = config
+        self.executor = executor
+        self.name = name
+        self._queue = RequestQueue(config.max_batch_size, config.max_queue_size, retry_after=self._retry_after)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._workers: dict[int, asyncio.Task] = {}
+        self._waiters: deque[asyncio.Future] = deque()
+        self._closed = False
+        self._in_flight = 0
+        self._batches = 0
+        self._rows = 0
+        self._requests = 0
+        self._failed = 0
+        self._cancelled = 0
+        self._histogram: Counter[int] = Counter()
+        self._batch_seconds = 0.0  # moving average, for the Retry-After estimate
+
+    # ---- the Runner protocol -------------------------------------------------------------------------
+    async def run(self, inputs: dict[str, np.ndarray], output_names: list[str], *, key: str = "", weight: int = 1,
+                  priority: int = 0, timeout_us: int | None = None) -> dict[str, np.ndarray]:
+        """Queue one request and wait for its own slice of the batch outputs."""
+        if self._closed:
+            raise self._unloaded()
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+            raise BadRequestError(f"weight must be a whole number of at least 1, not {weight!r}.", code="bad_weight")
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise BadRequestError(f"priority must be a whole number, not {priority!r}.", code="bad_priority")
+        cfg = self.config
+        timeout = cfg.default_timeout_us if timeout_us is None else timeout_us
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+            raise BadRequestError(f"timeout_us must be a whole number of at least 0, not {timeout!r}.",
+                                  code="bad_timeout")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+            self._spawn()
+        now = loop.time()
+        req = Pending(inputs, list(output_names), loop.create_future(), key, priority, weight,
+                      now + timeout / 1e6 if timeout else None, timeout, enqueued_at=now)
+        self._compute(req, cfg)
+        self._queue.push(req, loop)
+        self._requests += 1
+        self._wake(everyone=False)
+        try:
+            return await req.future
+        except asyncio.CancelledError:
+            # The client went away: if it is still waiting, it never runs.
+            if self._queue.remove(req):
+                self._cancelled += 1
+            raise
+
+    async def close(self) -> None:
+        """Fail queued requests with model_unloaded and stop the workers (a running batch still answers)."""
+        if self._closed:
+            return
+        self._closed = True
+        for req in self._queue.drain():
+            if not req.future.done():
+                req.future.set_exception(self._unloaded())
+        self._wake(everyone=True)
+
+    # ---- live changes and numbers --------------------------------------------------------------------
+    def reconfigure(self, config: BatchingConfig) -> None:
+        """Apply new settings now (call on the event loop); queued requests stay, re-keyed for the new rules."""
+        old, self.config = self.config, config
+        self._queue.max_batch_size = config.max_batch_size
+        self._queue.max_queue_size = config.max_queue_size
+        if (old.max_batch_size, old.padded_inputs) != (config.max_batch_size, config.padded_inputs):
+            for req, exc in self._queue.rekey(lambda r: self._compute(r, config)):
+                self._failed += 1
+                if not req.future.done():
+                    req.future.set_exception(exc)
+        if self._loop is not None and not self._closed:
+            self._spawn()
+        self._wake(everyone=True)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for the metrics endpoint; histogram maps rows per batch to how many batches had it."""
+        return {
+            "queued": len(self._queue),
+            "queued_rows": self._queue.rows_queued,
+            "in_flight": self._in_flight,
+            "instances": len(self._workers),
+            "requests": self._requests,
+            "batches": self._batches,
+            "rows": self._rows,
+            "histogram": dict(sorted(self._histogram.items())),
+            "rejected": self._queue.rejected,
+            "timed_out": self._queue.timed_out,
+            "failed": self._failed,
+            "cancelled": self._cancelled,
+        }
+
+    # ---- internals -----------------------------------------------------------------------------------
+    def _unloaded(self) -> UnavailableError:
+        model = f"Model {self.name}" if self.name else "The model"
+        return UnavailableError(f"{model} was unloaded before this request ran.", code="model_unloaded")
+
+    @staticmethod
+    def _compute(req: Pending, cfg: BatchingConfig) -> None:
+        if cfg.max_batch_size:
+            req.rows = rows(req.inputs)
+            # Different output lists never share a batch: each batch runs exactly the outputs its requests want.
+            req.merge_key = (merge_key(req.inputs, cfg), tuple(req.output_names))
+        else:
+            req.rows, req.merge_key = 1, None
+
+    def _retry_after(self) -> int:
+        cfg = self.config
+        batches = math.ceil(self._queue.rows_queued / max(1, cfg.max_batch_size))
+        return max(1, math.ceil(self._batch_seconds * batches / cfg.instance_count))
+
+    def _spawn(self) -> None:
+        assert self._loop is not None
+        for index in range(self.config.instance_count):
+            task = self._workers.get(index)
+            if task is None or task.done():
+                self._workers[index] = self._loop.create_task(self._worker(index), name=f"batcher-{self.name}-{index}")
+
+    def _wake(self, *, everyone: bool) -> None:
+        # One idle worker per new request is enough: a woken worker always re-reads the queue.
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                if not everyone:
+                    return
+
+    async def _wait(self, until: float | None) -> None:
+        assert self._loop is not None
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        timer = self._loop.call_at(until, _settle, waiter) if until is not None else None
+        try:
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if not waiter.done():
+                waiter.cancel()
+
+    def _ready(self, key: Hashable, cfg: BatchingConfig) -> bool:
+        queued = self._queue.rows_for(key)
+        return queued >= cfg.max_batch_size or bool(cfg.preferred_batch_sizes and
+                                                    queued >= cfg.preferred_batch_sizes[0])
+
+    def _cut(self, key: Hashable, cfg: BatchingConfig) -> int:
+        if not cfg.max_batch_size or not cfg.preferred_batch_sizes:
+            return cfg.max_batch_size
+        available = min(self._queue.rows_for(key), cfg.max_batch_size)
+        fits = bisect.bisect_right(cfg.preferred_batch_sizes, available)
+        return cfg.preferred_batch_sizes[fits - 1] if fits else cfg.max_batch_size
+
+    async def _worker(self, index: int) -> None:
+        loop, queue = self._loop, self._queue
+        assert loop is not None
+        try:
+            while not self._closed and index < self.config.instance_count:
+                cfg = self.config
+                head = queue.head()
+                if head is None:
+                    await self._wait(None)
+                    continue
+                if cfg.max_batch_size and cfg.max_queue_delay_us and not self._ready(head.merge_key, cfg):
+                    # Triton's delay counts from the oldest request's arrival, so a backlog runs at once.
+                    until = head.enqueued_at + cfg.max_queue_delay_us / 1e6
+                    if loop.time() < until:
+                        await self._wait(until)
+                        continue
+                batch = queue.take(self._cut(head.merge_key, cfg), loop.time())
+                if batch:
+                    await self._run_batch(index, batch, cfg)
+        finally:
+            if self._workers.get(index) is asyncio.current_task():
+                del self._workers[index]
+
+    async def _run_batch(self, index: int, batch: list[Pending], cfg: BatchingConfig) -> None:
+        loop = self._loop
+        assert loop is not None
+        execute = self._executes[index % len(self._executes)]
+        batch_rows = sum(r.rows for r in batch)
+        self._in_flight += 1
+        started = loop.time()
+        try:
+            parts = await loop.run_in_executor(self.executor, _execute_batch, execute, [r.inputs for r in batch],
+                                               batch[0].output_names, cfg)
+        except asyncio.CancelledError:
+            for req in batch:
+                if not req.future.done():
+                    req.future.set_exception(self._unloaded())
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure fails this batch only; the worker goes on
+            self._failed += len(batch)
+            for req in batch:
+                if not req.future.done():
+                    req.future.set_exception(_per_request(exc))
+        else:
+            for req, part in zip(batch, parts, strict=True):
+                if not req.future.done():
+                    req.future.set_result(part)
+        finally:
+            self._in_flight -= 1
+        self._batches += 1
+        self._rows += batch_rows
+        self._histogram[batch_rows] += 1
+        self._batch_seconds += 0.2 * (loop.time() - started - self._batch_seconds)
+
+
+def _settle(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _per_request(exc: Exception) -> Exception:
+    # Our own errors carry status and code; anything else becomes a fresh ModelRuntimeError per caller.
+    if isinstance(exc, FlashMLError):
+        return exc
+    error = ModelRuntimeError(str(exc) or type(exc).__name__)
+    error.__cause__ = exc
+    return error
