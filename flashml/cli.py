@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -24,7 +26,11 @@ def _setting_options(func):
     """One CLI flag per setting, declared from the settings table itself."""
     for f in reversed(dataclasses.fields(Settings)):
         default = f.default
-        kind = {bool: bool, int: int, float: float}.get(type(default), str)
+        if isinstance(default, bool):
+            on = _flag(f.name)
+            func = click.option(f"{on}/--no-{on[2:]}", f.name, default=None, help=f.metadata["help"])(func)
+            continue
+        kind = {int: int, float: float}.get(type(default), str)
         func = click.option(_flag(f.name), f.name, type=kind, default=None, help=f.metadata["help"])(func)
     return click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
                         help="A TOML file of settings (also FLASHML_CONFIG).")(func)
@@ -109,16 +115,61 @@ def keys() -> None:
     """Manage API keys."""
 
 
+class _OrNone(click.ParamType):
+    """A number, or `none` to clear the limit."""
+
+    def __init__(self, kind: type) -> None:
+        self.kind = kind
+        self.name = f"{kind.__name__}|none"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, self.kind | _Clear):
+            return value
+        if str(value).strip().lower() == "none":
+            return _CLEAR
+        try:
+            return self.kind(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a {self.kind.__name__} (or 'none').", param, ctx)
+
+
+class _Clear:
+    pass
+
+
+_CLEAR = _Clear()
+
+
+def _limit_options(func, *, clearable: bool):
+    def kind(t: type) -> Any:
+        return _OrNone(t) if clearable else t
+
+    none = " or 'none' to clear" if clearable else ""
+    func = click.option("--weight", type=kind(int), default=None,
+                        help="Share under contention for the batch scheduler, 1 to 100 (default 1).")(func)
+    func = click.option("--daily-quota", "daily_quota", type=kind(int), default=None,
+                        help=f"Inference requests per UTC day{none}.")(func)
+    func = click.option("--burst", type=kind(int), default=None,
+                        help=f"Requests allowed at once (default max(1, ceil(rate))){none}.")(func)
+    return click.option("--rate-limit", "rate_limit_per_s", type=kind(float), default=None,
+                        help=f"Inference requests per second{none}.")(func)
+
+
 @keys.command("create")
 @click.option("--name", required=True, help="What the key is for.")
 @click.option("--role", type=click.Choice(["admin", "inference"]), default="inference", show_default=True)
 @click.option("--model", "models", multiple=True, help="Limit an inference key to this model (repeatable).")
 @_data_options
-def keys_create(name: str, role: str, models: tuple[str, ...], config: Path | None, data_dir: Path | None) -> None:
+@functools.partial(_limit_options, clearable=False)
+def keys_create(name: str, role: str, models: tuple[str, ...], config: Path | None, data_dir: Path | None,
+                rate_limit_per_s: float | None, burst: int | None, daily_quota: int | None,
+                weight: int | None) -> None:
     """Create an API key and print its secret (shown only once)."""
     settings = _resolve(config, {"data_dir": data_dir})
     key = _run_metadata(settings, lambda s: s.keys.create(name=name, role=role, models=list(models) or None,
-                                                          actor="cli"))
+                                                          actor="cli", rate_limit_per_s=rate_limit_per_s,
+                                                          burst=burst, daily_quota=daily_quota,
+                                                          weight=1 if weight is None else weight))
     click.echo(f"Created {role} key {key['id']} ({name}). Its secret, shown only this once:", err=True)
     click.echo(key["token"])
 
@@ -131,7 +182,34 @@ def keys_list(config: Path | None, data_dir: Path | None) -> None:
     for k in _run_metadata(settings, lambda s: s.keys.list()):
         state = "revoked" if k["revoked_at"] else "active"
         scope = ",".join(k["models"]) if k["models"] else "all models"
-        click.echo(f"{k['id']}\t{k['name']}\t{k['role']}\t{scope}\t{state}")
+        click.echo(f"{k['id']}\t{k['name']}\t{k['role']}\t{scope}\t{state}\t{_limits_text(k)}")
+
+
+def _limits_text(k: dict[str, Any]) -> str:
+    parts = []
+    if k.get("rate_limit_per_s") is not None:
+        burst = k["burst"] if k.get("burst") is not None else max(1, math.ceil(k["rate_limit_per_s"]))
+        parts.append(f"{k['rate_limit_per_s']:g}/s burst {burst}")
+    if k.get("daily_quota") is not None:
+        parts.append(f"{k.get('used_today', 0)}/{k['daily_quota']} today")
+    if k.get("weight", 1) != 1:
+        parts.append(f"weight {k['weight']}")
+    return ", ".join(parts) or "no limits"
+
+
+@keys.command("limit")
+@click.argument("key_id", type=int)
+@_data_options
+@functools.partial(_limit_options, clearable=True)
+def keys_limit(key_id: int, config: Path | None, data_dir: Path | None, **limits: Any) -> None:
+    """Change an API key's limits; only the options given change ('none' clears a limit, and a cleared
+    weight is 1). Writes the database directly: a running server applies it within 10 s (its key cache)."""
+    changes = {k: (None if v is _CLEAR else v) for k, v in limits.items() if v is not None}
+    if not changes:
+        raise click.UsageError("Give at least one of --rate-limit, --burst, --daily-quota, --weight.")
+    settings = _resolve(config, {"data_dir": data_dir})
+    key = _run_metadata(settings, lambda s: s.keys.set_limits(key_id, actor="cli", **changes))
+    click.echo(f"Key {key_id} ({key['name']}): {_limits_text(key)}.")
 
 
 @keys.command("revoke")

@@ -6,6 +6,7 @@ The ``error`` key is what the KServe V2 protocol asks for, so V2 clients read th
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -74,6 +75,20 @@ class ValidationFailedError(FlashMLError):
 
     status = 422
     code = "validation_failed"
+
+
+class TooManyRequestsError(FlashMLError):
+    """A key over its rate limit (``rate_limited``) or daily quota (``quota_exceeded``); says when to retry."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float, code: str | None = None,
+                 details: dict[str, Any] | None = None) -> None:
+        seconds = max(1, math.ceil(retry_after_s))
+        super().__init__(message, code=code, details={**(details or {}), "retry_after_s": seconds})
+        self.retry_after_s = seconds
+        self.headers = {"Retry-After": str(seconds)}
 
 
 class UnavailableError(FlashMLError):

@@ -34,7 +34,12 @@ class Settings:
     data_dir: Path = _s(Path("flashml-data"), "Folder for all state: the SQLite database and the model store.")
     public_url: str = _s("", "Base URL printed in links (setup link); defaults to http://HOST:PORT.")
     device: str = _s("auto", "Where models run: auto (CUDA when it works, else CPU), cpu, or cuda / cuda:N.")
-    intra_op_threads: int = _s(0, "ONNX Runtime threads per model session; 0 lets ONNX Runtime choose.")
+    intra_op_threads: int = _s(0, "ONNX Runtime threads per execution instance; 0: the cores split among instances.")
+    tensorrt: bool = _s(False, "On CUDA devices, try ONNX Runtime's TensorRT provider first (engines cached).")
+    tensorrt_fp16: bool = _s(False, "Let TensorRT build FP16 engines (faster, slightly less exact).")
+    autotune: bool = _s(True, "At publication, measure batch sizes and pick batching settings for the budget.")
+    latency_budget_ms: float = _s(50.0, "Latency a batch may add at most; auto-tune picks batch size and delay for it.")
+    max_queue_size: int = _s(256, "Requests that may wait per model version; more are refused with 503.")
     max_upload_bytes: int = _s(4 * GiB, "Largest model upload accepted, in bytes (413 above it).")
     max_request_bytes: int = _s(64 * MiB, "Largest inference request body, in bytes (413 above it).")
     bundle_max_members: int = _s(1000, "Most files a bundle archive may hold.")
@@ -144,5 +149,7 @@ def settings_table() -> str:
         if isinstance(default, list):
             default = ",".join(default)
         flag = "--" + f.name.replace("_", "-")
+        if isinstance(f.default, bool):
+            flag = f"{flag}` / `--no-{flag[2:]}"
         rows.append(f"| `{f.name}` | `{flag}` | `{ENV_PREFIX}{f.name.upper()}` | `{default}` | {f.metadata['help']} |")
     return "\n".join(rows)

@@ -211,3 +211,45 @@ class _Zeros(io.RawIOBase):
         buf[:n] = bytes(n)
         self.left -= n
         return n
+
+
+def slow_model(path: Path) -> Path:
+    """y = x, after a Loop of max(x) iterations: as slow as the caller asks (x = 0, the warm-up, is instant)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1])
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["v_in", "one"], ["v_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1])],
+        [numpy_helper.from_array(np.ones(1, np.float32), "one")])
+    inits = [numpy_helper.from_array(np.array(True), "cond"), numpy_helper.from_array(np.zeros(1, np.float32), "v0"),
+             numpy_helper.from_array(np.zeros(1, np.float32), "zero")]
+    nodes = [helper.make_node("ReduceMax", ["x"], ["m"], keepdims=0),
+             helper.make_node("Cast", ["m"], ["trips"], to=TensorProto.INT64),
+             helper.make_node("Loop", ["trips", "cond", "v0"], ["v"], body=body),
+             helper.make_node("Mul", ["v", "zero"], ["nothing"]),
+             helper.make_node("Add", ["x", "nothing"], ["y"])]
+    return _save(helper.make_graph(nodes, "slow", [x], [y], inits), path)
+
+
+def gather_model(path: Path) -> Path:
+    """y = table[i] with a table of 10: an index past 9 makes ONNX Runtime fail at run time, not at warm-up."""
+    i = helper.make_tensor_value_info("i", TensorProto.INT64, ["batch"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch"])
+    table = numpy_helper.from_array(np.arange(10, dtype=np.float32) * 10, "table")
+    return _save(helper.make_graph([helper.make_node("Gather", ["table", "i"], ["y"])], "gather", [i], [y],
+                                   [table]), path)
+
+
+def sequence_model(path: Path) -> Path:
+    """Token model: doubled = ids * 2 * mask, INT64 [batch, seq] in and out (a padded sequence axis)."""
+    ids = helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "seq"])
+    mask = helper.make_tensor_value_info("mask", TensorProto.INT64, ["batch", "seq"])
+    out = helper.make_tensor_value_info("doubled", TensorProto.INT64, ["batch", "seq"])
+    two = numpy_helper.from_array(np.array(2, np.int64), "two")
+    nodes = [helper.make_node("Mul", ["ids", "two"], ["d"]), helper.make_node("Mul", ["d", "mask"], ["doubled"])]
+    return _save(helper.make_graph(nodes, "seq", [ids, mask], [out], [two]), path)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from litestar import Controller, delete, get, post
+import msgspec
+from litestar import Controller, delete, get, patch, post
 
 from flashml.api.models import _actor
 from flashml.auth.principal import Principal
@@ -18,6 +19,22 @@ class NewKey:
     name: str
     role: Literal["admin", "inference"] = "inference"
     models: list[str] | None = None
+    rate_limit_per_s: float | None = None  # None: no rate limit
+    burst: int | None = None  # None: max(1, ceil(rate_limit_per_s))
+    daily_quota: int | None = None  # None: unlimited
+    weight: int = 1  # share under contention, 1 to 100
+
+
+class KeyLimits(msgspec.Struct, forbid_unknown_fields=True):
+    """Only the fields sent change; null clears a limit (a cleared weight is 1)."""
+
+    rate_limit_per_s: float | None | msgspec.UnsetType = msgspec.UNSET
+    burst: int | None | msgspec.UnsetType = msgspec.UNSET
+    daily_quota: int | None | msgspec.UnsetType = msgspec.UNSET
+    weight: int | None | msgspec.UnsetType = msgspec.UNSET
+
+    def changes(self) -> dict[str, Any]:
+        return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not msgspec.UNSET}
 
 
 class KeysController(Controller):
@@ -26,11 +43,21 @@ class KeysController(Controller):
 
     @post("/", summary="Create an API key (the secret is in this answer only)", status_code=201)
     async def create_key(self, data: NewKey, admin: Principal, services: Services) -> dict[str, Any]:
-        return await services.keys.create(name=data.name, role=data.role, models=data.models, actor=_actor(admin))
+        return await services.keys.create(name=data.name, role=data.role, models=data.models, actor=_actor(admin),
+                                          rate_limit_per_s=data.rate_limit_per_s, burst=data.burst,
+                                          daily_quota=data.daily_quota, weight=data.weight)
 
     @get("/", summary="List API keys")
     async def list_keys(self, admin: Principal, services: Services) -> list[dict[str, Any]]:
         return await services.keys.list()
+
+    @get("/{key_id:int}", summary="One API key, with its limits and today's use")
+    async def get_key(self, key_id: int, admin: Principal, services: Services) -> dict[str, Any]:
+        return await services.keys.get(key_id)
+
+    @patch("/{key_id:int}", summary="Change an API key's rate limit, burst, daily quota or weight")
+    async def set_limits(self, key_id: int, data: KeyLimits, admin: Principal, services: Services) -> dict[str, Any]:
+        return await services.keys.set_limits(key_id, actor=_actor(admin), **data.changes())
 
     @delete("/{key_id:int}", summary="Revoke an API key (it stops working at once)", status_code=200)
     async def revoke_key(self, key_id: int, admin: Principal, services: Services) -> dict[str, Any]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 
-from flashml.api.openapi_bodies import UploadOperation
+from flashml.api.openapi_bodies import ConfigPatchOperation, UploadOperation, read_json_object
 from flashml.auth.principal import Principal
 from flashml.services.container import Services
 
@@ -84,3 +84,15 @@ class ModelsController(Controller):
     async def restore_version(self, model: str, version: int, admin: Principal,
                               services: Services) -> dict[str, Any]:
         return await services.registry.set_archived(model, version, False, actor=_actor(admin))
+
+    @get("/{model:str}/versions/{version:int}/config",
+         summary="A version's serving config (device, instances, batching), performance card and live stats")
+    async def get_config(self, model: str, version: int, admin: Principal, services: Services) -> dict[str, Any]:
+        return await services.registry.get_config(model, version)
+
+    @patch("/{model:str}/versions/{version:int}/config", summary="Change a version's serving config live",
+           operation_class=ConfigPatchOperation)
+    async def patch_config(self, model: str, version: int, request: Request, admin: Principal,
+                           services: Services) -> dict[str, Any]:
+        changes = await read_json_object(request)
+        return await services.registry.patch_config(model, version, changes, actor=_actor(admin))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
+from litestar import Request
 from litestar.openapi.spec import OpenAPIMediaType as MediaType
 from litestar.openapi.spec import Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
+
+from flashml.errors import BadRequestError
 
 V2_INFER_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
@@ -52,3 +57,40 @@ class UploadOperation(Operation):
                         "model.onnx, its external-data files and an optional flashml.toml. Streamed to disk.",
             content={"application/octet-stream": MediaType(schema=Schema(type=OpenAPIType.STRING,
                                                                          format="binary"))})
+
+
+_INT = Schema(type=OpenAPIType.INTEGER)
+CONFIG_PATCH_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    description="Any of these fields; the others keep their values. device and instance_count reload the "
+                "version's sessions (requests in flight finish first); the rest apply at once.",
+    properties={
+        "device": Schema(type=OpenAPIType.STRING, description="cpu, auto, cuda or cuda:N; null: the server's"),
+        "instance_count": _INT,
+        "max_batch_size": Schema(type=OpenAPIType.INTEGER, description="rows per batch; 0 = never batch"),
+        "max_queue_delay_us": _INT,
+        "preferred_batch_sizes": Schema(type=OpenAPIType.ARRAY, items=_INT),
+        "max_queue_size": _INT,
+        "default_timeout_us": _INT,
+        "padded_inputs": Schema(type=OpenAPIType.OBJECT, description='{"input_ids": {"axis": 1, "value": 0}}'),
+        "padded_outputs": Schema(type=OpenAPIType.OBJECT, description='{"logits": 1}'),
+    },
+)
+
+
+@dataclass
+class ConfigPatchOperation(Operation):
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(required=True, content={"application/json": MediaType(
+            schema=CONFIG_PATCH_SCHEMA)})
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 that says what is wrong with it."""
+    try:
+        data = json.loads(await request.body() or b"null")
+    except ValueError as exc:
+        raise BadRequestError(f"The body is not valid JSON: {exc}.", code="malformed_request") from None
+    if not isinstance(data, dict):
+        raise BadRequestError("The body must be a JSON object.", code="malformed_request")
+    return data

@@ -14,6 +14,7 @@ from flashml.protocol.v2_response import HEADER_LENGTH
 from flashml.services.container import Services
 
 EXTENSIONS = ["binary_tensor_data"]
+TIMEOUT_HEADER = "flashml-timeout-ms"  # or Triton's `timeout` request parameter (microseconds)
 
 
 class V2HealthController(Controller):
@@ -57,7 +58,9 @@ class V2ModelController(Controller):
                     version: str | None = None) -> Response:
         header_length = _header_length(request.headers.get("inference-header-content-length"))
         body = await request.body()
-        content, headers = await services.inference.infer(principal, model, version, body, header_length)
+        timeout_us = _timeout_us(request.headers.get(TIMEOUT_HEADER))
+        content, headers = await services.inference.infer(principal, model, version, body, header_length,
+                                                          timeout_us=timeout_us)
         media = "application/octet-stream" if HEADER_LENGTH in headers else "application/json"
         return Response(content=content, media_type=media, headers=headers)
 
@@ -73,3 +76,16 @@ def _header_length(value: str | None) -> int | None:
         raise BadRequestError("Inference-Header-Content-Length must be a non-negative integer.",
                               code="malformed_request")
     return n
+
+
+def _timeout_us(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        ms = float(value)
+    except ValueError:
+        ms = -1.0
+    if not ms >= 0:
+        raise BadRequestError("FlashML-Timeout-Ms must be a non-negative number of milliseconds.",
+                              code="malformed_request")
+    return int(ms * 1000) or None

@@ -15,6 +15,10 @@ class Principal:
     role: str
     models: frozenset[str] | None  # None: every model
     created_by: str
+    rate_limit_per_s: float | None = None  # None: no rate limit
+    burst: int | None = None  # None: max(1, ceil(rate))
+    daily_quota: int | None = None  # admitted inference requests per UTC day; None: unlimited
+    weight: int = 1  # share under contention for the batch scheduler
 
     @property
     def is_admin(self) -> bool:
@@ -25,4 +29,6 @@ class Principal:
 
     def to_dict(self) -> dict:
         return {"id": self.key_pk, "key_id": self.key_id, "name": self.name, "role": self.role,
-                "models": sorted(self.models) if self.models is not None else None, "user": self.created_by}
+                "models": sorted(self.models) if self.models is not None else None, "user": self.created_by,
+                "rate_limit_per_s": self.rate_limit_per_s, "burst": self.burst, "daily_quota": self.daily_quota,
+                "weight": self.weight}

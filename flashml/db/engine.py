@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import Table, event, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from flashml.db.schema import metadata
@@ -27,4 +28,24 @@ async def open_database(path: Path) -> AsyncEngine:
     event.listen(engine.sync_engine, "connect", _on_connect)
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
+        for table in metadata.sorted_tables:
+            await conn.run_sync(_add_missing_columns, table)
     return engine
+
+
+def _add_missing_columns(conn: Connection, table: Table) -> None:
+    """Bring a table made by an older FlashML up to date: ADD COLUMN what it lacks. Idempotent.
+
+    create_all makes missing tables only; this covers the columns added since. A NOT NULL column needs a
+    server_default in the schema to be added this way.
+    """
+    have = {row[1] for row in conn.execute(text(f'PRAGMA table_info("{table.name}")'))}
+    for col in table.columns:
+        if col.name in have:
+            continue
+        ddl = f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" {col.type.compile(conn.dialect)}'
+        if col.server_default is not None:
+            ddl += f" DEFAULT {col.server_default.arg}"  # type: ignore[attr-defined]
+        if not col.nullable:
+            ddl += " NOT NULL"
+        conn.execute(text(ddl))

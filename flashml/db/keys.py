@@ -6,12 +6,14 @@ import time
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flashml.db.schema import api_keys
+from flashml.db.schema import api_keys, key_usage
 
+LIMIT_COLUMNS = ("rate_limit_per_s", "burst", "daily_quota", "weight")
 PUBLIC_COLUMNS = ("id", "key_id", "name", "role", "models", "created_by", "created_at", "last_used_at",
-                  "revoked_at")
+                  "revoked_at", *LIMIT_COLUMNS)
 
 
 def _public(row: Any) -> dict[str, Any]:
@@ -19,9 +21,11 @@ def _public(row: Any) -> dict[str, Any]:
 
 
 async def insert_key(engine: AsyncEngine, *, key_id: str, secret_hash: str, name: str, role: str,
-                     models: list[str] | None, created_by: str) -> dict[str, Any]:
+                     models: list[str] | None, created_by: str, limits: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+    limits = {"rate_limit_per_s": None, "burst": None, "daily_quota": None, "weight": 1, **(limits or {})}
     values = dict(key_id=key_id, secret_hash=secret_hash, name=name, role=role, models=models,
-                  created_by=created_by, created_at=time.time(), last_used_at=None, revoked_at=None)
+                  created_by=created_by, created_at=time.time(), last_used_at=None, revoked_at=None, **limits)
     async with engine.begin() as conn:
         res = await conn.execute(insert(api_keys).values(**values))
     return _public({"id": res.inserted_primary_key[0], **values})
@@ -60,3 +64,31 @@ async def touch_keys(engine: AsyncEngine, last_used: dict[str, float]) -> None:
     async with engine.begin() as conn:
         for key_id, at in last_used.items():
             await conn.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(last_used_at=at))
+
+
+async def update_limits(engine: AsyncEngine, ident: int, changes: dict[str, Any]) -> dict[str, Any] | None:
+    """Set some of a key's limit columns; the updated record, or None for an unknown key."""
+    async with engine.begin() as conn:
+        await conn.execute(update(api_keys).where(api_keys.c.id == ident).values(**changes))
+    return await get_key(engine, ident)
+
+
+async def usage_on(engine: AsyncEngine, day: str, key_pk: int | None = None) -> dict[int, int]:
+    """Admitted requests per key on one UTC day (YYYY-MM-DD), from key_usage."""
+    query = select(key_usage.c.key_pk, key_usage.c.count).where(key_usage.c.day == day)
+    if key_pk is not None:
+        query = query.where(key_usage.c.key_pk == key_pk)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return {pk: count for pk, count in rows}
+
+
+async def add_usage(engine: AsyncEngine, increments: dict[tuple[int, str], int]) -> None:
+    """Add counted requests to key_usage: {(key_pk, day): n}."""
+    if not increments:
+        return
+    stmt = sqlite_insert(key_usage)
+    stmt = stmt.on_conflict_do_update(index_elements=[key_usage.c.key_pk, key_usage.c.day],
+                                      set_={"count": key_usage.c.count + stmt.excluded.count})
+    async with engine.begin() as conn:
+        await conn.execute(stmt, [{"key_pk": pk, "day": day, "count": n} for (pk, day), n in increments.items()])

@@ -28,6 +28,18 @@ api_keys = Table(
     Column("created_at", Float, nullable=False),
     Column("last_used_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),
+    # Limits (flashml.services.limits). None: unlimited; burst None: max(1, ceil(rate)).
+    Column("rate_limit_per_s", Float, nullable=True),
+    Column("burst", Integer, nullable=True),
+    Column("daily_quota", Integer, nullable=True),
+    Column("weight", Integer, nullable=False, default=1, server_default="1"),  # share under contention
+)
+
+key_usage = Table(
+    "key_usage", metadata,  # admitted inference requests per key and UTC day, for the daily quota
+    Column("key_pk", Integer, primary_key=True),
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, UTC
+    Column("count", Integer, nullable=False, default=0),
 )
 
 setup_tokens = Table(
@@ -62,6 +74,8 @@ versions = Table(
     Column("manifest", JSON, nullable=True),
     Column("report", JSON, nullable=True),  # validation steps, checks, warm-up figures
     Column("errors", JSON, nullable=True),  # [{code, error}] when failed
+    Column("config", JSON, nullable=True),  # runtime config: device, instances, batching (PATCH-able)
+    Column("perf", JSON, nullable=True),  # performance card: latency/throughput per batch size (auto-tune)
     UniqueConstraint("model_id", "version"),
 )
 

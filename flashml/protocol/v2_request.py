@@ -32,6 +32,7 @@ class InferRequest:
     outputs: list[RequestedOutput]  # empty: every output, in signature order
     binary_output_default: bool
     parameters: dict[str, Any] = field(default_factory=dict)
+    timeout_us: int | None = None  # Triton's `timeout` parameter: answer 504 rather than run it later
 
     def wants_binary(self, name: str) -> bool:
         for o in self.outputs:
@@ -62,7 +63,10 @@ def parse_infer_request(body: bytes, header_length: int | None, signature: Signa
     binary_default = params.get("binary_data_output", False)
     if not isinstance(binary_default, bool):
         raise BadRequestError("`parameters.binary_data_output` must be true or false.", code="malformed_request")
-    return InferRequest(request_id, inputs, outputs, binary_default, params)
+    timeout = params.get("timeout")
+    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 0):
+        raise BadRequestError("`parameters.timeout` must be a whole number of microseconds.", code="malformed_request")
+    return InferRequest(request_id, inputs, outputs, binary_default, params, timeout or None)
 
 
 def _decode_header(raw: bytes) -> dict[str, Any]:

@@ -14,6 +14,7 @@ log = logging.getLogger("flashml.runtime")
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
 
 
 def _tiny_model() -> bytes:
@@ -64,9 +65,20 @@ def resolve_device(setting: str) -> str:
     raise ValueError(f"unknown device {setting!r}: use auto, cpu or cuda[:N]")
 
 
-def providers_for(device: str) -> list:
-    if device.startswith("cuda"):
-        idx = int(device.partition(":")[2] or 0)
-        return [(CUDA, {"device_id": idx, "cudnn_conv_algo_search": "HEURISTIC",
-                        "arena_extend_strategy": "kSameAsRequested"}), CPU]
-    return [CPU]
+def providers_for(device: str, *, tensorrt: bool = False, tensorrt_fp16: bool = False,
+                  trt_cache_dir: str | None = None) -> list:
+    """Execution providers for a device, best first; ONNX Runtime falls back along the list."""
+    if not device.startswith("cuda"):
+        return [CPU]
+    idx = int(device.partition(":")[2] or 0)
+    # Serving settings: heuristic conv search (no minutes-long exhaustive search at load) and an arena
+    # that grows by what is asked (no doubling that strands GPU memory).
+    providers: list = [(CUDA, {"device_id": idx, "cudnn_conv_algo_search": "HEURISTIC",
+                               "arena_extend_strategy": "kSameAsRequested"}), CPU]
+    if tensorrt:
+        trt = {"device_id": idx, "trt_fp16_enable": tensorrt_fp16}
+        if trt_cache_dir:
+            trt.update(trt_engine_cache_enable=True, trt_engine_cache_path=trt_cache_dir,
+                       trt_timing_cache_enable=True, trt_timing_cache_path=trt_cache_dir)
+        providers.insert(0, (TENSORRT, trt))
+    return providers

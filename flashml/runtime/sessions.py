@@ -1,27 +1,53 @@
-"""Create ONNX Runtime sessions with settings that suit a server."""
+"""Create ONNX Runtime sessions with settings that suit a server, one per execution instance."""
 
 from __future__ import annotations
 
 import logging
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import onnxruntime as ort
 
-from flashml.runtime.devices import CUDA, providers_for
+from flashml.runtime.devices import CPU, CUDA, TENSORRT, providers_for
 
 log = logging.getLogger("flashml.runtime")
 
 
-def create_session(model_path: Path, device: str, intra_op_threads: int = 0) -> ort.InferenceSession:
+@dataclass(frozen=True)
+class SessionOptions:
+    intra_op_threads: int = 0  # 0: split the cores among the instances
+    tensorrt: bool = False
+    tensorrt_fp16: bool = False
+    trt_cache_dir: str | None = None
+
+
+def threads_per_instance(setting: int, instances: int, device: str) -> int:
+    """CPU instances share the cores without oversubscription; 0 lets ONNX Runtime pick for one instance."""
+    if setting > 0:
+        return setting
+    if instances <= 1 or device.startswith("cuda"):
+        return 0
+    return max(1, (os.cpu_count() or 1) // instances)
+
+
+def create_session(model_path: Path, device: str, options: SessionOptions = SessionOptions(),
+                   instances: int = 1) -> ort.InferenceSession:
     """A session for ``device`` (``cpu`` or ``cuda:N``). Blocking: call it from a worker thread."""
     opts = ort.SessionOptions()
     # Idle intra-op threads spin by default and burn cores between requests; a server is mostly idle.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    if intra_op_threads > 0:
-        opts.intra_op_num_threads = intra_op_threads
+    threads = threads_per_instance(options.intra_op_threads, instances, device)
+    if threads > 0:
+        opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
-    session = ort.InferenceSession(str(model_path), opts, providers=providers_for(device))
-    if device.startswith("cuda") and CUDA not in session.get_providers():
-        log.warning("CUDA could not run %s; it runs on the CPU instead", model_path)
+    providers = providers_for(device, tensorrt=options.tensorrt, tensorrt_fp16=options.tensorrt_fp16,
+                              trt_cache_dir=options.trt_cache_dir)
+    session = ort.InferenceSession(str(model_path), opts, providers=providers)
+    got = session.get_providers()
+    if device.startswith("cuda") and CUDA not in got and TENSORRT not in got:
+        log.warning("CUDA could not run %s; it runs on the CPU (%s) instead", model_path, CPU)
+    elif options.tensorrt and device.startswith("cuda") and TENSORRT not in got:
+        log.warning("TensorRT could not run %s; it runs on plain CUDA instead", model_path)
     return session

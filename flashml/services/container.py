@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db.engine import open_database
 from flashml.runtime.devices import resolve_device
 from flashml.runtime.pool import ModelPool
+from flashml.runtime.sessions import SessionOptions
 from flashml.services.inference import InferenceService
 from flashml.services.keys import KeyService
 from flashml.services.registry import RegistryService
@@ -46,10 +48,14 @@ async def open_services(settings: Settings) -> Services:
     """Everything the server needs, with every ready version loaded."""
     services = await open_metadata(settings)
     device = resolve_device(settings.device)
-    services.pool = ModelPool(device, settings.intra_op_threads)
+    options = SessionOptions(settings.intra_op_threads, settings.tensorrt, settings.tensorrt_fp16,
+                             str(settings.data_dir / "cache" / "tensorrt"))
+    if settings.tensorrt:
+        Path(options.trt_cache_dir).mkdir(parents=True, exist_ok=True)
+    services.pool = ModelPool(device, options)
     store = LocalModelStore(settings.data_dir)
     services.registry = RegistryService(services.engine, store, services.pool, settings)
-    services.inference = InferenceService(services.registry)
+    services.inference = InferenceService(services.registry, limiter=services.keys.admit)
     await services.registry.recover_and_load()
     await services.keys.start()
     return services

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flashml.auth.principal import Principal
@@ -14,6 +15,7 @@ from flashml.runtime.runner import ModelRuntimeError
 from flashml.services.registry import RegistryService
 
 PLATFORM = "onnxruntime_onnx"
+PRIORITY_ONLINE = 0  # always ahead of batch-job requests (priority 1)
 
 
 class InferenceFailedError(FlashMLError):
@@ -22,8 +24,9 @@ class InferenceFailedError(FlashMLError):
 
 
 class InferenceService:
-    def __init__(self, registry: RegistryService) -> None:
+    def __init__(self, registry: RegistryService, limiter: Callable[[Principal], None] | None = None) -> None:
         self.registry = registry
+        self.limiter = limiter  # per-key rate limit and daily quota (KeyService.admit); raises 429
         self.pool = registry.pool
 
     async def resolve(self, principal: Principal, model: str, version: str | None) -> LoadedModel:
@@ -57,12 +60,17 @@ class InferenceService:
         raise ConflictError(f"{model} v{number} is {row['state']}, not ready to serve.", code="version_not_ready")
 
     async def infer(self, principal: Principal, model: str, version: str | None, body: bytes,
-                    header_length: int | None) -> tuple[bytes, dict[str, str]]:
+                    header_length: int | None, *, timeout_us: int | None = None,
+                    priority: int = PRIORITY_ONLINE) -> tuple[bytes, dict[str, str]]:
+        """One V2 request through the version's scheduler. ``timeout_us``: the header's; the body's wins."""
+        if self.limiter:
+            self.limiter(principal)
         loaded = await self.resolve(principal, model, version)
         request = parse_infer_request(body, header_length, loaded.signature)
         names = [o.name for o in request.outputs] if request.outputs else [o.name for o in loaded.signature.outputs]
         try:
-            outputs = await loaded.run(request.inputs, names)
+            outputs = await loaded.run(request.inputs, names, key=principal.key_id, weight=principal.weight,
+                                       priority=priority, timeout_us=request.timeout_us or timeout_us)
         except ModelRuntimeError as exc:
             message = str(exc)
             if "INVALID_ARGUMENT" in message or "invalid dimensions" in message.lower():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import re
 import time
 from typing import Any
@@ -15,21 +16,54 @@ from flashml.auth.tokens import hash_token, new_token, parse_token, same_hash
 from flashml.db import audit
 from flashml.db import keys as db
 from flashml.errors import BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError
+from flashml.services.limits import KeyLimiter
 
 CACHE_TTL_S = 10.0  # a key revoked by the CLI (another process) stops working within this time
 FLUSH_EVERY_S = 15.0
 _NAME = re.compile(r"^[\w .@:-]{1,128}$")
+LIMIT_FIELDS = ("rate_limit_per_s", "burst", "daily_quota", "weight")
+MAX_WEIGHT = 100
+
+
+def check_limits(changes: dict[str, Any]) -> dict[str, Any]:
+    """Validate limit values (None clears one; a cleared weight is 1); the values to store, or 400 bad_limits."""
+    unknown = sorted(set(changes) - set(LIMIT_FIELDS))
+    if unknown:
+        raise BadRequestError(f"Unknown limit {unknown[0]!r}; use: {', '.join(LIMIT_FIELDS)}.", code="bad_limits")
+    out: dict[str, Any] = {}
+    for field, value in changes.items():
+        if value is None:
+            out[field] = 1 if field == "weight" else None
+            continue
+        if field == "rate_limit_per_s":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                    or value <= 0:
+                raise BadRequestError("rate_limit_per_s is requests per second, a number above 0 (or null: "
+                                      "no limit).", code="bad_limits", details={"field": field})
+            out[field] = float(value)
+            continue
+        low, high = (1, MAX_WEIGHT) if field == "weight" else (1, None)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+            what = f"a whole number from 1 to {MAX_WEIGHT}" if high else "a whole number of at least 1"
+            raise BadRequestError(f"{field} must be {what}.", code="bad_limits", details={"field": field})
+        out[field] = value
+    return out
 
 
 class KeyService:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, limiter: KeyLimiter | None = None) -> None:
         self.engine = engine
+        self.limiter = limiter if limiter is not None else KeyLimiter(engine)
         self._cache: dict[str, tuple[Principal, float]] = {}  # token hash -> (principal, valid until)
         self._last_used: dict[str, float] = {}
         self._flusher: asyncio.Task | None = None
 
-    async def create(self, *, name: str, role: str, models: list[str] | None, actor: str) -> dict[str, Any]:
+    async def create(self, *, name: str, role: str, models: list[str] | None, actor: str,
+                     rate_limit_per_s: float | None = None, burst: int | None = None,
+                     daily_quota: int | None = None, weight: int = 1) -> dict[str, Any]:
         """Create a key; the answer holds the secret token, which is never shown again."""
+        limits = check_limits({"rate_limit_per_s": rate_limit_per_s, "burst": burst, "daily_quota": daily_quota,
+                               "weight": weight})
         if role not in KEY_ROLES:
             raise BadRequestError(f"Unknown role {role!r}; use one of: {', '.join(KEY_ROLES)}.", code="bad_role")
         if not _NAME.match(name or ""):
@@ -41,18 +75,54 @@ class KeyService:
                                       code="bad_models")
         token, key_id = new_token()
         record = await db.insert_key(self.engine, key_id=key_id, secret_hash=hash_token(token), name=name,
-                                     role=role, models=models, created_by=actor)
-        await audit.record(self.engine, actor, "key.create", f"key:{record['id']}", {"name": name, "role": role})
-        return {**record, "token": token}
+                                     role=role, models=models, created_by=actor, limits=limits)
+        detail = {"name": name, "role": role, **{k: v for k, v in limits.items() if v is not None}}
+        await audit.record(self.engine, actor, "key.create", f"key:{record['id']}", detail)
+        return {**record, "used_today": 0, "token": token}
 
     async def list(self) -> list[dict[str, Any]]:
-        return await db.list_keys(self.engine)
+        records = await db.list_keys(self.engine)
+        day = self.limiter.today
+        used = await db.usage_on(self.engine, day)
+        return [{**r, "used_today": used.get(r["id"], 0) + self.limiter.pending_today(r["id"])} for r in records]
+
+    async def get(self, ident: int) -> dict[str, Any]:
+        record = await db.get_key(self.engine, ident)
+        if record is None:
+            raise NotFoundError(f"There is no API key with id {ident}.", code="key_not_found")
+        return await self._with_usage(record)
+
+    async def _with_usage(self, record: dict[str, Any]) -> dict[str, Any]:
+        day = self.limiter.today
+        used = (await db.usage_on(self.engine, day, record["id"])).get(record["id"], 0)
+        return {**record, "used_today": used + self.limiter.pending_today(record["id"])}
+
+    async def set_limits(self, ident: int, *, actor: str, **changes: Any) -> dict[str, Any]:
+        """Change some limits of a key (only the fields given; None clears one). Takes effect at once here;
+        another process (the server, after the CLI) sees it when its key cache expires (CACHE_TTL_S)."""
+        if not changes:
+            raise BadRequestError(f"Give at least one of: {', '.join(LIMIT_FIELDS)}.", code="bad_limits")
+        values = check_limits(changes)
+        record = await db.update_limits(self.engine, ident, values)
+        if record is None:
+            raise NotFoundError(f"There is no API key with id {ident}.", code="key_not_found")
+        self._forget(ident)
+        await audit.record(self.engine, actor, "key.limits", f"key:{ident}", {"name": record["name"], **values})
+        return await self._with_usage(record)
+
+    def admit(self, principal: Principal) -> None:
+        """Count one inference request of this key, or raise 429 (rate_limited, quota_exceeded)."""
+        self.limiter.admit(principal)
+
+    def _forget(self, ident: int) -> None:
+        """Drop cached principals of this key, so the next request reads the key again."""
+        self._cache = {h: v for h, v in self._cache.items() if v[0].key_pk != ident}
 
     async def revoke(self, ident: int, *, actor: str) -> dict[str, Any]:
         record = await db.revoke_key(self.engine, ident)
         if record is None:
             raise NotFoundError(f"There is no API key with id {ident}.", code="key_not_found")
-        self._cache = {h: v for h, v in self._cache.items() if v[0].key_pk != ident}
+        self._forget(ident)
         await audit.record(self.engine, actor, "key.revoke", f"key:{ident}", {"name": record["name"]})
         return record
 
@@ -84,7 +154,9 @@ class KeyService:
         if row["revoked_at"] is not None:
             raise UnauthorizedError("The API key has been revoked.", code="revoked_key")
         models = frozenset(row["models"]) if row["models"] is not None else None
-        return Principal(row["id"], row["key_id"], row["name"], row["role"], models, row["created_by"])
+        return Principal(row["id"], row["key_id"], row["name"], row["role"], models, row["created_by"],
+                         rate_limit_per_s=row["rate_limit_per_s"], burst=row["burst"],
+                         daily_quota=row["daily_quota"], weight=row["weight"] if row["weight"] is not None else 1)
 
     @staticmethod
     def require_admin(principal: Principal) -> None:
@@ -93,9 +165,13 @@ class KeyService:
 
     async def flush(self) -> None:
         pending, self._last_used = self._last_used, {}
-        await db.touch_keys(self.engine, pending)
+        try:
+            await db.touch_keys(self.engine, pending)
+        finally:
+            await self.limiter.flush()
 
     async def start(self) -> None:
+        await self.limiter.load()
         self._flusher = asyncio.create_task(self._flush_loop())
 
     async def stop(self) -> None:

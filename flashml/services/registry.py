@@ -24,6 +24,7 @@ from flashml.errors import BadRequestError, ConflictError, FlashMLError, NotFoun
 from flashml.registry.archive import BundleLimits
 from flashml.registry.bundle import validate_upload
 from flashml.runtime.pool import LoadedModel, ModelPool
+from flashml.services import serving
 from flashml.services.uploads import receive_upload
 from flashml.settings import Settings
 from flashml.signature import Signature
@@ -42,12 +43,25 @@ def check_model_name(name: str) -> None:
 def public_version(row: dict[str, Any], loaded: LoadedModel | None = None) -> dict[str, Any]:
     out = {k: row[k] for k in ("model", "version", "state", "created_by", "created_at", "updated_at",
                                "source_name", "size_bytes", "sha256", "signature", "manifest", "report", "errors")}
+    out["config"] = row.get("config")
+    out["performance"] = row.get("perf")
     out["loaded"] = loaded is not None
     if loaded is not None:
         out["device"] = loaded.device
         out["providers"] = loaded.providers
+        out["warnings"] = loaded.warnings
         out["last_used_at"] = loaded.last_used or None
+        out["stats"] = loaded.batcher.stats()
     return out
+
+
+def _config_view(row: dict[str, Any], loaded: LoadedModel | None) -> dict[str, Any]:
+    view: dict[str, Any] = {"model": row["model"], "version": row["version"], "config": row.get("config"),
+                            "performance": row.get("perf")}
+    if loaded is not None:
+        view["device"] = loaded.device
+        view["stats"] = loaded.batcher.stats()
+    return view
 
 
 class RegistryService:
@@ -109,9 +123,18 @@ class RegistryService:
             final = await asyncio.to_thread(self.store.publish, bundle.dir, model, number)
             on_step("load")
             signature = bundle.probe.signature
+            hints = bundle.manifest.batching
+            card = None
             try:
-                await self.pool.load(model, number, final / bundle.manifest.model, signature)
-            except Exception:
+                config, tune = serving.initial_config(hints, signature, self.settings)
+                device, batching = serving.split(config)
+                loaded = await self.pool.load(model, number, final / bundle.manifest.model, signature, batching,
+                                              device)
+                if tune:
+                    on_step("autotune")
+                    config, card = await serving.autotune(loaded, config, hints, self.settings)
+            except BaseException:
+                await self.pool.unload(model, number)
                 await asyncio.to_thread(self.store.delete_version, model, number)
                 raise
             report = {"steps": steps, "seconds": round(time.time() - started, 3), "files": bundle.files,
@@ -119,7 +142,7 @@ class RegistryService:
                       "warmup_ms": bundle.probe.warmup_ms}
             await db.update_version(self.engine, vid, state="ready", signature=signature.to_dict(),
                                     manifest=_as_dict(bundle.manifest), report=report, sha256=bundle.sha256,
-                                    errors=None)
+                                    errors=None, config=config, perf=card)
             self.latest_ready[model] = max(self.latest_ready.get(model, 0), number)
             log.info("published %s v%d", model, number)
         except FlashMLError as exc:
@@ -233,10 +256,37 @@ class RegistryService:
                            f"{model}/v{number}")
         return await self.get_version(model, number)
 
-    async def _load_row(self, row: dict[str, Any]) -> LoadedModel:
+    async def _load_row(self, row: dict[str, Any], config: dict[str, Any] | None = None) -> LoadedModel:
         model_file = (row.get("manifest") or {}).get("model", "model.onnx")
         path = self.store.version_dir(row["model"], row["version"]) / model_file
-        return await self.pool.load(row["model"], row["version"], path, Signature.from_dict(row["signature"]))
+        device, batching = serving.split(config if config is not None else (row.get("config") or {}))
+        return await self.pool.load(row["model"], row["version"], path, Signature.from_dict(row["signature"]),
+                                    batching, device)
+
+    # ---- serving configuration ----
+
+    async def get_config(self, model: str, number: int) -> dict[str, Any]:
+        row = await self._version_row(model, number)
+        return _config_view(row, self.pool.get(model, number))
+
+    async def patch_config(self, model: str, number: int, changes: dict[str, Any], *, actor: str) -> dict[str, Any]:
+        """Change batching or instances of a version live: no restart, no lost request."""
+        row = await self._version_row(model, number)
+        if row["state"] not in ("ready", "archived"):
+            raise ConflictError(f"{model} v{number} is {row['state']}; only published versions have a config.",
+                                code="bad_state")
+        current = row.get("config") or serving.join(None, serving.split({})[1])
+        config, reload = serving.patched(current, changes)
+        loaded = self.pool.get(model, number)
+        if loaded is not None:
+            if reload:
+                await self._load_row(row, config)
+            else:
+                loaded.reconfigure(serving.split(config)[1])
+        await db.update_version(self.engine, row["id"], config=config)
+        await audit.record(self.engine, actor, "version.config", f"{model}/v{number}", changes)
+        row["config"] = config
+        return _config_view(row, self.pool.get(model, number))
 
     # ---- start-up ----
 

@@ -1,0 +1,96 @@
+"""Measure a loaded model at batch sizes 1, 2, 4, ... and pick batching settings for a latency budget.
+
+The measurements are the version's performance card: the API returns it and the console plots it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from flashml.datatypes import BY_V2
+from flashml.signature import Signature, TensorSpec
+
+Execute = Callable[[dict[str, np.ndarray], list[str]], dict[str, np.ndarray]]
+
+MAX_MEASURED_BATCH = 256
+SECONDS_PER_SIZE = 0.15
+TOTAL_SECONDS = 4.0
+MAX_DELAY_US = 500  # a lone client never waits more than this for company (p50 at one client stays close to raw)
+
+
+def batchable(signature: Signature) -> bool:
+    """Batching needs every input's first dimension to be dynamic (the batch axis)."""
+    return bool(signature.inputs) and all(t.shape and t.shape[0] == -1 for t in signature.inputs)
+
+
+def dummy_inputs(signature: Signature, batch: int) -> dict[str, np.ndarray]:
+    return {t.name: _dummy(t, batch) for t in signature.inputs}
+
+
+def _dummy(spec: TensorSpec, batch: int) -> np.ndarray:
+    shape = [batch if i == 0 and d == -1 else (1 if d == -1 else d) for i, d in enumerate(spec.shape)]
+    dt = BY_V2[spec.datatype]
+    if dt.v2 == "BYTES":
+        return np.full(shape, "", dtype=object)
+    if dt.numpy.kind == "f" or dt.v2 == "BF16":
+        return np.random.default_rng(0).random(shape, dtype=np.float32).astype(dt.numpy)
+    return np.zeros(shape, dtype=dt.numpy)
+
+
+def _measure(execute: Execute, inputs: dict[str, np.ndarray], outputs: list[str]) -> float:
+    """Median seconds of one run, after one unmeasured run (first runs at a new shape allocate)."""
+    execute(inputs, outputs)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < 3 or (len(times) < 50 and time.perf_counter() - start < SECONDS_PER_SIZE):
+        t0 = time.perf_counter()
+        execute(inputs, outputs)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def measure(execute: Execute, signature: Signature, latency_budget_ms: float,
+            max_batch: int = MAX_MEASURED_BATCH) -> list[dict[str, float]]:
+    """Latency and throughput per batch size; stops past the budget, on a plateau, or out of time."""
+    outputs = [t.name for t in signature.outputs]
+    sizes = [1]
+    if batchable(signature):
+        while sizes[-1] * 2 <= max_batch:
+            sizes.append(sizes[-1] * 2)
+    points: list[dict[str, float]] = []
+    started = time.perf_counter()
+    for b in sizes:
+        seconds = _measure(execute, dummy_inputs(signature, b), outputs)
+        points.append({"batch_size": b, "latency_ms": round(seconds * 1000, 4),
+                       "throughput": round(b / seconds, 1)})
+        if seconds * 1000 > latency_budget_ms or time.perf_counter() - started > TOTAL_SECONDS:
+            break
+        if len(points) >= 3 and all(points[-i]["throughput"] < 1.05 * points[-i - 1]["throughput"]
+                                    for i in (1, 2)):
+            break  # two doublings without 5% more throughput: bigger batches only add latency
+    return points
+
+
+def choose(points: list[dict[str, float]], latency_budget_ms: float) -> dict[str, int]:
+    """The batch size with the best throughput inside half the budget, and a delay that fits the rest."""
+    if len(points) < 2:
+        return {"max_batch_size": 0, "max_queue_delay_us": 0}
+    fitting = [p for p in points if p["latency_ms"] <= latency_budget_ms / 2] or points[:1]
+    best = max(fitting, key=lambda p: p["throughput"])
+    # Take the smallest size within 5% of the best: same throughput, less latency per batch.
+    best = min((p for p in fitting if p["throughput"] >= 0.95 * best["throughput"]), key=lambda p: p["batch_size"])
+    slack_us = (latency_budget_ms / 2 - best["latency_ms"]) * 1000
+    delay = int(max(0.0, min(slack_us, points[0]["latency_ms"] * 500, MAX_DELAY_US)))
+    return {"max_batch_size": int(best["batch_size"]), "max_queue_delay_us": delay}
+
+
+def performance_card(execute: Execute, signature: Signature, latency_budget_ms: float, device: str) -> dict[str, Any]:
+    """Measure and choose; blocking (run it in a worker thread)."""
+    points = measure(execute, signature, latency_budget_ms)
+    return {"device": device, "measured_at": time.time(), "latency_budget_ms": latency_budget_ms,
+            "points": points, "chosen": choose(points, latency_budget_ms)}

@@ -1,0 +1,132 @@
+"""Per-API-key limits: a token bucket for the rate, a counter per UTC day for the quota.
+
+Everything a request touches is in memory (a few dict lookups and some arithmetic); the daily counts are
+loaded from ``key_usage`` at start and the increments are written back by KeyService's flush loop and at stop.
+The limits themselves come from the Principal, so a change reaches the limiter as soon as the key cache
+hands out a fresh Principal.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from flashml.auth.principal import Principal
+from flashml.db import keys as db
+from flashml.errors import TooManyRequestsError
+
+DAY_S = 86400.0
+
+
+def effective_burst(rate: float, burst: int | None) -> int:
+    """The bucket's capacity: the key's burst, or max(1, ceil(rate))."""
+    return burst if burst is not None else max(1, math.ceil(rate))
+
+
+class _Bucket:
+    __slots__ = ("tokens", "at")
+
+    def __init__(self, tokens: float, at: float) -> None:
+        self.tokens = tokens
+        self.at = at
+
+
+class KeyLimiter:
+    """Admit or refuse one inference request of a key. ``clock`` is monotonic, ``wall`` is UNIX time (UTC)."""
+
+    def __init__(self, engine: AsyncEngine | None = None, *, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.wall = wall
+        self._buckets: dict[int, _Bucket] = {}
+        self._day = ""
+        self._day_end = -math.inf  # UNIX time of the next UTC midnight
+        self._counts: dict[int, int] = {}  # key_pk -> admitted requests today (stored + pending)
+        self._pending: dict[tuple[int, str], int] = {}  # (key_pk, day) -> not yet in key_usage
+
+    # ---- per request ----
+
+    def admit(self, principal: Principal) -> None:
+        """Count one request of this key, or raise TooManyRequestsError (429 with Retry-After)."""
+        pk = principal.key_pk
+        now_wall = self.wall()
+        if now_wall >= self._day_end:
+            self._roll_day(now_wall)
+        count = self._counts.get(pk, 0)
+        quota = principal.daily_quota
+        if quota is not None and count >= quota:
+            raise TooManyRequestsError(
+                f"This API key has used its daily quota of {quota} requests; it resets at 00:00 UTC.",
+                code="quota_exceeded", retry_after_s=self._day_end - now_wall,
+                details={"daily_quota": quota, "resets_at": self._day_end})
+        rate = principal.rate_limit_per_s
+        if rate is not None:
+            capacity = effective_burst(rate, principal.burst)
+            now = self.clock()
+            bucket = self._buckets.get(pk)
+            if bucket is None:
+                bucket = self._buckets[pk] = _Bucket(float(capacity), now)
+            else:
+                bucket.tokens = min(float(capacity), bucket.tokens + (now - bucket.at) * rate)
+                bucket.at = now
+            if bucket.tokens < 1.0:
+                raise TooManyRequestsError(
+                    f"This API key is limited to {rate:g} requests per second (burst {capacity}); slow down.",
+                    code="rate_limited", retry_after_s=(1.0 - bucket.tokens) / rate,
+                    details={"rate_limit_per_s": rate, "burst": capacity})
+            bucket.tokens -= 1.0
+        self._counts[pk] = count + 1
+        key = (pk, self._day)
+        self._pending[key] = self._pending.get(key, 0) + 1
+
+    __call__ = admit
+
+    def _roll_day(self, now_wall: float) -> None:
+        start = datetime.fromtimestamp(now_wall, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        day = start.strftime("%Y-%m-%d")
+        if day != self._day:
+            self._day = day
+            self._counts = {}  # a new day starts from zero; pending increments keep their own day
+        self._day_end = (start + timedelta(days=1)).timestamp()
+
+    # ---- reading ----
+
+    @property
+    def today(self) -> str:
+        """The current UTC day, YYYY-MM-DD."""
+        now_wall = self.wall()
+        if now_wall >= self._day_end:
+            self._roll_day(now_wall)
+        return self._day
+
+    def pending_today(self, key_pk: int) -> int:
+        """Requests of this key today that are counted here but not yet written to key_usage."""
+        return self._pending.get((key_pk, self.today), 0)
+
+    # ---- storage ----
+
+    async def load(self) -> None:
+        """Today's counts from key_usage (plus what is counted here and not yet written)."""
+        if self.engine is None:
+            return
+        day = self.today
+        stored = await db.usage_on(self.engine, day)
+        for pk, n in stored.items():
+            self._counts[pk] = n + self._pending.get((pk, day), 0)
+
+    async def flush(self) -> None:
+        """Write the counted increments to key_usage; kept for the next try if the write fails."""
+        if self.engine is None or not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        try:
+            await db.add_usage(self.engine, pending)
+        except BaseException:
+            for key, n in pending.items():
+                self._pending[key] = self._pending.get(key, 0) + n
+            raise

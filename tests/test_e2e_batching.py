@@ -1,0 +1,183 @@
+"""Dynamic batching over real HTTP: merge and split, isolation, queue limits, timeouts, live config, auto-tune."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests import onnx_models
+from tests.test_e2e_upload import upload
+
+pytestmark = pytest.mark.server
+
+SLOW = 2_000_000  # loop iterations of slow_model: a couple of seconds on one core
+
+
+@pytest.fixture(scope="module")
+def models(server, admin_key, tmp_path_factory):
+    d = tmp_path_factory.mktemp("batching")
+    made = {"b-add": onnx_models.add_model(d / "add.onnx"), "b-slow": onnx_models.slow_model(d / "slow.onnx"),
+            "b-gather": onnx_models.gather_model(d / "gather.onnx"),
+            "b-fixed": onnx_models.identity_model(d / "fixed.onnx", 1, (2, 3))}
+    seq = onnx_models.sequence_model(d / "model.onnx")
+    manifest = (b'[batching]\nmax_batch_size = 8\nmax_queue_delay_us = 300000\n'
+                b'[batching.padded_inputs]\nids = {axis = 1, value = 0}\nmask = {axis = 1, value = 0}\n'
+                b'[batching.padded_outputs]\ndoubled = 1\n')
+    made["b-seq"] = onnx_models.make_tar_gz(d / "seq.tar.gz", {"model.onnx": seq, "flashml.toml": manifest})
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as api:
+        for name, path in made.items():
+            r = upload(api, name, path)
+            assert r.status_code == 201, r.text
+    return made
+
+
+def _rows(values: list[list[float]]) -> dict:
+    return {"name": "a", "datatype": "FP32", "shape": [len(values), 4], "data": values}
+
+
+def _add_body(values: list[list[float]]) -> dict:
+    return {"inputs": [_rows(values), {**_rows(values), "name": "b"}]}
+
+
+def _config(api, model: str) -> dict:
+    r = api.get(f"/api/v1/models/{model}/versions/1/config")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _patch(api, model: str, **changes) -> httpx.Response:
+    return api.patch(f"/api/v1/models/{model}/versions/1/config", json=changes)
+
+
+def _wait_for(predicate, what: str, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_autotune_writes_a_performance_card_and_turns_batching_on(api, models):
+    cfg = _config(api, "b-add")
+    card = cfg["performance"]
+    sizes = [p["batch_size"] for p in card["points"]]
+    assert sizes[:3] == [1, 2, 4] and all(p["latency_ms"] > 0 and p["throughput"] > 0 for p in card["points"])
+    assert cfg["config"]["max_batch_size"] == card["chosen"]["max_batch_size"] >= 2
+    fixed = _config(api, "b-fixed")  # a fixed first dimension cannot be batched
+    assert fixed["config"]["max_batch_size"] == 0
+    version = api.get("/api/v1/models/b-add/versions/1").json()
+    assert version["performance"] == card and version["config"] == cfg["config"]
+
+
+def test_concurrent_requests_are_merged_and_split_back(api, models):
+    assert _patch(api, "b-add", max_batch_size=16, max_queue_delay_us=300_000).status_code == 200
+    before = _config(api, "b-add")["stats"]
+    bodies = [[[float(i)] * 4] * (i + 1) for i in range(4)]  # 1, 2, 3 and 4 rows
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda rows: api.post("/v2/models/b-add/infer", json=_add_body(rows)), bodies))
+    for rows, r in zip(bodies, answers, strict=True):
+        assert r.status_code == 200, r.text
+        out = r.json()["outputs"][0]
+        assert out["shape"] == [len(rows), 4] and out["data"] == [v * 2 for row in rows for v in row]
+    after = _config(api, "b-add")["stats"]
+    assert after["batches"] < before["batches"] + 4, "four requests inside one delay window share batches"
+    assert after["rows"] - before["rows"] == 10
+
+
+def test_a_bad_request_fails_alone(api, models):
+    assert _patch(api, "b-add", max_batch_size=16, max_queue_delay_us=300_000).status_code == 200
+    good = _add_body([[1.0] * 4])
+    bad = {"inputs": [_rows([[1.0] * 4]), {"name": "b", "datatype": "FP32", "shape": [2, 4], "data": [1.0] * 8}]}
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda body: api.post("/v2/models/b-add/infer", json=body), [good, bad, good]))
+    assert [r.status_code for r in answers] == [200, 400, 200]
+    assert answers[1].json()["code"] == "batch_mismatch"
+
+
+def test_a_model_error_fails_only_its_batch(api, models):
+    assert _patch(api, "b-gather", max_batch_size=8, max_queue_delay_us=0).status_code == 200
+
+    def gather(indices):
+        return api.post("/v2/models/b-gather/infer",
+                        json={"inputs": [{"name": "i", "datatype": "INT64", "shape": [len(indices)],
+                                          "data": indices}]})
+
+    r = gather([99])
+    assert r.status_code in (400, 500) and "out of data bounds" in r.json()["error"]
+    ok = gather([1, 2])
+    assert ok.status_code == 200 and ok.json()["outputs"][0]["data"] == [10.0, 20.0]
+
+
+def _slow(api, value: float, **headers) -> httpx.Response:
+    return api.post("/v2/models/b-slow/infer", headers=headers,
+                    json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 1], "data": [value]}]})
+
+
+def test_full_queue_503_timeout_504_and_health_stays_fast(server, api, models):
+    assert _patch(api, "b-slow", max_batch_size=0, max_queue_size=1, instance_count=1).status_code == 200
+    results: dict[str, httpx.Response] = {}
+    first = threading.Thread(target=lambda: results.__setitem__("first", _slow(api, SLOW)))
+    first.start()
+    _wait_for(lambda: _config(api, "b-slow")["stats"]["in_flight"] == 1, "the slow request to run")
+    # The event loop is free while the model runs: health and metadata answer at once.
+    assert httpx.get(f"{server.url}/v2/health/ready").status_code == 200
+    assert "first" not in results
+    second = threading.Thread(target=lambda: results.__setitem__("second", _slow(api, 1)))
+    second.start()
+    _wait_for(lambda: _config(api, "b-slow")["stats"]["queued"] == 1, "the second request to queue")
+    full = _slow(api, 1)
+    assert full.status_code == 503 and full.json()["code"] == "queue_full"
+    assert int(full.headers["retry-after"]) >= 1
+    second.join(60)
+    assert results["second"].status_code == 200
+    first.join(60)
+    assert results["first"].status_code == 200
+
+    rows_before = _config(api, "b-slow")["stats"]["rows"]
+    first = threading.Thread(target=lambda: results.__setitem__("first", _slow(api, SLOW)))
+    first.start()
+    _wait_for(lambda: _config(api, "b-slow")["stats"]["in_flight"] == 1, "the slow request to run")
+    late = _slow(api, 1, **{"FlashML-Timeout-Ms": "50"})
+    assert late.status_code == 504 and late.json()["code"] == "request_timeout"
+    first.join(60)
+    assert _config(api, "b-slow")["stats"]["rows"] == rows_before + 1, "the timed-out request never ran"
+
+
+def test_padded_sequences_are_merged_and_cut_back(api, models):
+    def call(ids):
+        n = len(ids)
+        return api.post("/v2/models/b-seq/infer", json={"inputs": [
+            {"name": "ids", "datatype": "INT64", "shape": [1, n], "data": ids},
+            {"name": "mask", "datatype": "INT64", "shape": [1, n], "data": [1] * n}]})
+
+    before = _config(api, "b-seq")["stats"]
+    seqs = [[1], [1, 2, 3], [4, 5]]
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(call, seqs))
+    for ids, r in zip(seqs, answers, strict=True):
+        assert r.status_code == 200, r.text
+        out = r.json()["outputs"][0]
+        assert out["shape"] == [1, len(ids)] and out["data"] == [2 * v for v in ids]
+    assert _config(api, "b-seq")["stats"]["batches"] < before["batches"] + 3
+
+
+def test_config_patch_validates_and_reloads_live(server, api, models):
+    r = _patch(api, "b-add", max_batch_size=-1)
+    assert r.status_code == 400 and r.json()["code"] == "bad_batching_config" and "max_batch_size" in r.json()["error"]
+    r = _patch(api, "b-add", no_such_field=1)
+    assert r.status_code == 400 and "no_such_field" in r.json()["error"]
+    r = _patch(api, "b-add", instance_count=2, max_batch_size=4, preferred_batch_sizes=[2, 4])
+    assert r.status_code == 200, r.text
+    assert r.json()["config"]["instance_count"] == 2 and r.json()["config"]["max_batch_size"] == 4
+    assert api.post("/v2/models/b-add/infer", json=_add_body([[1.0] * 4])).status_code == 200
+    assert api.get("/api/v1/models/b-add/versions/1/config").json()["config"]["preferred_batch_sizes"] == [2, 4]
+    infer_only = server.create_key("cfg-infer", "inference")
+    r = httpx.patch(f"{server.url}/api/v1/models/b-add/versions/1/config", json={"max_batch_size": 2},
+                    headers={"Authorization": f"Bearer {infer_only}"})
+    assert r.status_code == 403
+    assert api.patch("/api/v1/models/nope/versions/1/config", json={"max_batch_size": 2}).status_code == 404
+    paths = api.get("/schema/openapi.json").json()["paths"]
+    assert "patch" in paths["/api/v1/models/{model}/versions/{version}/config"]
