@@ -1,0 +1,93 @@
+"""Auto-tune: which batch sizes it measures, and what it picks for a latency budget."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flashml.runtime.autotune import batchable, choose, dummy_inputs, measure
+from flashml.signature import Signature, TensorSpec
+
+SIG = Signature([TensorSpec("x", "FP32", [-1, 3]), TensorSpec("t", "BYTES", [-1])], [TensorSpec("y", "FP32", [-1])])
+
+
+def _points(*latencies_ms: float) -> list[dict[str, float]]:
+    return [{"batch_size": 2**i, "latency_ms": ms, "throughput": 2**i / ms * 1000}
+            for i, ms in enumerate(latencies_ms)]
+
+
+def test_batchable_needs_every_first_dimension_dynamic():
+    assert batchable(SIG)
+    assert not batchable(Signature([TensorSpec("x", "FP32", [1, 3])], []))
+    assert not batchable(Signature([TensorSpec("x", "FP32", [-1, 3]), TensorSpec("s", "FP32", [])], []))
+
+
+def test_dummy_inputs_fill_the_batch_axis_and_other_dynamic_dims():
+    feeds = dummy_inputs(Signature([TensorSpec("x", "FP32", [-1, -1, 3]), TensorSpec("t", "BYTES", [-1])], []), 4)
+    assert feeds["x"].shape == (4, 1, 3) and feeds["x"].dtype == np.float32
+    assert feeds["t"].shape == (4,) and feeds["t"].dtype == object
+
+
+def test_choose_takes_the_best_throughput_inside_half_the_budget():
+    # Throughput peaks at batch 4 (1.2 ms); batch 16 takes 30 ms, past half of a 50 ms budget.
+    picked = choose(_points(1.0, 1.0, 1.2, 4.0, 30.0), latency_budget_ms=50)
+    assert picked["max_batch_size"] == 4
+    assert choose(_points(1.0, 1.0, 1.2, 4.0, 30.0), latency_budget_ms=10)["max_batch_size"] <= 8
+
+
+def test_choose_takes_the_largest_batch_within_five_percent_of_the_best():
+    # Flat throughput (cost grows with the batch): batching cannot hurt under load, the budget still holds.
+    assert choose(_points(1.0, 2.0, 4.0, 8.0), latency_budget_ms=100)["max_batch_size"] == 8
+    assert choose(_points(1.0, 2.0, 4.0, 8.0), latency_budget_ms=10)["max_batch_size"] == 4
+
+
+def test_choose_waits_only_where_batching_pays_and_runs_are_long():
+    gpu_like = choose(_points(4.0, 4.1, 4.2, 4.5, 5.0), latency_budget_ms=100)
+    assert gpu_like["max_batch_size"] == 16 and 0 < gpu_like["max_queue_delay_us"] <= 2000
+    fast = choose(_points(0.02, 0.021, 0.022, 0.03), latency_budget_ms=100)  # sub-millisecond runs: no delay
+    assert fast["max_batch_size"] == 8 and fast["max_queue_delay_us"] == 0
+    cpu_cnn = choose(_points(9.0, 17.0, 33.0), latency_budget_ms=100)  # no gain from batching: no delay
+    assert cpu_cnn["max_queue_delay_us"] == 0
+
+
+def test_one_point_means_no_batching():
+    assert choose(_points(3.0), latency_budget_ms=50) == {"max_batch_size": 0, "max_queue_delay_us": 0}
+
+
+class FakeClock:
+    """Time that moves only when the fake model runs: measurements without timing noise."""
+
+    def __init__(self, cost_s):
+        self.now = 0.0
+        self.cost_s = cost_s
+
+    def __call__(self) -> float:
+        return self.now
+
+    def execute(self, inputs, outputs):
+        self.now += self.cost_s(len(inputs["x"]))
+        return {"y": np.zeros(len(inputs["x"]), np.float32)}
+
+
+def test_measure_stops_on_a_plateau():
+    clock = FakeClock(lambda b: 0.001 * b)  # cost proportional to the batch: throughput never improves
+    points = measure(clock.execute, SIG, latency_budget_ms=1000, clock=clock)
+    assert [p["batch_size"] for p in points] == [1, 2, 4]
+    assert points[0]["latency_ms"] == 1.0 and points[0]["throughput"] == 1000.0
+
+
+def test_measure_goes_on_while_batching_pays():
+    clock = FakeClock(lambda b: 0.001 + 0.00001 * b)
+    points = measure(clock.execute, SIG, latency_budget_ms=1000, max_batch=64, clock=clock)
+    assert [p["batch_size"] for p in points] == [1, 2, 4, 8, 16, 32, 64]
+
+
+def test_measure_stops_past_the_budget():
+    clock = FakeClock(lambda b: 0.004 if b >= 4 else 0.0001)
+    points = measure(clock.execute, SIG, latency_budget_ms=2, clock=clock)
+    assert [p["batch_size"] for p in points] == [1, 2, 4]
+
+
+def test_a_model_that_cannot_batch_is_measured_at_one():
+    clock = FakeClock(lambda b: 0.001)
+    fixed = Signature([TensorSpec("x", "FP32", [1, 3])], [TensorSpec("y", "FP32", [1])])
+    assert [p["batch_size"] for p in measure(clock.execute, fixed, 100, clock=clock)] == [1]
