@@ -1,0 +1,187 @@
+"""One command, every server side by side on the same machine and load.
+
+    python -m bench.run [--seconds 5] [--rounds 3] [--clients 1,8,32] [--models mlp,cnn]
+
+Builds the models, measures raw ONNX Runtime, starts the naive FastAPI server and FlashML, drives each
+with wrk (one sample per request, V2 JSON bodies) and prints throughput, p50, p99 and the ratios.
+Results also go to bench/results.json. Needs `wrk` (Debian package) and the bench extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench import raw_ort
+from bench.models import BUILDERS
+
+HERE = Path(__file__).resolve().parent
+LUA = """wrk.method = "POST"
+wrk.body = io.open(os.getenv("BODY_FILE"), "rb"):read("*a")
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("KEY")
+if os.getenv("HEADER_LENGTH") ~= "0" then
+  wrk.headers["Inference-Header-Content-Length"] = os.getenv("HEADER_LENGTH")
+  wrk.headers["Content-Type"] = "application/octet-stream"
+else
+  wrk.headers["Content-Type"] = "application/json"
+end
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def _ms(value: str) -> float:
+    num, unit = re.match(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(num) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(url: str, clients: int, seconds: int, body: Path, key: str, lua: Path, header_length: int = 0) -> dict:
+    env = {**os.environ, "BODY_FILE": str(body), "KEY": key, "HEADER_LENGTH": str(header_length)}
+    out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--latency", "-s", str(lua), url],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def _bodies(work: Path, name: str, sample: list[int]) -> tuple[Path, Path, int]:
+    """The same one-sample request as V2 JSON, and as Triton's binary extension (what tritonclient sends)."""
+    x = np.random.default_rng(0).standard_normal([1, *sample]).astype(np.float32)
+    as_json = work / f"{name}.json"
+    as_json.write_text(json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, *sample],
+                                               "data": x.ravel().tolist()}]}))
+    head = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, *sample],
+                                   "parameters": {"binary_data_size": x.nbytes}}],
+                       "parameters": {"binary_data_output": True}}).encode()
+    as_binary = work / f"{name}.bin"
+    as_binary.write_bytes(head + x.tobytes())
+    return as_json, as_binary, len(head)
+
+
+def _median(runs: list[dict]) -> dict:
+    return {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=5, help="seconds per wrk run")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    ap.add_argument("--clients", default="1,8,32")
+    ap.add_argument("--models", default="mlp,cnn")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk")
+    clients = [int(c) for c in args.clients.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="flashml-bench-"))
+    lua = work / "post.lua"
+    lua.write_text(LUA)
+    results: dict = {"machine": {"cores": os.cpu_count()}, "seconds": args.seconds, "rounds": args.rounds,
+                     "models": {}}
+
+    port = _free_port()
+    data = work / "data"
+    fl = subprocess.Popen([sys.executable, "-m", "flashml", "serve", "--port", str(port), "--data-dir", str(data),
+                           "--device", "cpu", "--log-level", "warning"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    procs = [fl]
+    try:
+        _wait(f"http://127.0.0.1:{port}/v2/health/live")
+        key = subprocess.run([sys.executable, "-m", "flashml", "keys", "create", "--name", "bench", "--role",
+                              "admin", "--data-dir", str(data)], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        for name in args.models.split(","):
+            build, sample = BUILDERS[name]
+            path = build(work / f"{name}.onnx")
+            up = httpx.post(f"http://127.0.0.1:{port}/api/v1/models/{name}/versions", content=path.read_bytes(),
+                            headers={"Authorization": f"Bearer {key}"}, timeout=600)
+            up.raise_for_status()
+            as_json, as_binary, head_len = _bodies(work, name, sample)
+            naive_port = _free_port()
+            naive = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.naive_server:app", "--port",
+                                      str(naive_port), "--log-level", "warning"], cwd=HERE.parent,
+                                     env={**os.environ, "MODEL": str(path)})
+            procs.append(naive)
+            _wait(f"http://127.0.0.1:{naive_port}/docs")
+            naive_url = f"http://127.0.0.1:{naive_port}/v2/models/{name}/infer"
+            url = f"http://127.0.0.1:{port}/v2/models/{name}/infer"
+            runs: dict = {"raw": [], "naive": {c: [] for c in clients}, "flashml": {c: [] for c in clients},
+                          "flashml_binary": {c: [] for c in clients}}
+            for _ in range(args.rounds):  # interleaved, so a slow minute of the machine hits every server
+                runs["raw"].append(raw_ort.measure(path, sample, seconds=1.0))
+                for c in clients:
+                    runs["naive"][c].append(wrk(naive_url, c, args.seconds, as_json, key, lua))
+                    runs["flashml"][c].append(wrk(url, c, args.seconds, as_json, key, lua))
+                    runs["flashml_binary"][c].append(wrk(url, c, args.seconds, as_binary, key, lua, head_len))
+            naive.terminate()
+            naive.wait(10)
+            raw = dict(runs["raw"][-1])
+            raw["best_samples_per_s"] = float(np.median([r["best_samples_per_s"] for r in runs["raw"]]))
+            raw["p50_ms_single"] = float(np.median([r["p50_ms_single"] for r in runs["raw"]]))
+            raw["p99_ms_single"] = float(np.median([r["p99_ms_single"] for r in runs["raw"]]))
+            raw["best_batch"] = int(np.median([r["best_batch"] for r in runs["raw"]]))
+            config = httpx.get(f"http://127.0.0.1:{port}/api/v1/models/{name}/versions/1/config",
+                               headers={"Authorization": f"Bearer {key}"}).json()
+            results["models"][name] = {
+                "raw": raw, "flashml_config": config["config"], "batch_histogram": config["stats"]["histogram"],
+                **{server: {c: _median(v) for c, v in runs[server].items()}
+                   for server in ("naive", "flashml", "flashml_binary")}}
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(30)
+    (HERE / "results.json").write_text(json.dumps(results, indent=2))
+    print(report(results))
+
+
+def report(results: dict) -> str:
+    lines = ["| model | clients | server | req/s | p50 ms | p99 ms | vs naive | vs raw best batch |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, row in results["models"].items():
+        best = row["raw"]["best_samples_per_s"]
+        for c, naive in row["naive"].items():
+            fl = row["flashml"][c]
+            lines.append(f"| {name} | {c} | naive | {naive['rps']:.0f} | {naive['p50_ms']:.2f} | "
+                         f"{naive['p99_ms']:.2f} | 1.00 | {naive['rps'] / best:.2f} |")
+            lines.append(f"| {name} | {c} | FlashML | {fl['rps']:.0f} | {fl['p50_ms']:.2f} | {fl['p99_ms']:.2f} | "
+                         f"{fl['rps'] / naive['rps']:.2f} | {fl['rps'] / best:.2f} |")
+            fb = row["flashml_binary"][c]
+            lines.append(f"| {name} | {c} | FlashML, binary tensors | {fb['rps']:.0f} | {fb['p50_ms']:.2f} | "
+                         f"{fb['p99_ms']:.2f} | {fb['rps'] / naive['rps']:.2f} | {fb['rps'] / best:.2f} |")
+        lines.append(f"| {name} | - | raw ORT (batch {row['raw']['best_batch']}) | {best:.0f} samples/s | "
+                     f"{row['raw']['p50_ms_single']:.3f} (1 sample) | {row['raw']['p99_ms_single']:.3f} | | 1.00 |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
