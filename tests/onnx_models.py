@@ -98,11 +98,9 @@ def local_function_model(path: Path, domain: str = "my.functions") -> Path:
     return _save(helper.make_graph([node], "fn", [x], [y]), path, extra_opsets={domain: 1}, functions=[fn])
 
 
-def hang_model(path: Path) -> Path:
-    """A Loop with 2**62 iterations: warm-up never finishes in practice."""
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
-    body = helper.make_graph(
+def _counting_loop_body() -> onnx.GraphProto:
+    """A Loop body that adds 1 to a float each iteration and never stops on its own."""
+    return helper.make_graph(
         [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["v_in", "one"], ["v_out"])],
         "body",
         [helper.make_tensor_value_info("i", TensorProto.INT64, []),
@@ -111,6 +109,13 @@ def hang_model(path: Path) -> Path:
         [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
          helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1])],
         [numpy_helper.from_array(np.ones(1, np.float32), "one")])
+
+
+def hang_model(path: Path) -> Path:
+    """A Loop with 2**62 iterations: warm-up never finishes in practice."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    body = _counting_loop_body()
     inits = [numpy_helper.from_array(np.array(2**62, np.int64), "trips"),
              numpy_helper.from_array(np.array(True), "cond")]
     loop = helper.make_node("Loop", ["trips", "cond", "x"], ["y"], body=body)
@@ -217,15 +222,7 @@ def slow_model(path: Path) -> Path:
     """y = x, after a Loop of max(x) iterations: as slow as the caller asks (x = 0, the warm-up, is instant)."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1])
-    body = helper.make_graph(
-        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["v_in", "one"], ["v_out"])],
-        "body",
-        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
-         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1])],
-        [numpy_helper.from_array(np.ones(1, np.float32), "one")])
+    body = _counting_loop_body()
     inits = [numpy_helper.from_array(np.array(True), "cond"), numpy_helper.from_array(np.zeros(1, np.float32), "v0"),
              numpy_helper.from_array(np.zeros(1, np.float32), "zero")]
     nodes = [helper.make_node("ReduceMax", ["x"], ["m"], keepdims=0),
