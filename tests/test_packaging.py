@@ -6,6 +6,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -20,11 +22,23 @@ def test_systemd_unit_is_hardened_and_runs_serve():
     assert svc["Environment"] == "FLASHML_DATA_DIR=/var/lib/flashml"
 
 
-def test_wheel_carries_templates_and_static(tmp_path):
+@pytest.fixture(scope="module")
+def wheel_names(tmp_path_factory):
+    """Build the wheel once for this module (an isolated build; runs `npm ci` through hatch_build.py if needed)."""
+    out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                    str(tmp_path), str(ROOT)], check=True)
-    (wheel,) = tmp_path.glob("flashml-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
+                    str(out), str(ROOT)], check=True, timeout=600)
+    (wheel,) = out.glob("flashml-*.whl")
+    return set(zipfile.ZipFile(wheel).namelist())
+
+
+def test_wheel_carries_templates_and_static(wheel_names):
+    names = wheel_names
     assert "flashml/templates/base.html" in names and "flashml/templates/setup.html" in names
     assert "flashml/static/flashml.css" in names
     assert not any("tests/" in n for n in names)
+
+
+def test_wheel_carries_vendored_frontend_libraries(wheel_names):
+    vendor = {n.removeprefix("flashml/static/vendor/") for n in wheel_names if n.startswith("flashml/static/vendor/")}
+    assert vendor == {"htmx.min.js", "htmx.LICENSE", "uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE"}

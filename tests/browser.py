@@ -1,0 +1,59 @@
+"""A real browser for the console tests: Debian's chromium driven by Playwright, headless, offline.
+
+Every page a test visits can be saved as a screenshot under test-output/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps calling hosts this offline machine cannot reach.
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install '.[test]' brings playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("the browser tests need Debian's chromium: apt-get install chromium (.ci/run does it)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser, request) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    external: list[str] = []
+    pg.on("request", lambda r: external.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:",
+                                                                                 "about:")) else None)
+    pg.shots = Shots(pg, request.node.name)  # type: ignore[attr-defined]
+    yield pg
+    context.close()
+    assert external == [], f"the page fetched from outside the machine: {external}"
+
+
+class Shots:
+    """Numbered screenshots of one test: test-output/<test>-01-<step>.png, ..."""
+
+    def __init__(self, page, test_name: str) -> None:
+        self.page = page
+        self.prefix = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+        self.count = 0
+
+    def __call__(self, step: str) -> Path:
+        OUTPUT.mkdir(exist_ok=True)
+        self.count += 1
+        path = OUTPUT / f"{self.prefix}-{self.count:02d}-{step}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path

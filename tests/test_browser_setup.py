@@ -1,0 +1,36 @@
+"""First run in a real browser: the setup link creates the admin and shows its API key once."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.browser import browser, page  # noqa: F401 - pytest fixtures
+from tests.conftest import SERVER_FLAGS
+from tests.server_process import ServerProcess
+
+pytestmark = pytest.mark.server
+
+
+def test_first_run_setup_in_the_browser(tmp_path, page):  # noqa: F811 - the fixture
+    srv = ServerProcess(tmp_path / "data", *SERVER_FLAGS).start()
+    try:
+        page.goto(srv.setup_url())
+        page.shots("setup-form")
+        page.get_by_label("User name").fill("root")
+        page.get_by_label("Password (at least 8 characters)").fill("correct horse battery")
+        page.get_by_label("Password again").fill("a different one")
+        page.get_by_role("button").click()
+        assert "passwords differ" in page.inner_text("main")
+        page.shots("setup-mismatch")
+        page.get_by_label("Password (at least 8 characters)").fill("correct horse battery")
+        page.get_by_label("Password again").fill("correct horse battery")
+        page.get_by_role("button").click()
+        key = page.inner_text("#api-key").strip()
+        page.shots("setup-done")
+        me = httpx.get(f"{srv.url}/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+        assert me.status_code == 200 and me.json()["key"]["user"] == "root"
+        page.goto(srv.setup_url())  # the link works once
+        assert "not valid" in page.inner_text("main")
+    finally:
+        srv.stop()
