@@ -18,8 +18,10 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """One chromium per test module: Playwright's sync API keeps an event loop running in this thread while
+    it is open, which would break every later test that calls asyncio.run."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install '.[test]' brings playwright")
     if not Path(CHROMIUM).exists():
         pytest.fail("the browser tests need Debian's chromium: apt-get install chromium (.ci/run does it)")
