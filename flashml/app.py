@@ -7,11 +7,10 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar, get
+from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
@@ -25,13 +24,9 @@ from flashml.api.v2 import V2HealthController, V2ModelController
 from flashml.paths import STATIC_DIR, TEMPLATES_DIR
 from flashml.services.container import open_services
 from flashml.settings import RESOLVED_ENV, Settings, load_settings
+from flashml.ui.auth import AuthController
 
 log = logging.getLogger("flashml")
-
-
-@get("/", include_in_schema=False)
-async def home() -> Template:
-    return Template("home.html", context={"version": __version__})
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -51,7 +46,7 @@ def create_app(settings: Settings) -> Litestar:
             await services.close()
 
     return Litestar(
-        route_handlers=[home, V2HealthController, V2ModelController, ModelsController, KeysController,
+        route_handlers=[AuthController, V2HealthController, V2ModelController, ModelsController, KeysController,
                         MeController, SetupController,
                         create_static_files_router(path="/static", directories=[STATIC_DIR],
                                                    include_in_schema=False)],

@@ -157,7 +157,8 @@ def _limit_options(func, *, clearable: bool):
 
 @keys.command("create")
 @click.option("--name", required=True, help="What the key is for.")
-@click.option("--role", type=click.Choice(["admin", "inference"]), default="inference", show_default=True)
+@click.option("--role", type=click.Choice(["admin", "maintainer", "viewer", "inference"]), default="inference",
+              show_default=True)
 @click.option("--model", "models", multiple=True, help="Limit an inference key to this model (repeatable).")
 @_data_options
 @functools.partial(_limit_options, clearable=False)

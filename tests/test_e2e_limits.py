@@ -95,7 +95,7 @@ def test_only_admins_change_limits(server, api):
     created = api.post("/api/v1/keys", json={"name": "not-admin", "role": "inference"}).json()
     r = httpx.patch(f"{server.url}/api/v1/keys/{created['id']}", json={"burst": 5},
                     headers={"Authorization": f"Bearer {created['token']}"})
-    assert r.status_code == 403 and r.json()["code"] == "admin_required"
+    assert r.status_code == 403 and r.json()["code"] == "role_forbidden"
 
 
 def test_limits_are_in_the_openapi_document(server):

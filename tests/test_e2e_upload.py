@@ -178,4 +178,4 @@ def test_upload_needs_an_admin_key(server, admin_key, tmp_path):
     inference = server.create_key("inf-only", "inference")
     r = httpx.post(f"{server.url}/api/v1/models/anon/versions", content=body,
                    headers={"Authorization": f"Bearer {inference}"})
-    assert r.status_code == 403 and r.json()["code"] == "admin_required"
+    assert r.status_code == 403 and r.json()["code"] == "role_forbidden"

@@ -1,4 +1,4 @@
-"""Management API for API keys, the caller's identity and the audit log."""
+"""Management API for API keys (maintainers: inference keys; admins: all), the caller's identity, the audit log."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, delete, get, patch, post
 
 from flashml.api.models import _actor
-from flashml.auth.principal import Principal
+from flashml.auth.principal import Principal, require_role
 from flashml.db import audit
 from flashml.services.container import Services
 
@@ -17,7 +17,7 @@ from flashml.services.container import Services
 @dataclass
 class NewKey:
     name: str
-    role: Literal["admin", "inference"] = "inference"
+    role: Literal["admin", "maintainer", "viewer", "inference"] = "inference"
     models: list[str] | None = None
     rate_limit_per_s: float | None = None  # None: no rate limit
     burst: int | None = None  # None: max(1, ceil(rate_limit_per_s))
@@ -37,41 +37,62 @@ class KeyLimits(msgspec.Struct, forbid_unknown_fields=True):
         return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not msgspec.UNSET}
 
 
+def _may_manage(principal: Principal, role: str) -> None:
+    """Maintainers manage inference keys; keys of any other role need an admin."""
+    require_role(principal, "maintainer" if role == "inference" else "admin")
+
+
 class KeysController(Controller):
     path = "/api/v1/keys"
     tags = ["API keys"]
 
     @post("/", summary="Create an API key (the secret is in this answer only)", status_code=201)
-    async def create_key(self, data: NewKey, admin: Principal, services: Services) -> dict[str, Any]:
-        return await services.keys.create(name=data.name, role=data.role, models=data.models, actor=_actor(admin),
+    async def create_key(self, data: NewKey, maintainer: Principal, services: Services) -> dict[str, Any]:
+        _may_manage(maintainer, data.role)
+        return await services.keys.create(name=data.name, role=data.role, models=data.models,
+                                          actor=_actor(maintainer),
                                           rate_limit_per_s=data.rate_limit_per_s, burst=data.burst,
                                           daily_quota=data.daily_quota, weight=data.weight)
 
     @get("/", summary="List API keys")
-    async def list_keys(self, admin: Principal, services: Services) -> list[dict[str, Any]]:
-        return await services.keys.list()
+    async def list_keys(self, maintainer: Principal, services: Services) -> list[dict[str, Any]]:
+        keys = await services.keys.list()
+        return keys if maintainer.is_admin else [k for k in keys if k["role"] == "inference"]
 
     @get("/{key_id:int}", summary="One API key, with its limits and today's use")
-    async def get_key(self, key_id: int, admin: Principal, services: Services) -> dict[str, Any]:
-        return await services.keys.get(key_id)
+    async def get_key(self, key_id: int, maintainer: Principal, services: Services) -> dict[str, Any]:
+        key = await services.keys.get(key_id)
+        _may_manage(maintainer, key["role"])
+        return key
 
     @patch("/{key_id:int}", summary="Change an API key's rate limit, burst, daily quota or weight")
-    async def set_limits(self, key_id: int, data: KeyLimits, admin: Principal, services: Services) -> dict[str, Any]:
-        return await services.keys.set_limits(key_id, actor=_actor(admin), **data.changes())
+    async def set_limits(self, key_id: int, data: KeyLimits, maintainer: Principal,
+                         services: Services) -> dict[str, Any]:
+        _may_manage(maintainer, (await services.keys.get(key_id))["role"])
+        return await services.keys.set_limits(key_id, actor=_actor(maintainer), **data.changes())
 
     @delete("/{key_id:int}", summary="Revoke an API key (it stops working at once)", status_code=200)
-    async def revoke_key(self, key_id: int, admin: Principal, services: Services) -> dict[str, Any]:
-        return await services.keys.revoke(key_id, actor=_actor(admin))
+    async def revoke_key(self, key_id: int, maintainer: Principal, services: Services) -> dict[str, Any]:
+        _may_manage(maintainer, (await services.keys.get(key_id))["role"])
+        return await services.keys.revoke(key_id, actor=_actor(maintainer))
+
+
+_MODEL_ACTIONS = ("model.", "version.")
 
 
 class MeController(Controller):
     path = "/api/v1"
     tags = ["Identity"]
 
-    @get("/me", summary="Who this API key is")
-    async def me(self, principal: Principal) -> dict[str, Any]:
-        return {"key": principal.to_dict()}
+    @get("/me", summary="Who this API key (or console session) is")
+    async def me(self, caller: Principal) -> dict[str, Any]:
+        if caller.is_session:  # the page's scripts read the CSRF token here (same origin only)
+            return {"user": {"name": caller.name, "role": caller.role}, "csrf_token": caller.csrf_token}
+        return {"key": caller.to_dict()}
 
-    @get("/audit", summary="The audit log, newest first")
-    async def audit_log(self, admin: Principal, services: Services, limit: int = 100) -> list[dict[str, Any]]:
-        return await audit.list_events(services.engine, min(max(limit, 1), 1000))
+    @get("/audit", summary="The audit log, newest first (viewers and maintainers: model events only)")
+    async def audit_log(self, viewer: Principal, services: Services, limit: int = 100) -> list[dict[str, Any]]:
+        events = await audit.list_events(services.engine, min(max(limit, 1), 1000))
+        if viewer.can("read_audit"):
+            return events
+        return [e for e in events if e["action"].startswith(_MODEL_ACTIONS)]

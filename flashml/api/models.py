@@ -1,4 +1,4 @@
-"""Management API for models and versions (admin keys)."""
+"""Management API for models and versions: viewers read, maintainers and admins change."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from flashml.services.container import Services
 
 
 def _actor(principal: Principal) -> str:
+    if principal.is_session:
+        return f"{principal.name}/console"
     return f"{principal.created_by}/key:{principal.name}"
 
 
@@ -32,24 +34,24 @@ class ModelsController(Controller):
     tags = ["Models"]
 
     @get("/", summary="List models")
-    async def list_models(self, admin: Principal, services: Services) -> list[dict[str, Any]]:
+    async def list_models(self, viewer: Principal, services: Services) -> list[dict[str, Any]]:
         return await services.registry.list_models()
 
     @get("/{model:str}", summary="Get a model and its versions")
-    async def get_model(self, model: str, admin: Principal, services: Services) -> dict[str, Any]:
+    async def get_model(self, model: str, viewer: Principal, services: Services) -> dict[str, Any]:
         return await services.registry.get_model(model)
 
     @delete("/{model:str}", summary="Delete a model and all its versions", status_code=204)
-    async def delete_model(self, model: str, admin: Principal, services: Services, force: bool = False) -> None:
-        await services.registry.delete_model(model, force=force, actor=_actor(admin))
+    async def delete_model(self, model: str, maintainer: Principal, services: Services, force: bool = False) -> None:
+        await services.registry.delete_model(model, force=force, actor=_actor(maintainer))
 
     @post("/{model:str}/versions", summary="Upload a new version", operation_class=UploadOperation,
           request_max_body_size=None, status_code=201)
-    async def upload_version(self, model: str, request: Request, admin: Principal, services: Services,
+    async def upload_version(self, model: str, request: Request, maintainer: Principal, services: Services,
                              filename: str | None = None) -> Response:
         """Stream an .onnx file or a bundle; 201 when validated, 202 (poll the version) when it takes long."""
         record, done = await services.registry.upload(
-            model, request.stream(), source_name=_source_name(request, filename), actor=_actor(admin),
+            model, request.stream(), source_name=_source_name(request, filename), actor=_actor(maintainer),
             content_length=request.content_length)
         location = f"/api/v1/models/{model}/versions/{record['version']}"
         if not done:
@@ -61,38 +63,38 @@ class ModelsController(Controller):
         return Response(record, status_code=201, headers={"Location": location})
 
     @get("/{model:str}/versions", summary="List a model's versions")
-    async def list_versions(self, model: str, admin: Principal, services: Services) -> list[dict[str, Any]]:
+    async def list_versions(self, model: str, viewer: Principal, services: Services) -> list[dict[str, Any]]:
         return (await services.registry.get_model(model))["versions"]
 
     @get("/{model:str}/versions/{version:int}", summary="Get a version: state, signature, validation report")
-    async def get_version(self, model: str, version: int, admin: Principal, services: Services) -> dict[str, Any]:
+    async def get_version(self, model: str, version: int, viewer: Principal, services: Services) -> dict[str, Any]:
         return await services.registry.get_version(model, version)
 
     @delete("/{model:str}/versions/{version:int}", summary="Delete a version", status_code=204)
-    async def delete_version(self, model: str, version: int, admin: Principal, services: Services,
+    async def delete_version(self, model: str, version: int, maintainer: Principal, services: Services,
                              force: bool = False) -> None:
-        await services.registry.delete_version(model, version, force=force, actor=_actor(admin))
+        await services.registry.delete_version(model, version, force=force, actor=_actor(maintainer))
 
     @post("/{model:str}/versions/{version:int}/archive", summary="Archive a version (stop serving it)",
           status_code=200)
-    async def archive_version(self, model: str, version: int, admin: Principal,
+    async def archive_version(self, model: str, version: int, maintainer: Principal,
                               services: Services) -> dict[str, Any]:
-        return await services.registry.set_archived(model, version, True, actor=_actor(admin))
+        return await services.registry.set_archived(model, version, True, actor=_actor(maintainer))
 
     @post("/{model:str}/versions/{version:int}/restore", summary="Serve an archived version again",
           status_code=200)
-    async def restore_version(self, model: str, version: int, admin: Principal,
+    async def restore_version(self, model: str, version: int, maintainer: Principal,
                               services: Services) -> dict[str, Any]:
-        return await services.registry.set_archived(model, version, False, actor=_actor(admin))
+        return await services.registry.set_archived(model, version, False, actor=_actor(maintainer))
 
     @get("/{model:str}/versions/{version:int}/config",
          summary="A version's serving config (device, instances, batching), performance card and live stats")
-    async def get_config(self, model: str, version: int, admin: Principal, services: Services) -> dict[str, Any]:
+    async def get_config(self, model: str, version: int, viewer: Principal, services: Services) -> dict[str, Any]:
         return await services.registry.get_config(model, version)
 
     @patch("/{model:str}/versions/{version:int}/config", summary="Change a version's serving config live",
            operation_class=ConfigPatchOperation)
-    async def patch_config(self, model: str, version: int, request: Request, admin: Principal,
+    async def patch_config(self, model: str, version: int, request: Request, maintainer: Principal,
                            services: Services) -> dict[str, Any]:
         changes = await read_json_object(request)
-        return await services.registry.patch_config(model, version, changes, actor=_actor(admin))
+        return await services.registry.patch_config(model, version, changes, actor=_actor(maintainer))

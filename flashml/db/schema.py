@@ -50,6 +50,16 @@ setup_tokens = Table(
     Column("used_at", Float, nullable=True),
 )
 
+sessions = Table(
+    "sessions", metadata,  # console sign-ins; the cookie holds a random token, this table only its hash
+    Column("id", String(64), primary_key=True),  # sha256 hex of the cookie token
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),  # slides forward while the session is used
+    Column("last_seen_at", Float, nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+)
+
 models = Table(
     "models", metadata,
     Column("id", Integer, primary_key=True),

@@ -14,6 +14,7 @@ from flashml.runtime.sessions import SessionOptions
 from flashml.services.inference import InferenceService
 from flashml.services.keys import KeyService
 from flashml.services.registry import RegistryService
+from flashml.services.sessions import SessionService
 from flashml.services.users import UserService
 from flashml.settings import Settings
 from flashml.storage.local import LocalModelStore
@@ -25,6 +26,7 @@ class Services:
     engine: AsyncEngine
     keys: KeyService
     users: UserService
+    sessions: SessionService
     registry: RegistryService | None = None
     inference: InferenceService | None = None
     pool: ModelPool | None = None
@@ -41,7 +43,7 @@ class Services:
 async def open_metadata(settings: Settings) -> Services:
     """Database-only services: what the CLI needs for users and keys."""
     engine = await open_database(settings.db_path)
-    return Services(settings, engine, KeyService(engine), UserService(engine))
+    return Services(settings, engine, KeyService(engine), UserService(engine), SessionService(engine))
 
 
 async def open_services(settings: Settings) -> Services:

@@ -15,7 +15,7 @@ from flashml.auth.principal import KEY_ROLES, Principal
 from flashml.auth.tokens import hash_token, new_token, parse_token, same_hash
 from flashml.db import audit
 from flashml.db import keys as db
-from flashml.errors import BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError
+from flashml.errors import BadRequestError, NotFoundError, UnauthorizedError
 from flashml.services.limits import KeyLimiter
 
 CACHE_TTL_S = 10.0  # a key revoked by the CLI (another process) stops working within this time
@@ -157,11 +157,6 @@ class KeyService:
         return Principal(row["id"], row["key_id"], row["name"], row["role"], models, row["created_by"],
                          rate_limit_per_s=row["rate_limit_per_s"], burst=row["burst"],
                          daily_quota=row["daily_quota"], weight=row["weight"] if row["weight"] is not None else 1)
-
-    @staticmethod
-    def require_admin(principal: Principal) -> None:
-        if not principal.is_admin:
-            raise ForbiddenError("This needs an admin key.", code="admin_required")
 
     async def flush(self) -> None:
         pending, self._last_used = self._last_used, {}

@@ -1,0 +1,139 @@
+"""Console sessions against a real SQLite file: sign-in, expiry, the brake on guessing, CSRF, redirects."""
+
+import asyncio
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from flashml.auth.csrf import csrf_matches, new_csrf_token, require_csrf
+from flashml.auth.principal import Principal, require_role
+from flashml.db.engine import open_database
+from flashml.errors import ForbiddenError, TooManyRequestsError, UnauthorizedError
+from flashml.services.sessions import LOGIN_MAX_FAILURES_PER_NAME, SessionService
+from flashml.services.users import UserService
+from flashml.ui.auth import safe_next
+
+
+def run(coro):
+    """asyncio.run in a thread of its own: works even when a session fixture left a loop running here."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture()
+def env(tmp_path):
+    engine = run(open_database(tmp_path / "t.db"))
+    run(UserService(engine).create("alice", "correct horse", role="maintainer", actor="t"))
+    clock = Clock()
+    yield SessionService(engine, lifetime_s=3600, clock=clock), clock, tmp_path / "t.db"
+    run(engine.dispose())
+
+
+def _audit(db) -> list[str]:
+    return [r[0] for r in sqlite3.connect(db).execute("select action from audit order by id")]
+
+
+def test_login_resolve_logout(env):
+    svc, _, db = env
+    token, user = run(svc.login("alice", "correct horse", "10.0.0.1"))
+    assert user.name == "alice" and user.role == "maintainer" and len(user.csrf_token) > 30
+    stored = sqlite3.connect(db).execute("select id, csrf_token from sessions").fetchall()
+    assert len(stored) == 1 and stored[0][0] != token and token not in stored[0][0]  # only a hash is stored
+    again = run(svc.resolve(token))
+    assert again is not None and again.user_id == user.user_id and again.csrf_token == user.csrf_token
+    principal = again.principal()
+    assert principal.is_session and principal.can_manage_models and not principal.is_admin
+    assert run(svc.resolve("not-a-session")) is None and run(svc.resolve(None)) is None
+    assert run(svc.logout(token)) is True
+    assert run(svc.resolve(token)) is None and run(svc.logout(token)) is False
+    assert _audit(db)[-2:] == ["user.login", "user.logout"]
+
+
+def test_bad_password_and_unknown_user(env):
+    svc, _, db = env
+    with pytest.raises(UnauthorizedError) as e:
+        run(svc.login("alice", "wrong password", "10.0.0.1"))
+    assert e.value.code == "login_failed"
+    with pytest.raises(UnauthorizedError) as e:
+        run(svc.login("nobody", "correct horse", "10.0.0.1"))
+    assert e.value.code == "login_failed" and "Wrong user name or password" in e.value.message
+    assert _audit(db)[-2:] == ["user.login_failed", "user.login_failed"]
+    assert sqlite3.connect(db).execute("select count(*) from sessions").fetchone()[0] == 0
+
+
+def test_failed_logins_are_rate_limited_per_name(env):
+    svc, clock, _ = env
+    for i in range(LOGIN_MAX_FAILURES_PER_NAME):
+        with pytest.raises(UnauthorizedError):
+            run(svc.login("alice", "wrong password", f"10.0.0.{i}"))
+        clock.now += 1
+    with pytest.raises(TooManyRequestsError) as e:  # even the right password waits now
+        run(svc.login("alice", "correct horse", "10.0.1.1"))
+    assert e.value.code == "login_rate_limited" and e.value.status == 429
+    assert 0 < int(e.value.headers["Retry-After"]) <= 300
+    clock.now += 300
+    token, _ = run(svc.login("alice", "correct horse", "10.0.1.1"))
+    assert token
+
+
+def test_failed_logins_are_rate_limited_per_address(env):
+    svc, _, _ = env
+    for i in range(svc.by_ip.max_failures):
+        with pytest.raises(UnauthorizedError):
+            run(svc.login(f"guess{i}", "wrong password", "10.9.9.9"))
+    with pytest.raises(TooManyRequestsError):
+        run(svc.login("alice", "correct horse", "10.9.9.9"))
+    assert run(svc.login("alice", "correct horse", "10.0.0.2"))[0]  # another address is not held up
+
+
+def test_sessions_expire_unless_used(env):
+    svc, clock, _ = env
+    token, _ = run(svc.login("alice", "correct horse", "10.0.0.1"))
+    for _ in range(5):  # used every 50 minutes: the expiry slides forward, well past the first hour
+        clock.now += 3000
+        assert run(svc.resolve(token)) is not None
+    clock.now += 3601
+    assert run(svc.resolve(token)) is None
+
+
+def test_csrf_compare():
+    token = new_csrf_token()
+    assert csrf_matches(token, token) and not csrf_matches(token, new_csrf_token())
+    assert not csrf_matches(token, "") and not csrf_matches(token, None) and not csrf_matches("", "")
+    require_csrf(token, token)
+    with pytest.raises(ForbiddenError) as e:
+        require_csrf(token, token[:-1] + ("A" if token[-1] != "A" else "B"))
+    assert e.value.code == "csrf_failed" and e.value.status == 403
+
+
+@pytest.mark.parametrize("target,expected", [
+    ("/", "/"), ("/models?tab=keys", "/models?tab=keys"), ("", "/"), (None, "/"),
+    ("https://evil.example/", "/"), ("//evil.example/x", "/"), ("/\\evil.example", "/"),
+    ("\\\\evil.example", "/"), ("javascript:alert(1)", "/"), ("models", "/"), ("/\tx", "/"),
+    ("http:/evil", "/"),
+])
+def test_next_is_only_a_local_path(target, expected):
+    assert safe_next(target) == expected
+
+
+def test_roles():
+    def p(role: str) -> Principal:
+        return Principal(1, "k", "n", role, None, "u")
+
+    assert p("admin").can("manage_users") and not p("maintainer").can("manage_users")
+    assert p("maintainer").can_manage_models and p("maintainer").can("manage_inference_keys")
+    assert p("viewer").can_read and not p("viewer").can_manage_models
+    assert not p("inference").can_read and p("inference").may_infer("m") and not p("viewer").may_infer("m")
+    with pytest.raises(ForbiddenError) as e:
+        require_role(p("viewer"), "maintainer")
+    assert e.value.code == "role_forbidden" and e.value.details["required_role"] == "maintainer"
+    require_role(p("admin"), "maintainer")
