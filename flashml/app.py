@@ -24,7 +24,7 @@ from flashml.api.v2 import V2HealthController, V2ModelController
 from flashml.paths import STATIC_DIR, TEMPLATES_DIR
 from flashml.services.container import open_services
 from flashml.settings import RESOLVED_ENV, Settings, load_settings
-from flashml.ui.auth import AuthController
+from flashml.ui import CONTROLLERS as CONSOLE_CONTROLLERS
 
 log = logging.getLogger("flashml")
 
@@ -46,7 +46,7 @@ def create_app(settings: Settings) -> Litestar:
             await services.close()
 
     return Litestar(
-        route_handlers=[AuthController, V2HealthController, V2ModelController, ModelsController, KeysController,
+        route_handlers=[*CONSOLE_CONTROLLERS, V2HealthController, V2ModelController, ModelsController, KeysController,
                         MeController, SetupController,
                         create_static_files_router(path="/static", directories=[STATIC_DIR],
                                                    include_in_schema=False)],

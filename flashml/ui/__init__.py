@@ -1,1 +1,7 @@
-"""The web console: server-rendered pages."""
+"""The web console: server-rendered pages (Jinja2 + htmx) over the same services as the JSON API."""
+
+from flashml.ui.auth import AuthController
+
+CONTROLLERS: list[type] = [
+    AuthController,
+]
