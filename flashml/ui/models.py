@@ -1,0 +1,242 @@
+"""Console pages for models: a searchable list, and one model's versions, serving config and performance.
+
+They call the same RegistryService as the JSON API. Everyone signed in reads; maintainers and admins change
+(archive, restore, delete, serving config). Every POST checks the session's CSRF token first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Controller, Request, get, post
+from litestar.response import Redirect, Template
+
+from flashml.auth.csrf import CSRF_FIELD, CSRF_HEADER, require_csrf
+from flashml.auth.principal import require_role
+from flashml.errors import FlashMLError
+from flashml.services.container import Services
+from flashml.services.sessions import SessionService, SessionUser
+from flashml.ui.pages import current_user, render, to_login
+
+INT_FIELDS = ("max_batch_size", "max_queue_delay_us", "max_queue_size", "default_timeout_us", "instance_count")
+CONFIG_FIELDS = (*INT_FIELDS[:2], "preferred_batch_sizes", *INT_FIELDS[2:], "device")
+DONE = {"config": "Serving config saved; it applies now, without a restart.",
+        "archive": "Version archived: it no longer answers requests.",
+        "restore": "Version restored: it answers requests again.",
+        "delete": "Version deleted."}
+_NUMPY = {"BOOL": "np.bool_", "FP16": "np.float16", "FP32": "np.float32", "FP64": "np.float64",
+          "BF16": "np.float32", "BYTES": "np.object_"}
+
+
+def when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts)) if ts else "an unknown date"
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "unknown"
+    value = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} bytes"
+
+
+def shape(dims: list[int]) -> str:
+    return "[" + ", ".join("any" if d < 0 else str(d) for d in dims) + "]"
+
+
+def filter_models(models: list[dict[str, Any]], q: str) -> list[dict[str, Any]]:
+    needle = q.strip().lower()
+    return [m for m in models if needle in m["name"].lower()] if needle else models
+
+
+def _example_value(datatype: str) -> Any:
+    if datatype == "BOOL":
+        return True
+    if datatype == "BYTES":
+        return "text"
+    if datatype.startswith(("FP", "BF")):
+        return 1.0
+    return 1
+
+
+def _example_shape(shape: list[int]) -> list[int]:
+    return [d if d > 0 else 1 for d in shape]
+
+
+def v2_example(signature: dict[str, Any] | None) -> dict[str, Any]:
+    """A valid V2 JSON body for this signature: dynamic dimensions set to 1, every value the same."""
+    inputs = []
+    for spec in (signature or {}).get("inputs", []):
+        shape = _example_shape(spec["shape"])
+        inputs.append({"name": spec["name"], "datatype": spec["datatype"], "shape": shape,
+                       "data": [_example_value(spec["datatype"])] * math.prod(shape)})
+    return {"inputs": inputs}
+
+
+def curl_snippet(base_url: str, model: str, signature: dict[str, Any] | None) -> str:
+    body = json.dumps(v2_example(signature))
+    return (f'curl -sS -X POST -H "Authorization: Bearer $FLASHML_KEY" -H "Content-Type: application/json" \\\n'
+            f"  -d '{body}' \\\n  {base_url}/v2/models/{quote(model, safe='')}/infer")
+
+
+def python_snippet(base_url: str, model: str, signature: dict[str, Any] | None) -> str:
+    host = base_url.split("://", 1)[-1]
+    lines = ["import os", "", "import numpy as np", "import tritonclient.http as httpclient", "",
+             f'client = httpclient.InferenceServerClient(url="{host}")',
+             'headers = {"Authorization": f"Bearer {os.environ[\'FLASHML_KEY\']}"}', "inputs = []"]
+    for spec in (signature or {}).get("inputs", []):
+        shape = _example_shape(spec["shape"])
+        dtype = _NUMPY.get(spec["datatype"], f"np.{spec['datatype'].lower()}")
+        fill = '"text"' if spec["datatype"] == "BYTES" else "1"
+        lines += [f'tensor = httpclient.InferInput("{spec["name"]}", {shape}, "{spec["datatype"]}")',
+                  f"tensor.set_data_from_numpy(np.full({shape}, {fill}, dtype={dtype}))",
+                  "inputs.append(tensor)"]
+    lines.append(f'result = client.infer("{model}", inputs, headers=headers)')
+    for spec in (signature or {}).get("outputs", []):
+        lines.append(f'print(result.as_numpy("{spec["name"]}"))')
+    return "\n".join(lines)
+
+
+def _config_form_values(config: dict[str, Any] | None) -> dict[str, str]:
+    config = config or {}
+    out = {f: "" if config.get(f) is None else str(config.get(f)) for f in INT_FIELDS}
+    out["preferred_batch_sizes"] = ", ".join(str(s) for s in config.get("preferred_batch_sizes") or [])
+    out["device"] = config.get("device") or ""
+    return out
+
+
+def parse_config_form(form: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """(changes for patch_config, the submitted values); ValueError says in plain words what is wrong."""
+    values = {f: str(form.get(f) or "").strip() for f in CONFIG_FIELDS}
+    changes: dict[str, Any] = {}
+    for name in INT_FIELDS:
+        text = values[name]
+        if text == "":
+            continue
+        if not text.isdigit():
+            raise ValueError(f"{name} must be a whole number of 0 or more, not {text!r}.")
+        changes[name] = int(text)
+    sizes = [s.strip() for s in values["preferred_batch_sizes"].split(",") if s.strip()]
+    if not all(s.isdigit() for s in sizes):
+        raise ValueError("preferred_batch_sizes must be whole numbers separated by commas, e.g. 4, 8.")
+    changes["preferred_batch_sizes"] = [int(s) for s in sizes]
+    changes["device"] = values["device"] or None
+    return changes, values
+
+
+def _newest_ready(info: dict[str, Any]) -> dict[str, Any] | None:
+    ready = [v for v in info["versions"] if v["state"] == "ready"]
+    return max(ready, key=lambda v: v["version"]) if ready else None
+
+
+class ModelsPageController(Controller):
+    include_in_schema = False
+
+    @get("/models")
+    async def models_page(self, request: Request, sessions: SessionService, services: Services,
+                          q: str = "") -> Template | Redirect:
+        user = await current_user(request, sessions)
+        if user is None:
+            return to_login(request)
+        models = filter_models(await services.registry.list_models(), q)
+        if request.headers.get("HX-Request") == "true":
+            return Template("_models_rows.html", context={"models": models, "q": q},
+                            headers={"Cache-Control": "no-store"})
+        return render("models.html", user, active="models", models=models, q=q)
+
+    @get("/models/{name:str}")
+    async def model_page(self, request: Request, sessions: SessionService, services: Services, name: str,
+                         done: str = "") -> Template | Redirect:
+        user = await current_user(request, sessions)
+        if user is None:
+            return to_login(request)
+        return await self._model(request, user, services, name, notice=DONE.get(done))
+
+    async def _model(self, request: Request, user: SessionUser, services: Services, name: str, *,
+                     notice: str | None = None, error: str | None = None, form_values: dict[str, str] | None = None,
+                     status_code: int = 200) -> Template:
+        try:
+            info = await services.registry.get_model(name)
+        except FlashMLError as exc:
+            return render("model.html", user, active="models", model=None, name=name, error=exc.message,
+                          notice=None, status_code=exc.status)
+        newest = _newest_ready(info)
+        base_url = str(request.base_url).rstrip("/")
+        signature = newest["signature"] if newest else None
+        return render(
+            "model.html", user, active="models", model=info, name=name, newest=newest, notice=notice, error=error,
+            can_manage=user.principal().can("manage_models"),
+            form=form_values or _config_form_values(newest["config"] if newest else None),
+            perf=(newest or {}).get("performance"),
+            curl=curl_snippet(base_url, name, signature) if newest else "",
+            python=python_snippet(base_url, name, signature) if newest else "",
+            when=when, size=size, shape=shape,
+            status_code=status_code)
+
+    async def _checked(self, request: Request, sessions: SessionService, name: str) -> SessionUser | Redirect:
+        """The signed-in maintainer or admin who sent the session's CSRF token; else a redirect or 403."""
+        user = await current_user(request, sessions)
+        if user is None:  # back to the model's page after signing in: the POST address has no page
+            return Redirect(f"/login?next={quote('/models/' + quote(name, safe=''), safe='')}")
+        form = await request.form()
+        given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
+        require_csrf(user.csrf_token, given if isinstance(given, str) else None)
+        require_role(user.principal(), "maintainer")
+        return user
+
+    @post("/models/{name:str}/versions/{version:int}/config", status_code=303)
+    async def save_config(self, request: Request, sessions: SessionService, services: Services, name: str,
+                          version: int) -> Template | Redirect:
+        user = await self._checked(request, sessions, name)
+        if isinstance(user, Redirect):
+            return user
+        form = await request.form()
+        values = {f: str(form.get(f) or "") for f in CONFIG_FIELDS}
+        try:
+            changes, values = parse_config_form(form)
+            await services.registry.patch_config(name, version, changes, actor=f"{user.name}/console")
+        except ValueError as exc:
+            return await self._model(request, user, services, name, error=f"Not saved: {exc}", form_values=values,
+                                     status_code=400)
+        except FlashMLError as exc:
+            return await self._model(request, user, services, name, error=f"Not saved: {exc.message}",
+                                     form_values=values, status_code=exc.status)
+        return Redirect(f"/models/{quote(name, safe='')}?done=config", status_code=303)
+
+    async def _lifecycle(self, request: Request, sessions: SessionService, services: Services, name: str,
+                         version: int, action: str) -> Template | Redirect:
+        user = await self._checked(request, sessions, name)
+        if isinstance(user, Redirect):
+            return user
+        actor = f"{user.name}/console"
+        try:
+            if action == "delete":
+                force = (await request.form()).get("force") == "on"
+                await services.registry.delete_version(name, version, force=force, actor=actor)
+            else:
+                await services.registry.set_archived(name, version, action == "archive", actor=actor)
+        except FlashMLError as exc:
+            return await self._model(request, user, services, name, error=exc.message, status_code=exc.status)
+        return Redirect(f"/models/{quote(name, safe='')}?done={action}", status_code=303)
+
+    @post("/models/{name:str}/versions/{version:int}/archive", status_code=303)
+    async def archive(self, request: Request, sessions: SessionService, services: Services, name: str,
+                      version: int) -> Template | Redirect:
+        return await self._lifecycle(request, sessions, services, name, version, "archive")
+
+    @post("/models/{name:str}/versions/{version:int}/restore", status_code=303)
+    async def restore(self, request: Request, sessions: SessionService, services: Services, name: str,
+                      version: int) -> Template | Redirect:
+        return await self._lifecycle(request, sessions, services, name, version, "restore")
+
+    @post("/models/{name:str}/versions/{version:int}/delete", status_code=303)
+    async def delete(self, request: Request, sessions: SessionService, services: Services, name: str,
+                     version: int) -> Template | Redirect:
+        return await self._lifecycle(request, sessions, services, name, version, "delete")

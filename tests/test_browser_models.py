@@ -1,0 +1,123 @@
+"""The models pages in a real browser: search, a model's signature and performance, config, archive, roles."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import onnx_models
+from tests.browser import browser, page  # noqa: F401 - pytest fixtures
+from tests.server_process import flashml
+from tests.test_e2e_upload import upload
+
+pytestmark = pytest.mark.server
+
+MODEL = "console-add"
+
+
+@pytest.fixture(scope="module")
+def console_model(server, tmp_path_factory, admin_key) -> str:
+    import httpx
+
+    path = onnx_models.add_model(tmp_path_factory.mktemp("console") / "add.onnx")
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as api:
+        r = upload(api, MODEL, path)
+        assert r.status_code == 201, r.text
+    return MODEL
+
+
+def _sign_in(page, server, name: str, role: str, next_path: str) -> None:  # noqa: F811
+    flashml("users", "create", name, "--role", role, "--password-stdin", "--data-dir", str(server.data_dir),
+            input=f"{name} password 1\n")
+    page.goto(server.url + next_path)
+    assert "/login" in page.url
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(f"{name} password 1")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.url + next_path)
+
+
+def test_maintainer_lists_reads_and_changes_a_model(server, api, console_model, page):  # noqa: F811
+    _sign_in(page, server, "console-maintainer", "maintainer", "/models")
+    assert page.get_attribute("a[aria-current=page]", "href") == "/models"
+    rows = page.locator("#models-rows tr")
+    assert page.locator("#models-rows").get_by_role("link", name=MODEL).is_visible()
+    page.shots("list")
+    # The search box filters the rows as one types (htmx), without reloading the page.
+    page.get_by_label("Search by name").fill("no-such-model")
+    page.wait_for_function("!document.querySelector('#models-rows').textContent.includes('console-add')")
+    assert "No model name contains" in page.inner_text("#models-rows")
+    page.shots("search-none")
+    page.get_by_label("Search by name").fill("console")
+    page.locator("#models-rows").get_by_role("link", name=MODEL).wait_for()
+    assert rows.count() >= 1
+    page.shots("search-found")
+    # The plain GET fallback works too.
+    page.goto(server.url + "/models?q=console-a")
+    assert page.locator("#models-rows").get_by_role("link", name=MODEL).is_visible()
+
+    page.locator("#models-rows").get_by_role("link", name=MODEL).click()
+    page.wait_for_url(f"{server.url}/models/{MODEL}")
+    signature = page.locator("#version-1 table.signature")
+    assert "FP32" in signature.inner_text() and "[any, 4]" in signature.inner_text()
+    assert "sum" in signature.inner_text()
+    page.wait_for_selector("#perf-chart canvas")  # uPlot drew the performance card
+    assert page.locator("#perf-table tbody tr").count() >= 1
+    assert '"datatype": "FP32"' in page.inner_text("#snippet-curl")
+    assert "tritonclient" in page.inner_text("#snippet-python")
+    page.shots("model")
+
+    # Change max_batch_size on the form; the API sees it.
+    page.get_by_label("Max batch size").fill("5")
+    page.get_by_label("Preferred batch sizes").fill("")
+    page.get_by_role("button", name="Save serving config").click()
+    page.wait_for_url(f"{server.url}/models/{MODEL}?done=config")
+    assert "Serving config saved" in page.inner_text("#notice")
+    config = api.get(f"/api/v1/models/{MODEL}/versions/1/config").json()["config"]
+    assert config["max_batch_size"] == 5
+    page.shots("config-saved")
+
+    # A bad value is refused in plain words and nothing changes.
+    page.get_by_label("Preferred batch sizes").fill("64")
+    page.get_by_role("button", name="Save serving config").click()
+    assert "preferred_batch_sizes" in page.inner_text("#page-error")
+    assert api.get(f"/api/v1/models/{MODEL}/versions/1/config").json()["config"]["preferred_batch_sizes"] == []
+    page.shots("config-refused")
+
+    # Archive, then restore.
+    page.goto(f"{server.url}/models/{MODEL}")
+    page.get_by_role("button", name="Archive v1").click()
+    page.wait_for_url(f"{server.url}/models/{MODEL}?done=archive")
+    assert api.get(f"/api/v1/models/{MODEL}/versions/1").json()["state"] == "archived"
+    assert "archived" in page.inner_text("#version-1 h3")
+    page.shots("archived")
+    page.get_by_role("button", name="Restore v1").click()
+    page.wait_for_url(f"{server.url}/models/{MODEL}?done=restore")
+    assert api.get(f"/api/v1/models/{MODEL}/versions/1").json()["state"] == "ready"
+    page.shots("restored")
+    # Delete sits behind a second, explicit button.
+    assert not page.get_by_role("button", name="Yes, delete version 1").is_visible()
+    page.get_by_text("Delete v1…").click()
+    assert page.get_by_role("button", name="Yes, delete version 1").is_visible()
+    page.shots("delete-confirm")
+
+
+def test_viewer_reads_only(server, console_model, page):  # noqa: F811
+    _sign_in(page, server, "console-viewer", "viewer", f"/models/{MODEL}")
+    assert page.locator("#version-1 table.signature").is_visible()
+    page.wait_for_selector("#perf-chart canvas")
+    assert page.locator("#config-form").count() == 0
+    assert page.locator("#config-readonly").is_visible()
+    assert page.get_by_role("button", name="Archive v1").count() == 0
+    assert page.get_by_text("Delete v1…").count() == 0
+    page.shots("viewer")
+    page.set_viewport_size({"width": 375, "height": 800})  # a phone: only the table wrappers scroll sideways
+    page.reload()
+    page.wait_for_selector("#perf-chart canvas")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.shots("viewer-phone")
+    forged = page.request.post(f"{server.url}/models/{MODEL}/versions/1/config",
+                               form={"max_batch_size": "1", "csrf_token": "forged"})
+    assert forged.status == 403
+    token = page.get_attribute("input[name=csrf_token]", "value")
+    refused = page.request.post(f"{server.url}/models/{MODEL}/versions/1/archive", form={"csrf_token": token})
+    assert refused.status == 403 and refused.json()["code"] == "role_forbidden"

@@ -1,0 +1,82 @@
+"""The models pages over plain HTTP: sign-in redirects, CSRF and roles on every change."""
+
+from __future__ import annotations
+
+import re
+from contextlib import closing
+
+import httpx
+import pytest
+
+from tests import onnx_models
+from tests.server_process import flashml
+from tests.test_e2e_upload import upload
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module")
+def ui_model(server, admin_key, tmp_path_factory) -> str:
+    path = onnx_models.add_model(tmp_path_factory.mktemp("ui-models") / "add.onnx")
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as api:
+        r = upload(api, "ui-http-add", path)
+        assert r.status_code == 201, r.text
+    return "ui-http-add"
+
+
+def _signed_in(server, name: str, role: str) -> tuple[httpx.Client, str]:
+    flashml("users", "create", name, "--role", role, "--password-stdin", "--data-dir", str(server.data_dir),
+            input="ui models password 1\n")
+    client = httpx.Client(base_url=server.url, timeout=60)
+    r = client.post("/login", data={"name": name, "password": "ui models password 1", "next": "/models"})
+    assert r.status_code == 303, r.text
+    page = client.get("/models")
+    assert page.status_code == 200
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return client, token
+
+
+def test_pages_redirect_to_sign_in(server, ui_model):
+    with httpx.Client(base_url=server.url, timeout=30) as anon:
+        r = anon.get("/models?q=add")
+        assert r.status_code in (302, 303) and r.headers["location"] == "/login?next=%2Fmodels%3Fq%3Dadd"
+        r = anon.get(f"/models/{ui_model}")
+        assert r.status_code in (302, 303) and r.headers["location"] == f"/login?next=%2Fmodels%2F{ui_model}"
+        r = anon.post(f"/models/{ui_model}/versions/1/archive", data={"csrf_token": "x"})
+        assert r.status_code in (302, 303) and r.headers["location"].startswith("/login?next=")
+
+
+def test_list_page_and_htmx_partial(server, ui_model):
+    client, _ = _signed_in(server, "ui-http-viewer", "viewer")
+    with closing(client):
+        full = client.get("/models", params={"q": "ui-http"})
+        assert full.status_code == 200 and ui_model in full.text and "<html" in full.text
+        assert "hx-get" in full.text
+        partial = client.get("/models", params={"q": "no-such-model"}, headers={"HX-Request": "true"})
+        assert partial.status_code == 200 and "<html" not in partial.text and ui_model not in partial.text
+        assert "No model name contains" in partial.text
+        page = client.get(f"/models/{ui_model}")
+        assert page.status_code == 200 and 'id="perf-data"' in page.text and 'id="config-form"' not in page.text
+        assert client.get("/models/not-a-model").status_code == 404
+
+
+def test_posts_need_the_csrf_token_and_the_role(server, ui_model):
+    client, token = _signed_in(server, "ui-http-maintainer", "maintainer")
+    with closing(client):
+        url = f"/models/{ui_model}/versions/1/config"
+        missing = client.post(url, data={"max_batch_size": "4"})
+        assert missing.status_code == 403 and missing.json()["code"] == "csrf_failed"
+        wrong = client.post(url, data={"max_batch_size": "4", "csrf_token": "wrong"})
+        assert wrong.status_code == 403
+        bad = client.post(url, data={"max_batch_size": "four", "csrf_token": token})
+        assert bad.status_code == 400 and "max_batch_size must be a whole number" in bad.text
+        ok = client.post(url, data={"max_batch_size": "4", "max_queue_delay_us": "100", "csrf_token": token})
+        assert ok.status_code == 303 and ok.headers["location"] == f"/models/{ui_model}?done=config"
+        header = client.post(f"/models/{ui_model}/versions/1/archive", headers={"X-CSRF-Token": token})
+        assert header.status_code == 303
+        again = client.post(f"/models/{ui_model}/versions/1/restore", data={"csrf_token": token})
+        assert again.status_code == 303
+    viewer, viewer_token = _signed_in(server, "ui-http-viewer2", "viewer")
+    with closing(viewer):
+        refused = viewer.post(f"/models/{ui_model}/versions/1/archive", data={"csrf_token": viewer_token})
+        assert refused.status_code == 403 and refused.json()["code"] == "role_forbidden"
