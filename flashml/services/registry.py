@@ -40,12 +40,15 @@ def check_model_name(name: str) -> None:
                               code="bad_model_name")
 
 
-def public_version(row: dict[str, Any], loaded: LoadedModel | None = None) -> dict[str, Any]:
+def public_version(row: dict[str, Any], loaded: LoadedModel | None = None,
+                   progress: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     out = {k: row[k] for k in ("model", "version", "state", "created_by", "created_at", "updated_at",
                                "source_name", "size_bytes", "sha256", "signature", "manifest", "report", "errors")}
     out["config"] = row.get("config")
     out["performance"] = row.get("perf")
     out["loaded"] = loaded is not None
+    if row["state"] == "validating" and progress is not None:
+        out["progress"] = list(progress)  # the steps done so far, while it validates
     if loaded is not None:
         out["device"] = loaded.device
         out["providers"] = loaded.providers
@@ -72,6 +75,7 @@ class RegistryService:
         self.settings = settings
         self.latest_ready: dict[str, int] = {}  # model -> newest ready version, kept in memory for inference
         self._tasks: set[asyncio.Task] = set()
+        self.progress: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (model, version) -> steps, while validating
 
     # ---- upload and publication ----
 
@@ -106,6 +110,7 @@ class RegistryService:
         model, number, vid = version["model"], version["version"], version["id"]
         staging = self.store.new_staging_dir()
         steps: list[dict[str, Any]] = []
+        self.progress[(model, number)] = steps  # on_step appends: readers see the steps as they happen
         started = time.time()
 
         def on_step(step: str) -> None:
@@ -151,6 +156,7 @@ class RegistryService:
             log.exception("validation of %s v%d failed unexpectedly", model, number)
             await self._fail(vid, steps, [{"code": "internal_error", "error": f"Validation failed: {exc}"}])
         finally:
+            self.progress.pop((model, number), None)
             upload.unlink(missing_ok=True)
             remove_path(staging)
 
@@ -176,7 +182,8 @@ class RegistryService:
         versions = await db.list_versions(self.engine, model)
         return {"name": row["name"], "created_by": row["created_by"], "created_at": row["created_at"],
                 "latest_ready": self.latest_ready.get(model),
-                "versions": [public_version(v, self.pool.get(model, v["version"])) for v in versions]}
+                "versions": [public_version(v, self.pool.get(model, v["version"]),
+                                            self.progress.get((model, v["version"]))) for v in versions]}
 
     async def _version_row(self, model: str, number: int) -> dict[str, Any]:
         row = await db.get_version(self.engine, model, number)
@@ -187,7 +194,8 @@ class RegistryService:
         return row
 
     async def get_version(self, model: str, number: int) -> dict[str, Any]:
-        return public_version(await self._version_row(model, number), self.pool.get(model, number))
+        return public_version(await self._version_row(model, number), self.pool.get(model, number),
+                              self.progress.get((model, number)))
 
     # ---- lifecycle ----
 

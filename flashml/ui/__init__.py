@@ -3,9 +3,13 @@
 from flashml.ui.auth import AuthController
 from flashml.ui.keys import KeysPageController
 from flashml.ui.models import ModelsPageController
+from flashml.ui.playground import PlaygroundController
+from flashml.ui.upload import UploadPageController
 
 CONTROLLERS: list[type] = [
     AuthController,
     KeysPageController,
     ModelsPageController,
+    UploadPageController,
+    PlaygroundController,
 ]

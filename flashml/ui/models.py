@@ -7,7 +7,6 @@ They call the same RegistryService as the JSON API. Everyone signed in reads; ma
 from __future__ import annotations
 
 import json
-import math
 import time
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +19,8 @@ from flashml.auth.principal import require_role
 from flashml.errors import FlashMLError
 from flashml.services.container import Services
 from flashml.services.sessions import SessionService, SessionUser
+from flashml.ui.examples import example_shape as _example_shape
+from flashml.ui.examples import v2_example
 from flashml.ui.pages import current_user, render, to_login
 
 INT_FIELDS = ("max_batch_size", "max_queue_delay_us", "max_queue_size", "default_timeout_us", "instance_count")
@@ -54,30 +55,6 @@ def shape(dims: list[int]) -> str:
 def filter_models(models: list[dict[str, Any]], q: str) -> list[dict[str, Any]]:
     needle = q.strip().lower()
     return [m for m in models if needle in m["name"].lower()] if needle else models
-
-
-def _example_value(datatype: str) -> Any:
-    if datatype == "BOOL":
-        return True
-    if datatype == "BYTES":
-        return "text"
-    if datatype.startswith(("FP", "BF")):
-        return 1.0
-    return 1
-
-
-def _example_shape(shape: list[int]) -> list[int]:
-    return [d if d > 0 else 1 for d in shape]
-
-
-def v2_example(signature: dict[str, Any] | None) -> dict[str, Any]:
-    """A valid V2 JSON body for this signature: dynamic dimensions set to 1, every value the same."""
-    inputs = []
-    for spec in (signature or {}).get("inputs", []):
-        shape = _example_shape(spec["shape"])
-        inputs.append({"name": spec["name"], "datatype": spec["datatype"], "shape": shape,
-                       "data": [_example_value(spec["datatype"])] * math.prod(shape)})
-    return {"inputs": inputs}
 
 
 def curl_snippet(base_url: str, model: str, signature: dict[str, Any] | None) -> str:

@@ -1,0 +1,292 @@
+// The Upload page: send one model file to the JSON API, show the bytes sent, the validation steps, the result.
+//
+// The file goes as the raw request body to POST /api/v1/models/{name}/versions?filename=..., with the console
+// session cookie and the page's CSRF token in the X-CSRF-Token header. XMLHttpRequest (not fetch) because only
+// it reports upload progress. The server answers 201 (ready), 202 + Location (still validating: poll it every
+// 500 ms; its "progress" lists the steps so far) or 4xx {"error", "code", "details"}.
+(function () {
+  "use strict";
+
+  var NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+  var POLL_MS = 500;
+
+  var form = document.getElementById("upload-form");
+  if (!form) return;
+  var config = JSON.parse(document.getElementById("upload-config").textContent);
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  var csrfToken = (meta && meta.content) || form.getAttribute("data-csrf-token");
+
+  var nameInput = document.getElementById("model-name");
+  var nameError = document.getElementById("name-error");
+  var fileInput = document.getElementById("model-file");
+  var chosen = document.getElementById("file-chosen");
+  var dropZone = document.getElementById("drop-zone");
+  var button = document.getElementById("upload-button");
+  var status = document.getElementById("upload-status");
+  var progressTitle = document.getElementById("progress-title");
+  var bar = document.getElementById("upload-progress");
+  var bytesText = document.getElementById("upload-bytes");
+  var stepsTitle = document.getElementById("steps-title");
+  var stepsList = document.getElementById("steps");
+  var result = document.getElementById("upload-result");
+
+  // ---- small helpers ----
+
+  function formatBytes(n) {
+    if (n < 1000) return n + " B";
+    var units = ["kB", "MB", "GB", "TB"];
+    var value = n;
+    var i = -1;
+    do { value /= 1000; i += 1; } while (value >= 1000 && i < units.length - 1);
+    return value.toFixed(1) + " " + units[i];
+  }
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) { node.setAttribute(key, attrs[key]); });
+    (children || []).forEach(function (child) {
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function modelUrl(name) {
+    return "/models/" + encodeURIComponent(name);
+  }
+
+  function showFile() {
+    var file = fileInput.files && fileInput.files[0];
+    chosen.textContent = file ? "Chosen: " + file.name + " (" + formatBytes(file.size) + ")" : "";
+  }
+
+  // ---- validation steps: done, current (or failed), still to come ----
+
+  function labelOf(step) {
+    for (var i = 0; i < config.steps.length; i++) {
+      if (config.steps[i].step === step) return config.steps[i].label;
+    }
+    return step;
+  }
+
+  // recorded: the step names the server logged so far, in order; each is logged as it starts.
+  // phase: "validating" (the last one runs now), "ready" (all done) or "failed" (the last one failed).
+  function showSteps(recorded, phase) {
+    stepsTitle.hidden = false;
+    stepsList.hidden = false;
+    stepsList.textContent = "";
+    var names = recorded.slice();
+    if (phase === "validating") {
+      config.steps.forEach(function (s) {
+        if (names.indexOf(s.step) < 0 && s.step !== "autotune") names.push(s.step);
+      });
+    }
+    names.forEach(function (step, i) {
+      var state = "todo";
+      if (i < recorded.length - 1 || (i === recorded.length - 1 && phase === "ready")) state = "done";
+      else if (i === recorded.length - 1) state = phase === "failed" ? "failed" : "current";
+      var marks = { done: "✓", current: "…", failed: "✗", todo: "○" };
+      var words = { done: "done", current: "running now", failed: "failed here", todo: "to come" };
+      stepsList.appendChild(el("li", { "class": state, "data-step": step, "data-state": state }, [
+        el("span", { "class": "mark", "aria-hidden": "true" }, [marks[state]]),
+        labelOf(step) + " ",
+        el("span", { "class": "muted" }, ["(" + words[state] + ")"])
+      ]));
+    });
+  }
+
+  function stepNames(list) {
+    return (list || []).map(function (s) { return s.step; });
+  }
+
+  // ---- outcomes ----
+
+  function finish() {
+    button.disabled = false;
+    nameInput.disabled = false;
+    fileInput.disabled = false;
+  }
+
+  function showReady(version) {
+    progressTitle.textContent = "Uploaded";
+    showSteps(stepNames(version.report && version.report.steps), "ready");
+    var seconds = version.report && version.report.seconds;
+    result.textContent = "";
+    result.appendChild(el("div", { "class": "ok-box", id: "upload-ok", role: "status" }, [
+      el("p", {}, ["Version " + version.version + " of " + version.model + " is ready and answers requests" +
+                   (seconds !== undefined ? " (checked in " + seconds + " s)." : ".")]),
+      el("p", {}, [el("a", { href: modelUrl(version.model), id: "model-link" }, ["Open " + version.model])])
+    ]));
+    finish();
+  }
+
+  function hintFor(code, details) {
+    var hint = config.hints[code];
+    if (!hint) return "";
+    var domain = details && details.domain ? '"' + details.domain + '"' : "another operator domain";
+    return hint.replace("{domain}", domain);
+  }
+
+  // error: {"error", "code", "details"} of the API, or a version's errors[0] ({"code", "error", ...details}).
+  function showError(error, version) {
+    var details = (error && error.details) || {};
+    if (version && version.errors && version.errors[0]) details = version.errors[0].details || version.errors[0];
+    var first = (version && version.errors && version.errors[0]) || {};
+    var code = (error && error.code) || first.code || "unknown";
+    var message = (error && error.error) || first.error || "The upload failed.";
+    if (version && version.report) showSteps(stepNames(version.report.steps), "failed");
+    var box = el("div", { "class": "error-box", id: "upload-error", role: "alert", "data-code": code }, [
+      el("p", {}, [el("strong", {}, ["Not uploaded: "]), message])
+    ]);
+    var hint = hintFor(code, details);
+    if (hint) box.appendChild(el("p", { id: "upload-hint" }, [el("strong", {}, ["What to do: "]), hint]));
+    if (version && version.version) {
+      box.appendChild(el("p", { "class": "muted" }, [
+        "Version " + version.version + " is marked failed; its reasons stay on ",
+        el("a", { href: modelUrl(version.model) }, ["the model's page"]), "."
+      ]));
+    }
+    result.textContent = "";
+    result.appendChild(box);
+    progressTitle.textContent = "Not uploaded";
+    finish();
+  }
+
+  function parseJson(text) {
+    try { return JSON.parse(text); } catch (e) { return null; }
+  }
+
+  // ---- polling a version that still validates ----
+
+  function poll(location) {
+    var xhr = new XMLHttpRequest();
+    xhr.open("GET", location);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.onload = function () {
+      var body = parseJson(xhr.responseText);
+      if (xhr.status !== 200 || !body) {
+        showError(body || { error: "Checking the upload failed (HTTP " + xhr.status + ")." });
+        return;
+      }
+      if (body.state === "validating") {
+        showSteps(stepNames(body.progress), "validating");
+        window.setTimeout(function () { poll(location); }, POLL_MS);
+      } else if (body.state === "failed") {
+        showError(null, body);
+      } else {
+        showReady(body);
+      }
+    };
+    xhr.onerror = function () { window.setTimeout(function () { poll(location); }, POLL_MS * 4); };
+    xhr.send();
+  }
+
+  // ---- sending ----
+
+  function send(name, file) {
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/v1/models/" + encodeURIComponent(name) + "/versions?filename=" +
+             encodeURIComponent(file.name));
+    xhr.setRequestHeader("X-CSRF-Token", csrfToken);
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = function (event) {
+      var total = event.lengthComputable ? event.total : file.size;
+      bar.max = total || 1;
+      bar.value = event.loaded;
+      bytesText.textContent = formatBytes(event.loaded) + " of " + formatBytes(total);
+    };
+    xhr.upload.onload = function () {
+      bar.max = file.size || 1;
+      bar.value = bar.max;
+      bytesText.textContent = formatBytes(file.size) + " of " + formatBytes(file.size) + " sent";
+      progressTitle.textContent = "Sent; validating";
+      showSteps([], "validating");
+    };
+    xhr.onload = function () {
+      var body = parseJson(xhr.responseText);
+      bar.value = bar.max;  // a small file may finish without a last progress event
+      if (xhr.status === 201 && body) {
+        showReady(body);
+      } else if (xhr.status === 202 && body) {
+        progressTitle.textContent = "Sent; validating";
+        showSteps(stepNames(body.progress), "validating");
+        poll(xhr.getResponseHeader("Location") || "/api/v1/models/" + encodeURIComponent(name) + "/versions/" +
+             body.version);
+      } else {
+        var version = body && body.details && body.details.version;
+        showError(body || { error: "The server answered HTTP " + xhr.status + "." }, version);
+      }
+    };
+    xhr.onerror = function () {
+      showError({ error: "The upload did not reach the server, or the connection broke.", code: "network" });
+    };
+    xhr.send(file);
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var name = nameInput.value.trim();
+    var file = fileInput.files && fileInput.files[0];
+    nameError.hidden = true;
+    if (!NAME.test(name) || name.indexOf("..") >= 0) {
+      nameError.textContent = "Model name: " + config.hints.bad_model_name;
+      nameError.hidden = false;
+      nameInput.focus();
+      return;
+    }
+    if (!file) {
+      nameError.textContent = "Choose a model file first.";
+      nameError.hidden = false;
+      fileInput.focus();
+      return;
+    }
+    if (config.max_bytes && file.size > config.max_bytes) {
+      status.hidden = false;
+      result.textContent = "";
+      showError({ error: "The file is " + formatBytes(file.size) + "; the server accepts at most " +
+                  formatBytes(config.max_bytes) + ".", code: "upload_too_large" });
+      return;
+    }
+    button.disabled = true;
+    nameInput.disabled = true;
+    fileInput.disabled = true;
+    status.hidden = false;
+    result.textContent = "";
+    stepsList.hidden = true;
+    stepsTitle.hidden = true;
+    progressTitle.textContent = "Sending";
+    bar.max = file.size || 1;
+    bar.value = 0;
+    bytesText.textContent = "0 B of " + formatBytes(file.size);
+    send(name, file);
+  });
+
+  // ---- choosing a file: the picker, or drag and drop onto the zone ----
+
+  fileInput.addEventListener("change", showFile);
+
+  ["dragenter", "dragover"].forEach(function (type) {
+    dropZone.addEventListener(type, function (event) {
+      event.preventDefault();
+      dropZone.classList.add("over");
+    });
+  });
+  ["dragleave", "drop"].forEach(function (type) {
+    dropZone.addEventListener(type, function () { dropZone.classList.remove("over"); });
+  });
+  dropZone.addEventListener("drop", function (event) {
+    event.preventDefault();
+    var files = event.dataTransfer && event.dataTransfer.files;
+    if (!files || !files.length || fileInput.disabled) return;
+    fileInput.files = files;
+    showFile();
+  });
+  // A file dropped beside the zone must not replace the page with the file.
+  ["dragover", "drop"].forEach(function (type) {
+    document.addEventListener(type, function (event) {
+      if (!dropZone.contains(event.target)) event.preventDefault();
+    });
+  });
+
+  showFile();
+})();
