@@ -59,3 +59,17 @@ class Shots:
         path = OUTPUT / f"{self.prefix}-{self.count:02d}-{step}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
+
+
+def sign_in_as_new_user(page, server, name: str, role: str, next_path: str) -> None:
+    """Make a console user with the CLI, open ``next_path``, sign in on the page it redirects to, land back."""
+    from tests.server_process import flashml
+
+    flashml("users", "create", name, "--role", role, "--password-stdin", "--data-dir", str(server.data_dir),
+            input=f"{name} password 1\n")
+    page.goto(server.url + next_path)
+    assert "/login" in page.url
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(f"{name} password 1")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.url + next_path)

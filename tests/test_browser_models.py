@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests import onnx_models
-from tests.browser import browser, page  # noqa: F401 - pytest fixtures
-from tests.server_process import flashml
+from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
 from tests.test_e2e_upload import upload
 
 pytestmark = pytest.mark.server
@@ -25,19 +24,9 @@ def console_model(server, tmp_path_factory, admin_key) -> str:
     return MODEL
 
 
-def _sign_in(page, server, name: str, role: str, next_path: str) -> None:  # noqa: F811
-    flashml("users", "create", name, "--role", role, "--password-stdin", "--data-dir", str(server.data_dir),
-            input=f"{name} password 1\n")
-    page.goto(server.url + next_path)
-    assert "/login" in page.url
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(f"{name} password 1")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(server.url + next_path)
-
 
 def test_maintainer_lists_reads_and_changes_a_model(server, api, console_model, page):  # noqa: F811
-    _sign_in(page, server, "console-maintainer", "maintainer", "/models")
+    sign_in_as_new_user(page, server, "console-maintainer", "maintainer", "/models")
     assert page.get_attribute("a[aria-current=page]", "href") == "/models"
     rows = page.locator("#models-rows tr")
     assert page.locator("#models-rows").get_by_role("link", name=MODEL).is_visible()
@@ -102,7 +91,7 @@ def test_maintainer_lists_reads_and_changes_a_model(server, api, console_model, 
 
 
 def test_viewer_reads_only(server, console_model, page):  # noqa: F811
-    _sign_in(page, server, "console-viewer", "viewer", f"/models/{MODEL}")
+    sign_in_as_new_user(page, server, "console-viewer", "viewer", f"/models/{MODEL}")
     assert page.locator("#version-1 table.signature").is_visible()
     page.wait_for_selector("#perf-chart canvas")
     assert page.locator("#config-form").count() == 0

@@ -7,8 +7,7 @@ import json
 import pytest
 
 from tests import onnx_models
-from tests.browser import browser, page  # noqa: F401 - pytest fixtures
-from tests.server_process import flashml
+from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
 from tests.test_e2e_upload import upload
 
 pytestmark = pytest.mark.server
@@ -27,19 +26,9 @@ def play_model(server, tmp_path_factory, admin_key) -> str:
     return MODEL
 
 
-def _sign_in(page, server, name: str, role: str, next_path: str) -> None:  # noqa: F811
-    flashml("users", "create", name, "--role", role, "--password-stdin", "--data-dir", str(server.data_dir),
-            input=f"{name} password 1\n")
-    page.goto(server.url + next_path)
-    assert "/login" in page.url
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(f"{name} password 1")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(server.url + next_path)
-
 
 def test_viewer_runs_the_model_and_reads_outputs_and_errors(server, api, play_model, page):  # noqa: F811
-    _sign_in(page, server, "play-viewer", "viewer", f"/models/{MODEL}")
+    sign_in_as_new_user(page, server, "play-viewer", "viewer", f"/models/{MODEL}")
     page.get_by_role("link", name="Try it in the playground").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}/playground")
     signature = page.locator("#signature").inner_text()

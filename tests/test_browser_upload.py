@@ -5,27 +5,17 @@ from __future__ import annotations
 import pytest
 
 from tests import onnx_models
-from tests.browser import browser, page  # noqa: F401 - pytest fixtures
+from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
 from tests.conftest import SERVER_FLAGS
-from tests.server_process import ServerProcess, flashml
+from tests.server_process import ServerProcess
 from tests.test_e2e_upload import upload
 
 pytestmark = pytest.mark.server
 
 
-def _sign_in(page, server, name: str, role: str, next_path: str) -> None:  # noqa: F811
-    flashml("users", "create", name, "--role", role, "--password-stdin", "--data-dir", str(server.data_dir),
-            input=f"{name} password 1\n")
-    page.goto(server.url + next_path)
-    assert "/login" in page.url
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(f"{name} password 1")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(server.url + next_path)
-
 
 def test_maintainer_uploads_a_model_and_sees_it_ready(server, page, tmp_path):  # noqa: F811
-    _sign_in(page, server, "upload-maintainer", "maintainer", "/models")
+    sign_in_as_new_user(page, server, "upload-maintainer", "maintainer", "/models")
     page.get_by_role("link", name="Upload a model").click()
     page.wait_for_url(server.url + "/upload")
     assert page.locator('meta[name="csrf-token"]').get_attribute("content")
@@ -58,7 +48,7 @@ def test_maintainer_uploads_a_model_and_sees_it_ready(server, page, tmp_path):  
 
 
 def test_custom_operators_are_refused_in_plain_words(server, page, tmp_path):  # noqa: F811
-    _sign_in(page, server, "upload-maintainer-2", "maintainer", "/upload")
+    sign_in_as_new_user(page, server, "upload-maintainer-2", "maintainer", "/upload")
     path = onnx_models.custom_domain_model(tmp_path / "custom.onnx")
     page.get_by_label("Model name").fill("upload-custom")
     page.get_by_label("Model file").set_input_files(str(path))
@@ -88,7 +78,7 @@ def test_slow_validation_is_polled_with_live_steps(tmp_path, page):  # noqa: F81
     flags[flags.index("--validation-timeout-s") + 1] = "6"
     srv = ServerProcess(tmp_path / "data", *flags).start()
     try:
-        _sign_in(page, srv, "upload-slow", "maintainer", "/upload")
+        sign_in_as_new_user(page, srv, "upload-slow", "maintainer", "/upload")
         path = onnx_models.hang_model(tmp_path / "hang.onnx")
         page.get_by_label("Model name").fill("upload-hangs")
         page.get_by_label("Model file").set_input_files(str(path))
@@ -113,7 +103,7 @@ def test_slow_validation_is_polled_with_live_steps(tmp_path, page):  # noqa: F81
 
 
 def test_the_file_picker_is_keyboard_usable(server, page):  # noqa: F811
-    _sign_in(page, server, "upload-maintainer-3", "maintainer", "/upload")
+    sign_in_as_new_user(page, server, "upload-maintainer-3", "maintainer", "/upload")
     page.get_by_label("Model name").focus()
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "model-file"
@@ -134,7 +124,7 @@ def test_the_file_picker_is_keyboard_usable(server, page):  # noqa: F811
 
 
 def test_viewer_gets_403_and_no_link(server, page):  # noqa: F811
-    _sign_in(page, server, "upload-viewer", "viewer", "/models")
+    sign_in_as_new_user(page, server, "upload-viewer", "viewer", "/models")
     assert page.get_by_role("link", name="Upload a model").count() == 0
     response = page.goto(server.url + "/upload")
     assert response.status == 403
