@@ -77,9 +77,6 @@ class KeysController(Controller):
         return await services.keys.revoke(key_id, actor=_actor(maintainer))
 
 
-_MODEL_ACTIONS = ("model.", "version.")
-
-
 class MeController(Controller):
     path = "/api/v1"
     tags = ["Identity"]
@@ -93,6 +90,4 @@ class MeController(Controller):
     @get("/audit", summary="The audit log, newest first (viewers and maintainers: model events only)")
     async def audit_log(self, viewer: Principal, services: Services, limit: int = 100) -> list[dict[str, Any]]:
         events = await audit.list_events(services.engine, min(max(limit, 1), 1000))
-        if viewer.can("read_audit"):
-            return events
-        return [e for e in events if e["action"].startswith(_MODEL_ACTIONS)]
+        return audit.visible_events(events, read_all=viewer.can("read_audit"))

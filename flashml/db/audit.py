@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db.schema import audit
@@ -18,7 +18,21 @@ async def record(engine: AsyncEngine, actor: str, action: str, target: str = "",
                                                 detail=detail))
 
 
-async def list_events(engine: AsyncEngine, limit: int = 100) -> list[dict[str, Any]]:
+# What callers without the read_audit action (viewers, maintainers) may see: the models' own trail.
+MODEL_ACTIONS = ("model.", "version.")
+
+
+def visible_events(events: list[dict[str, Any]], *, read_all: bool) -> list[dict[str, Any]]:
+    """The events a caller may read: all with read_all (admins), else only model and version events."""
+    return events if read_all else [e for e in events if e["action"].startswith(MODEL_ACTIONS)]
+
+
+async def list_events(engine: AsyncEngine, limit: int = 100,
+                      prefixes: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """The newest events first; with ``prefixes``, only actions starting with one of them."""
+    query = select(audit).order_by(audit.c.id.desc()).limit(limit)
+    if prefixes is not None:
+        query = query.where(or_(*(audit.c.action.startswith(p, autoescape=True) for p in prefixes)))
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(audit).order_by(audit.c.id.desc()).limit(limit))).mappings().all()
+        rows = (await conn.execute(query)).mappings().all()
     return [dict(r) for r in rows]

@@ -29,6 +29,14 @@ async def insert_user(engine: AsyncEngine, name: str, password_hash: str, role: 
     return {"id": res.inserted_primary_key[0], "name": name, "role": role, "created_at": now}
 
 
+async def list_users(engine: AsyncEngine) -> list[dict[str, Any]]:
+    """Every user by name, without the password hash."""
+    cols = (users.c.id, users.c.name, users.c.role, users.c.created_at, users.c.disabled)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(*cols).order_by(users.c.name))).mappings().all()
+    return [dict(r) for r in rows]
+
+
 async def get_user(engine: AsyncEngine, name: str) -> dict[str, Any] | None:
     async with engine.connect() as conn:
         row = (await conn.execute(select(users).where(users.c.name == name))).mappings().first()

@@ -43,6 +43,9 @@ class UserService:
         await audit.record(self.engine, actor, "user.create", f"user:{name}", {"role": role})
         return user
 
+    async def list_users(self) -> list[dict[str, Any]]:
+        return await db.list_users(self.engine)
+
     async def needs_setup(self) -> bool:
         return await db.count_users(self.engine) == 0
 
