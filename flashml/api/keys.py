@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, delete, get, patch, post
 
 from flashml.api.models import _actor
-from flashml.auth.principal import Principal, require_role
+from flashml.auth.principal import Principal, require_may_manage_key
 from flashml.db import audit
 from flashml.services.container import Services
 
@@ -37,18 +37,13 @@ class KeyLimits(msgspec.Struct, forbid_unknown_fields=True):
         return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not msgspec.UNSET}
 
 
-def _may_manage(principal: Principal, role: str) -> None:
-    """Maintainers manage inference keys; keys of any other role need an admin."""
-    require_role(principal, "maintainer" if role == "inference" else "admin")
-
-
 class KeysController(Controller):
     path = "/api/v1/keys"
     tags = ["API keys"]
 
     @post("/", summary="Create an API key (the secret is in this answer only)", status_code=201)
     async def create_key(self, data: NewKey, maintainer: Principal, services: Services) -> dict[str, Any]:
-        _may_manage(maintainer, data.role)
+        require_may_manage_key(maintainer, data.role)
         return await services.keys.create(name=data.name, role=data.role, models=data.models,
                                           actor=_actor(maintainer),
                                           rate_limit_per_s=data.rate_limit_per_s, burst=data.burst,
@@ -62,18 +57,18 @@ class KeysController(Controller):
     @get("/{key_id:int}", summary="One API key, with its limits and today's use")
     async def get_key(self, key_id: int, maintainer: Principal, services: Services) -> dict[str, Any]:
         key = await services.keys.get(key_id)
-        _may_manage(maintainer, key["role"])
+        require_may_manage_key(maintainer, key["role"])
         return key
 
     @patch("/{key_id:int}", summary="Change an API key's rate limit, burst, daily quota or weight")
     async def set_limits(self, key_id: int, data: KeyLimits, maintainer: Principal,
                          services: Services) -> dict[str, Any]:
-        _may_manage(maintainer, (await services.keys.get(key_id))["role"])
+        require_may_manage_key(maintainer, (await services.keys.get(key_id))["role"])
         return await services.keys.set_limits(key_id, actor=_actor(maintainer), **data.changes())
 
     @delete("/{key_id:int}", summary="Revoke an API key (it stops working at once)", status_code=200)
     async def revoke_key(self, key_id: int, maintainer: Principal, services: Services) -> dict[str, Any]:
-        _may_manage(maintainer, (await services.keys.get(key_id))["role"])
+        require_may_manage_key(maintainer, (await services.keys.get(key_id))["role"])
         return await services.keys.revoke(key_id, actor=_actor(maintainer))
 
 

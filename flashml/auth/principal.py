@@ -79,3 +79,8 @@ def require_role(principal: Principal, needed: str) -> None:
     who = "this console user" if principal.is_session else "this API key"
     raise ForbiddenError(f"This needs the {needed} role (or a stronger one); {who} has the {principal.role} role.",
                          code="role_forbidden", details={"required_role": needed, "role": principal.role})
+
+
+def require_may_manage_key(principal: Principal, key_role: str) -> None:
+    """Maintainers manage inference keys; keys of any other role need an admin."""
+    require_role(principal, "maintainer" if key_role == "inference" else "admin")

@@ -111,7 +111,12 @@ class KeyService:
         return await self._with_usage(record)
 
     def admit(self, principal: Principal) -> None:
-        """Count one inference request of this key, or raise 429 (rate_limited, quota_exceeded)."""
+        """Count one inference request of this key, or raise 429 (rate_limited, quota_exceeded).
+
+        Limits and quotas belong to API keys; a console session (the playground) has no key to count against.
+        """
+        if principal.is_session:
+            return
         self.limiter.admit(principal)
 
     def _forget(self, ident: int) -> None:

@@ -14,10 +14,9 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
-from flashml.api.keys import _may_manage
 from flashml.api.models import _actor
 from flashml.auth.csrf import require_csrf, submitted_csrf
-from flashml.auth.principal import KEY_ROLES, Principal
+from flashml.auth.principal import KEY_ROLES, Principal, require_may_manage_key
 from flashml.errors import BadRequestError, FlashMLError
 from flashml.services.container import Services
 from flashml.services.keys import LIMIT_FIELDS
@@ -140,7 +139,7 @@ class KeysPageController(Controller):
             if role not in KEY_ROLES:
                 raise BadRequestError(f"Unknown role {role!r}; use one of: {', '.join(KEY_ROLES)}.",
                                       code="bad_role")
-            _may_manage(principal, role)
+            require_may_manage_key(principal, role)
             models = [m for m in values["models"].split(",") if m.strip()] or None
             limits = _limits_from(form)
             if limits["weight"] is None:
@@ -160,7 +159,7 @@ class KeysPageController(Controller):
         principal = user.principal()
         try:
             require_csrf(user.csrf_token, await submitted_csrf(request))
-            _may_manage(principal, (await services.keys.get(key_id))["role"])
+            require_may_manage_key(principal, (await services.keys.get(key_id))["role"])
             if action == "revoke":
                 await services.keys.revoke(key_id, actor=_actor(principal))
                 notice = "revoked: it no longer works"

@@ -6,8 +6,8 @@ the same way and errors read the same. Two deliberate differences from an API ke
 
 * A console user may run every model, whatever the role: a viewer's principal is given the ``inference`` role
   for this call only (the user's own role still governs everything else).
-* No key limiter: rate limits and daily quotas belong to API keys, and a session has no key (its ``key_pk`` is 0,
-  which would count every console user under one fake key). The playground runs the service without a limiter.
+* No key limits: rate limits and daily quotas belong to API keys, and a session has no key; KeyService.admit
+  lets session principals through rather than count every console user under one fake key.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from flashml.auth.csrf import CSRF_FIELD, CSRF_HEADER, require_csrf
 from flashml.auth.principal import INFERENCE_ROLES, Principal
 from flashml.errors import FlashMLError
 from flashml.services.container import Services
-from flashml.services.inference import InferenceService
 from flashml.services.sessions import SessionService, SessionUser
 from flashml.ui.examples import v2_example
 from flashml.ui.models import shape
@@ -150,10 +149,10 @@ class PlaygroundController(Controller):
             return {"error": "The request is empty: write a V2 request in JSON, e.g. {\"inputs\": [...]}.",
                     "code": "malformed_request", "status": 400}
         # Same service and checks as the V2 endpoint, without the per-key limiter (see the module docstring).
-        service = InferenceService(services.inference.registry)
         started = time.perf_counter()
         try:
-            body, headers = await service.infer(playground_principal(user), name, version, text.encode(), None)
+            body, headers = await services.inference.infer(playground_principal(user), name, version,
+                                                           text.encode(), None)
         except FlashMLError as exc:
             return {"error": exc.message, "code": exc.code, "status": exc.status}
         latency_ms = (time.perf_counter() - started) * 1000
