@@ -174,5 +174,13 @@ def test_body_limits_are_413(tmp_path):
             assert leftovers(srv.data_dir) == []
             r = c.post("/v2/models/big/infer", json={"inputs": [A, B], "pad": "x" * 400})
             assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+
+            def chunked_infer():  # no Content-Length on the inference path either
+                yield b'{"inputs": [], "pad": "'
+                yield b"x" * 400
+                yield b'"}'
+
+            r = c.post("/v2/models/big/infer", content=chunked_infer())
+            assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
     finally:
         srv.stop()

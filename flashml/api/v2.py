@@ -8,13 +8,12 @@ from litestar import Controller, Request, Response, get, post
 
 from flashml import __version__
 from flashml.api.openapi_bodies import V2InferOperation
+from flashml.api.v2_infer_asgi import TIMEOUT_HEADER, answer_infer
 from flashml.auth.principal import Principal
-from flashml.errors import BadRequestError, UnavailableError
-from flashml.protocol.v2_response import HEADER_LENGTH
+from flashml.errors import UnavailableError
 from flashml.services.container import Services
 
 EXTENSIONS = ["binary_tensor_data"]
-TIMEOUT_HEADER = "flashml-timeout-ms"  # or Triton's `timeout` request parameter (microseconds)
 
 
 class V2HealthController(Controller):
@@ -54,38 +53,9 @@ class V2ModelController(Controller):
 
     @post(["/infer", "/versions/{version:str}/infer"], summary="Inference", operation_class=V2InferOperation,
           status_code=200)
-    async def infer(self, model: str, request: Request, principal: Principal, services: Services,
-                    version: str | None = None) -> Response:
-        header_length = _header_length(request.headers.get("inference-header-content-length"))
-        body = await request.body()
-        timeout_us = _timeout_us(request.headers.get(TIMEOUT_HEADER))
-        content, headers = await services.inference.infer(principal, model, version, body, header_length,
-                                                          timeout_us=timeout_us)
-        media = "application/octet-stream" if HEADER_LENGTH in headers else "application/json"
-        return Response(content=content, media_type=media, headers=headers)
-
-
-def _header_length(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise BadRequestError("Inference-Header-Content-Length must be a non-negative integer.",
-                              code="malformed_request")
-    return n
-
-
-def _timeout_us(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        ms = float(value)
-    except ValueError:
-        ms = -1.0
-    if not ms >= 0:
-        raise BadRequestError("FlashML-Timeout-Ms must be a non-negative number of milliseconds.",
-                              code="malformed_request")
-    return int(ms * 1000) or None
+    async def infer(self, model: str, request: Request, services: Services, version: str | None = None) -> Response:
+        # `flashml serve` answers this route in v2_infer_asgi.InferFastPath; this handler is the same call.
+        content, headers = await answer_infer(services, model, version, request.headers.get("authorization"),
+                                              request.headers.get("inference-header-content-length"),
+                                              request.headers.get(TIMEOUT_HEADER), await request.body())
+        return Response(content=content, media_type=headers.pop("content-type"), headers=headers)
