@@ -42,15 +42,16 @@ class V2ModelController(Controller):
 
     @get(["/", "/versions/{version:str}"], summary="Model metadata")
     async def model_metadata(self, model: str, principal: Principal, services: Services,
-                             version: str | None = None) -> dict[str, Any]:
+                             version: str | None = None) -> Response:
         loaded = await services.inference.resolve(principal, model, version)
-        return services.inference.metadata(loaded)
+        return Response(services.inference.metadata(loaded), headers=_answered_by(loaded.version))
 
     @get(["/ready", "/versions/{version:str}/ready"], summary="Model readiness")
     async def model_ready(self, model: str, principal: Principal, services: Services,
-                          version: str | None = None) -> dict[str, Any]:
+                          version: str | None = None) -> Response:
         loaded = await services.inference.resolve(principal, model, version)
-        return {"name": model, "version": str(loaded.version), "ready": True}
+        return Response({"name": model, "version": str(loaded.version), "ready": True},
+                        headers=_answered_by(loaded.version))
 
     @post(["/infer", "/versions/{version:str}/infer"], summary="Inference", operation_class=V2InferOperation,
           status_code=200)
@@ -63,6 +64,11 @@ class V2ModelController(Controller):
                                                           timeout_us=timeout_us)
         media = "application/octet-stream" if HEADER_LENGTH in headers else "application/json"
         return Response(content=content, media_type=media, headers=headers)
+
+
+def _answered_by(version: int) -> dict[str, str]:
+    """The header that names the version behind an answer (also when the caller named an alias)."""
+    return {"FlashML-Model-Version": str(version)}
 
 
 def _header_length(value: str | None) -> int | None:
