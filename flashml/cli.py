@@ -300,20 +300,13 @@ def _alias_path(model: str, alias: str | None = None) -> str:
 
 
 def _alias_target(text: str) -> dict[str, Any]:
-    """`3` -> {"version": 3}; `3=95,4=5` -> {"versions": {"3": 95, "4": 5}} (the server checks the numbers)."""
-    if "=" not in text:
-        try:
-            return {"version": int(text)}
-        except ValueError:
-            raise click.BadParameter(f"{text!r} is not a version number (or a split like 3=95,4=5).") from None
-    split: dict[str, int] = {}
-    for part in text.split(","):
-        number, _, weight = part.partition("=")
-        try:
-            split[str(int(number))] = int(weight)
-        except ValueError:
-            raise click.BadParameter(f"{part!r} is not VERSION=WEIGHT, e.g. 3=95.") from None
-    return {"versions": split}
+    from flashml.errors import FlashMLError
+    from flashml.services.aliases import parse_target_text
+
+    try:
+        return parse_target_text(text)
+    except FlashMLError as exc:
+        raise click.BadParameter(exc.message) from None
 
 
 def _alias_text(a: dict[str, Any]) -> str:

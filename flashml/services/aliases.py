@@ -92,6 +92,23 @@ def parse_target(body: dict[str, Any]) -> dict[str, int]:
     return out
 
 
+def parse_target_text(text: str) -> dict[str, Any]:
+    """What a person types (CLI, console) as a PUT body: `3` -> {"version": 3}; `3=95, 4=5` -> a split."""
+    text = text.strip()
+    if "=" not in text:
+        if not NUMBER.match(text):
+            raise BadRequestError(f"{text!r} is not a version number (or a split like 3=95, 4=5).",
+                                  code="bad_alias_body")
+        return {"version": int(text)}
+    split: dict[str, int] = {}
+    for part in text.split(","):
+        number, _, weight = (p.strip() for p in part.partition("="))
+        if not (NUMBER.match(number) and NUMBER.match(weight)):
+            raise BadRequestError(f"{part.strip()!r} is not VERSION=WEIGHT, e.g. 3=95.", code="bad_alias_body")
+        split[str(int(number))] = int(weight)
+    return {"versions": split}
+
+
 def public_alias(model: str, name: str, versions: dict[str, int], updated_by: str,
                  updated_at: float) -> dict[str, Any]:
     route = Route.from_versions(versions)
