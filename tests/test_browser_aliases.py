@@ -80,7 +80,19 @@ def test_maintainer_serves_a_version_and_inference_follows(server, api, served_m
     assert "production" in page.inner_text("#page-error") and "move or delete" in page.inner_text("#page-error")
     page.shots("archive-refused")
 
+    # A canary split from the same form: the table and the badges show the weights.
     page.goto(f"{server.url}/models/{MODEL}")
+    page.locator("#alias-name").fill("canary")
+    page.get_by_label("Version (a ready").fill("1=90, 2=10")
+    page.get_by_role("button", name="Save alias").click()
+    page.wait_for_url(f"{server.url}/models/{MODEL}?done=alias")
+    assert "v1 90%, v2 10%" in page.inner_text("#alias-canary")
+    assert "canary 10%" in page.inner_text("#version-2 h3") and "canary 90%" in page.inner_text("#version-1 h3")
+    assert api.get(f"/api/v1/models/{MODEL}/aliases").json()[0]["versions"] == {"1": 90, "2": 10}
+    page.shots("canary-split")
+    page.get_by_role("button", name="Delete alias canary").click()
+    page.wait_for_url(f"{server.url}/models/{MODEL}?done=alias_delete")
+
     page.get_by_role("button", name="Delete alias staging").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}?done=alias_delete")
     assert page.locator("#alias-staging").count() == 0

@@ -42,6 +42,10 @@ def test_set_list_and_remove(server, api, admin_key, cli_model):
     assert r.json()["model_version"] == "2"  # the newest ready version again
     assert flashml("models", "alias", "list", cli_model, *conn).stdout.splitlines() == ["staging\tv2"]
     flashml("models", "alias", "rm", cli_model, "staging", *conn)
+    out = flashml("models", "alias", "set", cli_model, "canary", "1=90,2=10", *conn).stdout
+    assert out.strip() == f"{cli_model}: canary\tv1 90%, v2 10%"
+    assert api.get(f"/api/v1/models/{cli_model}/aliases/").json()[0]["versions"] == {"1": 90, "2": 10}
+    flashml("models", "alias", "rm", cli_model, "canary", *conn)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -49,6 +53,7 @@ def test_set_list_and_remove(server, api, admin_key, cli_model):
     (("set", MODEL, "Bad.Name", "1"), "bad_alias_name"),
     (("set", MODEL, "production", "latest"), "not a version number"),
     (("set", MODEL, "production", "1=50,2=x"), "VERSION=WEIGHT"),
+    (("set", MODEL, "production", "1=50,2=40"), "sum to 100"),
     (("rm", MODEL, "no-such-alias"), "alias_not_found"),
     (("list", "no-such-model"), "model_not_found"),
 ])

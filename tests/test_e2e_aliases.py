@@ -188,6 +188,43 @@ def test_a_version_an_alias_points_at_is_neither_archived_nor_deleted(api, alias
     assert api.delete(f"/api/v1/models/{aliased}/aliases/production").status_code == 204
 
 
+def _split(api: httpx.Client, path: str, keys: list[str]) -> dict[str, int]:
+    """Which version answered each routing key (sent as the FlashML-Routing-Key header)."""
+    return {k: _answered(api.post(path, json=BODY, headers={"FlashML-Routing-Key": k})) for k in keys}
+
+
+def test_a_split_alias_shares_traffic_stickily_and_changes_live(api, aliased):
+    keys = [f"caller-{i}" for i in range(100)]  # fixed routing keys: the hash decides, no randomness
+    r = api.put(f"/api/v1/models/{aliased}/aliases/canary", json={"versions": {"1": 50, "2": 50}})
+    assert r.status_code == 200 and r.json()["version"] is None and r.json()["versions"] == {"1": 50, "2": 50}
+    listed = api.get(f"/api/v1/models/{aliased}/aliases").json()
+    assert [(a["alias"], a["version"], a["versions"]) for a in listed] == [("canary", None, {"1": 50, "2": 50})]
+    path = f"/v2/models/{aliased}/versions/canary/infer"
+    first = _split(api, path, keys)
+    assert 35 <= sum(v == 2 for v in first.values()) <= 65
+    assert _split(api, path, keys[:20]) == {k: first[k] for k in keys[:20]}  # sticky per routing key
+    # Without the header, the API key's id is the routing key: one key always lands on the same version.
+    assert len({_answered(api.post(path, json=BODY)) for _ in range(5)}) == 1
+    ready = api.get(f"/v2/models/{aliased}/versions/canary/ready", headers={"FlashML-Routing-Key": keys[0]})
+    assert ready.json()["version"] == str(first[keys[0]]) == ready.headers["FlashML-Model-Version"]
+
+    # Changed live: 10 % to v2 now, and the callers on v2 are ones that were there before.
+    assert api.put(f"/api/v1/models/{aliased}/aliases/canary", json={"versions": {"1": 90, "2": 10}}).status_code == 200
+    second = _split(api, path, keys)
+    on_v2 = [k for k, v in second.items() if v == 2]
+    assert 3 <= len(on_v2) <= 20 and all(first[k] == 2 for k in on_v2)
+    # Neither side of a split can be archived meanwhile.
+    r = api.post(f"/api/v1/models/{aliased}/versions/2/archive")
+    assert r.status_code == 409 and r.json()["details"] == {"aliases": ["canary"]}
+
+    # A split production alias routes the calls that name no version.
+    assert api.put(f"/api/v1/models/{aliased}/aliases/production",
+                   json={"versions": {"1": 90, "2": 10}}).status_code == 200
+    assert _split(api, f"/v2/models/{aliased}/infer", keys) == second
+    for alias in ("canary", "production"):
+        assert api.delete(f"/api/v1/models/{aliased}/aliases/{alias}").status_code == 204
+
+
 def test_aliases_survive_a_restart_and_go_with_their_model(tmp_path):
     onnx_models.offset_add_model(tmp_path / "v1.onnx", 0)
     onnx_models.offset_add_model(tmp_path / "v2.onnx", 100)

@@ -15,6 +15,7 @@ from flashml.services.container import Services
 
 EXTENSIONS = ["binary_tensor_data"]
 TIMEOUT_HEADER = "flashml-timeout-ms"  # or Triton's `timeout` request parameter (microseconds)
+ROUTING_HEADER = "flashml-routing-key"  # sticks a caller to one side of an alias's split (default: the key id)
 
 
 class V2HealthController(Controller):
@@ -41,15 +42,17 @@ class V2ModelController(Controller):
     tags = ["V2 inference"]
 
     @get(["/", "/versions/{version:str}"], summary="Model metadata")
-    async def model_metadata(self, model: str, principal: Principal, services: Services,
+    async def model_metadata(self, model: str, request: Request, principal: Principal, services: Services,
                              version: str | None = None) -> Response:
-        loaded = await services.inference.resolve(principal, model, version)
+        loaded = await services.inference.resolve(principal, model, version,
+                                                  routing_key=request.headers.get(ROUTING_HEADER) or None)
         return Response(services.inference.metadata(loaded), headers=_answered_by(loaded.version))
 
     @get(["/ready", "/versions/{version:str}/ready"], summary="Model readiness")
-    async def model_ready(self, model: str, principal: Principal, services: Services,
+    async def model_ready(self, model: str, request: Request, principal: Principal, services: Services,
                           version: str | None = None) -> Response:
-        loaded = await services.inference.resolve(principal, model, version)
+        loaded = await services.inference.resolve(principal, model, version,
+                                                  routing_key=request.headers.get(ROUTING_HEADER) or None)
         return Response({"name": model, "version": str(loaded.version), "ready": True},
                         headers=_answered_by(loaded.version))
 
@@ -61,7 +64,8 @@ class V2ModelController(Controller):
         body = await request.body()
         timeout_us = _timeout_us(request.headers.get(TIMEOUT_HEADER))
         content, headers = await services.inference.infer(principal, model, version, body, header_length,
-                                                          timeout_us=timeout_us)
+                                                          timeout_us=timeout_us,
+                                                          routing_key=request.headers.get(ROUTING_HEADER) or None)
         media = "application/octet-stream" if HEADER_LENGTH in headers else "application/json"
         return Response(content=content, media_type=media, headers=headers)
 

@@ -77,11 +77,11 @@ class InferenceService:
 
     async def infer(self, principal: Principal, model: str, version: str | None, body: bytes,
                     header_length: int | None, *, timeout_us: int | None = None,
-                    priority: int = PRIORITY_ONLINE) -> tuple[bytes, dict[str, str]]:
+                    priority: int = PRIORITY_ONLINE, routing_key: str | None = None) -> tuple[bytes, dict[str, str]]:
         """One V2 request through the version's scheduler. ``timeout_us``: the header's; the body's wins."""
         if self.limiter:
             self.limiter(principal)
-        loaded = await self.resolve(principal, model, version)
+        loaded = await self.resolve(principal, model, version, routing_key=routing_key)
         request = parse_infer_request(body, header_length, loaded.signature)
         names = [o.name for o in request.outputs] if request.outputs else [o.name for o in loaded.signature.outputs]
         try:
