@@ -249,3 +249,11 @@ def test_aliases_survive_a_restart_and_go_with_their_model(tmp_path):
             assert r.status_code == 404 and r.json()["code"] == "version_not_found"
     finally:
         again.stop()
+
+
+def test_aliases_are_in_the_openapi_document(api):
+    paths = api.get("/schema/openapi.json").json()["paths"]
+    one = paths["/api/v1/models/{model}/aliases/{alias}"]
+    assert {"put", "delete"} <= set(one) and "get" in paths["/api/v1/models/{model}/aliases"]
+    schema = one["put"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"version", "versions"} <= set(schema["properties"])

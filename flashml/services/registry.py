@@ -241,6 +241,10 @@ class RegistryService:
         await audit.record(self.engine, actor, "version.delete", f"{model}/v{number}", {"force": force})
 
     async def delete_model(self, model: str, *, force: bool, actor: str) -> None:
+        async with self.aliases.lock:  # no alias may be set on it meanwhile
+            await self._delete_model(model, force=force, actor=actor)
+
+    async def _delete_model(self, model: str, *, force: bool, actor: str) -> None:
         info = await self.get_model(model)
         numbers = [v["version"] for v in info["versions"]]
         if any(v["state"] == "validating" for v in info["versions"]):
