@@ -15,6 +15,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 from flashml import __version__
+from flashml.api.aliases import AliasesController
 from flashml.api.deps import DEPENDENCIES
 from flashml.api.error_handlers import EXCEPTION_HANDLERS
 from flashml.api.keys import KeysController, MeController
@@ -48,7 +49,7 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[*CONSOLE_CONTROLLERS, V2HealthController, V2ModelController, ModelsController, KeysController,
-                        MeController, SetupController,
+                        MeController, SetupController, AliasesController,
                         create_static_files_router(path="/static", directories=[STATIC_DIR],
                                                    include_in_schema=False)],
         dependencies=DEPENDENCIES,

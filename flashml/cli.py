@@ -287,5 +287,69 @@ def models_list(url: str, key: str) -> None:
         click.echo(f"{m['name']}\t{states}")
 
 
+@models.group("alias")
+def models_alias() -> None:
+    """Point aliases (production, staging, ...) at versions; a call without a version goes to production."""
+
+
+def _alias_path(model: str, alias: str | None = None) -> str:
+    from urllib.parse import quote
+
+    path = f"/api/v1/models/{quote(model, safe='')}/aliases"
+    return path + (f"/{quote(alias, safe='')}" if alias is not None else "")
+
+
+def _alias_target(text: str) -> dict[str, Any]:
+    from flashml.errors import FlashMLError
+    from flashml.services.aliases import parse_target_text
+
+    try:
+        return parse_target_text(text)
+    except FlashMLError as exc:
+        raise click.BadParameter(exc.message) from None
+
+
+def _alias_text(a: dict[str, Any]) -> str:
+    if a.get("version") is not None:
+        return f"{a['alias']}\tv{a['version']}"
+    return f"{a['alias']}\t" + ", ".join(f"v{v} {w}%" for v, w in a["versions"].items())
+
+
+@models_alias.command("set")
+@click.argument("model")
+@click.argument("alias")
+@click.argument("target", metavar="VERSION")
+@_client_options
+def models_alias_set(model: str, alias: str, target: str, url: str, key: str) -> None:
+    """Point ALIAS of MODEL at VERSION (a ready version; or a split like 3=95,4=5)."""
+    from flashml.client import api_call
+
+    saved = api_call(url, key, "PUT", _alias_path(model, alias), _alias_target(target))
+    click.echo(f"{model}: {_alias_text(saved)}")
+
+
+@models_alias.command("list")
+@click.argument("model")
+@_client_options
+def models_alias_list(model: str, url: str, key: str) -> None:
+    """List the aliases of MODEL."""
+    from flashml.client import api_call
+
+    for a in api_call(url, key, "GET", _alias_path(model)):
+        click.echo(_alias_text(a))
+
+
+@models_alias.command("rm")
+@click.argument("model")
+@click.argument("alias")
+@_client_options
+def models_alias_rm(model: str, alias: str, url: str, key: str) -> None:
+    """Delete ALIAS of MODEL."""
+    from flashml.client import api_call
+
+    api_call(url, key, "DELETE", _alias_path(model, alias))
+    click.echo(f"Deleted alias {alias} of {model}.")
+
+
 if __name__ == "__main__":
     main()

@@ -23,13 +23,19 @@ def _fail(resp: httpx.Response) -> None:
 
 
 def api_get(url: str, key: str, path: str) -> Any:
+    return api_call(url, key, "GET", path)
+
+
+def api_call(url: str, key: str, method: str, path: str, body: Any = None) -> Any:
+    """One management call; the JSON answer (None for 204), or a ClickException with the server's reason."""
     try:
-        resp = httpx.get(url.rstrip("/") + path, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        resp = httpx.request(method, url.rstrip("/") + path, json=body, timeout=30,
+                             headers={"Authorization": f"Bearer {key}"})
     except httpx.HTTPError as exc:
         raise click.ClickException(f"cannot reach {url}: {exc}") from None
     if resp.status_code >= 400:
         _fail(resp)
-    return resp.json()
+    return resp.json() if resp.status_code != 204 else None
 
 
 def push_model(url: str, key: str, file: Path, name: str) -> dict[str, Any]:

@@ -37,6 +37,16 @@ def add_model(path: Path) -> Path:
     return _save(helper.make_graph([helper.make_node("Add", ["a", "b"], ["sum"])], "add", [a, b], [out]), path)
 
 
+def offset_add_model(path: Path, offset: float) -> Path:
+    """sum = a + b + offset, FP32 [batch, 4]: add_model's signature, with answers that tell versions apart."""
+    a = helper.make_tensor_value_info("a", TensorProto.FLOAT, ["batch", 4])
+    b = helper.make_tensor_value_info("b", TensorProto.FLOAT, ["batch", 4])
+    out = helper.make_tensor_value_info("sum", TensorProto.FLOAT, ["batch", 4])
+    const = numpy_helper.from_array(np.array(offset, dtype=np.float32), "offset")
+    nodes = [helper.make_node("Add", ["a", "b"], ["ab"]), helper.make_node("Add", ["ab", "offset"], ["sum"])]
+    return _save(helper.make_graph(nodes, "offset_add", [a, b], [out], initializer=[const]), path)
+
+
 def identity_model(path: Path, elem_type: int, shape: tuple[int | str, ...] = ("batch", 3), *,
                    opset: int = OPSET, ir_version: int = IR_VERSION) -> Path:
     """y = Identity(x) for any element type (onnxruntime's CPU Identity lacks complex, int4 and friends)."""

@@ -94,3 +94,22 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequestError("The body must be a JSON object.", code="malformed_request")
     return data
+
+
+ALIAS_PUT_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    description='One of: {"version": 3}, or a split {"versions": {"3": 95, "4": 5}} whose weights (whole '
+                "percent, 1 to 100) sum to 100. Every version must be ready.",
+    properties={
+        "version": Schema(type=OpenAPIType.INTEGER, description="the version the alias points at"),
+        "versions": Schema(type=OpenAPIType.OBJECT, description="version number -> weight in percent",
+                           additional_properties=_INT),
+    },
+)
+
+
+@dataclass
+class AliasPutOperation(Operation):
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(required=True, content={"application/json": MediaType(
+            schema=ALIAS_PUT_SCHEMA)})

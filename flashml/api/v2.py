@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, get, post
 
 from flashml import __version__
 from flashml.api.openapi_bodies import V2InferOperation
-from flashml.api.v2_infer_asgi import TIMEOUT_HEADER, answer_infer
+from flashml.api.v2_infer_asgi import ROUTING_HEADER, TIMEOUT_HEADER, answer_infer
 from flashml.auth.principal import Principal
 from flashml.errors import UnavailableError
 from flashml.services.container import Services
@@ -40,16 +40,19 @@ class V2ModelController(Controller):
     tags = ["V2 inference"]
 
     @get(["/", "/versions/{version:str}"], summary="Model metadata")
-    async def model_metadata(self, model: str, principal: Principal, services: Services,
-                             version: str | None = None) -> dict[str, Any]:
-        loaded = await services.inference.resolve(principal, model, version)
-        return services.inference.metadata(loaded)
+    async def model_metadata(self, model: str, request: Request, principal: Principal, services: Services,
+                             version: str | None = None) -> Response:
+        loaded = await services.inference.resolve(principal, model, version,
+                                                  routing_key=request.headers.get(ROUTING_HEADER) or None)
+        return Response(services.inference.metadata(loaded), headers=_answered_by(loaded.version))
 
     @get(["/ready", "/versions/{version:str}/ready"], summary="Model readiness")
-    async def model_ready(self, model: str, principal: Principal, services: Services,
-                          version: str | None = None) -> dict[str, Any]:
-        loaded = await services.inference.resolve(principal, model, version)
-        return {"name": model, "version": str(loaded.version), "ready": True}
+    async def model_ready(self, model: str, request: Request, principal: Principal, services: Services,
+                          version: str | None = None) -> Response:
+        loaded = await services.inference.resolve(principal, model, version,
+                                                  routing_key=request.headers.get(ROUTING_HEADER) or None)
+        return Response({"name": model, "version": str(loaded.version), "ready": True},
+                        headers=_answered_by(loaded.version))
 
     @post(["/infer", "/versions/{version:str}/infer"], summary="Inference", operation_class=V2InferOperation,
           status_code=200)
@@ -57,5 +60,12 @@ class V2ModelController(Controller):
         # `flashml serve` answers this route in v2_infer_asgi.InferFastPath; this handler is the same call.
         content, headers = await answer_infer(services, model, version, request.headers.get("authorization"),
                                               request.headers.get("inference-header-content-length"),
-                                              request.headers.get(TIMEOUT_HEADER), await request.body())
+                                              request.headers.get(TIMEOUT_HEADER), request.headers.get(ROUTING_HEADER),
+                                              await request.body())
         return Response(content=content, media_type=headers.pop("content-type"), headers=headers)
+
+
+def _answered_by(version: int) -> dict[str, str]:
+    """The header that names the version behind an answer (also when the caller named an alias)."""
+    return {"FlashML-Model-Version": str(version)}
+

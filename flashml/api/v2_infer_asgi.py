@@ -22,6 +22,7 @@ log = logging.getLogger("flashml.api")
 
 HEADER_LENGTH_KEY = HEADER_LENGTH.lower()
 TIMEOUT_HEADER = "flashml-timeout-ms"  # or Triton's `timeout` request parameter (microseconds)
+ROUTING_HEADER = "flashml-routing-key"  # sticks a caller to one side of an alias's split (default: the key id)
 INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer/?")
 TOO_LARGE = {"error": "The request body is larger than this server accepts (setting max_request_bytes).",
              "code": "payload_too_large"}
@@ -29,14 +30,15 @@ INTERNAL = {"error": "The server failed to handle this request; its log has the 
 
 
 async def answer_infer(services: Services, model: str, version: str | None, authorization: str | None,
-                       header_length: str | None, timeout_ms: str | None, body: bytes
+                       header_length: str | None, timeout_ms: str | None, routing_key: str | None, body: bytes
                        ) -> tuple[bytes, dict[str, str]]:
     """Authenticate, then run one V2 request; returns the body and its headers (content type included)."""
     if services.inference is None:
         raise UnavailableError("The server is starting.", code="not_ready")
     principal = await services.keys.authenticate(authorization)
     content, headers = await services.inference.infer(principal, model, version, body, _header_length(header_length),
-                                                      timeout_us=_timeout_us(timeout_ms))
+                                                      timeout_us=_timeout_us(timeout_ms),
+                                                      routing_key=routing_key or None)
     headers["content-type"] = "application/octet-stream" if HEADER_LENGTH in headers else "application/json"
     return content, headers
 
@@ -64,7 +66,7 @@ class InferFastPath:
                 return  # the client went away
             content, out = await answer_infer(self.app.state.services, match[1], match[2],
                                               headers.get("authorization"), headers.get(HEADER_LENGTH_KEY),
-                                              headers.get(TIMEOUT_HEADER), body)
+                                              headers.get(TIMEOUT_HEADER), headers.get(ROUTING_HEADER), body)
         except FlashMLError as exc:
             status, content, out = exc.status, _json(exc.to_body()), dict(exc.headers or {})
         except _TooLarge:

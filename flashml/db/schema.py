@@ -98,3 +98,14 @@ audit = Table(
     Column("target", String(255), nullable=False, default=""),
     Column("detail", JSON, nullable=True),
 )
+
+aliases = Table(
+    "aliases", metadata,  # named pointers at versions (production, staging, ...); resolved in memory
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("versions", JSON, nullable=False),  # {"3": 100}, or a split {"3": 95, "4": 5}; weights sum to 100
+    Column("updated_by", String(128), nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("model_id", "name"),
+)

@@ -12,6 +12,7 @@ from flashml.protocol.v2_request import parse_infer_request
 from flashml.protocol.v2_response import encode_infer_response
 from flashml.runtime.pool import LoadedModel
 from flashml.runtime.runner import ModelRuntimeError
+from flashml.services.aliases import NUMBER
 from flashml.services.registry import RegistryService
 
 PLATFORM = "onnxruntime_onnx"
@@ -29,24 +30,39 @@ class InferenceService:
         self.limiter = limiter  # per-key rate limit and daily quota (KeyService.admit); raises 429
         self.pool = registry.pool
 
-    async def resolve(self, principal: Principal, model: str, version: str | None) -> LoadedModel:
-        """The loaded version that answers, or the right 403/404/409."""
+    async def resolve(self, principal: Principal, model: str, version: str | None, *,
+                      routing_key: str | None = None) -> LoadedModel:
+        """The loaded version that answers, or the right 403/404/409.
+
+        ``version`` is a number, an alias name, or empty: the ``production`` alias when set, else the newest
+        ready version. An alias that splits traffic picks by ``routing_key`` (default: the API key's id).
+        """
         if not principal.may_infer(model):
             raise ForbiddenError(f"This API key may not use model {model!r}.", code="model_not_allowed")
-        if version in (None, ""):
-            number = self.registry.latest_ready.get(model)
-            if number is None:
-                await self._explain_missing(model, None)
-        else:
-            try:
-                number = int(version)
-            except ValueError:
-                raise NotFoundError(f"Model {model!r} has no version {version!r}; versions are numbers.",
-                                    code="version_not_found") from None
+        number = await self._number(model, version, principal.key_id if routing_key is None else routing_key)
+        if number is None:
+            await self._explain_missing(model, None)
         loaded = self.pool.get(model, number)  # type: ignore[arg-type]
         if loaded is None:
             await self._explain_missing(model, number)
         return loaded  # type: ignore[return-value]
+
+    async def _number(self, model: str, version: str | None, routing_key: str) -> int | None:
+        """The version number the V2 version field names, from memory; None: no version is ready."""
+        aliases = self.registry.aliases
+        if version in (None, ""):
+            served = aliases.served(model, routing_key)
+            return served if served is not None else self.registry.latest_ready.get(model)
+        if NUMBER.match(version):  # type: ignore[arg-type]
+            return int(version)  # type: ignore[arg-type]
+        route = aliases.route(model, version)  # type: ignore[arg-type]
+        if route is None:
+            if await db.get_model(self.registry.engine, model) is None:
+                raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
+            raise NotFoundError(f"Model {model!r} has no version or alias {version!r}: the version field takes a "
+                                f"version number or an alias name (GET /api/v1/models/{model}/aliases lists them).",
+                                code="version_not_found")
+        return route.pick(routing_key)
 
     async def _explain_missing(self, model: str, number: int | None) -> None:
         engine = self.registry.engine
@@ -61,11 +77,11 @@ class InferenceService:
 
     async def infer(self, principal: Principal, model: str, version: str | None, body: bytes,
                     header_length: int | None, *, timeout_us: int | None = None,
-                    priority: int = PRIORITY_ONLINE) -> tuple[bytes, dict[str, str]]:
+                    priority: int = PRIORITY_ONLINE, routing_key: str | None = None) -> tuple[bytes, dict[str, str]]:
         """One V2 request through the version's scheduler. ``timeout_us``: the header's; the body's wins."""
         if self.limiter:
             self.limiter(principal)
-        loaded = await self.resolve(principal, model, version)
+        loaded = await self.resolve(principal, model, version, routing_key=routing_key)
         request = parse_infer_request(body, header_length, loaded.signature)
         names = [o.name for o in request.outputs] if request.outputs else [o.name for o in loaded.signature.outputs]
         try:

@@ -25,6 +25,7 @@ from flashml.registry.archive import BundleLimits
 from flashml.registry.bundle import validate_upload
 from flashml.runtime.pool import LoadedModel, ModelPool
 from flashml.services import serving
+from flashml.services.aliases import AliasService
 from flashml.services.uploads import receive_upload
 from flashml.settings import Settings
 from flashml.signature import Signature
@@ -74,6 +75,7 @@ class RegistryService:
         self.pool = pool
         self.settings = settings
         self.latest_ready: dict[str, int] = {}  # model -> newest ready version, kept in memory for inference
+        self.aliases = AliasService(engine)  # production, staging, ...: resolved in memory too
         self._tasks: set[asyncio.Task] = set()
         self.progress: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (model, version) -> steps, while validating
 
@@ -180,10 +182,14 @@ class RegistryService:
         if row is None:
             raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
         versions = await db.list_versions(self.engine, model)
-        return {"name": row["name"], "created_by": row["created_by"], "created_at": row["created_at"],
-                "latest_ready": self.latest_ready.get(model),
-                "versions": [public_version(v, self.pool.get(model, v["version"]),
-                                            self.progress.get((model, v["version"]))) for v in versions]}
+        out = {"name": row["name"], "created_by": row["created_by"], "created_at": row["created_at"],
+               "latest_ready": self.latest_ready.get(model),
+               "versions": [public_version(v, self.pool.get(model, v["version"]),
+                                           self.progress.get((model, v["version"]))) for v in versions]}
+        for v in out["versions"]:
+            v["aliases"] = self.aliases.pointing_at(model, v["version"])
+        out["aliases"] = await self.aliases.list_aliases(model)
+        return out
 
     async def _version_row(self, model: str, number: int) -> dict[str, Any]:
         row = await db.get_version(self.engine, model, number)
@@ -215,7 +221,12 @@ class RegistryService:
         return [v["version"] for v in await db.list_versions(self.engine, model, state="ready")]
 
     async def delete_version(self, model: str, number: int, *, force: bool, actor: str) -> None:
+        async with self.aliases.lock:  # no alias may be pointed at it meanwhile
+            await self._delete_version(model, number, force=force, actor=actor)
+
+    async def _delete_version(self, model: str, number: int, *, force: bool, actor: str) -> None:
         row = await self._version_row(model, number)
+        self.aliases.refuse_if_aliased(model, number, "delete")
         if row["state"] == "validating":
             raise ConflictError(f"{model} v{number} is still being validated; delete it when it is done.",
                                 code="version_validating")
@@ -230,6 +241,10 @@ class RegistryService:
         await audit.record(self.engine, actor, "version.delete", f"{model}/v{number}", {"force": force})
 
     async def delete_model(self, model: str, *, force: bool, actor: str) -> None:
+        async with self.aliases.lock:  # no alias may be set on it meanwhile
+            await self._delete_model(model, force=force, actor=actor)
+
+    async def _delete_model(self, model: str, *, force: bool, actor: str) -> None:
         info = await self.get_model(model)
         numbers = [v["version"] for v in info["versions"]]
         if any(v["state"] == "validating" for v in info["versions"]):
@@ -242,15 +257,22 @@ class RegistryService:
         for n in numbers:
             await self.pool.unload(model, n)
             await asyncio.to_thread(self.store.delete_version, model, n)
-        await db.delete_model(self.engine, model)
+        await db.delete_model(self.engine, model)  # its aliases go with it (ON DELETE CASCADE)
         self.latest_ready.pop(model, None)
+        self.aliases.forget_model(model)
         await audit.record(self.engine, actor, "model.delete", model, {"force": force, "versions": numbers})
 
     async def set_archived(self, model: str, number: int, archived: bool, *, actor: str) -> dict[str, Any]:
+        async with self.aliases.lock:  # no alias may be pointed at it meanwhile
+            return await self._set_archived(model, number, archived, actor=actor)
+
+    async def _set_archived(self, model: str, number: int, archived: bool, *, actor: str) -> dict[str, Any]:
         row = await self._version_row(model, number)
         want, need = ("archived", "ready") if archived else ("ready", "archived")
         if row["state"] == want:
             return await self.get_version(model, number)
+        if archived:
+            self.aliases.refuse_if_aliased(model, number, "archive")
         if row["state"] != need:
             raise ConflictError(f"{model} v{number} is {row['state']}; only a {need} version can be "
                                 f"{'archived' if archived else 'restored'}.", code="bad_state")
@@ -310,6 +332,7 @@ class RegistryService:
         for model, number in await asyncio.to_thread(self.store.published):
             if (model, number) not in known:
                 await asyncio.to_thread(self.store.delete_version, model, number)
+        await self.aliases.load()
         for row in await db.list_versions(self.engine, state="ready"):
             try:
                 await self._load_row(row)

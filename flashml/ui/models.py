@@ -17,6 +17,7 @@ from litestar.response import Redirect, Template
 from flashml.auth.csrf import CSRF_FIELD, CSRF_HEADER, require_csrf
 from flashml.auth.principal import require_role
 from flashml.errors import FlashMLError
+from flashml.services.aliases import SERVED, parse_target_text
 from flashml.services.container import Services
 from flashml.services.sessions import SessionService, SessionUser
 from flashml.ui.examples import example_shape as _example_shape
@@ -28,7 +29,10 @@ CONFIG_FIELDS = (*INT_FIELDS[:2], "preferred_batch_sizes", *INT_FIELDS[2:], "dev
 DONE = {"config": "Serving config saved; it applies now, without a restart.",
         "archive": "Version archived: it no longer answers requests.",
         "restore": "Version restored: it answers requests again.",
-        "delete": "Version deleted."}
+        "delete": "Version deleted.",
+        "serve": "Served version changed: calls without a version go to it now.",
+        "alias": "Alias saved: calls that name it go to its version now.",
+        "alias_delete": "Alias deleted."}
 _NUMPY = {"BOOL": "np.bool_", "FP16": "np.float16", "FP32": "np.float32", "FP64": "np.float64",
           "BF16": "np.float32", "BYTES": "np.object_"}
 
@@ -138,7 +142,7 @@ class ModelsPageController(Controller):
 
     async def _model(self, request: Request, user: SessionUser, services: Services, name: str, *,
                      notice: str | None = None, error: str | None = None, form_values: dict[str, str] | None = None,
-                     status_code: int = 200) -> Template:
+                     alias_form: dict[str, str] | None = None, status_code: int = 200) -> Template:
         try:
             info = await services.registry.get_model(name)
         except FlashMLError as exc:
@@ -147,8 +151,10 @@ class ModelsPageController(Controller):
         newest = _newest_ready(info)
         base_url = str(request.base_url).rstrip("/")
         signature = newest["signature"] if newest else None
+        served = next((a for a in info["aliases"] if a["alias"] == SERVED), None)
         return render(
             "model.html", user, active="models", model=info, name=name, newest=newest, notice=notice, error=error,
+            served=served, alias_form=alias_form or {"alias": "", "target": ""},
             can_manage=user.principal().can("manage_models"),
             form=form_values or _config_form_values(newest["config"] if newest else None),
             perf=(newest or {}).get("performance"),
@@ -217,3 +223,33 @@ class ModelsPageController(Controller):
     async def delete(self, request: Request, sessions: SessionService, services: Services, name: str,
                      version: int) -> Template | Redirect:
         return await self._lifecycle(request, sessions, services, name, version, "delete")
+
+    @post("/models/{name:str}/aliases", status_code=303)
+    async def set_alias(self, request: Request, sessions: SessionService, services: Services,
+                        name: str) -> Template | Redirect:
+        """Point an alias at a version; "Serve this version" is this form with alias production."""
+        user = await self._checked(request, sessions, name)
+        if isinstance(user, Redirect):
+            return user
+        form = await request.form()
+        values = {"alias": str(form.get("alias") or "").strip(), "target": str(form.get("target") or "").strip()}
+        try:
+            body = parse_target_text(values["target"])
+            await services.registry.aliases.set_alias(name, values["alias"], body, actor=f"{user.name}/console")
+        except FlashMLError as exc:
+            return await self._model(request, user, services, name, error=f"Alias not saved: {exc.message}",
+                                     alias_form=values, status_code=exc.status)
+        done = "serve" if values["alias"] == SERVED and "version" in body else "alias"
+        return Redirect(f"/models/{quote(name, safe='')}?done={done}", status_code=303)
+
+    @post("/models/{name:str}/aliases/{alias:str}/delete", status_code=303)
+    async def delete_alias(self, request: Request, sessions: SessionService, services: Services, name: str,
+                           alias: str) -> Template | Redirect:
+        user = await self._checked(request, sessions, name)
+        if isinstance(user, Redirect):
+            return user
+        try:
+            await services.registry.aliases.delete_alias(name, alias, actor=f"{user.name}/console")
+        except FlashMLError as exc:
+            return await self._model(request, user, services, name, error=exc.message, status_code=exc.status)
+        return Redirect(f"/models/{quote(name, safe='')}?done=alias_delete", status_code=303)

@@ -25,6 +25,7 @@ from litestar.response import Redirect, Template
 from flashml.auth.csrf import CSRF_FIELD, CSRF_HEADER, require_csrf
 from flashml.auth.principal import INFERENCE_ROLES, Principal
 from flashml.errors import FlashMLError
+from flashml.services.aliases import SERVED
 from flashml.services.container import Services
 from flashml.services.sessions import SessionService, SessionUser
 from flashml.ui.examples import v2_example
@@ -106,8 +107,8 @@ class PlaygroundController(Controller):
                 chosen = next((v for v in ready if str(v["version"]) == str(version)), None)
                 if chosen is None:
                     error, status_code = f"{name} has no ready version {version}.", 404
-            elif ready:
-                chosen = ready[0]
+            elif ready:  # the served version (the production alias) first, else the newest
+                chosen = next((v for v in ready if SERVED in v.get("aliases", ())), ready[0])
             else:
                 error = f"{name} has no ready version yet: there is nothing to try."
         if body is None:

@@ -1,0 +1,52 @@
+"""Aliases: a model's named pointers at versions, with the weight each version gets (100 for one)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from flashml.db.schema import aliases, models
+
+
+def _query():
+    return select(aliases, models.c.name.label("model")).join(models, models.c.id == aliases.c.model_id)
+
+
+async def list_aliases(engine: AsyncEngine, model_name: str | None = None) -> list[dict[str, Any]]:
+    """Every alias (of one model, when named), by model then alias name."""
+    q = _query()
+    if model_name is not None:
+        q = q.where(models.c.name == model_name)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(q.order_by(models.c.name, aliases.c.name))).mappings().all()
+    return [dict(r) for r in rows]
+
+
+async def put_alias(engine: AsyncEngine, model_name: str, name: str, versions: dict[str, int], *,
+                    actor: str) -> dict[str, Any] | None:
+    """Create or move an alias; None when the model does not exist."""
+    now = time.time()
+    async with engine.begin() as conn:
+        model_id = (await conn.execute(select(models.c.id).where(models.c.name == model_name))).scalar()
+        if model_id is None:
+            return None
+        stmt = insert(aliases).values(model_id=model_id, name=name, versions=versions, updated_by=actor,
+                                      updated_at=now)
+        await conn.execute(stmt.on_conflict_do_update(
+            index_elements=[aliases.c.model_id, aliases.c.name],
+            set_={"versions": versions, "updated_by": actor, "updated_at": now}))
+    return {"model": model_name, "name": name, "versions": versions, "updated_by": actor, "updated_at": now}
+
+
+async def delete_alias(engine: AsyncEngine, model_name: str, name: str) -> bool:
+    """Remove an alias; False when there was none."""
+    async with engine.begin() as conn:
+        model_id = (await conn.execute(select(models.c.id).where(models.c.name == model_name))).scalar()
+        if model_id is None:
+            return False
+        res = await conn.execute(delete(aliases).where(aliases.c.model_id == model_id, aliases.c.name == name))
+    return res.rowcount > 0

@@ -1,0 +1,67 @@
+"""Aliases resolve from memory: in-process services on a real SQLite file, with every SQL statement counted."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import event
+
+from flashml.auth.principal import Principal
+from flashml.services.aliases import AliasService
+from flashml.services.container import open_services
+from flashml.settings import load_settings
+from tests import onnx_models
+
+
+def run(coro):
+    """asyncio.run in a thread of its own: works even when a session fixture left a loop running here."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _chunks(path):
+    yield path.read_bytes()
+
+
+async def _scenario(tmp_path) -> tuple[list[int], list[str], list[str], dict]:
+    settings = load_settings({"data_dir": str(tmp_path / "data"), "device": "cpu", "autotune": False}, env={})
+    services = await open_services(settings)
+    try:
+        registry = services.registry
+        for offset in (0, 100):
+            path = onnx_models.offset_add_model(tmp_path / f"{offset}.onnx", offset)
+            record, done = await registry.upload("m", _chunks(path), source_name=path.name, actor="t",
+                                                 content_length=None)
+            assert done and record["state"] == "ready", record
+        await registry.aliases.set_alias("m", "production", {"version": 1}, actor="t")
+        await registry.aliases.set_alias("m", "canary", {"versions": {"1": 50, "2": 50}}, actor="t")
+        principal = Principal(1, "key-one", "k", "inference", None, "t")
+        statements: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            statements.append(statement)
+
+        event.listen(services.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            answered = [(await services.inference.resolve(principal, "m", version, routing_key=key)).version
+                        for version, key in [(None, None), ("", None), ("2", None), ("production", None),
+                                             ("canary", "a"), ("canary", "b"), ("canary", "c"), ("canary", "d")]]
+            resolved_with = list(statements)
+            await registry.aliases.list_aliases("m")  # a management call does query: the counter works
+        finally:
+            event.remove(services.engine.sync_engine, "before_cursor_execute", count)
+        fresh = AliasService(services.engine)
+        await fresh.load()
+        return answered, resolved_with, statements, {"loaded": fresh.routes, "live": registry.aliases.routes}
+    finally:
+        await services.close()
+
+
+def test_resolution_reads_no_database_and_the_map_matches_it(tmp_path):
+    answered, while_resolving, all_statements, routes = run(_scenario(tmp_path))
+    assert while_resolving == []  # numbers, production, an alias and a split: all from memory
+    assert any("aliases" in s for s in all_statements)  # the counter does see queries (a management call)
+    assert answered[:4] == [1, 1, 2, 1]
+    assert set(answered[4:]) <= {1, 2}
+    assert routes["loaded"] == routes["live"]  # what start-up would load is what is served now

@@ -1,0 +1,70 @@
+"""`flashml models alias set|list|rm` against the real server, as a user would type them."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests import onnx_models
+from tests.server_process import flashml
+from tests.test_e2e_upload import upload
+
+pytestmark = pytest.mark.server
+
+MODEL = "cli-aliased"
+BODY = {"inputs": [{"name": "a", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]},
+                   {"name": "b", "datatype": "FP32", "shape": [1, 4], "data": [1, 1, 1, 1]}]}
+
+
+@pytest.fixture(scope="module")
+def cli_model(server, admin_key, tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("alias-cli")
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as api:
+        for offset in (0, 100):
+            path = onnx_models.offset_add_model(folder / f"{offset}.onnx", offset)
+            assert upload(api, MODEL, path).status_code == 201
+    return MODEL
+
+
+def test_set_list_and_remove(server, api, admin_key, cli_model):
+    conn = ("--url", server.url, "--key", admin_key)
+    assert flashml("models", "alias", "list", cli_model, *conn).stdout == ""
+    out = flashml("models", "alias", "set", cli_model, "production", "1", *conn).stdout
+    assert out.strip() == f"{cli_model}: production\tv1"
+    r = api.post(f"/v2/models/{cli_model}/infer", json=BODY)
+    assert r.json()["model_version"] == "1" and r.json()["outputs"][0]["data"] == [2, 3, 4, 5]
+    flashml("models", "alias", "set", cli_model, "staging", "2", *conn)
+    assert flashml("models", "alias", "list", cli_model, *conn).stdout.splitlines() == ["production\tv1",
+                                                                                       "staging\tv2"]
+    out = flashml("models", "alias", "rm", cli_model, "production", *conn).stdout
+    assert "Deleted alias production" in out
+    r = api.post(f"/v2/models/{cli_model}/infer", json=BODY)
+    assert r.json()["model_version"] == "2"  # the newest ready version again
+    assert flashml("models", "alias", "list", cli_model, *conn).stdout.splitlines() == ["staging\tv2"]
+    flashml("models", "alias", "rm", cli_model, "staging", *conn)
+    out = flashml("models", "alias", "set", cli_model, "canary", "1=90,2=10", *conn).stdout
+    assert out.strip() == f"{cli_model}: canary\tv1 90%, v2 10%"
+    assert api.get(f"/api/v1/models/{cli_model}/aliases/").json()[0]["versions"] == {"1": 90, "2": 10}
+    flashml("models", "alias", "rm", cli_model, "canary", *conn)
+
+
+@pytest.mark.parametrize("args,message", [
+    (("set", MODEL, "production", "9"), "version_not_found"),
+    (("set", MODEL, "Bad.Name", "1"), "bad_alias_name"),
+    (("set", MODEL, "production", "latest"), "not a version number"),
+    (("set", MODEL, "production", "1=50,2=x"), "VERSION=WEIGHT"),
+    (("set", MODEL, "production", "1=50,2=40"), "sum to 100"),
+    (("rm", MODEL, "no-such-alias"), "alias_not_found"),
+    (("list", "no-such-model"), "model_not_found"),
+])
+def test_refusals_explain_and_exit_nonzero(server, admin_key, cli_model, args, message):
+    proc = flashml("models", "alias", *args, "--url", server.url, "--key", admin_key, check=False)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+
+
+def test_a_viewer_key_is_refused(server, api, cli_model):
+    viewer = api.post("/api/v1/keys", json={"name": "alias cli viewer", "role": "viewer"}).json()["token"]
+    proc = flashml("models", "alias", "set", cli_model, "production", "1", "--url", server.url, "--key", viewer,
+                   check=False)
+    assert proc.returncode != 0 and "HTTP 403" in proc.stderr and "role_forbidden" in proc.stderr
+    assert flashml("models", "alias", "list", cli_model, "--url", server.url, "--key", viewer).stdout == ""
