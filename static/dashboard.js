@@ -36,7 +36,8 @@
       ],
       series: [
         { label: "Minute (local time)" },
-        { label: "Requests/s", scale: "rps", stroke: "#0b5cad", fill: "rgba(11,92,173,0.08)", width: 2 },
+        { label: "Requests/s", scale: "rps", stroke: "#0b5cad", fill: "rgba(11,92,173,0.08)", width: 2,
+          points: { show: false } },
         { label: "p50 (ms)", scale: "ms", stroke: "#116329", width: 2, spanGaps: false },
         { label: "p99 (ms)", scale: "ms", stroke: "#b3261e", width: 2, dash: [6, 4], spanGaps: false }
       ]

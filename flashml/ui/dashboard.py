@@ -79,6 +79,10 @@ class DashboardController(Controller):
         return render("dashboard.html", user, active="dashboard", version=__version__, model=model, names=names,
                       error=error, **_context(report))
 
+    @get("/dashboard")
+    async def dashboard_alias(self) -> Redirect:
+        return Redirect("/")
+
     @get("/dashboard/live")
     async def live(self, request: Request, sessions: SessionService, services: Services,
                    model: str = "") -> Template | Redirect:
