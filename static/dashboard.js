@@ -27,6 +27,7 @@
     chart = new uPlot({
       width: width(box),
       height: 280,
+      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },  // the console says UTC
       scales: { x: { time: true }, rps: {}, ms: {} },
       axes: [
         {},
@@ -35,7 +36,7 @@
           values: function (u, t) { return t.map(short); } }
       ],
       series: [
-        { label: "Minute (local time)" },
+        { label: "Minute (UTC)" },
         { label: "Requests/s", scale: "rps", stroke: "#0b5cad", fill: "rgba(11,92,173,0.08)", width: 2,
           points: { show: false } },
         { label: "p50 (ms)", scale: "ms", stroke: "#116329", width: 2, spanGaps: false },
@@ -45,8 +46,17 @@
     window.addEventListener("resize", function () { chart.setSize({ width: width(box), height: 280 }); });
   }
 
+  // A refresh replaces the per-minute table too: keep it open when the reader opened it.
+  var minutesOpen = false;
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var details = document.getElementById("dash-minutes");
+    if (e.target && e.target.id === "dash-live") minutesOpen = !!(details && details.open);
+  });
   document.addEventListener("htmx:afterSwap", function (e) {
-    if (e.target && e.target.id === "dash-live") draw();
+    if (!e.target || e.target.id !== "dash-live") return;
+    var details = document.getElementById("dash-minutes");
+    if (details && minutesOpen) details.open = true;
+    draw();
   });
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", draw);

@@ -54,6 +54,12 @@ def test_dashboard_shows_traffic_and_what_runs_where(server, api, dash_model, pa
     assert "v1 ready" in models_row.inner_text() and "7" in models_row.inner_text()
     where = page.locator("#dash-where tbody tr", has_text=MODEL).inner_text()
     assert "cpu" in where and "CPU" in where and "MiB" in where
+    page.get_by_text("The chart's numbers, per minute").click()  # the chart as a table, for screen readers
+    assert "7" in page.inner_text("#dash-minutes tbody")
+    api.post(f"/v2/models/{MODEL}/infer", json=GOOD)  # the next refresh keeps the table open
+    page.wait_for_function("document.querySelector('#tile-rps').textContent.includes('8 requests')",
+                           timeout=30_000)
+    assert page.is_visible("#dash-minutes tbody")
     assert "MiB" in page.inner_text("#dash-process") and "cpu" in page.inner_text("#dash-process")
     page.shots("traffic")
 

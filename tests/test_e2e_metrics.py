@@ -67,6 +67,8 @@ def test_metrics_count_exactly_the_calls_made(server, api, metered):
     assert (where["model"], where["version"], where["device"]) == (MODEL, 1, "cpu")
     assert "CPUExecutionProvider" in where["providers"] and where["instance_count"] >= 1
     assert where["requests"] == 4 and where["in_flight"] == 0  # the four that reached the model
+    # The version saw the six calls it was found for (not the 404 for v9, nor the 429 before the lookup).
+    assert (where["last_hour"]["requests"], where["last_hour"]["errors"]) == (6, 2)
     assert isinstance(where["host_memory_bytes"], int) and where["gpu_memory_bytes"] is None
     process = report["process"]
     assert process["device"] == "cpu" and process["cpu_count"] >= 1 and process["rss_bytes"] > 50 * 2**20

@@ -9,7 +9,7 @@ bins, and there are at most ``max_series`` series; requests beyond that count un
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from flashml.metrics import histogram
@@ -98,18 +98,33 @@ class RequestMetrics:
     def minutes(self, model: str | None = None, version: int | None = None) -> list[MinuteTotals]:
         """The last ``WINDOW_MINUTES`` minutes, oldest first, the current (partial) minute last; merged over
         every series, or those of ``model`` (and ``version`` when given)."""
-        now = int(self.clock() // 60)
-        first = now - WINDOW_MINUTES + 1
-        out = [MinuteTotals(m) for m in range(first, now + 1)]
-        for (name, number), series in self._series.items():
-            if model is not None and name != model:
+        def wanted(key: tuple[str, int | None]) -> bool:
+            return (model is None or key[0] == model) and (version is None or key[1] == version)
+
+        return self.grouped(lambda key: 0 if wanted(key) else None).get(0) or self.empty()
+
+    def grouped(self, group: Callable[[tuple[str, int | None]], Hashable | None]
+                ) -> dict[Hashable, list[MinuteTotals]]:
+        """The last hour merged per group of series, in one pass: ``group(key)`` names a series' group
+        (None: leave it out), e.g. ``lambda key: key[0]`` per model, ``lambda key: key`` per version."""
+        first = int(self.clock() // 60) - WINDOW_MINUTES + 1
+        out: dict[Hashable, list[MinuteTotals]] = {}
+        for key, series in self._series.items():
+            name = group(key)
+            if name is None:
                 continue
-            if version is not None and number != version:
-                continue
+            minutes = out.get(name)
+            if minutes is None:
+                minutes = out[name] = self.empty()
             for bucket in series.ring:
-                if bucket is not None and first <= bucket.minute <= now:
-                    out[bucket.minute - first].add(bucket)
+                if bucket is not None and first <= bucket.minute < first + WINDOW_MINUTES:
+                    minutes[bucket.minute - first].add(bucket)
         return out
+
+    def empty(self) -> list[MinuteTotals]:
+        """The last hour with no requests in it."""
+        first = int(self.clock() // 60) - WINDOW_MINUTES + 1
+        return [MinuteTotals(m) for m in range(first, first + WINDOW_MINUTES)]
 
     def _forget_idle(self) -> None:
         """Drop series without a request in the last hour (deleted versions, names that never existed)."""

@@ -82,6 +82,7 @@ class RunningVersion:
     in_flight: int
     queued: int
     requests: int  # since it was loaded
+    last_hour: MetricsSummary  # requests that reached this version (after the key's limits and its lookup)
     host_memory_bytes: int | None
     gpu_memory_bytes: int | None
     gpu_memory_note: str | None
@@ -140,11 +141,11 @@ def summary(minutes: list[MinuteTotals], now: float, started: float) -> MetricsS
                           _ms(hist.quantile(total.latency, 0.5)), _ms(hist.quantile(total.latency, 0.99)))
 
 
-def running_version(loaded: LoadedModel) -> RunningVersion:
+def running_version(loaded: LoadedModel, last_hour: MetricsSummary) -> RunningVersion:
     stats = loaded.batcher.stats()
     on_gpu = CUDA in loaded.providers or any("Tensorrt" in p for p in loaded.providers)
     return RunningVersion(loaded.model, loaded.version, loaded.device, list(loaded.providers),
-                          len(loaded.executors), loaded.in_flight, stats["queued"], loaded.requests,
+                          len(loaded.executors), loaded.in_flight, stats["queued"], loaded.requests, last_hour,
                           loaded.host_memory_bytes, None, GPU_NOT_MEASURED if on_gpu else None, loaded.loaded_at)
 
 
@@ -158,19 +159,24 @@ async def metrics_report(services: Services, model: str | None = None) -> Metric
         await registry.get_model(model)  # raises the 404
     now = recorder.clock()
     minutes = recorder.minutes(model)
-    activity = []
+    per_model = recorder.grouped(lambda key: key[0])
+    per_version = recorder.grouped(lambda key: key)
+
+    def hour(series: list[MinuteTotals] | None) -> MetricsSummary:
+        return summary(series or recorder.empty(), now, recorder.started)
+
     registered = {m["name"] for m in models}
-    for m in models:
-        activity.append(ModelActivity(m["name"], True, m["latest_ready"],
-                                      [VersionState(v["version"], v["state"]) for v in m["versions"]],
-                                      summary(recorder.minutes(m["name"]), now, recorder.started)))
+    activity = [ModelActivity(m["name"], True, m["latest_ready"],
+                              [VersionState(v["version"], v["state"]) for v in m["versions"]],
+                              hour(per_model.get(m["name"]))) for m in models]
     for name in sorted(seen - registered):  # deleted models, and names that serve nothing
-        activity.append(ModelActivity(name, False, None, [], summary(recorder.minutes(name), now, recorder.started)))
+        activity.append(ModelActivity(name, False, None, [], hour(per_model.get(name))))
     if model is not None:
         activity = [a for a in activity if a.model == model]
     pool = services.pool
     loaded = sorted(pool.loaded(), key=lambda v: (v.model, v.version)) if pool else []
-    running = [running_version(v) for v in loaded if model is None or v.model == model]
+    running = [running_version(v, hour(per_version.get((v.model, v.version))))
+               for v in loaded if model is None or v.model == model]
     on_gpu = pool is not None and pool.device.startswith("cuda")
     process = ProcessInfo(os.getpid(), pool.device if pool else "cpu", os.cpu_count() or 1, rss_bytes(),
                           round(now - recorder.started, 1), GPU_NOT_MEASURED if on_gpu else None)

@@ -42,6 +42,10 @@ def duration(seconds: float) -> str:
     return f"{days} d {hours} h" if days else f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
+def minute(timestamp: int) -> str:
+    return time.strftime("%H:%M", time.gmtime(timestamp))
+
+
 def model_label(name: str) -> str:
     return "(no such model, or nothing serving)" if name == UNKNOWN_MODEL else name
 
@@ -55,7 +59,7 @@ def chart_data(report: MetricsReport) -> dict[str, list]:
 
 def _context(report: MetricsReport) -> dict:
     return {"report": report, "chart": chart_data(report), "mib": mib, "ms": ms, "percent": percent,
-            "duration": duration, "model_label": model_label, "refresh_s": REFRESH_S,
+            "duration": duration, "model_label": model_label, "minute": minute, "refresh_s": REFRESH_S,
             "updated": time.strftime("%H:%M:%S UTC", time.gmtime(report.generated_at))}
 
 
