@@ -81,3 +81,10 @@ def test_dashboard_shows_traffic_and_what_runs_where(server, api, dash_model, pa
 def test_signed_out_visitors_go_to_login(server, page):  # noqa: F811
     page.goto(server.url + "/")
     assert page.url.endswith("/login")
+
+
+def test_an_ended_session_sends_the_open_dashboard_to_sign_in(server, page):  # noqa: F811
+    sign_in_as_new_user(page, server, "dash-leaver", "viewer", "/")
+    page.context.clear_cookies()  # as when the session ends (12 hours unused, or signed out elsewhere)
+    page.wait_for_url(f"{server.url}/login?next=%2F", timeout=30_000)  # the next refresh goes to sign-in
+    assert page.get_by_label("User name").is_visible()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get
 from litestar.response import Redirect, Template
 
 from flashml import __version__
@@ -89,11 +89,11 @@ class DashboardController(Controller):
 
     @get("/dashboard/live")
     async def live(self, request: Request, sessions: SessionService, services: Services,
-                   model: str = "") -> Template | Redirect:
+                   model: str = "") -> Template | Response:
         """The part of the page that refreshes: tiles, tables and the chart's numbers."""
         user = await current_user(request, sessions)
-        if user is None:
-            return Redirect("/login")
+        if user is None:  # the session ended while the page was open: the whole page goes to the sign-in form
+            return Response(b"", status_code=200, headers={"HX-Redirect": "/login?next=%2F"})
         try:
             report = await metrics_report(services, model or None)
         except FlashMLError:
