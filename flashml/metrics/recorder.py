@@ -68,12 +68,13 @@ class RequestMetrics:
         self.max_series = max_series
         self.started = clock()
         self._series: dict[tuple[str, int | None], _Series] = {}
+        self._swept = -1  # the minute of the last sweep for idle series, at most one a minute on the hot path
 
     def record(self, model: str, version: int | None, status: int, seconds: float) -> None:
         """One finished request: its HTTP status and how long it took from arrival to answer."""
         series = self._series.get((model, version))
         if series is None:
-            if len(self._series) >= self.max_series:
+            if len(self._series) >= self.max_series and self._swept != int(self.clock() // 60):
                 self._forget_idle()
             key = (model, version) if len(self._series) < self.max_series else (OTHER, None)
             series = self._series.setdefault(key, _Series())
@@ -128,6 +129,7 @@ class RequestMetrics:
 
     def _forget_idle(self) -> None:
         """Drop series without a request in the last hour (deleted versions, names that never existed)."""
-        oldest = int(self.clock() // 60) - WINDOW_MINUTES + 1
+        self._swept = int(self.clock() // 60)
+        oldest = self._swept - WINDOW_MINUTES + 1
         for key in [k for k, s in self._series.items() if s.newest() < oldest]:
             del self._series[key]
