@@ -77,6 +77,9 @@ def test_series_are_bounded():
         m.record(f"name-{i}", None, 404, 0.0001)
     assert len(m.keys()) == 4 and (OTHER, None) in m.keys()  # three names, then the rest as one
     assert sum(x.requests for x in m.minutes()) == 10
+    m.clock.t = T0 + 3600 + 60  # an hour later the idle names make room again
+    m.record("fresh", 1, 200, 0.001)
+    assert ("fresh", 1) in m.keys() and (OTHER, None) not in m.keys()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
