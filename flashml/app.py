@@ -19,6 +19,7 @@ from flashml.api.aliases import AliasesController
 from flashml.api.deps import DEPENDENCIES
 from flashml.api.error_handlers import EXCEPTION_HANDLERS
 from flashml.api.keys import KeysController, MeController
+from flashml.api.metrics import MetricsController
 from flashml.api.models import ModelsController
 from flashml.api.setup import SetupController
 from flashml.api.v2 import V2HealthController, V2ModelController
@@ -49,7 +50,7 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[*CONSOLE_CONTROLLERS, V2HealthController, V2ModelController, ModelsController, KeysController,
-                        MeController, SetupController, AliasesController,
+                        MeController, MetricsController, SetupController, AliasesController,
                         create_static_files_router(path="/static", directories=[STATIC_DIR],
                                                    include_in_schema=False)],
         dependencies=DEPENDENCIES,

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from flashml.metrics.memory import growth, rss_bytes
 from flashml.runtime.batching import Batcher, BatchingConfig
 from flashml.runtime.devices import CUDA, resolve_device
 from flashml.runtime.executor import SessionExecutor
@@ -37,6 +38,8 @@ class LoadedModel:
     last_used: float = 0.0  # time.time() of the last request
     requests: int = 0
     loaded_at: float = field(default_factory=time.time)
+    # Growth of this process's RSS while the sessions were created: approximate (other threads allocate too).
+    host_memory_bytes: int | None = None
 
     async def run(self, inputs: dict[str, np.ndarray], output_names: list[str], **scheduling: Any
                   ) -> dict[str, np.ndarray]:
@@ -68,6 +71,7 @@ class ModelPool:
         async with self._lock:
             want = resolve_device(device) if device else self.device
             executors = []
+            rss_before = rss_bytes()
             for _ in range(config.instance_count):
                 session = await asyncio.to_thread(create_session, model_path, want, self.options,
                                                   config.instance_count)
@@ -80,7 +84,7 @@ class ModelPool:
                 warnings.append(f"{device} was asked for but CUDA does not work here; it runs on the CPU.")
             loaded = LoadedModel(model, version, signature, want, providers,
                                  Batcher(executors, config, self.executor, name=f"{model}/v{version}"),
-                                 executors, config, warnings)
+                                 executors, config, warnings, host_memory_bytes=growth(rss_before, rss_bytes()))
             old = self._loaded.get((model, version))
             self._loaded[(model, version)] = loaded
         if old is not None:  # a reload: let requests already queued on the old instances finish first

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db.engine import open_database
+from flashml.metrics import RequestMetrics
 from flashml.runtime.devices import resolve_device
 from flashml.runtime.pool import ModelPool
 from flashml.runtime.sessions import SessionOptions
@@ -30,6 +31,7 @@ class Services:
     registry: RegistryService | None = None
     inference: InferenceService | None = None
     pool: ModelPool | None = None
+    metrics: RequestMetrics = field(default_factory=RequestMetrics)  # inference requests, last hour
 
     async def close(self) -> None:
         await self.keys.stop()
@@ -57,7 +59,8 @@ async def open_services(settings: Settings) -> Services:
     services.pool = ModelPool(device, options)
     store = LocalModelStore(settings.data_dir)
     services.registry = RegistryService(services.engine, store, services.pool, settings)
-    services.inference = InferenceService(services.registry, limiter=services.keys.admit)
+    services.inference = InferenceService(services.registry, limiter=services.keys.admit,
+                                           metrics=services.metrics)
     await services.registry.recover_and_load()
     await services.keys.start()
     return services

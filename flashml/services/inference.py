@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from flashml.auth.principal import Principal
 from flashml.db import models as db
 from flashml.errors import BadRequestError, ConflictError, FlashMLError, ForbiddenError, NotFoundError
+from flashml.metrics import RequestMetrics
 from flashml.protocol.v2_request import parse_infer_request
 from flashml.protocol.v2_response import encode_infer_response
 from flashml.runtime.pool import LoadedModel
@@ -25,9 +27,11 @@ class InferenceFailedError(FlashMLError):
 
 
 class InferenceService:
-    def __init__(self, registry: RegistryService, limiter: Callable[[Principal], None] | None = None) -> None:
+    def __init__(self, registry: RegistryService, limiter: Callable[[Principal], None] | None = None,
+                 metrics: RequestMetrics | None = None) -> None:
         self.registry = registry
         self.limiter = limiter  # per-key rate limit and daily quota (KeyService.admit); raises 429
+        self.metrics = metrics or RequestMetrics()  # every infer call: status and time from arrival to answer
         self.pool = registry.pool
 
     async def resolve(self, principal: Principal, model: str, version: str | None, *,
@@ -79,9 +83,23 @@ class InferenceService:
                     header_length: int | None, *, timeout_us: int | None = None,
                     priority: int = PRIORITY_ONLINE, routing_key: str | None = None) -> tuple[bytes, dict[str, str]]:
         """One V2 request through the version's scheduler. ``timeout_us``: the header's; the body's wins."""
-        if self.limiter:
-            self.limiter(principal)
-        loaded = await self.resolve(principal, model, version, routing_key=routing_key)
+        started, loaded, status = time.perf_counter(), None, 500  # anything unexpected counts as a 500
+        try:
+            if self.limiter:
+                self.limiter(principal)
+            loaded = await self.resolve(principal, model, version, routing_key=routing_key)
+            answer = await self._answer(loaded, principal, model, body, header_length, timeout_us, priority)
+            status = 200
+            return answer
+        except FlashMLError as exc:
+            status = exc.status
+            raise
+        finally:  # requests for a model that serves nothing all count under "" (bounded memory)
+            name = model if loaded or model in self.registry.latest_ready else ""
+            self.metrics.record(name, loaded.version if loaded else None, status, time.perf_counter() - started)
+
+    async def _answer(self, loaded: LoadedModel, principal: Principal, model: str, body: bytes,
+                      header_length: int | None, timeout_us: int | None, priority: int) -> tuple[bytes, dict[str, str]]:
         request = parse_infer_request(body, header_length, loaded.signature)
         names = [o.name for o in request.outputs] if request.outputs else [o.name for o in loaded.signature.outputs]
         try:

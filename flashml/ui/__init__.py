@@ -2,6 +2,7 @@
 
 from flashml.ui.audit import AuditPageController
 from flashml.ui.auth import AuthController
+from flashml.ui.dashboard import DashboardController
 from flashml.ui.keys import KeysPageController
 from flashml.ui.models import ModelsPageController
 from flashml.ui.playground import PlaygroundController
@@ -10,6 +11,7 @@ from flashml.ui.users import UsersPageController
 
 CONTROLLERS: list[type] = [
     AuthController,
+    DashboardController,
     KeysPageController,
     ModelsPageController,
     UploadPageController,

@@ -1,4 +1,4 @@
-"""Console sign-in: GET/POST /login, POST /logout, and / (the signed-in home, else a redirect to /login)."""
+"""Console sign-in: GET/POST /login and POST /logout (the signed-in home, /, is the dashboard)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
-from flashml import __version__
 from flashml.auth.csrf import require_csrf, submitted_csrf
 from flashml.errors import FlashMLError
 from flashml.services.sessions import SESSION_COOKIE, SessionService
@@ -54,15 +53,6 @@ class LoginForm:
 
 class AuthController(Controller):
     include_in_schema = False
-
-    @get("/")
-    async def home(self, request: Request, sessions: SessionService) -> Template | Redirect:
-        user = await sessions.resolve(request.cookies.get(SESSION_COOKIE))
-        if user is None:
-            return Redirect("/login")
-        return Template("home.html", context={"version": __version__, "user": user,
-                                              "csrf_token": user.csrf_token},
-                        headers={"Cache-Control": "no-store"})
 
     @get("/login")
     async def login_page(self, request: Request, sessions: SessionService, next: str = "/") -> Template | Redirect:
