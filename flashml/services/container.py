@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,12 @@ from flashml.services.registry import RegistryService
 from flashml.services.sessions import SessionService
 from flashml.services.users import UserService
 from flashml.settings import Settings
-from flashml.storage.local import LocalModelStore
+from flashml.storage.base import StorageUnavailableError
+from flashml.storage.cache import ModelCache
+from flashml.storage.factory import open_store
+from flashml.storage.scratch import ScratchSpace
+
+log = logging.getLogger("flashml")
 
 
 @dataclass
@@ -55,8 +62,14 @@ async def open_services(settings: Settings) -> Services:
     if settings.tensorrt:
         Path(options.trt_cache_dir).mkdir(parents=True, exist_ok=True)
     services.pool = ModelPool(device, options)
-    store = LocalModelStore(settings.data_dir)
-    services.registry = RegistryService(services.engine, store, services.pool, settings)
+    store = open_store(settings)
+    try:
+        await asyncio.to_thread(store.prepare)
+    except StorageUnavailableError as exc:  # serve what the cache holds; uploads answer 503 until it is back
+        log.warning("%s", exc.message)
+    cache = ModelCache(store, settings.data_dir / "cache" / "models")
+    services.registry = RegistryService(services.engine, store, ScratchSpace(settings.data_dir), cache,
+                                        services.pool, settings)
     services.inference = InferenceService(services.registry, limiter=services.keys.admit)
     await services.registry.recover_and_load()
     await services.keys.start()
