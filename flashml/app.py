@@ -20,6 +20,7 @@ from flashml.api.error_handlers import EXCEPTION_HANDLERS
 from flashml.api.keys import KeysController, MeController
 from flashml.api.models import ModelsController
 from flashml.api.setup import SetupController
+from flashml.api.uploads import UploadsController
 from flashml.api.v2 import V2HealthController, V2ModelController
 from flashml.paths import STATIC_DIR, TEMPLATES_DIR
 from flashml.services.container import open_services
@@ -47,7 +48,7 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[*CONSOLE_CONTROLLERS, V2HealthController, V2ModelController, ModelsController, KeysController,
-                        MeController, SetupController,
+                        MeController, UploadsController, SetupController,
                         create_static_files_router(path="/static", directories=[STATIC_DIR],
                                                    include_in_schema=False)],
         dependencies=DEPENDENCIES,

@@ -13,6 +13,7 @@ from flashml.db.engine import open_database
 from flashml.runtime.devices import resolve_device
 from flashml.runtime.pool import ModelPool
 from flashml.runtime.sessions import SessionOptions
+from flashml.services.direct_uploads import DirectUploadService
 from flashml.services.inference import InferenceService
 from flashml.services.keys import KeyService
 from flashml.services.registry import RegistryService
@@ -36,10 +37,13 @@ class Services:
     sessions: SessionService
     registry: RegistryService | None = None
     inference: InferenceService | None = None
+    uploads: DirectUploadService | None = None
     pool: ModelPool | None = None
 
     async def close(self) -> None:
         await self.keys.stop()
+        if self.uploads is not None:
+            await self.uploads.stop()
         if self.registry is not None:
             await self.registry.wait_idle()
         if self.pool is not None:
@@ -72,5 +76,7 @@ async def open_services(settings: Settings) -> Services:
                                         services.pool, settings)
     services.inference = InferenceService(services.registry, limiter=services.keys.admit)
     await services.registry.recover_and_load()
+    services.uploads = DirectUploadService(services.engine, services.registry, settings)
+    await services.uploads.start()
     await services.keys.start()
     return services
