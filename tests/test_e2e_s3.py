@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import os
+import shutil
+import signal
+import time
 
 import httpx
 import pytest
@@ -13,6 +18,7 @@ from tests import onnx_models
 from tests.conftest import SERVER_FLAGS
 from tests.s3_server import ACCESS, SECRET
 from tests.server_process import ServerProcess, free_port
+from tests.test_e2e_lifecycle import _probes
 from tests.test_e2e_upload import leftovers, upload
 
 pytestmark = pytest.mark.server
@@ -83,8 +89,15 @@ def test_s3_storage_end_to_end(tmp_path):
             assert cached.read_bytes() == (tmp_path / "m.onnx").read_bytes()
             assert "fetching it again" in srv.log()
 
-            # the store goes down: loaded models keep serving; uploads and deletions fail fast with 503
+            assert upload(c, "other", tmp_path / "m.onnx").status_code == 201
+            assert c.post("/api/v1/models/other/versions/1/archive").json()["state"] == "archived"
+            shutil.rmtree(srv.data_dir / "cache" / "models" / "other")
+
+            # the store goes down: loaded models keep serving; uploads, loads and deletions fail fast with 503
             moto.stop()
+            r = c.post("/api/v1/models/other/versions/1/restore")  # its files must come from the store
+            assert r.status_code == 503 and r.json()["code"] == "storage_unavailable", r.text
+            assert c.get("/api/v1/models/other/versions/1").json()["state"] == "archived"
             assert infer(c, "adder").status_code == 200
             r = upload(c, "adder", tmp_path / "m.onnx")
             assert r.status_code == 503 and r.json()["code"] == "storage_unavailable", r.text
@@ -97,6 +110,9 @@ def test_s3_storage_end_to_end(tmp_path):
             # it comes back: service resumes by itself
             moto.start()
             assert upload(c, "adder", tmp_path / "m.onnx").status_code == 201
+            assert c.post("/api/v1/models/other/versions/1/restore").json()["state"] == "ready"
+            assert infer(c, "other").status_code == 200
+            assert c.delete("/api/v1/models/other", params={"force": True}).status_code == 204
             assert c.delete("/api/v1/models/adder/versions/1", params={"force": True}).status_code == 204
             assert c.delete("/api/v1/models/adder", params={"force": True}).status_code == 204
             assert objects(moto) == []
@@ -118,4 +134,53 @@ def test_bad_upload_leaves_nothing_in_the_bucket(tmp_path):
             assert objects(moto) == []
     finally:
         srv.stop()
+        moto.stop()
+
+
+def test_a_kill_mid_upload_leaves_no_version_and_a_restart_cleans_the_bucket(tmp_path):
+    onnx_models.add_model(tmp_path / "m.onnx")
+    onnx_models.hang_model(tmp_path / "hang.onnx")
+    moto = Moto().start()
+    flags = ("--upload-wait-s", "1", "--validation-timeout-s", "120")
+    srv = s3_server(tmp_path / "data", moto, *flags).start()
+    try:
+        key = srv.create_key()
+        with httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+            assert upload(c, "keep", tmp_path / "m.onnx", "m.onnx").status_code in (201, 202)
+            deadline = time.monotonic() + 60
+            while c.get("/api/v1/models/keep/versions/1").json()["state"] == "validating" \
+                    and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert c.get("/api/v1/models/keep/versions/1").json()["state"] == "ready"
+            assert upload(c, "hangs", tmp_path / "hang.onnx").status_code == 202
+        deadline = time.monotonic() + 30
+        while not _probes(srv.data_dir) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        probes = _probes(srv.data_dir)
+        assert probes
+        with open(f"/proc/{probes[0]}/stat") as f:
+            worker = int(f.read().rsplit(")", 1)[1].split()[1])
+        os.kill(worker, signal.SIGKILL)
+        srv.signal(signal.SIGKILL)
+        srv.proc.wait(10)
+        # what a kill during publication would leave: part of a version folder, a stray bundle, stray bytes
+        client = Minio(moto.endpoint, access_key=ACCESS, secret_key=SECRET, secure=False, region="us-east-1")
+        for name in ("site-a/models/hangs/v1/model.onnx", "site-a/uploads/cli/hangs-v1.onnx", "site-a/incoming/x"):
+            client.put_object(BUCKET, name, io.BytesIO(b"half"), 4)
+    finally:
+        srv.stop()
+    again = s3_server(tmp_path / "data", moto, *flags).start()
+    try:
+        with httpx.Client(base_url=again.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+            v = c.get("/api/v1/models/hangs/versions/1").json()
+            assert v["state"] == "failed" and v["errors"][0]["code"] == "interrupted"
+            assert infer(c, "keep").status_code == 200
+        assert objects(moto) == ["site-a/models/keep/v1/checksums.json", "site-a/models/keep/v1/model.onnx",
+                                 "site-a/uploads/cli/keep-v1.onnx"]
+        assert leftovers(again.data_dir) == []
+        deadline = time.monotonic() + 10
+        while _probes(again.data_dir) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        again.stop()
         moto.stop()
