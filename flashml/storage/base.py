@@ -112,6 +112,28 @@ class ArtifactStore(abc.ABC):
     def presigned_put_url(self, key: str, expires_s: float) -> str | None:
         """A URL a client may PUT the object's bytes to, without FlashML in the way; None for local disk."""
 
+    # ---- multipart: big files in parts, each PUT on its own (presigned for S3), then joined ----
+
+    @abc.abstractmethod
+    def start_multipart(self, key: str) -> str:
+        """Begin a multipart upload of ``key``; returns its id."""
+
+    @abc.abstractmethod
+    def presigned_part_url(self, key: str, multipart_id: str, part: int, expires_s: float) -> str | None:
+        """A URL to PUT part ``part`` (1, 2, ...) to directly; None when parts go through FlashML."""
+
+    @abc.abstractmethod
+    def put_part(self, key: str, multipart_id: str, part: int, path: Path) -> None:
+        """Store one part from a local file (the path may be consumed)."""
+
+    @abc.abstractmethod
+    def complete_multipart(self, key: str, multipart_id: str, parts: int) -> None:
+        """Join parts 1..``parts`` into the object; ``ValueError`` names a missing part."""
+
+    @abc.abstractmethod
+    def abort_multipart(self, key: str, multipart_id: str) -> None:
+        """Drop a multipart upload and its parts; an unknown one is fine."""
+
     def local_path(self, key: str) -> Path | None:
         """Where the object already lies on this machine's disk (local store), else None."""
         return None

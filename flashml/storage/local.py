@@ -107,6 +107,38 @@ class LocalArtifactStore(ArtifactStore):
     def presigned_put_url(self, key: str, expires_s: float) -> str | None:
         return None
 
+    def start_multipart(self, key: str) -> str:
+        check_key(key)
+        return "local"
+
+    def presigned_part_url(self, key: str, multipart_id: str, part: int, expires_s: float) -> str | None:
+        return None
+
+    def _part_key(self, key: str, part: int) -> str:
+        return f"{key}.parts/{part:05d}"
+
+    def put_part(self, key: str, multipart_id: str, part: int, path: Path) -> None:
+        self.put_file(self._part_key(key, part), path, move=True)
+
+    def complete_multipart(self, key: str, multipart_id: str, parts: int) -> None:
+        paths = [self._path(self._part_key(key, n)) for n in range(1, parts + 1)]
+        missing = [n for n, p in enumerate(paths, 1) if not p.is_file()]
+        if missing:
+            raise ValueError(f"part {missing[0]} of {parts} has not arrived")
+        tmp = self._temp()
+        try:
+            with open(tmp, "wb") as out:
+                for p in paths:
+                    with open(p, "rb") as src:
+                        shutil.copyfileobj(src, out, 1 << 20)
+            self._place(tmp, key)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self.abort_multipart(key, multipart_id)
+
+    def abort_multipart(self, key: str, multipart_id: str) -> None:
+        self.delete_prefix(key + ".parts/")
+
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 

@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 import urllib3
 from minio import Minio
+from minio.datatypes import Part
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error, ServerError
 
@@ -143,3 +144,46 @@ class S3ArtifactStore(ArtifactStore):
     def presigned_put_url(self, key: str, expires_s: float) -> str | None:
         return self.client.presigned_put_object(self.bucket, self._name(key),
                                                 expires=timedelta(seconds=max(1, int(expires_s))))
+
+    # The minio client has no public calls for presigned multipart uploads; these are its S3 API wrappers.
+
+    def start_multipart(self, key: str) -> str:
+        return self._call("the upload to storage", self.client._create_multipart_upload, self.bucket,
+                          self._name(key), {"Content-Type": "application/octet-stream"})
+
+    def presigned_part_url(self, key: str, multipart_id: str, part: int, expires_s: float) -> str | None:
+        return self.client.get_presigned_url("PUT", self.bucket, self._name(key),
+                                             expires=timedelta(seconds=max(1, int(expires_s))),
+                                             extra_query_params={"partNumber": str(part), "uploadId": multipart_id})
+
+    def put_part(self, key: str, multipart_id: str, part: int, path: Path) -> None:
+        self._call("the upload to storage", self.client._upload_part, self.bucket, self._name(key),
+                   path.read_bytes(), None, multipart_id, part)
+        path.unlink(missing_ok=True)
+
+    def complete_multipart(self, key: str, multipart_id: str, parts: int) -> None:
+        found: dict[int, Part] = {}
+        marker = None
+        try:
+            while True:  # S3 lists at most 1000 parts per call
+                page = self._call("the upload to storage", self.client._list_parts, self.bucket, self._name(key),
+                                  multipart_id, part_number_marker=marker)
+                found.update({p.part_number: p for p in page.parts})
+                if not page.is_truncated:
+                    break
+                marker = page.next_part_number_marker
+        except S3Error as exc:
+            raise ValueError(f"the multipart upload is unknown to the store ({exc.code})") from None
+        missing = [n for n in range(1, parts + 1) if n not in found]
+        if missing:
+            raise ValueError(f"part {missing[0]} of {parts} has not arrived")
+        self._call("the upload to storage", self.client._complete_multipart_upload, self.bucket, self._name(key),
+                   multipart_id, [Part(n, found[n].etag) for n in range(1, parts + 1)])
+
+    def abort_multipart(self, key: str, multipart_id: str) -> None:
+        try:
+            self._call("the upload to storage", self.client._abort_multipart_upload, self.bucket, self._name(key),
+                       multipart_id)
+        except S3Error as exc:
+            if exc.code != "NoSuchUpload":
+                raise
