@@ -62,6 +62,7 @@ class Settings:
     s3_credentials_file: str = _s("", "A TOML file with access_key and secret_key; else FLASHML_S3_ACCESS_KEY / "
                                       "FLASHML_S3_SECRET_KEY or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.")
     storage_timeout_s: float = _s(5.0, "Connect timeout to the store: past it, storage calls fail fast with 503.")
+    upload_part_bytes: int = _s(64 * MiB, "Direct uploads over this size go in parts of this size (5 MiB at least).")
     upload_session_ttl_s: float = _s(3600.0, "How long a direct-upload session (and its upload URL) stays valid.")
     housekeeping_interval_s: float = _s(60.0, "How often expired, abandoned and failed upload sessions are removed.")
     setup_token_ttl_s: float = _s(86400.0, "How long the first-run setup link stays valid.")

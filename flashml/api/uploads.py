@@ -34,8 +34,9 @@ class UploadsController(Controller):
 
     @put("/{upload_id:str}/data", summary="The file's bytes, for uploads kept on local disk (token in the URL)",
          request_max_body_size=None, status_code=200)
-    async def put_data(self, upload_id: str, request: Request, services: Services, token: str = "") -> dict[str, Any]:
-        return await services.uploads.receive(upload_id, token, request.stream(), request.content_length)
+    async def put_data(self, upload_id: str, request: Request, services: Services, token: str = "",
+                       part: int | None = None) -> dict[str, Any]:
+        return await services.uploads.receive(upload_id, token, request.stream(), request.content_length, part)
 
     @post("/{upload_id:str}/complete", summary="Check the bytes, then validate and publish them as a version",
           status_code=201)

@@ -41,3 +41,8 @@ async def purge(engine: AsyncEngine, upload_ids: list[str]) -> None:
     if upload_ids:
         async with engine.begin() as conn:
             await conn.execute(delete(t).where(t.c.id.in_(upload_ids)))
+
+
+async def set_values(engine: AsyncEngine, upload_id: str, **values: Any) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(update(t).where(t.c.id == upload_id).values(updated_at=time.time(), **values))

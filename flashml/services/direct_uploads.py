@@ -35,6 +35,7 @@ from flashml.storage.scratch import remove_path
 log = logging.getLogger("flashml.uploads")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 INCOMING = "incoming/"
+MIN_PART = 5 * 1024 * 1024  # S3's smallest part (all but the last)
 
 
 class UploadGoneError(FlashMLError):
@@ -47,8 +48,8 @@ def _hash(token: str) -> str:
 
 
 def public_upload(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in ("id", "model", "filename", "size_bytes", "sha256", "state", "version", "error",
-                                "created_at", "expires_at")}
+    return {k: row[k] for k in ("id", "model", "filename", "size_bytes", "part_bytes", "sha256", "state", "version",
+                                "error", "created_at", "expires_at")}
 
 
 class DirectUploadService:
@@ -80,19 +81,28 @@ class DirectUploadService:
         upload_id, token = secrets.token_hex(16), secrets.token_urlsafe(32)
         key = INCOMING + upload_id
         ttl = self.settings.upload_session_ttl_s
-        url = await asyncio.to_thread(self.store.presigned_put_url, key, ttl)
-        if url is None:
-            url = f"/api/v1/uploads/{upload_id}/data?token={token}"
+        own = f"/api/v1/uploads/{upload_id}/data?token={token}"
+        part_bytes = max(MIN_PART, self.settings.upload_part_bytes)
+        multipart_id, parts, url = None, None, None
+        if size > part_bytes:
+            multipart_id = await asyncio.to_thread(self.store.start_multipart, key)
+            parts = []
+            for n, offset in enumerate(range(0, size, part_bytes), 1):
+                part_url = self.store.presigned_part_url(key, multipart_id, n, ttl) or f"{own}&part={n}"
+                parts.append({"part": n, "url": part_url, "offset": offset, "size": min(part_bytes, size - offset)})
+        else:
+            url = await asyncio.to_thread(self.store.presigned_put_url, key, ttl) or own
         await db.create(self.engine, id=upload_id, token_hash=_hash(token), model=model, filename=filename,
                         size_bytes=size, sha256=sha256.lower() if sha256 else None, user=user[:64], actor=actor,
-                        object_key=key, expires_at=time.time() + ttl)
+                        object_key=key, multipart_id=multipart_id, part_bytes=part_bytes if parts else None,
+                        expires_at=time.time() + ttl)
         row = await db.get(self.engine, upload_id)
-        return {**public_upload(row), "url": url, "method": "PUT", "storage": self.store.kind,
+        return {**public_upload(row), "url": url, "parts": parts, "method": "PUT", "storage": self.store.kind,
                 "complete_url": f"/api/v1/uploads/{upload_id}/complete"}
 
-    async def receive(self, upload_id: str, token: str, chunks: AsyncIterator[bytes],
-                      content_length: int | None) -> dict[str, Any]:
-        """FlashML's own upload URL (local disk): the bytes of a pending upload, at most the declared size."""
+    async def receive(self, upload_id: str, token: str, chunks: AsyncIterator[bytes], content_length: int | None,
+                      part: int | None = None) -> dict[str, Any]:
+        """FlashML's own upload URL (local disk): the bytes of a pending upload (or one part of it)."""
         row = await db.get(self.engine, upload_id)
         if row is None or not hmac.compare_digest(_hash(token or ""), row["token_hash"]):
             raise NotFoundError("There is no such upload, or its token is wrong.", code="upload_not_found")
@@ -100,20 +110,38 @@ class DirectUploadService:
         if self.store.local_path(row["object_key"]) is None:
             raise ConflictError("This server stores uploads in S3: PUT the bytes to the presigned URL it gave.",
                                 code="use_presigned_url")
-        if content_length is not None and content_length != row["size_bytes"]:
-            raise BadRequestError(f"This upload was declared as {row['size_bytes']} bytes; the request has "
+        expected = self._expected_size(row, part)
+        if content_length is not None and content_length != expected:
+            raise BadRequestError(f"This {'part' if part else 'upload'} should be {expected} bytes; the request has "
                                   f"{content_length}.", code="size_mismatch")
         tmp = self.registry.scratch.new_upload_path()
         try:
-            size = await receive_upload(chunks, tmp, row["size_bytes"])
+            size = await receive_upload(chunks, tmp, expected)
+            if size != expected:
+                raise BadRequestError(f"{size} bytes arrived; this {'part' if part else 'upload'} should be "
+                                      f"{expected}.", code="size_mismatch")
+            if part:
+                await asyncio.to_thread(self.store.put_part, row["object_key"], row["multipart_id"], part, tmp)
+            else:
+                await asyncio.to_thread(self.store.put_file, row["object_key"], tmp, move=True)
         except PayloadTooLargeError:
-            raise BadRequestError(f"More bytes arrived than the {row['size_bytes']} this upload was declared "
-                                  "with.", code="size_mismatch") from None
-        try:
-            await asyncio.to_thread(self.store.put_file, row["object_key"], tmp, move=True)
+            raise BadRequestError(f"More bytes arrived than the {expected} expected.", code="size_mismatch") from None
         finally:
             tmp.unlink(missing_ok=True)
-        return {"id": upload_id, "received_bytes": size}
+        return {"id": upload_id, "part": part, "received_bytes": size}
+
+    @staticmethod
+    def _expected_size(row: dict[str, Any], part: int | None) -> int:
+        size, part_bytes = row["size_bytes"], row["part_bytes"]
+        if not part_bytes:
+            if part:
+                raise BadRequestError("This upload is sent whole, not in parts.", code="bad_part")
+            return size
+        count = -(-size // part_bytes)
+        if not part or not 1 <= part <= count:
+            raise BadRequestError(f"This upload is sent in parts 1 to {count}: PUT each to its own URL.",
+                                  code="bad_part")
+        return min(part_bytes, size - (part - 1) * part_bytes)
 
     async def complete(self, upload_id: str, *, user: str, is_admin: bool) -> tuple[dict[str, Any], bool]:
         """Check the bytes, then validate and publish them as a new version: (version record, finished?)."""
@@ -163,6 +191,14 @@ class DirectUploadService:
 
     async def _fetch_and_verify(self, row: dict[str, Any], tmp: Path) -> None:
         key = row["object_key"]
+        if row["multipart_id"]:
+            count = -(-row["size_bytes"] // row["part_bytes"])
+            try:
+                await asyncio.to_thread(self.store.complete_multipart, key, row["multipart_id"], count)
+            except ValueError as exc:
+                raise ConflictError(f"Not every part has arrived ({exc}): PUT each part to its URL, then complete "
+                                    "the upload.", code="upload_incomplete") from None
+            await db.set_values(self.engine, row["id"], multipart_id=None)  # joined: nothing left to abort
         info = await asyncio.to_thread(self.store.stat, key)
         if info is None:
             raise ConflictError("No bytes have arrived for this upload yet: PUT the file to its URL, then complete "
@@ -187,7 +223,13 @@ class DirectUploadService:
             await db.move(self.engine, row["id"], "completing", "pending")
             return
         await db.move(self.engine, row["id"], "completing", "failed", error={"code": exc.code, "error": exc.message})
+        await self._drop_bytes(await db.get(self.engine, row["id"]))
+
+    async def _drop_bytes(self, row: dict[str, Any]) -> None:
+        """Remove an upload's bytes: the object, and the parts of an unfinished multipart upload."""
         try:
+            if row["multipart_id"]:
+                await asyncio.to_thread(self.store.abort_multipart, row["object_key"], row["multipart_id"])
             await asyncio.to_thread(self.store.delete, row["object_key"])
         except FlashMLError:
             pass  # housekeeping removes it when the store is back
@@ -206,10 +248,11 @@ class DirectUploadService:
         for row in await db.in_state(self.engine, "pending"):
             if row["expires_at"] < now and await db.move(self.engine, row["id"], "pending", "expired"):
                 removed += 1
+                await self._drop_bytes(row)
         live = {r["object_key"] for r in await db.in_state(self.engine, "pending", "completing")}
         keys = await asyncio.to_thread(self.store.list_prefix, INCOMING)
         for key in keys:
-            if key not in live:  # expired, failed, done, or never known (a crash): its bytes go
+            if key not in live and key.split(".parts/")[0] not in live:  # expired, failed, done, or a crash's
                 await asyncio.to_thread(self.store.delete, key)
         keep = self.settings.upload_session_ttl_s
         old = [r["id"] for r in await db.in_state(self.engine, "done", "failed", "expired")
