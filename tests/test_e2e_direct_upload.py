@@ -14,7 +14,7 @@ import pytest
 
 from tests import onnx_models
 from tests.conftest import SERVER_FLAGS
-from tests.server_process import ServerProcess
+from tests.server_process import ServerProcess, flashml
 from tests.test_e2e_s3 import Moto, objects, s3_server
 from tests.test_e2e_upload import leftovers
 
@@ -220,3 +220,20 @@ def test_big_files_go_in_parts(tmp_path, storage):
         srv.stop()
         if moto:
             moto.stop()
+
+
+def test_cli_push_sends_a_big_file_straight_to_s3_in_parts(tmp_path):
+    (tmp_path / "big.tar.gz").write_bytes(big_bundle(tmp_path))
+    moto = Moto().start()
+    srv = s3_server(tmp_path / "data", moto, "--upload-part-bytes", str(5 << 20)).start()
+    try:
+        key = srv.create_key()
+        out = flashml("models", "push", str(tmp_path / "big.tar.gz"), "--name", "pushed", "--url", srv.url,
+                      "--key", key)
+        assert "pushed v1 is ready" in out.stdout
+        assert "Hashing big.tar.gz" in out.stderr and "Uploading big.tar.gz" in out.stderr
+        assert "site-a/uploads/cli/pushed-v1.tar.gz" in objects(moto)
+        assert not [o for o in objects(moto) if "/incoming/" in o]
+    finally:
+        srv.stop()
+        moto.stop()
