@@ -184,3 +184,30 @@ def test_a_kill_mid_upload_leaves_no_version_and_a_restart_cleans_the_bucket(tmp
     finally:
         again.stop()
         moto.stop()
+
+
+def test_a_version_that_could_not_load_while_the_store_was_down_loads_when_it_is_back(tmp_path):
+    onnx_models.add_model(tmp_path / "m.onnx")
+    moto = Moto().start()
+    flags = ("--housekeeping-interval-s", "0.3")
+    srv = s3_server(tmp_path / "data", moto, *flags).start()
+    try:
+        key = srv.create_key()
+        with httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+            assert upload(c, "later", tmp_path / "m.onnx", "m.onnx").status_code == 201
+        srv.stop()
+        shutil.rmtree(srv.data_dir / "cache" / "models" / "later")  # a new node, or a wiped cache
+        moto.stop()
+        srv = s3_server(tmp_path / "data", moto, *flags).start()  # starts without its store
+        with httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+            r = infer(c, "later")
+            assert r.status_code == 503 and r.json()["code"] == "storage_unavailable", r.text
+            moto.start()
+            deadline = time.monotonic() + 30
+            while infer(c, "later").status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.3)
+            assert infer(c, "later").json()["outputs"][0]["data"] == [2, 3, 4, 5]
+            assert "now that the storage is back" in srv.log()
+    finally:
+        srv.stop()
+        moto.stop()

@@ -276,6 +276,7 @@ class DirectUploadService:
         while True:
             await asyncio.sleep(self.settings.housekeeping_interval_s)
             try:
+                await self.registry.load_waiting()
                 await self.housekeeping()
             except FlashMLError as exc:
                 log.warning("upload housekeeping skipped: %s", exc.message)

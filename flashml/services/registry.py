@@ -91,6 +91,7 @@ class RegistryService:
         self.latest_ready: dict[str, int] = {}  # model -> newest ready version, kept in memory for inference
         self._tasks: set[asyncio.Task] = set()
         self.progress: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (model, version) -> steps, while validating
+        self.waiting_for_store: set[tuple[str, int]] = set()  # ready versions whose files could not be fetched
 
     # ---- upload and publication ----
 
@@ -275,6 +276,7 @@ class RegistryService:
                                 f"{int(self.settings.in_use_window_s)} s); archive it first or delete with "
                                 "force=true.", code="version_in_use")
         await self.check_store("this deletion")
+        self.waiting_for_store.discard((model, number))
         await self.pool.unload(model, number)
         await self._delete_objects(row)
         await db.delete_version(self.engine, row["id"])
@@ -293,6 +295,7 @@ class RegistryService:
                                 "force=true.", code="model_in_use")
         await self.check_store("this deletion")
         for row in await db.list_versions(self.engine, model):
+            self.waiting_for_store.discard((model, row["version"]))
             await self.pool.unload(model, row["version"])
             await self._delete_objects(row)
         await db.delete_model(self.engine, model)
@@ -373,9 +376,31 @@ class RegistryService:
         for row in await db.list_versions(self.engine, state="ready"):
             try:
                 await self._load_row(row)
+            except StorageUnavailableError:  # its files are not cached and the store is down: retried later
+                self.waiting_for_store.add((row["model"], row["version"]))
+                log.warning("%s v%d waits for the storage to come back before it can load", row["model"],
+                            row["version"])
             except Exception:  # noqa: BLE001 - one broken version must not stop the server
                 log.exception("could not load %s v%d", row["model"], row["version"])
             self.latest_ready[row["model"]] = max(self.latest_ready.get(row["model"], 0), row["version"])
+
+    async def load_waiting(self) -> None:
+        """Load the versions that could not load while the store was down (called by housekeeping)."""
+        for model, number in sorted(self.waiting_for_store):
+            if (model, number) not in self.waiting_for_store:  # deleted or archived meanwhile
+                continue
+            row = await db.get_version(self.engine, model, number)
+            if row is None or row["state"] != "ready" or self.pool.get(model, number) is not None:
+                self.waiting_for_store.discard((model, number))
+                continue
+            try:
+                await self._load_row(row)
+            except StorageUnavailableError:
+                return  # still down: try again next round
+            except Exception:  # noqa: BLE001 - a broken version must not stop the others
+                log.exception("could not load %s v%d", model, number)
+            self.waiting_for_store.discard((model, number))
+            log.info("loaded %s v%d now that the storage is back", model, number)
 
     async def remove_strays(self) -> None:
         """Remove version folders (store and cache) and kept bundles that no published version owns."""
