@@ -45,4 +45,4 @@ async def purge(engine: AsyncEngine, upload_ids: list[str]) -> None:
 
 async def set_values(engine: AsyncEngine, upload_id: str, **values: Any) -> None:
     async with engine.begin() as conn:
-        await conn.execute(update(t).where(t.c.id == upload_id).values(updated_at=time.time(), **values))
+        await conn.execute(update(t).where(t.c.id == upload_id).values(**{"updated_at": time.time(), **values}))
