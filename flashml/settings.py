@@ -129,7 +129,16 @@ def _build(values: Mapping[str, Any]) -> Settings:
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    return Settings(**{k: _coerce(k, v) for k, v in values.items()})
+    settings = Settings(**{k: _coerce(k, v) for k, v in values.items()})
+    _check_storage(settings)
+    return settings
+
+
+def _check_storage(s: Settings) -> None:
+    if s.storage not in ("local", "s3"):
+        raise SettingsError(f"setting storage: {s.storage!r} is not local or s3")
+    if s.storage == "s3" and not s.s3_endpoint:
+        raise SettingsError("setting storage = s3 needs s3_endpoint (host:port of the MinIO / S3 server)")
 
 
 def load_settings(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,

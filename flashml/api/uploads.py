@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post, put
 
 from flashml.api.models import _actor, version_response
-from flashml.api.openapi_bodies import read_json_object
+from flashml.api.openapi_bodies import UploadStartOperation, read_json_object
 from flashml.auth.principal import Principal
 from flashml.errors import BadRequestError
 from flashml.services.container import Services
@@ -21,7 +21,8 @@ class UploadsController(Controller):
     path = "/api/v1/uploads"
     tags = ["Uploads"]
 
-    @post("/", summary="Start a direct upload: an id and a URL to PUT the file to", status_code=201)
+    @post("/", summary="Start a direct upload: an id and a URL to PUT the file to", status_code=201,
+          operation_class=UploadStartOperation)
     async def create_upload(self, request: Request, maintainer: Principal, services: Services) -> dict[str, Any]:
         """Body: ``{"model", "filename", "size", "sha256"?}``. The URL is presigned (S3) or FlashML's own."""
         body = await read_json_object(request)
