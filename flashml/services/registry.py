@@ -275,7 +275,8 @@ class RegistryService:
             raise ConflictError(f"{model} v{number} is in use (it answered requests in the last "
                                 f"{int(self.settings.in_use_window_s)} s); archive it first or delete with "
                                 "force=true.", code="version_in_use")
-        await self.check_store("this deletion")
+        if row["state"] != "failed":  # a failed version has no objects: it deletes even while the store is down
+            await self.check_store("this deletion")
         self.waiting_for_store.discard((model, number))
         await self.pool.unload(model, number)
         await self._delete_objects(row)
@@ -293,7 +294,8 @@ class RegistryService:
         if busy and not force:
             raise ConflictError(f"{model} is in use (version {busy[0]} answered requests recently); delete with "
                                 "force=true.", code="model_in_use")
-        await self.check_store("this deletion")
+        if any(v["state"] != "failed" for v in info["versions"]):
+            await self.check_store("this deletion")
         for row in await db.list_versions(self.engine, model):
             self.waiting_for_store.discard((model, row["version"]))
             await self.pool.unload(model, row["version"])
@@ -305,6 +307,8 @@ class RegistryService:
     async def _delete_objects(self, row: dict[str, Any]) -> None:
         """A version's objects: its canonical folder and its kept bundle; a store error stops the deletion."""
         model, number = row["model"], row["version"]
+        if row["state"] == "failed":  # never published (what a failure left is removed as strays at start-up)
+            return
         await asyncio.to_thread(self.store.delete_prefix, version_prefix(model, number))
         kept = (row.get("report") or {}).get("bundle_key")
         if kept:
