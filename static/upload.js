@@ -1,6 +1,6 @@
 // The Upload page: send one model file to the JSON API, show the bytes sent, the validation steps, the result.
 //
-// The direct-upload flow: POST /api/v1/uploads (name, size, sha256 of small files) gives one URL, or one per
+// The direct-upload flow: POST /api/v1/uploads (name, size, sha256) gives one URL, or one per
 // part for big files; the bytes are PUT there (a presigned S3 URL, so they never pass through FlashML, or
 // FlashML's own URL on local disk); then POST .../complete checks them, validates and publishes. The JSON
 // calls carry the session cookie and the page's CSRF token. XMLHttpRequest (not fetch) because only it
@@ -204,20 +204,17 @@
     xhr.send(body === null ? null : JSON.stringify(body));
   }
 
-  // The SHA-256 of small files, so the server can check the bytes end to end (large ones: size only, since
-  // the browser can only hash a file held whole in memory).
+  // The file's SHA-256 (static/sha256.js reads it in slices), so the server can check the bytes end to end.
   function sha256Of(file, onDone) {
-    if (!(window.crypto && window.crypto.subtle && file.arrayBuffer) || file.size > config.hash_max_bytes) {
+    if (!window.flashmlSha256) {
       onDone(null);
       return;
     }
-    file.arrayBuffer().then(function (buffer) {
-      return window.crypto.subtle.digest("SHA-256", buffer);
-    }).then(function (digest) {
-      onDone(Array.prototype.map.call(new Uint8Array(digest), function (b) {
-        return ("0" + b.toString(16)).slice(-2);
-      }).join(""));
-    }, function () { onDone(null); });
+    progressTitle.textContent = "Checking the file";
+    window.flashmlSha256(file, function (done) {
+      showSent(done, file.size);
+      bytesText.textContent = formatBytes(done) + " of " + formatBytes(file.size) + " checked";
+    }).then(onDone, function () { onDone(null); });
   }
 
   // Each piece goes to its own URL: a presigned S3 URL (straight to the store) or FlashML's own; both carry
@@ -264,11 +261,11 @@
   }
 
   function send(name, file) {
-    progressTitle.textContent = "Checking the file";
     sha256Of(file, function (digest) {
       var ask = { model: name, filename: file.name, size: file.size };
       if (digest) ask.sha256 = digest;
       progressTitle.textContent = "Sending";
+      showSent(0, file.size);
       callApi("POST", "/api/v1/uploads", ask, function (status, up) {
         if (status !== 201 || !up) {
           showError(up || { error: "The server answered HTTP " + status + "." });

@@ -20,7 +20,6 @@ from flashml.services.sessions import SessionService
 from flashml.ui.pages import current_user, render, to_login
 
 ACCEPT = ".onnx,.tar.gz,.tgz,.zip"
-HASH_MAX_BYTES = 256 * 1024 * 1024  # the browser hashes a file held whole in memory: only small ones
 # The validation steps in the order they run; autotune only when the model's batching is tuned.
 STEPS = [("extract", "Unpack the upload"), ("manifest", "Read the manifest"), ("check", "Check the ONNX graph"),
          ("warmup", "Warm up in a sandbox"), ("publish", "Publish the files"), ("load", "Load for serving"),
@@ -98,6 +97,6 @@ class UploadPageController(Controller):
         except FlashMLError:
             names = []
         config: dict[str, Any] = {"hints": HINTS, "steps": [{"step": s, "label": label} for s, label in STEPS],
-                                  "max_bytes": services.settings.max_upload_bytes, "hash_max_bytes": HASH_MAX_BYTES}
+                                  "max_bytes": services.settings.max_upload_bytes}
         return render("upload.html", user, active="upload", allowed=True, error=None, model=model, names=names,
                       accept=ACCEPT, config=config)
