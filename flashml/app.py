@@ -22,6 +22,7 @@ from flashml.api.keys import KeysController, MeController
 from flashml.api.metrics import MetricsController
 from flashml.api.models import ModelsController
 from flashml.api.setup import SetupController
+from flashml.api.uploads import UploadsController
 from flashml.api.v2 import V2HealthController, V2ModelController
 from flashml.api.v2_infer_asgi import InferFastPath
 from flashml.paths import STATIC_DIR, TEMPLATES_DIR
@@ -50,7 +51,7 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[*CONSOLE_CONTROLLERS, V2HealthController, V2ModelController, ModelsController, KeysController,
-                        MeController, MetricsController, SetupController, AliasesController,
+                        MeController, MetricsController, UploadsController, SetupController, AliasesController,
                         create_static_files_router(path="/static", directories=[STATIC_DIR],
                                                    include_in_schema=False)],
         dependencies=DEPENDENCIES,

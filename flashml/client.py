@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import click
 import httpx
@@ -38,26 +40,59 @@ def api_call(url: str, key: str, method: str, path: str, body: Any = None) -> An
     return resp.json() if resp.status_code != 204 else None
 
 
+def _file_sha256(file: Path, size: int) -> str:
+    h = hashlib.sha256()
+    with open(file, "rb") as fh, click.progressbar(length=size, label=f"Hashing {file.name}",
+                                                   file=click.get_text_stream("stderr")) as bar:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+            bar.update(len(chunk))
+    return h.hexdigest()
+
+
+def _send(base: str, up: dict[str, Any], file: Path, size: int) -> None:
+    """PUT the file (or each part) to the URLs the server gave: presigned S3 URLs or its own, token included."""
+    pieces = up["parts"] or [{"part": None, "url": up["url"], "offset": 0, "size": size}]
+    with open(file, "rb") as fh, click.progressbar(length=size, label=f"Uploading {file.name}",
+                                                   file=click.get_text_stream("stderr")) as bar:
+        for piece in pieces:
+            def body(piece: dict[str, Any] = piece) -> Iterator[bytes]:
+                fh.seek(piece["offset"])
+                left = piece["size"]
+                while left > 0 and (chunk := fh.read(min(CHUNK, left))):
+                    left -= len(chunk)
+                    bar.update(len(chunk))
+                    yield chunk
+
+            target = urljoin(base + "/", piece["url"])  # no FlashML key: the URL carries its own authorisation
+            resp = _http("PUT", target, content=body(), headers={"Content-Length": str(piece["size"]),
+                                                                 "Content-Type": "application/octet-stream"})
+            if resp.status_code >= 400:
+                where = f"part {piece['part']}" if piece["part"] else "the file"
+                raise click.ClickException(f"sending {where} failed: HTTP {resp.status_code}: {resp.text[:300]}")
+
+
+def _http(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    try:
+        return httpx.request(method, url, timeout=httpx.Timeout(30, read=None, write=None), **kwargs)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach {url.split('?')[0]}: {exc}") from None
+
+
 def push_model(url: str, key: str, file: Path, name: str) -> dict[str, Any]:
-    """Stream the file with a progress bar, then wait for validation when the server answers 202."""
+    """Direct upload: ask for an upload URL, send the bytes there (in parts when big), complete, wait."""
     size = file.stat().st_size
     base = url.rstrip("/")
-
-    def body() -> Iterator[bytes]:
-        with open(file, "rb") as fh, click.progressbar(length=size, label=f"Uploading {file.name}",
-                                                       file=click.get_text_stream("stderr")) as bar:
-            while chunk := fh.read(CHUNK):
-                bar.update(len(chunk))
-                yield chunk
-
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/octet-stream",
-               "Content-Length": str(size)}
-    try:
-        resp = httpx.post(f"{base}/api/v1/models/{name}/versions", params={"filename": file.name},
-                          content=body(), headers=headers, timeout=httpx.Timeout(30, read=None, write=None))
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach {url}: {exc}") from None
-    if resp.status_code == 422:
+    auth = {"Authorization": f"Bearer {key}"}
+    digest = _file_sha256(file, size)
+    resp = _http("POST", f"{base}/api/v1/uploads", headers=auth,
+                 json={"model": name, "filename": file.name, "size": size, "sha256": digest})
+    if resp.status_code >= 400:
+        _fail(resp)
+    up = resp.json()
+    _send(base, up, file, size)
+    resp = _http("POST", urljoin(base + "/", up["complete_url"]), headers=auth)
+    if resp.status_code == 422 and "version" in (resp.json().get("details") or {}):
         return resp.json()["details"]["version"]
     if resp.status_code >= 400:
         _fail(resp)

@@ -53,6 +53,18 @@ class Settings:
     validation_memory_bytes: int = _s(8 * GiB, "Most memory (RSS) the validation subprocess may use.")
     upload_wait_s: float = _s(60.0, "How long an upload waits for validation before answering 202 to poll.")
     in_use_window_s: float = _s(300.0, "A version that answered a request this recently is in use: delete needs force.")
+    storage: str = _s("local", "Where artifacts live: local (under data_dir) or s3 (MinIO or any S3-compatible store).")
+    s3_endpoint: str = _s("", "The S3 store's host:port, e.g. minio.lan:9000 (storage = s3).")
+    s3_bucket: str = _s("flashml", "The bucket for FlashML's artifacts; created when missing.")
+    s3_prefix: str = _s("", "A folder inside the bucket for every FlashML object, e.g. prod/ (empty: the root).")
+    s3_secure: bool = _s(True, "Talk to the S3 store over TLS (https); --no-s3-secure for plain http.")
+    s3_region: str = _s("us-east-1", "The bucket's region (signing; lets presigning work without a network call).")
+    s3_credentials_file: str = _s("", "A TOML file with access_key and secret_key; else FLASHML_S3_ACCESS_KEY / "
+                                      "FLASHML_S3_SECRET_KEY or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.")
+    storage_timeout_s: float = _s(5.0, "Connect timeout to the store: past it, storage calls fail fast with 503.")
+    upload_part_bytes: int = _s(64 * MiB, "Direct uploads over this size go in parts of this size (5 MiB at least).")
+    upload_session_ttl_s: float = _s(3600.0, "How long a direct-upload session (and its upload URL) stays valid.")
+    housekeeping_interval_s: float = _s(60.0, "How often expired, abandoned and failed upload sessions are removed.")
     setup_token_ttl_s: float = _s(86400.0, "How long the first-run setup link stays valid.")
     log_level: str = _s("info", "Log level: debug, info, warning, error.")
 
@@ -117,7 +129,16 @@ def _build(values: Mapping[str, Any]) -> Settings:
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    return Settings(**{k: _coerce(k, v) for k, v in values.items()})
+    settings = Settings(**{k: _coerce(k, v) for k, v in values.items()})
+    _check_storage(settings)
+    return settings
+
+
+def _check_storage(s: Settings) -> None:
+    if s.storage not in ("local", "s3"):
+        raise SettingsError(f"setting storage: {s.storage!r} is not local or s3")
+    if s.storage == "s3" and not s.s3_endpoint:
+        raise SettingsError("setting storage = s3 needs s3_endpoint (host:port of the MinIO / S3 server)")
 
 
 def load_settings(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,

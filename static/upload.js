@@ -1,8 +1,10 @@
 // The Upload page: send one model file to the JSON API, show the bytes sent, the validation steps, the result.
 //
-// The file goes as the raw request body to POST /api/v1/models/{name}/versions?filename=..., with the console
-// session cookie and the page's CSRF token in the X-CSRF-Token header. XMLHttpRequest (not fetch) because only
-// it reports upload progress. The server answers 201 (ready), 202 + Location (still validating: poll it every
+// The direct-upload flow: POST /api/v1/uploads (name, size, sha256) gives one URL, or one per
+// part for big files; the bytes are PUT there (a presigned S3 URL, so they never pass through FlashML, or
+// FlashML's own URL on local disk); then POST .../complete checks them, validates and publishes. The JSON
+// calls carry the session cookie and the page's CSRF token. XMLHttpRequest (not fetch) because only it
+// reports upload progress. Complete answers 201 (ready), 202 + Location (still validating: poll it every
 // 500 ms; its "progress" lists the steps so far) or 4xx {"error", "code", "details"}.
 (function () {
   "use strict";
@@ -180,47 +182,105 @@
     xhr.send();
   }
 
-  // ---- sending ----
+  // ---- sending: ask for an upload, PUT the bytes where the server says, then complete ----
 
-  function send(name, file) {
+  function showSent(loaded, total) {
+    bar.max = total || 1;
+    bar.value = Math.min(loaded, bar.max);
+    bytesText.textContent = formatBytes(loaded) + " of " + formatBytes(total);
+  }
+
+  // A JSON call to FlashML with the session cookie and the CSRF token.
+  function callApi(method, url, body, onDone) {
     var xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/v1/models/" + encodeURIComponent(name) + "/versions?filename=" +
-             encodeURIComponent(file.name));
+    xhr.open(method, url);
     xhr.setRequestHeader("X-CSRF-Token", csrfToken);
-    xhr.setRequestHeader("Content-Type", "application/octet-stream");
     xhr.setRequestHeader("Accept", "application/json");
-    xhr.upload.onprogress = function (event) {
-      var total = event.lengthComputable ? event.total : file.size;
-      bar.max = total || 1;
-      bar.value = event.loaded;
-      bytesText.textContent = formatBytes(event.loaded) + " of " + formatBytes(total);
-    };
-    xhr.upload.onload = function () {
-      bar.max = file.size || 1;
-      bar.value = bar.max;
-      bytesText.textContent = formatBytes(file.size) + " of " + formatBytes(file.size) + " sent";
-      progressTitle.textContent = "Sent; validating";
-      showSteps([], "validating");
-    };
-    xhr.onload = function () {
-      var body = parseJson(xhr.responseText);
-      bar.value = bar.max;  // a small file may finish without a last progress event
-      if (xhr.status === 201 && body) {
-        showReady(body);
-      } else if (xhr.status === 202 && body) {
-        progressTitle.textContent = "Sent; validating";
-        showSteps(stepNames(body.progress), "validating");
-        poll(xhr.getResponseHeader("Location") || "/api/v1/models/" + encodeURIComponent(name) + "/versions/" +
-             body.version);
-      } else {
-        var version = body && body.details && body.details.version;
-        showError(body || { error: "The server answered HTTP " + xhr.status + "." }, version);
-      }
-    };
+    if (body !== null) xhr.setRequestHeader("Content-Type", "application/json");
+    xhr.onload = function () { onDone(xhr.status, parseJson(xhr.responseText), xhr); };
     xhr.onerror = function () {
       showError({ error: "The upload did not reach the server, or the connection broke.", code: "network" });
     };
-    xhr.send(file);
+    xhr.send(body === null ? null : JSON.stringify(body));
+  }
+
+  // The file's SHA-256 (static/sha256.js reads it in slices), so the server can check the bytes end to end.
+  function sha256Of(file, onDone) {
+    if (!window.flashmlSha256) {
+      onDone(null);
+      return;
+    }
+    progressTitle.textContent = "Checking the file";
+    window.flashmlSha256(file, function (done) {
+      showSent(done, file.size);
+      bytesText.textContent = formatBytes(done) + " of " + formatBytes(file.size) + " checked";
+    }).then(onDone, function () { onDone(null); });
+  }
+
+  // Each piece goes to its own URL: a presigned S3 URL (straight to the store) or FlashML's own; both carry
+  // their authorisation, so no key or cookie is needed. Pieces go one after the other; the bar counts them all.
+  function sendPieces(up, file, pieces, index, sentBefore, onDone) {
+    if (index >= pieces.length) {
+      onDone();
+      return;
+    }
+    var piece = pieces[index];
+    var xhr = new XMLHttpRequest();
+    xhr.open("PUT", piece.url);
+    xhr.upload.onprogress = function (event) { showSent(sentBefore + event.loaded, file.size); };
+    xhr.onload = function () {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        showSent(sentBefore + piece.size, file.size);
+        sendPieces(up, file, pieces, index + 1, sentBefore + piece.size, onDone);
+        return;
+      }
+      var body = parseJson(xhr.responseText);
+      showError(body && body.error ? body : { error: "The storage refused the file (HTTP " + xhr.status + ").",
+                                              code: "storage_refused" });
+    };
+    xhr.onerror = function () {
+      showError({ error: "The file could not be sent to " + (up.storage === "s3" ? "the object storage" :
+                  "the server") + ", or the connection broke.", code: "network" });
+    };
+    xhr.send(file.slice(piece.offset, piece.offset + piece.size));
+  }
+
+  function onVersion(status, body, xhr, name) {
+    bar.value = bar.max;
+    if (status === 201 && body) {
+      showReady(body);
+    } else if (status === 202 && body) {
+      progressTitle.textContent = "Sent; validating";
+      showSteps(stepNames(body.progress), "validating");
+      poll(xhr.getResponseHeader("Location") || "/api/v1/models/" + encodeURIComponent(name) + "/versions/" +
+           body.version);
+    } else {
+      var version = body && body.details && body.details.version;
+      showError(body || { error: "The server answered HTTP " + status + "." }, version);
+    }
+  }
+
+  function send(name, file) {
+    sha256Of(file, function (digest) {
+      var ask = { model: name, filename: file.name, size: file.size };
+      if (digest) ask.sha256 = digest;
+      progressTitle.textContent = "Sending";
+      showSent(0, file.size);
+      callApi("POST", "/api/v1/uploads", ask, function (status, up) {
+        if (status !== 201 || !up) {
+          showError(up || { error: "The server answered HTTP " + status + "." });
+          return;
+        }
+        var pieces = up.parts || [{ url: up.url, offset: 0, size: file.size }];
+        sendPieces(up, file, pieces, 0, 0, function () {
+          showSent(file.size, file.size);
+          bytesText.textContent += " sent";
+          progressTitle.textContent = "Sent; validating";
+          showSteps([], "validating");
+          callApi("POST", up.complete_url, null, function (code, body, xhr) { onVersion(code, body, xhr, name); });
+        });
+      });
+    });
   }
 
   form.addEventListener("submit", function (event) {

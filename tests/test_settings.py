@@ -52,3 +52,11 @@ def test_readme_documents_every_setting():
 def test_settings_survive_the_trip_to_the_worker():
     s = load_settings({"port": 1234, "data_dir": "/tmp/x"}, env={})
     assert type(s).from_json(s.to_json()) == s
+
+
+@pytest.mark.parametrize("values,message", [({"storage": "ftp"}, "not local or s3"),
+                                            ({"storage": "s3"}, "needs s3_endpoint")])
+def test_storage_settings_are_checked(values, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(values, env={})
+    assert load_settings({"storage": "s3", "s3_endpoint": "minio:9000"}, env={}).s3_secure is True

@@ -29,6 +29,18 @@ def _source_name(request: Request, filename: str | None) -> str:
     return "upload"
 
 
+def version_response(record: dict[str, Any], done: bool) -> Response:
+    """201 with a ready version, 202 (poll its Location) while it validates, 422 with the reason it failed."""
+    location = f"/api/v1/models/{record['model']}/versions/{record['version']}"
+    if not done:
+        return Response(record, status_code=202, headers={"Location": location})
+    if record["state"] == "failed":
+        first = record["errors"][0] if record["errors"] else {"code": "validation_failed", "error": "failed"}
+        return Response({"error": first["error"], "code": first["code"],
+                         "details": {"version": record}}, status_code=422, headers={"Location": location})
+    return Response(record, status_code=201, headers={"Location": location})
+
+
 class ModelsController(Controller):
     path = "/api/v1/models"
     tags = ["Models"]
@@ -53,14 +65,8 @@ class ModelsController(Controller):
         record, done = await services.registry.upload(
             model, request.stream(), source_name=_source_name(request, filename), actor=_actor(maintainer),
             content_length=request.content_length)
-        location = f"/api/v1/models/{model}/versions/{record['version']}"
-        if not done:
-            return Response(record, status_code=202, headers={"Location": location})
-        if record["state"] == "failed":
-            first = record["errors"][0] if record["errors"] else {"code": "validation_failed", "error": "failed"}
-            return Response({"error": first["error"], "code": first["code"],
-                             "details": {"version": record}}, status_code=422, headers={"Location": location})
-        return Response(record, status_code=201, headers={"Location": location})
+        return version_response(record, done)
+
 
     @get("/{model:str}/versions", summary="List a model's versions")
     async def list_versions(self, model: str, viewer: Principal, services: Services) -> list[dict[str, Any]]:

@@ -85,6 +85,21 @@ class ConfigPatchOperation(Operation):
             schema=CONFIG_PATCH_SCHEMA)})
 
 
+UPLOAD_START_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT, required=["model", "filename", "size"],
+    properties={"model": Schema(type=OpenAPIType.STRING), "filename": Schema(type=OpenAPIType.STRING),
+                "size": Schema(type=OpenAPIType.INTEGER, description="bytes"),
+                "sha256": Schema(type=OpenAPIType.STRING, description="64 hex digits; checked at complete")},
+)
+
+
+@dataclass
+class UploadStartOperation(Operation):
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(required=True, content={"application/json": MediaType(
+            schema=UPLOAD_START_SCHEMA)})
+
+
 async def read_json_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object, or a 400 that says what is wrong with it."""
     try:

@@ -109,3 +109,24 @@ aliases = Table(
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("model_id", "name"),
 )
+
+upload_sessions = Table(
+    "upload_sessions", metadata,  # direct uploads: the bytes go to the store, then /complete publishes them
+    Column("id", String(32), primary_key=True),  # random, public: names the upload in URLs
+    Column("token_hash", String(64), nullable=False),  # sha256 of the secret in FlashML's own upload URL
+    Column("model", String(128), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("sha256", String(64), nullable=True),  # what the client says the bytes hash to (checked at complete)
+    Column("user", String(64), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("object_key", String(255), nullable=False),  # incoming/<id> in the artifact store
+    Column("multipart_id", String(255), nullable=True),  # the store's multipart upload, for big files
+    Column("part_bytes", Integer, nullable=True),  # size of every part but the last
+    Column("state", String(16), nullable=False),  # pending | completing | done | failed | expired
+    Column("version", Integer, nullable=True),  # the version it became (done, or failed validation)
+    Column("error", JSON, nullable=True),  # {code, error} when failed
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,13 +14,19 @@ from flashml.metrics import RequestMetrics
 from flashml.runtime.devices import resolve_device
 from flashml.runtime.pool import ModelPool
 from flashml.runtime.sessions import SessionOptions
+from flashml.services.direct_uploads import DirectUploadService
 from flashml.services.inference import InferenceService
 from flashml.services.keys import KeyService
 from flashml.services.registry import RegistryService
 from flashml.services.sessions import SessionService
 from flashml.services.users import UserService
 from flashml.settings import Settings
-from flashml.storage.local import LocalModelStore
+from flashml.storage.base import StorageUnavailableError
+from flashml.storage.cache import ModelCache
+from flashml.storage.factory import open_store
+from flashml.storage.scratch import ScratchSpace
+
+log = logging.getLogger("flashml")
 
 
 @dataclass
@@ -30,11 +38,14 @@ class Services:
     sessions: SessionService
     registry: RegistryService | None = None
     inference: InferenceService | None = None
+    uploads: DirectUploadService | None = None
     pool: ModelPool | None = None
     metrics: RequestMetrics = field(default_factory=RequestMetrics)  # inference requests, last hour
 
     async def close(self) -> None:
         await self.keys.stop()
+        if self.uploads is not None:
+            await self.uploads.stop()
         if self.registry is not None:
             await self.registry.wait_idle()
         if self.pool is not None:
@@ -57,10 +68,18 @@ async def open_services(settings: Settings) -> Services:
     if settings.tensorrt:
         Path(options.trt_cache_dir).mkdir(parents=True, exist_ok=True)
     services.pool = ModelPool(device, options)
-    store = LocalModelStore(settings.data_dir)
-    services.registry = RegistryService(services.engine, store, services.pool, settings)
+    store = open_store(settings)
+    try:
+        await asyncio.to_thread(store.prepare)
+    except StorageUnavailableError as exc:  # serve what the cache holds; uploads answer 503 until it is back
+        log.warning("%s", exc.message)
+    cache = ModelCache(store, settings.data_dir / "cache" / "models")
+    services.registry = RegistryService(services.engine, store, ScratchSpace(settings.data_dir), cache,
+                                        services.pool, settings)
     services.inference = InferenceService(services.registry, limiter=services.keys.admit,
                                            metrics=services.metrics)
     await services.registry.recover_and_load()
+    services.uploads = DirectUploadService(services.engine, services.registry, settings)
+    await services.uploads.start()
     await services.keys.start()
     return services

@@ -16,6 +16,7 @@ from flashml.runtime.pool import LoadedModel
 from flashml.runtime.runner import ModelRuntimeError
 from flashml.services.aliases import NUMBER
 from flashml.services.registry import RegistryService
+from flashml.storage.base import StorageUnavailableError
 
 PLATFORM = "onnxruntime_onnx"
 PRIORITY_ONLINE = 0  # always ahead of batch-job requests (priority 1)
@@ -77,6 +78,8 @@ class InferenceService:
         row = await db.get_version(engine, model, number)
         if row is None:
             raise NotFoundError(f"Model {model!r} has no version {number}.", code="version_not_found")
+        if (model, number) in self.registry.waiting_for_store:  # its files are not cached and the store is down
+            raise StorageUnavailableError(f"loading {model} v{number}")
         raise ConflictError(f"{model} v{number} is {row['state']}, not ready to serve.", code="version_not_ready")
 
     async def infer(self, principal: Principal, model: str, version: str | None, body: bytes,

@@ -9,6 +9,7 @@ every file it made.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -29,10 +30,21 @@ from flashml.services.aliases import AliasService
 from flashml.services.uploads import receive_upload
 from flashml.settings import Settings
 from flashml.signature import Signature
-from flashml.storage.local import LocalModelStore, remove_path
+from flashml.storage.base import CHECKSUMS_NAME, ArtifactStore, StorageUnavailableError
+from flashml.storage.cache import ModelCache, version_prefix
+from flashml.storage.scratch import ScratchSpace, remove_path
 
 log = logging.getLogger("flashml.registry")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def bundle_key(user: str, model: str, version: int, source_name: str) -> str:
+    """``uploads/<user>/<model>-v<version>.<ext>``: where the upload is kept as it was sent."""
+    lower = source_name.lower()
+    ext = next((e for e in ("tar.gz", "tgz", "zip", "onnx") if lower.endswith("." + e)), "bin")
+    safe_user = _UNSAFE.sub("_", user).strip(".") or "unknown"
+    return f"uploads/{safe_user}/{model}-v{version}.{ext}"
 
 
 def check_model_name(name: str) -> None:
@@ -69,28 +81,48 @@ def _config_view(row: dict[str, Any], loaded: LoadedModel | None) -> dict[str, A
 
 
 class RegistryService:
-    def __init__(self, engine: AsyncEngine, store: LocalModelStore, pool: ModelPool, settings: Settings) -> None:
+    def __init__(self, engine: AsyncEngine, store: ArtifactStore, scratch: ScratchSpace, cache: ModelCache,
+                 pool: ModelPool, settings: Settings) -> None:
         self.engine = engine
         self.store = store
+        self.scratch = scratch
+        self.cache = cache
         self.pool = pool
         self.settings = settings
         self.latest_ready: dict[str, int] = {}  # model -> newest ready version, kept in memory for inference
         self.aliases = AliasService(engine)  # production, staging, ...: resolved in memory too
         self._tasks: set[asyncio.Task] = set()
         self.progress: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (model, version) -> steps, while validating
+        self.waiting_for_store: set[tuple[str, int]] = set()  # ready versions whose files could not be fetched
 
     # ---- upload and publication ----
 
     async def upload(self, model: str, chunks: AsyncIterator[bytes], *, source_name: str, actor: str,
-                     content_length: int | None) -> tuple[dict[str, Any], bool]:
+                     content_length: int | None, user: str | None = None) -> tuple[dict[str, Any], bool]:
         """Receive, validate and publish one upload. Returns (version record, finished?)."""
         check_model_name(model)
         limit = self.settings.max_upload_bytes
         if content_length is not None and content_length > limit:
             raise PayloadTooLargeError(f"The upload is {content_length} bytes; the limit is {limit} bytes "
                                        "(setting max_upload_bytes).", code="upload_too_large")
-        tmp = self.store.new_upload_path()
+        await self.check_store("this upload")
+        tmp = self.scratch.new_upload_path()
         size = await receive_upload(chunks, tmp, limit)
+        return await self.publish_file(model, tmp, size=size, source_name=source_name, actor=actor, user=user)
+
+    async def check_store(self, what: str) -> None:
+        """Fail fast (503 storage_unavailable) when the artifact store is down, before any work starts."""
+        try:
+            await asyncio.to_thread(self.store.check)
+        except FlashMLError:
+            raise
+        except OSError as exc:
+            raise StorageUnavailableError(what, exc) from None
+
+    async def publish_file(self, model: str, tmp: Path, *, size: int, source_name: str, actor: str,
+                           user: str | None = None) -> tuple[dict[str, Any], bool]:
+        """Give a received file the next version number, then validate and publish it (consumes ``tmp``)."""
+        user = user or actor.split("/", 1)[0]
         try:
             version = await db.create_version(self.engine, model, created_by=actor, source_name=source_name,
                                               size_bytes=size)
@@ -99,7 +131,7 @@ class RegistryService:
             raise
         await audit.record(self.engine, actor, "version.upload", f"{model}/v{version['version']}",
                            {"source": source_name, "bytes": size})
-        task = asyncio.create_task(self._validate_and_publish(version, tmp))
+        task = asyncio.create_task(self._validate_and_publish(version, tmp, user))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         try:
@@ -108,9 +140,10 @@ class RegistryService:
             return await self.get_version(model, version["version"]), False
         return await self.get_version(model, version["version"]), True
 
-    async def _validate_and_publish(self, version: dict[str, Any], upload: Path) -> None:
+    async def _validate_and_publish(self, version: dict[str, Any], upload: Path, user: str) -> None:
         model, number, vid = version["model"], version["version"], version["id"]
-        staging = self.store.new_staging_dir()
+        staging = self.scratch.new_staging_dir()
+        kept = bundle_key(user, model, number, version["source_name"])
         steps: list[dict[str, Any]] = []
         self.progress[(model, number)] = steps  # on_step appends: readers see the steps as they happen
         started = time.time()
@@ -127,7 +160,14 @@ class RegistryService:
                 probe_timeout_s=self.settings.validation_timeout_s,
                 probe_memory_bytes=self.settings.validation_memory_bytes, on_step=on_step)
             on_step("publish")
-            final = await asyncio.to_thread(self.store.publish, bundle.dir, model, number)
+            checksums = json.loads((bundle.dir / CHECKSUMS_NAME).read_text())
+            try:
+                await asyncio.to_thread(self.store.put_file, kept, upload, sha256=bundle.sha256, move=True)
+                await asyncio.to_thread(self.store.publish_dir, version_prefix(model, number), bundle.dir,
+                                        [*bundle.files, CHECKSUMS_NAME])
+            except BaseException:
+                await self._remove_objects(model, number, kept)
+                raise
             on_step("load")
             signature = bundle.probe.signature
             hints = bundle.manifest.batching
@@ -135,6 +175,7 @@ class RegistryService:
             try:
                 config, tune = serving.initial_config(hints, signature, self.settings)
                 device, batching = serving.split(config)
+                final = await asyncio.to_thread(self.cache.ensure, model, number, checksums)
                 loaded = await self.pool.load(model, number, final / bundle.manifest.model, signature, batching,
                                               device)
                 if tune:
@@ -142,9 +183,10 @@ class RegistryService:
                     config, card = await serving.autotune(loaded, config, hints, self.settings)
             except BaseException:
                 await self.pool.unload(model, number)
-                await asyncio.to_thread(self.store.delete_version, model, number)
+                await self._remove_objects(model, number, kept)
                 raise
             report = {"steps": steps, "seconds": round(time.time() - started, 3), "files": bundle.files,
+                      "checksums": checksums, "bundle_key": kept, "storage": self.store.kind,
                       "check": _as_dict(bundle.report), "providers": bundle.probe.providers,
                       "warmup_ms": bundle.probe.warmup_ms}
             await db.update_version(self.engine, vid, state="ready", signature=signature.to_dict(),
@@ -161,6 +203,16 @@ class RegistryService:
             self.progress.pop((model, number), None)
             upload.unlink(missing_ok=True)
             remove_path(staging)
+
+    async def _remove_objects(self, model: str, number: int, kept: str | None) -> None:
+        """Remove a version's objects from the store and the cache (best effort when the store is down)."""
+        try:
+            await asyncio.to_thread(self.store.delete_prefix, version_prefix(model, number))
+            if kept:
+                await asyncio.to_thread(self.store.delete, kept)
+        except FlashMLError as exc:
+            log.warning("could not remove %s v%d from storage: %s", model, number, exc.message)
+        await asyncio.to_thread(self.cache.evict, model, number)
 
     async def _fail(self, vid: int, steps: list, errors: list[dict[str, Any]]) -> None:
         await db.update_version(self.engine, vid, state="failed", errors=errors, report={"steps": steps})
@@ -234,9 +286,12 @@ class RegistryService:
             raise ConflictError(f"{model} v{number} is in use (it answered requests in the last "
                                 f"{int(self.settings.in_use_window_s)} s); archive it first or delete with "
                                 "force=true.", code="version_in_use")
+        if row["state"] != "failed":  # a failed version has no objects: it deletes even while the store is down
+            await self.check_store("this deletion")
+        self.waiting_for_store.discard((model, number))
         await self.pool.unload(model, number)
+        await self._delete_objects(row)
         await db.delete_version(self.engine, row["id"])
-        await asyncio.to_thread(self.store.delete_version, model, number)
         self._refresh_latest(model, await self._ready_numbers(model))
         await audit.record(self.engine, actor, "version.delete", f"{model}/v{number}", {"force": force})
 
@@ -254,13 +309,27 @@ class RegistryService:
         if busy and not force:
             raise ConflictError(f"{model} is in use (version {busy[0]} answered requests recently); delete with "
                                 "force=true.", code="model_in_use")
-        for n in numbers:
-            await self.pool.unload(model, n)
-            await asyncio.to_thread(self.store.delete_version, model, n)
+        if any(v["state"] != "failed" for v in info["versions"]):
+            await self.check_store("this deletion")
+        for row in await db.list_versions(self.engine, model):
+            self.waiting_for_store.discard((model, row["version"]))
+            await self.pool.unload(model, row["version"])
+            await self._delete_objects(row)
         await db.delete_model(self.engine, model)  # its aliases go with it (ON DELETE CASCADE)
         self.latest_ready.pop(model, None)
         self.aliases.forget_model(model)
         await audit.record(self.engine, actor, "model.delete", model, {"force": force, "versions": numbers})
+
+    async def _delete_objects(self, row: dict[str, Any]) -> None:
+        """A version's objects: its canonical folder and its kept bundle; a store error stops the deletion."""
+        model, number = row["model"], row["version"]
+        if row["state"] == "failed":  # never published (what a failure left is removed as strays at start-up)
+            return
+        await asyncio.to_thread(self.store.delete_prefix, version_prefix(model, number))
+        kept = (row.get("report") or {}).get("bundle_key")
+        if kept:
+            await asyncio.to_thread(self.store.delete, kept)
+        await asyncio.to_thread(self.cache.evict, model, number)
 
     async def set_archived(self, model: str, number: int, archived: bool, *, actor: str) -> dict[str, Any]:
         async with self.aliases.lock:  # no alias may be pointed at it meanwhile
@@ -288,7 +357,9 @@ class RegistryService:
 
     async def _load_row(self, row: dict[str, Any], config: dict[str, Any] | None = None) -> LoadedModel:
         model_file = (row.get("manifest") or {}).get("model", "model.onnx")
-        path = self.store.version_dir(row["model"], row["version"]) / model_file
+        checksums = (row.get("report") or {}).get("checksums")
+        folder = await asyncio.to_thread(self.cache.ensure, row["model"], row["version"], checksums)
+        path = folder / model_file
         device, batching = serving.split(config if config is not None else (row.get("config") or {}))
         return await self.pool.load(row["model"], row["version"], path, Signature.from_dict(row["signature"]),
                                     batching, device)
@@ -322,23 +393,61 @@ class RegistryService:
 
     async def recover_and_load(self) -> None:
         """Finish what a crash interrupted, then load every ready version."""
-        await asyncio.to_thread(self.store.clear_tmp)
+        await asyncio.to_thread(self.scratch.clear)
         for row in await db.list_versions(self.engine, state="validating"):
-            await asyncio.to_thread(self.store.delete_version, row["model"], row["version"])
+            await self._remove_objects(row["model"], row["version"], None)
             await self._fail(row["id"], [], [{"code": "interrupted", "error": "The server stopped while this "
                                               "version was being validated. Upload it again."}])
-        known = {(v["model"], v["version"]) for v in await db.list_versions(self.engine)
-                 if v["state"] in ("ready", "archived")}
-        for model, number in await asyncio.to_thread(self.store.published):
-            if (model, number) not in known:
-                await asyncio.to_thread(self.store.delete_version, model, number)
+        await self.remove_strays()
         await self.aliases.load()
         for row in await db.list_versions(self.engine, state="ready"):
             try:
                 await self._load_row(row)
+            except StorageUnavailableError:  # its files are not cached and the store is down: retried later
+                self.waiting_for_store.add((row["model"], row["version"]))
+                log.warning("%s v%d waits for the storage to come back before it can load", row["model"],
+                            row["version"])
             except Exception:  # noqa: BLE001 - one broken version must not stop the server
                 log.exception("could not load %s v%d", row["model"], row["version"])
             self.latest_ready[row["model"]] = max(self.latest_ready.get(row["model"], 0), row["version"])
+
+    async def load_waiting(self) -> None:
+        """Load the versions that could not load while the store was down (called by housekeeping)."""
+        for model, number in sorted(self.waiting_for_store):
+            if (model, number) not in self.waiting_for_store:  # deleted or archived meanwhile
+                continue
+            row = await db.get_version(self.engine, model, number)
+            if row is None or row["state"] != "ready" or self.pool.get(model, number) is not None:
+                self.waiting_for_store.discard((model, number))
+                continue
+            try:
+                await self._load_row(row)
+            except StorageUnavailableError:
+                return  # still down: try again next round
+            except Exception:  # noqa: BLE001 - a broken version must not stop the others
+                log.exception("could not load %s v%d", model, number)
+            self.waiting_for_store.discard((model, number))
+            log.info("loaded %s v%d now that the storage is back", model, number)
+
+    async def remove_strays(self) -> None:
+        """Remove version folders (store and cache) and kept bundles that no published version owns."""
+        rows = [v for v in await db.list_versions(self.engine) if v["state"] in ("ready", "archived")]
+        known = {(v["model"], v["version"]) for v in rows}
+        bundles = {(v.get("report") or {}).get("bundle_key") for v in rows}
+        for model, number in await asyncio.to_thread(self.cache.cached):
+            if (model, number) not in known:
+                await asyncio.to_thread(self.cache.evict, model, number)
+        try:
+            keys = await asyncio.to_thread(self.store.list_prefix, "models/")
+            strays = {(k.split("/")[1], k.split("/")[2]) for k in keys if len(k.split("/")) > 3}
+            for model, vdir in strays:
+                if vdir[1:].isdigit() and (model, int(vdir[1:])) not in known:
+                    await asyncio.to_thread(self.store.delete_prefix, f"models/{model}/{vdir}/")
+            for key in await asyncio.to_thread(self.store.list_prefix, "uploads/"):
+                if key not in bundles:
+                    await asyncio.to_thread(self.store.delete, key)
+        except FlashMLError as exc:
+            log.warning("storage clean-up skipped: %s", exc.message)
 
     async def wait_idle(self) -> None:
         """Let validations in progress finish (used at shutdown and in tests)."""

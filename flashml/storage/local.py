@@ -1,8 +1,7 @@
-"""The model store on local disk, under the data directory.
+"""The artifact store on local disk: ``<data_dir>/<key>``, the default that needs no set-up.
 
-Layout: ``models/<model>/v<version>/`` holds one published, immutable version; ``tmp/`` holds uploads
-being received and bundles being validated. ``tmp/`` and ``models/`` share a file system, so
-publication is one ``os.rename``: a crash leaves either no version directory or a complete one.
+Writes go to a temporary file in ``tmp/store`` (same file system), then ``os.replace``: an object is there
+whole or not at all. A published version folder arrives with one ``os.rename`` of its staging folder.
 """
 
 from __future__ import annotations
@@ -10,67 +9,150 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
+
+from flashml.storage.base import ArtifactStore, ObjectInfo, check_key, check_prefix
+from flashml.storage.scratch import remove_path
+
+_TOP = ("uploads", "models", "incoming")  # the folders of the canonical layout; nothing else is listed
 
 
-class LocalModelStore:
-    def __init__(self, data_dir: Path) -> None:
-        self.root = data_dir
-        self.models = data_dir / "models"
-        self.tmp = data_dir / "tmp"
-        for d in (self.models, self.tmp / "uploads", self.tmp / "staging", self.tmp / "trash"):
+class LocalArtifactStore(ArtifactStore):
+    kind = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp" / "store"
+
+    def prepare(self) -> None:
+        for d in (*(self.root / t for t in _TOP), self.tmp):
             d.mkdir(parents=True, exist_ok=True)
 
-    def new_upload_path(self) -> Path:
-        return self.tmp / "uploads" / f"{uuid.uuid4().hex}.part"
+    def check(self) -> None:
+        self.root.stat()
 
-    def new_staging_dir(self) -> Path:
-        return self.tmp / "staging" / uuid.uuid4().hex
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
 
-    def version_dir(self, model: str, version: int) -> Path:
-        return self.models / model / f"v{version}"
+    def _temp(self) -> Path:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        return self.tmp / uuid.uuid4().hex
 
-    def publish(self, staging: Path, model: str, version: int) -> Path:
-        """Move a validated bundle into place in one atomic rename."""
-        target = self.version_dir(model, version)
+    def _place(self, tmp: Path, key: str) -> None:
+        target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():  # left by a crash after rename and before the record said ready
-            self._discard(target)
-        os.rename(staging, target)
-        return target
+        os.replace(tmp, target)
 
-    def delete_version(self, model: str, version: int) -> None:
-        target = self.version_dir(model, version)
-        if target.exists():
-            self._discard(target)
-        parent = target.parent
-        if parent.exists() and not any(parent.iterdir()):
-            parent.rmdir()
+    def put_file(self, key: str, path: Path, *, sha256: str | None = None, move: bool = False) -> None:
+        tmp = self._temp()
+        try:
+            if move:
+                os.rename(path, tmp)
+            else:
+                shutil.copyfile(path, tmp)
+            self._place(tmp, key)
+        finally:
+            tmp.unlink(missing_ok=True)
 
-    def published(self) -> list[tuple[str, int]]:
-        """Every (model, version) directory on disk."""
-        found = []
-        for model_dir in self.models.iterdir() if self.models.exists() else []:
-            for vdir in model_dir.iterdir() if model_dir.is_dir() else []:
-                if vdir.name.startswith("v") and vdir.name[1:].isdigit():
-                    found.append((model_dir.name, int(vdir.name[1:])))
-        return found
+    def put_stream(self, key: str, stream: BinaryIO, size: int, *, sha256: str | None = None) -> None:
+        tmp = self._temp()
+        try:
+            with open(tmp, "wb") as out:
+                left = size
+                while left > 0 and (chunk := stream.read(min(left, 1 << 20))):
+                    out.write(chunk)
+                    left -= len(chunk)
+            if left:
+                raise ValueError(f"the stream ended {left} bytes short of {size}")
+            self._place(tmp, key)
+        finally:
+            tmp.unlink(missing_ok=True)
 
-    def clear_tmp(self) -> None:
-        """Remove what an interrupted upload or validation left (called at start-up)."""
-        for sub in ("uploads", "staging", "trash"):
-            for entry in (self.tmp / sub).iterdir():
-                remove_path(entry)
+    def get_file(self, key: str, dest: Path) -> None:
+        src = self._path(key)
+        if not src.is_file():
+            raise FileNotFoundError(key)
+        part = dest.with_name(dest.name + ".part")
+        shutil.copyfile(src, part)
+        os.replace(part, dest)
 
-    def _discard(self, path: Path) -> None:
-        # Rename first so the version disappears at once, then delete at leisure.
-        trash = self.tmp / "trash" / uuid.uuid4().hex
-        os.rename(path, trash)
-        remove_path(trash)
+    def stat(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        return ObjectInfo(path.stat().st_size, None) if path.is_file() else None
 
-
-def remove_path(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
+    def delete(self, key: str) -> None:
+        path = self._path(key)
         path.unlink(missing_ok=True)
+        self._prune(path.parent)
+
+    def delete_prefix(self, prefix: str) -> int:
+        folder = self.root / check_prefix(prefix)
+        if not folder.is_dir():
+            return 0
+        count = sum(1 for p in folder.rglob("*") if p.is_file())
+        trash = self._temp()  # rename first so the folder disappears at once, then delete at leisure
+        os.rename(folder, trash)
+        remove_path(trash)
+        self._prune(folder.parent)
+        return count
+
+    def list_prefix(self, prefix: str) -> list[str]:
+        folder = self.root / check_prefix(prefix)
+        if not folder.is_dir():
+            return []
+        return sorted(p.relative_to(self.root).as_posix() for p in folder.rglob("*") if p.is_file())
+
+    def presigned_put_url(self, key: str, expires_s: float) -> str | None:
+        return None
+
+    def start_multipart(self, key: str) -> str:
+        check_key(key)
+        return "local"
+
+    def presigned_part_url(self, key: str, multipart_id: str, part: int, expires_s: float) -> str | None:
+        return None
+
+    def _part_key(self, key: str, part: int) -> str:
+        return f"{key}.parts/{part:05d}"
+
+    def put_part(self, key: str, multipart_id: str, part: int, path: Path) -> None:
+        self.put_file(self._part_key(key, part), path, move=True)
+
+    def complete_multipart(self, key: str, multipart_id: str, parts: int) -> None:
+        paths = [self._path(self._part_key(key, n)) for n in range(1, parts + 1)]
+        missing = [n for n, p in enumerate(paths, 1) if not p.is_file()]
+        if missing:
+            raise ValueError(f"part {missing[0]} of {parts} has not arrived")
+        tmp = self._temp()
+        try:
+            with open(tmp, "wb") as out:
+                for p in paths:
+                    with open(p, "rb") as src:
+                        shutil.copyfileobj(src, out, 1 << 20)
+            self._place(tmp, key)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self.abort_multipart(key, multipart_id)
+
+    def abort_multipart(self, key: str, multipart_id: str) -> None:
+        self.delete_prefix(key + ".parts/")
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+    def publish_dir(self, prefix: str, src: Path, files: Iterable[str]) -> None:
+        """One atomic rename: a crash leaves either no version folder or a complete one."""
+        target = self.root / check_prefix(prefix)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():  # left by a crash after the rename and before the record said ready
+            self.delete_prefix(prefix)
+            target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(src, target)
+
+    def _prune(self, folder: Path) -> None:
+        """Remove folders left empty, up to (not including) the top folders of the layout."""
+        while folder != self.root and folder.parent != self.root and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent

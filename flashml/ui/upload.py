@@ -1,8 +1,9 @@
 """The console's Upload page: pick or drop a model file; static/upload.js sends it to the JSON API.
 
-The page itself only renders the form. The browser posts the file as the raw body to
-``/api/v1/models/{name}/versions`` with the session cookie and the ``X-CSRF-Token`` header, shows the bytes
-sent, then the validation steps (polling the version while it validates), and the result. Maintainers and
+The page itself only renders the form. The browser uses the direct-upload flow (``POST /api/v1/uploads``,
+PUT the bytes to the URL or part URLs it gives, ``POST .../complete``) with the session cookie and the
+``X-CSRF-Token`` header, shows the bytes sent, then the validation steps (polling the version while it
+validates), and the result. Maintainers and
 admins upload; viewers get a 403 page.
 """
 
@@ -65,6 +66,15 @@ HINTS: dict[str, str] = {
     "role_forbidden": "Your role cannot upload models. Ask an admin for the maintainer role.",
     "csrf_failed": "The page's security token is out of date. Reload the page and try again.",
     "session_expired": "Your console session has ended. Sign in again, then upload.",
+    "bad_size": "The file is empty. Choose the model file again.",
+    "storage_unavailable": "The model storage cannot be reached right now. Models already serving are not affected; "
+                           "try the upload again in a few minutes, or ask an admin to check the storage.",
+    "storage_refused": "The storage refused the file. The upload link may have expired: start the upload again.",
+    "checksum_mismatch": "The file changed or was damaged on the way. Upload it again.",
+    "size_mismatch": "The bytes that arrived do not match the file's size. Upload it again.",
+    "upload_expired": "The upload took longer than the server allows. Start it again, or ask an admin to raise "
+                      "upload_session_ttl_s.",
+    "upload_incomplete": "Not all of the file arrived. Upload it again.",
     "version_validating": "Another version of this model is still validating. Wait for it to finish, then retry.",
 }
 

@@ -1,0 +1,52 @@
+"""Upload housekeeping in-process, against a real SQLite file and the local store: what a kill leaves is cleaned."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from flashml.db import uploads as db
+from flashml.services.container import open_services
+from flashml.settings import load_settings
+
+
+def run(coro):
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def test_a_restart_fails_interrupted_completions_and_removes_their_bytes(tmp_path):
+    settings = load_settings({"data_dir": str(tmp_path / "data"), "device": "cpu", "autotune": False}, env={})
+
+    async def scenario():
+        services = await open_services(settings)
+        try:
+            up = await services.uploads.create("m", "m.onnx", 10, None, actor="alice/console", user="alice")
+            big = await services.uploads.create("big", "b.tar.gz", (5 << 20) + 1, None, actor="alice/console",
+                                                user="alice")
+            incoming = settings.data_dir / "incoming"
+            (incoming / up["id"]).write_bytes(b"0123456789")
+            (incoming / f"{big['id']}.parts").mkdir()
+            (incoming / f"{big['id']}.parts" / "00001").write_bytes(b"x")
+            (incoming / "left-by-a-crash").write_bytes(b"x")
+            await db.move(services.engine, up["id"], "pending", "completing")  # killed while completing
+
+            await services.uploads.housekeeping(at_start=True)
+            row = await db.get(services.engine, up["id"])
+            assert row["state"] == "failed" and row["error"]["code"] == "interrupted"
+            assert sorted(p.name for p in incoming.iterdir()) == [f"{big['id']}.parts"]  # still pending: kept
+            assert await services.registry.list_models() == []  # nothing became a version
+
+            await db.set_values(services.engine, big["id"], expires_at=time.time() - 1)
+            assert await services.uploads.housekeeping() == 1
+            assert (await db.get(services.engine, big["id"]))["state"] == "expired"
+            assert list(incoming.iterdir()) == []
+
+            await db.set_values(services.engine, up["id"], updated_at=time.time() - 2 * settings.upload_session_ttl_s)
+            await services.uploads.housekeeping()
+            assert await db.get(services.engine, up["id"]) is None  # old records go too
+        finally:
+            await services.close()
+
+    run(scenario())
