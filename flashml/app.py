@@ -24,8 +24,8 @@ from flashml.api.models import ModelsController
 from flashml.api.setup import SetupController
 from flashml.api.uploads import UploadsController
 from flashml.api.v2 import V2HealthController, V2ModelController
-from flashml.api.v2_infer_asgi import InferFastPath
 from flashml.paths import STATIC_DIR, TEMPLATES_DIR
+from flashml.server import FlashMLServer
 from flashml.services.container import open_services
 from flashml.settings import RESOLVED_ENV, Settings, load_settings
 from flashml.ui import CONTROLLERS as CONSOLE_CONTROLLERS
@@ -69,11 +69,11 @@ def create_app(settings: Settings) -> Litestar:
     )
 
 
-def app_from_env() -> InferFastPath:
+def app_from_env() -> FlashMLServer:
     """Granian's factory target: `flashml serve` passes the resolved settings in the environment."""
     import os
 
     text = os.environ.get(RESOLVED_ENV)
     settings = Settings.from_json(text) if text else load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return InferFastPath(create_app(settings), settings.max_request_bytes)
+    return FlashMLServer(create_app(settings), settings.max_request_bytes)

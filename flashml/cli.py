@@ -71,7 +71,7 @@ def serve(config: Path | None = None, **values: Any) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ[RESOLVED_ENV] = settings.to_json()
     server = Granian("flashml.app:app_from_env", factory=True, address=settings.host, port=settings.port,
-                     interface=Interfaces.ASGI, workers=1, log_level=settings.log_level.lower(),
+                     interface=Interfaces.RSGI, workers=1, log_level=settings.log_level.lower(),
                      workers_kill_timeout=30)
     server.serve()
 

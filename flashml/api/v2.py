@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, get, post
 
 from flashml import __version__
 from flashml.api.openapi_bodies import V2InferOperation
-from flashml.api.v2_infer_asgi import ROUTING_HEADER, TIMEOUT_HEADER, answer_infer
+from flashml.api.v2_infer import ROUTING_HEADER, TIMEOUT_HEADER, answer_infer
 from flashml.auth.principal import Principal
 from flashml.errors import UnavailableError
 from flashml.services.container import Services

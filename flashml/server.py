@@ -1,0 +1,90 @@
+"""The object Granian serves (RSGI): V2 inference on a short path, everything else through Litestar.
+
+Inference is the hot path. For a small model, Litestar's routing, its dependency injection (a task group per
+request) and ASGI's message dictionaries cost more than the inference work itself, all on the one event loop
+thread every request shares (py-spy, bench/README.md). So ``POST /v2/models/{m}[/versions/{v}]/infer`` is
+answered here, with ``answer_infer`` (the same call the Litestar route makes), and every other request goes
+to Litestar through ``asgi_bridge``. Litestar's lifespan (services, model loading) runs at start and stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+from typing import Any
+from urllib.parse import unquote
+
+from granian.asgi import LifespanProtocol
+
+from flashml.api.asgi_bridge import run_asgi
+from flashml.api.v2_infer import HEADER_LENGTH_KEY, ROUTING_HEADER, TIMEOUT_HEADER, answer_infer, error_body
+from flashml.errors import FlashMLError
+
+log = logging.getLogger("flashml.api")
+
+INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer/?")
+TOO_LARGE = (b'{"error":"The request body is larger than this server accepts (setting max_request_bytes).",'
+             b'"code":"payload_too_large"}')
+INTERNAL = b'{"error":"The server failed to handle this request; its log has the details.","code":"internal_error"}'
+JSON = [("content-type", "application/json")]
+
+
+class FlashMLServer:
+    """RSGI application around the Litestar app (``app``)."""
+
+    def __init__(self, app: Any, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self._lifespan: LifespanProtocol | None = None
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._lifespan = LifespanProtocol(self.app)
+        loop.run_until_complete(self._lifespan.startup())
+        if self._lifespan.interrupt:
+            log.error("start-up failed", exc_info=self._lifespan.exc)
+            sys.exit(1)
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._lifespan is not None:
+            loop.run_until_complete(self._lifespan.shutdown())
+
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        if scope.proto != "http":
+            protocol.close(403)  # no websockets here
+            return
+        match = INFER_PATH.fullmatch(unquote(scope.path)) if scope.method == "POST" else None
+        if match is None:
+            await run_asgi(self.app, scope, protocol, self._lifespan.state if self._lifespan else {})
+            return
+        headers = scope.headers
+        try:
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+                protocol.response_bytes(413, JSON, TOO_LARGE)
+                return
+            body = await self._body(protocol)
+            if body is None:
+                protocol.response_bytes(413, JSON, TOO_LARGE)
+                return
+            content, out = await answer_infer(self.app.state.services, match[1], match[2],
+                                              headers.get("authorization"), headers.get(HEADER_LENGTH_KEY),
+                                              headers.get(TIMEOUT_HEADER), headers.get(ROUTING_HEADER), body)
+            protocol.response_bytes(200, list(out.items()), content)
+        except FlashMLError as exc:
+            status, content, out = error_body(exc)
+            protocol.response_bytes(status, [*JSON, *out.items()], content)
+        except Exception:
+            log.exception("unhandled error on POST %s", scope.path)
+            protocol.response_bytes(500, JSON, INTERNAL)
+
+    async def _body(self, protocol: Any) -> bytes | None:
+        """The whole body, or None past ``max_body_bytes`` (read in chunks: chunked bodies have no length)."""
+        chunks, size = [], 0
+        async for chunk in protocol:
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
