@@ -63,15 +63,49 @@ def _ms(value: str) -> float:
     return float(num) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(url: str, clients: int, seconds: int, body: Path, key: str, lua: Path, header_length: int = 0) -> dict:
+def _tree(pid: int) -> list[int]:
+    """A process and all its descendants (FlashML's Granian worker is a child of `flashml serve`)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return found
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process tree so far (0 when not measurable)."""
+    if pid is None:
+        return 0.0
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, clients: int, seconds: int, body: Path, key: str, lua: Path, header_length: int = 0,
+        server_pid: int | None = None) -> dict:
+    """Drive one server; with ``server_pid`` also its CPU time per answered request (robust to a busy machine)."""
     env = {**os.environ, "BODY_FILE": str(body), "KEY": key, "HEADER_LENGTH": str(header_length)}
+    cpu_before = _cpu_seconds(server_pid)
     out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--latency", "-s", str(lua), url],
                          capture_output=True, text=True, env=env, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": int(errors.group(1)) if errors else 0}
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    cpu_us = (_cpu_seconds(server_pid) - cpu_before) * 1e6 / max(1, requests) if server_pid else 0.0
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": int(errors.group(1)) if errors else 0,
+            "cpu_us_per_request": cpu_us}
 
 
 def _bodies(work: Path, name: str, sample: list[int]) -> tuple[Path, Path, int]:
@@ -139,9 +173,10 @@ def main() -> None:
             for _ in range(args.rounds):  # interleaved, so a slow minute of the machine hits every server
                 runs["raw"].append(raw_ort.measure(path, sample, seconds=1.0))
                 for c in clients:
-                    runs["naive"][c].append(wrk(naive_url, c, args.seconds, as_json, key, lua))
-                    runs["flashml"][c].append(wrk(url, c, args.seconds, as_json, key, lua))
-                    runs["flashml_binary"][c].append(wrk(url, c, args.seconds, as_binary, key, lua, head_len))
+                    runs["naive"][c].append(wrk(naive_url, c, args.seconds, as_json, key, lua, server_pid=naive.pid))
+                    runs["flashml"][c].append(wrk(url, c, args.seconds, as_json, key, lua, server_pid=fl.pid))
+                    runs["flashml_binary"][c].append(wrk(url, c, args.seconds, as_binary, key, lua, head_len,
+                                                         server_pid=fl.pid))
             naive.terminate()
             naive.wait(10)
             raw = dict(runs["raw"][-1])
@@ -165,21 +200,18 @@ def main() -> None:
 
 
 def report(results: dict) -> str:
-    lines = ["| model | clients | server | req/s | p50 ms | p99 ms | vs naive | vs raw best batch |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | clients | server | req/s | p50 ms | p99 ms | CPU us/req | vs naive | vs raw best batch |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, row in results["models"].items():
         best = row["raw"]["best_samples_per_s"]
         for c, naive in row["naive"].items():
-            fl = row["flashml"][c]
-            lines.append(f"| {name} | {c} | naive | {naive['rps']:.0f} | {naive['p50_ms']:.2f} | "
-                         f"{naive['p99_ms']:.2f} | 1.00 | {naive['rps'] / best:.2f} |")
-            lines.append(f"| {name} | {c} | FlashML | {fl['rps']:.0f} | {fl['p50_ms']:.2f} | {fl['p99_ms']:.2f} | "
-                         f"{fl['rps'] / naive['rps']:.2f} | {fl['rps'] / best:.2f} |")
-            fb = row["flashml_binary"][c]
-            lines.append(f"| {name} | {c} | FlashML, binary tensors | {fb['rps']:.0f} | {fb['p50_ms']:.2f} | "
-                         f"{fb['p99_ms']:.2f} | {fb['rps'] / naive['rps']:.2f} | {fb['rps'] / best:.2f} |")
+            for label, r in (("naive", naive), ("FlashML", row["flashml"][c]),
+                             ("FlashML, binary tensors", row["flashml_binary"][c])):
+                lines.append(f"| {name} | {c} | {label} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                             f"{r.get('cpu_us_per_request', 0):.0f} | {r['rps'] / naive['rps']:.2f} | "
+                             f"{r['rps'] / best:.2f} |")
         lines.append(f"| {name} | - | raw ORT (batch {row['raw']['best_batch']}) | {best:.0f} samples/s | "
-                     f"{row['raw']['p50_ms_single']:.3f} (1 sample) | {row['raw']['p99_ms_single']:.3f} | | 1.00 |")
+                     f"{row['raw']['p50_ms_single']:.3f} (1 sample) | {row['raw']['p99_ms_single']:.3f} | | | 1.00 |")
     return "\n".join(lines)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -15,6 +14,7 @@ from flashml.registry.archive import BundleLimits, extract_bundle
 from flashml.registry.manifest import Manifest, load_manifest
 from flashml.registry.onnx_checks import DEFAULT_ALLOWED_DOMAINS, ModelCheckReport, check_model
 from flashml.registry.probe import ProbeResult, run_probe
+from flashml.storage.base import file_sha256
 
 CHECKSUMS_NAME = "checksums.json"
 
@@ -28,15 +28,6 @@ class ValidatedBundle:
     files: list[str]
     size_bytes: int
     sha256: str  # of the uploaded file, as received
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_checksums(bundle_dir: Path, files: Iterable[str]) -> dict[str, str]:
