@@ -1,0 +1,39 @@
+"""Did the browser reach us over HTTPS? Directly (Granian terminating TLS), or through a trusted proxy.
+
+``X-Forwarded-Proto`` counts only when the peer's address is listed in the setting ``trusted_proxies``:
+anyone else could send the header to make the server believe a plain-HTTP request was encrypted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from litestar import Request
+
+
+def peer_is_trusted(host: str | None, trusted_proxies: Iterable[str]) -> bool:
+    """True when ``host`` is one of ``trusted_proxies`` (addresses or networks like 10.0.0.0/8)."""
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    for entry in trusted_proxies:
+        entry = entry.strip()
+        if not entry:
+            continue
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def request_is_https(request: Request, trusted_proxies: Iterable[str]) -> bool:
+    if request.url.scheme == "https":
+        return True
+    forwarded = request.headers.get("x-forwarded-proto", "")
+    if not forwarded or not peer_is_trusted(request.client.host if request.client else None, trusted_proxies):
+        return False
+    return forwarded.split(",")[-1].strip().lower() == "https"  # the value our trusted peer added
