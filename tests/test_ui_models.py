@@ -8,6 +8,7 @@ from contextlib import closing
 import httpx
 import pytest
 
+from flashml.ui.models import python_snippet
 from tests import onnx_models
 from tests.server_process import flashml, login_token
 from tests.test_e2e_upload import upload
@@ -81,3 +82,10 @@ def test_posts_need_the_csrf_token_and_the_role(server, ui_model):
     with closing(viewer):
         refused = viewer.post(f"/models/{ui_model}/versions/1/archive", data={"csrf_token": viewer_token})
         assert refused.status_code == 403 and refused.json()["code"] == "role_forbidden"
+
+
+def test_the_python_snippet_speaks_tls_to_an_https_server():
+    signature = {"inputs": [{"name": "a", "datatype": "FP32", "shape": [-1, 4]}], "outputs": []}
+    assert 'InferenceServerClient(url="flashml.lan:8443", ssl=True)' in python_snippet(
+        "https://flashml.lan:8443", "m", signature)
+    assert 'InferenceServerClient(url="127.0.0.1:8000")' in python_snippet("http://127.0.0.1:8000", "m", signature)
