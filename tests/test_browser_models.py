@@ -141,3 +141,20 @@ def test_the_snippets_work_as_copied(server, admin_key, console_model, page):  #
                             capture_output=True, text=True, timeout=120)
     assert python.returncode == 0, python.stderr
     assert "[[2. 2. 2. 2.]]" in python.stdout
+
+
+def test_a_forged_token_on_a_page_form_is_refused_on_a_page(server, api, console_model, page):  # noqa: F811
+    """A plain form post with a wrong CSRF token: 403 and the sentence on a page (not raw JSON); nothing changes."""
+    sign_in_as_new_user(page, server, "console-forger", "maintainer", f"/models/{MODEL}")
+    page.evaluate("() => document.querySelectorAll('input[name=csrf_token]').forEach(e => { e.value = 'forged'; })")
+    with page.expect_response(lambda r: r.url.endswith("/archive")) as answer:
+        page.get_by_role("button", name="Archive v1").click()
+    assert answer.value.status == 403
+    assert "security token" in page.inner_text("#page-error")
+    page.shots("forged-refused")
+    assert api.get(f"/api/v1/models/{MODEL}/versions/1").json()["state"] == "ready"
+    page.get_by_role("link", name="Back to the page").click()
+    page.wait_for_url(f"{server.url}/models/{MODEL}")
+    # The JSON API answers JSON whatever the Accept header says.
+    r = api.get("/api/v1/models/no-such-model", headers={"Accept": "text/html"})
+    assert r.status_code == 404 and r.json()["code"]
