@@ -38,9 +38,12 @@ def _session_cookie(server: ServerProcess, name: str, headers: dict[str, str] | 
         return session
 
 
-def test_forwarded_proto_is_ignored_from_an_untrusted_peer(server):
-    cookie = _session_cookie(server, "cookie-untrusted", {"X-Forwarded-Proto": "https"})
-    assert "secure" not in cookie.lower()
+def test_forwarded_headers_are_ignored_from_an_untrusted_peer(server, api):
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+    assert "secure" not in _session_cookie(server, "cookie-untrusted", headers).lower()
+    events = api.get("/api/v1/audit", params={"limit": 1000}).json()
+    (login,) = [e for e in events if e["action"] == "user.login" and e["target"] == "user:cookie-untrusted"]
+    assert login["detail"]["ip"] == "127.0.0.1"
 
 
 def test_a_trusted_proxy_makes_the_cookie_secure(tmp_path):
@@ -49,6 +52,12 @@ def test_a_trusted_proxy_makes_the_cookie_secure(tmp_path):
         assert "secure" in _session_cookie(srv, "cookie-proxied", {"X-Forwarded-Proto": "https"}).lower()
         assert "secure" not in _session_cookie(srv, "cookie-plain", {"X-Forwarded-Proto": "http"}).lower()
         assert "secure" not in _session_cookie(srv, "cookie-direct").lower()
+        # The audit log (and the sign-in brake) see the browser's address the proxy reports, not the proxy's.
+        _session_cookie(srv, "cookie-forwarded", {"X-Forwarded-For": "203.0.113.9, 127.0.0.1"})
+        key = srv.create_key("cookie audit", "admin")
+        events = httpx.get(f"{srv.url}/api/v1/audit", headers={"Authorization": f"Bearer {key}"}).json()
+        logins = {e["target"]: e["detail"]["ip"] for e in events if e["action"] == "user.login"}
+        assert logins["user:cookie-forwarded"] == "203.0.113.9" and logins["user:cookie-direct"] == "127.0.0.1"
     finally:
         srv.stop()
 

@@ -1,7 +1,8 @@
-"""Did the browser reach us over HTTPS? Directly (Granian terminating TLS), or through a trusted proxy.
+"""Did the browser reach us over HTTPS, and from which address? Directly, or through a trusted proxy.
 
-``X-Forwarded-Proto`` counts only when the peer's address is listed in the setting ``trusted_proxies``:
-anyone else could send the header to make the server believe a plain-HTTP request was encrypted.
+``X-Forwarded-Proto`` and ``X-Forwarded-For`` count only when the peer's address is listed in the setting
+``trusted_proxies``: anyone else could send them to pass plain HTTP off as encrypted, or to dodge the sign-in
+brake with a made-up address.
 """
 
 from __future__ import annotations
@@ -37,3 +38,16 @@ def request_is_https(request: Request, trusted_proxies: Iterable[str]) -> bool:
     if not forwarded or not peer_is_trusted(request.client.host if request.client else None, trusted_proxies):
         return False
     return forwarded.split(",")[-1].strip().lower() == "https"  # the value our trusted peer added
+
+
+def client_address(request: Request, trusted_proxies: Iterable[str]) -> str:
+    """The browser's address, for the sign-in brake and the audit log: behind trusted proxies, the nearest
+    ``X-Forwarded-For`` entry that is not one of them (entries further left could be made up by the client)."""
+    peer = request.client.host if request.client else ""
+    if not peer_is_trusted(peer, trusted_proxies):
+        return peer
+    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not peer_is_trusted(hop, trusted_proxies):
+            return hop
+    return hops[0] if hops else peer

@@ -18,6 +18,7 @@ from flashml.auth.csrf import (
     require_pre_session_csrf,
     submitted_csrf,
 )
+from flashml.auth.transport import client_address
 from flashml.errors import FlashMLError
 from flashml.services.container import Services
 from flashml.services.sessions import SESSION_COOKIE, SessionService
@@ -68,7 +69,7 @@ class AuthController(Controller):
     async def login(self, request: Request, services: Services, sessions: SessionService,
                     data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Response:
         target = safe_next(data.next)
-        client_ip = request.client.host if request.client else ""
+        client_ip = client_address(request, services.settings.trusted_proxies)
         try:
             require_pre_session_csrf(request.cookies.get(PRE_SESSION_COOKIE), data.csrf_token)
             token, _ = await sessions.login(data.name, data.password, client_ip)
