@@ -37,6 +37,9 @@ def test_first_run_setup_in_the_browser(tmp_path, page):  # noqa: F811 - the fix
         page.get_by_role("button").click()
         key = page.inner_text("#api-key").strip()
         page.shots("setup-done")
+        page.get_by_role("link", name="Continue to the console").click()  # signed in already
+        page.wait_for_url(srv.url + "/models")
+        assert page.inner_text("#signed-in-user") == "root"
         me = httpx.get(f"{srv.url}/api/v1/me", headers={"Authorization": f"Bearer {key}"})
         assert me.status_code == 200 and me.json()["key"]["user"] == "root"
         page.goto(srv.setup_url())  # the link works once

@@ -11,9 +11,10 @@ from litestar.params import Body
 from litestar.response import Template
 
 from flashml.auth.csrf import PRE_SESSION_COOKIE, pre_session_token, require_pre_session_csrf
+from flashml.auth.transport import client_address
 from flashml.errors import FlashMLError
 from flashml.services.container import Services
-from flashml.ui.cookies import pre_session_cookie
+from flashml.ui.cookies import pre_session_cookie, session_cookie
 
 
 @dataclass
@@ -61,5 +62,10 @@ class SetupController(Controller):
             return _setup_page(request, services, {**ctx, "valid": valid, "error": exc.message}, exc.status)
         key = await services.keys.create(name=f"{user['name']} admin key", role="admin", models=None,
                                          actor=user["name"])
-        return Template("setup_done.html", context={"user": user, "key": key,
-                                                    "base_url": services.settings.base_url})
+        # Signed in at once: the new admin goes on to the console without typing the password again.
+        token, session = await services.sessions.login(data.name, data.password,
+                                                       client_address(request, services.settings.trusted_proxies))
+        cookie = session_cookie(request, services.settings, token, int(services.sessions.lifetime_s))
+        return Template("setup_done.html", cookies=[cookie],
+                        context={"user": session, "csrf_token": session.csrf_token, "key": key,
+                                 "base_url": services.settings.base_url})
