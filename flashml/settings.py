@@ -35,8 +35,8 @@ class Settings:
     public_url: str = _s("", "Base URL printed in links (setup link); defaults to http://HOST:PORT.")
     tls_certificate: str = _s("", "A PEM certificate file: serve HTTPS directly (with tls_key); cookies get Secure.")
     tls_key: str = _s("", "The PEM private key file of tls_certificate.")
-    trusted_proxies: tuple[str, ...] = _s((), "Proxy addresses or networks (10.0.0.0/8) whose X-Forwarded-Proto "
-                                              "is believed: https there makes the session cookie Secure.")
+    trusted_proxies: tuple[str, ...] = _s((), "Proxy addresses or networks (10.0.0.0/8) whose X-Forwarded-Proto and "
+                                              "X-Forwarded-For are believed (Secure cookies, client address).")
     device: str = _s("auto", "Where models run: auto (CUDA when it works, else CPU), cpu, or cuda / cuda:N.")
     intra_op_threads: int = _s(0, "ONNX Runtime threads per execution instance; 0: the cores split among instances.")
     tensorrt: bool = _s(False, "On CUDA devices, try ONNX Runtime's TensorRT provider first (engines cached).")
