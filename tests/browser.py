@@ -39,14 +39,16 @@ def page(browser, request) -> Iterator[object]:
     external: list[str] = []
     pg.on("request", lambda r: external.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:",
                                                                                  "about:")) else None)
-    pg.shots = Shots(pg, request.node.name)  # type: ignore[attr-defined]
+    # The module's name too: two modules may each have a test_viewer_reads_only.
+    module = request.node.module.__name__.rsplit(".", 1)[-1].removeprefix("test_browser_")
+    pg.shots = Shots(pg, f"{module}-{request.node.name}")  # type: ignore[attr-defined]
     yield pg
     context.close()
     assert external == [], f"the page fetched from outside the machine: {external}"
 
 
 class Shots:
-    """Numbered screenshots of one test: test-output/<test>-01-<step>.png, ..."""
+    """Numbered screenshots of one test: test-output/<module>-<test>-01-<step>.png, ..."""
 
     def __init__(self, page, test_name: str) -> None:
         self.page = page

@@ -15,6 +15,8 @@ pytestmark = pytest.mark.server
 def test_first_run_setup_in_the_browser(tmp_path, page):  # noqa: F811 - the fixture
     srv = ServerProcess(tmp_path / "data", *SERVER_FLAGS).start()
     try:
+        page.goto(srv.url + "/login")  # before setup, the sign-in page says where the first account comes from
+        assert "setup link" in page.inner_text("#no-users")
         page.goto(srv.setup_url())
         assert_usable_at_phone_width(page, page.get_by_role("button", name="Create admin"))
         page.shots("setup-form")
@@ -40,6 +42,8 @@ def test_first_run_setup_in_the_browser(tmp_path, page):  # noqa: F811 - the fix
         page.get_by_role("link", name="Continue to the console").click()  # signed in already
         page.wait_for_url(srv.url + "/models")
         assert page.inner_text("#signed-in-user") == "root"
+        page.goto(srv.url + "/login?next=/keys")  # signed in: straight on
+        page.wait_for_url(srv.url + "/keys")
         me = httpx.get(f"{srv.url}/api/v1/me", headers={"Authorization": f"Bearer {key}"})
         assert me.status_code == 200 and me.json()["key"]["user"] == "root"
         page.goto(srv.setup_url())  # the link works once

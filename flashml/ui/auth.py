@@ -37,11 +37,14 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
-def _login_page(request: Request, services: Services, *, name: str = "", next_path: str = "/",
-                error: str | None = None, status: int = 200, headers: dict[str, str] | None = None) -> Template:
+async def _login_page(request: Request, services: Services, *, name: str = "", next_path: str = "/",
+                      error: str | None = None, status: int = 200,
+                      headers: dict[str, str] | None = None) -> Template:
     """The sign-in form, carrying the pre-session CSRF token in a field and in its cookie."""
     token = pre_session_token(request)
-    return Template("login.html", context={"name": name, "next": next_path, "error": error, "csrf_token": token},
+    no_users = await services.users.needs_setup()  # say where the first account comes from
+    return Template("login.html", context={"name": name, "next": next_path, "error": error, "csrf_token": token,
+                                           "no_users": no_users},
                     status_code=status, headers=headers,
                     cookies=[pre_session_cookie(request, services.settings, token)])
 
@@ -63,7 +66,7 @@ class AuthController(Controller):
         target = safe_next(next)
         if await sessions.resolve(request.cookies.get(SESSION_COOKIE)) is not None:
             return Redirect(target)
-        return _login_page(request, services, next_path=target)
+        return await _login_page(request, services, next_path=target)
 
     @post("/login", status_code=303)
     async def login(self, request: Request, services: Services, sessions: SessionService,
@@ -74,7 +77,7 @@ class AuthController(Controller):
             require_pre_session_csrf(request.cookies.get(PRE_SESSION_COOKIE), data.csrf_token)
             token, _ = await sessions.login(data.name, data.password, client_ip)
         except FlashMLError as exc:
-            return _login_page(request, services, name=data.name, next_path=target, error=exc.message,
+            return await _login_page(request, services, name=data.name, next_path=target, error=exc.message,
                                status=exc.status, headers=exc.headers)
         cookie = session_cookie(request, services.settings, token, int(sessions.lifetime_s))
         return Redirect(target, status_code=303, cookies=[cookie])
