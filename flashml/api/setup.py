@@ -62,10 +62,14 @@ class SetupController(Controller):
             return _setup_page(request, services, {**ctx, "valid": valid, "error": exc.message}, exc.status)
         key = await services.keys.create(name=f"{user['name']} admin key", role="admin", models=None,
                                          actor=user["name"])
-        # Signed in at once: the new admin goes on to the console without typing the password again.
-        token, session = await services.sessions.login(data.name, data.password,
-                                                       client_address(request, services.settings.trusted_proxies))
+        context = {"admin_name": user["name"], "key": key, "base_url": services.settings.base_url}
+        # Signed in at once: the new admin goes on to the console without typing the password again. The key
+        # must be shown whatever happens, so a failed sign-in only leaves the page signed out.
+        try:
+            token, session = await services.sessions.login(
+                data.name, data.password, client_address(request, services.settings.trusted_proxies))
+        except FlashMLError:
+            return Template("setup_done.html", context=context)
         cookie = session_cookie(request, services.settings, token, int(services.sessions.lifetime_s))
         return Template("setup_done.html", cookies=[cookie],
-                        context={"user": session, "csrf_token": session.csrf_token, "key": key,
-                                 "base_url": services.settings.base_url})
+                        context={**context, "user": session, "csrf_token": session.csrf_token})
