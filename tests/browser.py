@@ -92,7 +92,7 @@ def assert_usable_at_phone_width(page, main_action) -> None:
     assert problems == {"overflow": None, "unlabelled": [], "unnamedButtons": [], "lowContrast": []}, problems
     page.evaluate("() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); }")
     target = main_action.element_handle()
-    for _ in range(150):
+    for _ in range(600):  # a page full of rows (the shared test server) has hundreds of stops
         page.keyboard.press("Tab")
         if page.evaluate("el => el === document.activeElement", target):
             break
