@@ -72,8 +72,16 @@ def serve(config: Path | None = None, **values: Any) -> None:
     os.environ[RESOLVED_ENV] = settings.to_json()
     server = Granian("flashml.app:app_from_env", factory=True, address=settings.host, port=settings.port,
                      interface=Interfaces.RSGI, workers=1, log_level=settings.log_level.lower(),
-                     workers_kill_timeout=30)
+                     workers_kill_timeout=30, **_tls_options(settings))
     server.serve()
+
+
+def _tls_options(settings: Settings) -> dict[str, Any]:
+    """Granian terminates TLS itself when a certificate and key are set."""
+    if not settings.tls_certificate:
+        return {}
+    return {"ssl_cert": Path(settings.tls_certificate).expanduser().resolve(),
+            "ssl_key": Path(settings.tls_key).expanduser().resolve()}
 
 
 @main.command("settings")

@@ -33,6 +33,10 @@ class Settings:
     port: int = _s(8000, "TCP port to listen on.")
     data_dir: Path = _s(Path("flashml-data"), "Folder for all state: the SQLite database and the model store.")
     public_url: str = _s("", "Base URL printed in links (setup link); defaults to http://HOST:PORT.")
+    tls_certificate: str = _s("", "A PEM certificate file: serve HTTPS directly (with tls_key); cookies get Secure.")
+    tls_key: str = _s("", "The PEM private key file of tls_certificate.")
+    trusted_proxies: tuple[str, ...] = _s((), "Proxy addresses or networks (10.0.0.0/8) whose X-Forwarded-Proto and "
+                                              "X-Forwarded-For are believed (Secure cookies, client address).")
     device: str = _s("auto", "Where models run: auto (CUDA when it works, else CPU), cpu, or cuda / cuda:N.")
     intra_op_threads: int = _s(0, "ONNX Runtime threads per execution instance; 0: the cores split among instances.")
     tensorrt: bool = _s(False, "On CUDA devices, try ONNX Runtime's TensorRT provider first (engines cached).")
@@ -77,7 +81,8 @@ class Settings:
         if self.public_url:
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_certificate else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def to_json(self) -> str:
         return json.dumps({f.name: _dump(getattr(self, f.name)) for f in dataclasses.fields(self)})
@@ -131,7 +136,17 @@ def _build(values: Mapping[str, Any]) -> Settings:
         raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     settings = Settings(**{k: _coerce(k, v) for k, v in values.items()})
     _check_storage(settings)
+    _check_tls(settings)
     return settings
+
+
+def _check_tls(s: Settings) -> None:
+    if bool(s.tls_certificate) != bool(s.tls_key):
+        raise SettingsError("settings tls_certificate and tls_key go together: give both files or neither")
+    for name in ("tls_certificate", "tls_key"):
+        path = getattr(s, name)
+        if path and not Path(path).expanduser().is_file():
+            raise SettingsError(f"setting {name}: {path} is not a readable file")
 
 
 def _check_storage(s: Settings) -> None:

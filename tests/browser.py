@@ -39,14 +39,16 @@ def page(browser, request) -> Iterator[object]:
     external: list[str] = []
     pg.on("request", lambda r: external.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:",
                                                                                  "about:")) else None)
-    pg.shots = Shots(pg, request.node.name)  # type: ignore[attr-defined]
+    # The module's name too: two modules may each have a test_viewer_reads_only.
+    module = request.node.module.__name__.rsplit(".", 1)[-1].removeprefix("test_browser_")
+    pg.shots = Shots(pg, f"{module}-{request.node.name}")  # type: ignore[attr-defined]
     yield pg
     context.close()
     assert external == [], f"the page fetched from outside the machine: {external}"
 
 
 class Shots:
-    """Numbered screenshots of one test: test-output/<test>-01-<step>.png, ..."""
+    """Numbered screenshots of one test: test-output/<module>-<test>-01-<step>.png, ..."""
 
     def __init__(self, page, test_name: str) -> None:
         self.page = page
@@ -73,3 +75,28 @@ def sign_in_as_new_user(page, server, name: str, role: str, next_path: str) -> N
     page.get_by_label("Password").fill(f"{name} password 1")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(server.url + next_path)
+
+
+PHONE = {"width": 375, "height": 740}
+
+_PROBLEMS_JS = "\n".join(line for line in (Path(__file__).parent / "page_problems.js").read_text().splitlines()
+                         if not line.startswith("//"))  # Playwright wants the function itself
+
+
+def assert_usable_at_phone_width(page, main_action) -> None:
+    """The page at 375 px: no sideways scrolling (tables and code scroll inside their own box), a label for
+    every field, a name for every button, readable contrast, and Tab reaches ``main_action`` (a locator)
+    with a visible focus ring."""
+    page.set_viewport_size(PHONE)
+    problems = page.evaluate(_PROBLEMS_JS)
+    assert problems == {"overflow": None, "unlabelled": [], "unnamedButtons": [], "lowContrast": []}, problems
+    page.evaluate("() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); }")
+    target = main_action.element_handle()
+    for _ in range(600):  # a page full of rows (the shared test server) has hundreds of stops
+        page.keyboard.press("Tab")
+        if page.evaluate("el => el === document.activeElement", target):
+            break
+    else:
+        raise AssertionError(f"Tab never reached the main action {main_action}")
+    ring = page.evaluate("el => { const s = getComputedStyle(el); return [s.outlineStyle, s.outlineWidth]; }", target)
+    assert ring[0] != "none" and ring[1] != "0px", f"no visible focus on the main action: {ring}"

@@ -15,6 +15,17 @@ def test_sign_in_and_out(server, page):  # noqa: F811 - the fixture
             str(server.data_dir), input="viewer password 1\n")
     page.goto(server.url + "/")
     assert page.url.endswith("/login")
+    page.shots("login-form")
+    # Login CSRF: a form whose token is not the page's (what a cross-site form would send) is refused.
+    page.evaluate("() => { document.querySelector('input[name=csrf_token]').value = 'forged'; }")
+    page.get_by_label("User name").fill("browser-viewer")
+    page.get_by_label("Password").fill("viewer password 1")
+    with page.expect_response(lambda r: r.url.endswith("/login") and r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Sign in").click()
+    assert answer.value.status == 403
+    assert "security token" in page.inner_text("#login-error")
+    assert not any(c["name"] == "flashml_session" for c in page.context.cookies())
+    page.shots("login-forged-csrf")
     page.get_by_label("User name").fill("browser-viewer")
     page.get_by_label("Password").fill("wrong password")
     page.get_by_role("button", name="Sign in").click()

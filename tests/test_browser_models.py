@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from tests import onnx_models
@@ -53,6 +58,10 @@ def test_maintainer_lists_reads_and_changes_a_model(server, api, console_model, 
     assert page.locator("#perf-table tbody tr").count() >= 1
     assert '"datatype": "FP32"' in page.inner_text("#snippet-curl")
     assert "tritonclient" in page.inner_text("#snippet-python")
+    # Per version: state, size, who uploaded it and when, the validation report.
+    version = page.inner_text("#version-1")
+    assert "ready" in version and "bytes" in version and "e2e admin" in version and "UTC" in version
+    assert "Validation" in version and "passed" in version
     page.shots("model")
 
     # Change max_batch_size on the form; the API sees it.
@@ -110,3 +119,42 @@ def test_viewer_reads_only(server, console_model, page):  # noqa: F811
     token = page.get_attribute("input[name=csrf_token]", "value")
     refused = page.request.post(f"{server.url}/models/{MODEL}/versions/1/archive", form={"csrf_token": token})
     assert refused.status == 403 and refused.json()["code"] == "role_forbidden"
+
+
+def test_the_snippets_work_as_copied(server, admin_key, console_model, page):  # noqa: F811
+    """Paste the page's curl command into a shell and its Python into python: both get the model's answer."""
+    sign_in_as_new_user(page, server, "console-snippets", "viewer", f"/models/{MODEL}")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    copied = {}
+    for snippet, button in (("curl", "Copy the curl command"), ("python", "Copy the Python example")):
+        page.get_by_role("button", name=button).click()
+        page.wait_for_function(f"document.getElementById('copy-{snippet}-status').textContent === 'Copied.'")
+        copied[snippet] = page.evaluate("() => navigator.clipboard.readText()")
+        assert copied[snippet] == page.inner_text(f"#snippet-{snippet}").strip()
+    page.shots("snippets-copied")
+    env = {**os.environ, "FLASHML_KEY": admin_key}
+    curl = subprocess.run(["bash", "-c", copied["curl"]], env=env, capture_output=True, text=True, timeout=60)
+    assert curl.returncode == 0, curl.stderr
+    (output,) = json.loads(curl.stdout)["outputs"]
+    assert output["name"] == "sum" and output["data"] == [2.0, 2.0, 2.0, 2.0]
+    python = subprocess.run([sys.executable, "-c", copied["python"]], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert python.returncode == 0, python.stderr
+    assert "[[2. 2. 2. 2.]]" in python.stdout
+
+
+def test_a_forged_token_on_a_page_form_is_refused_on_a_page(server, api, console_model, page):  # noqa: F811
+    """A plain form post with a wrong CSRF token: 403 and the sentence on a page (not raw JSON); nothing changes."""
+    sign_in_as_new_user(page, server, "console-forger", "maintainer", f"/models/{MODEL}")
+    page.evaluate("() => document.querySelectorAll('input[name=csrf_token]').forEach(e => { e.value = 'forged'; })")
+    with page.expect_response(lambda r: r.url.endswith("/archive")) as answer:
+        page.get_by_role("button", name="Archive v1").click()
+    assert answer.value.status == 403
+    assert "security token" in page.inner_text("#page-error")
+    page.shots("forged-refused")
+    assert api.get(f"/api/v1/models/{MODEL}/versions/1").json()["state"] == "ready"
+    page.get_by_role("link", name="Back to the page").click()
+    page.wait_for_url(f"{server.url}/models/{MODEL}")
+    # The JSON API answers JSON whatever the Accept header says.
+    r = api.get("/api/v1/models/no-such-model", headers={"Accept": "text/html"})
+    assert r.status_code == 404 and r.json()["code"]

@@ -8,6 +8,7 @@ import pytest
 
 from tests import onnx_models
 from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
+from tests.server_process import login_token
 
 pytestmark = pytest.mark.server
 
@@ -60,7 +61,8 @@ def test_admin_creates_a_user_and_reads_the_audit_log(server, page):  # noqa: F8
     page.shots("duplicate-name")
 
     # The new user signs in.
-    r = httpx.post(server.url + "/login", data={"name": "ua-maintainer", "password": NEW_PASSWORD}, timeout=30)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        r = client.post("/login", data={**login_token(client), "name": "ua-maintainer", "password": NEW_PASSWORD})
     assert r.status_code == 303
 
     # The audit log: the creation and the sign-ins, then only the user. events, then only key. events.

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests import onnx_models
-from tests.server_process import flashml
+from tests.server_process import flashml, login_token
 
 pytestmark = pytest.mark.server
 
@@ -21,7 +21,7 @@ def _user(server, name: str, role: str) -> str:
 
 def _sign_in(client: httpx.Client, name: str) -> str:
     """Sign ``client`` in as ``name``; the session's CSRF token."""
-    r = client.post("/login", data={"name": name, "password": PASSWORD})
+    r = client.post("/login", data={**login_token(client), "name": name, "password": PASSWORD})
     assert r.status_code == 303 and r.headers["location"] == "/", r.text
     me = client.get("/api/v1/me").json()
     assert me["user"]["name"] == name
@@ -43,11 +43,13 @@ def test_login_page_and_home_redirect(server):
 
 def test_login_sets_a_strict_httponly_cookie_and_logout_needs_csrf(server, users):
     with httpx.Client(base_url=server.url, timeout=60) as client:
-        bad = client.post("/login", data={"name": users["viewer"], "password": "not the password"})
+        bad = client.post("/login", data={**login_token(client),
+                                          "name": users["viewer"], "password": "not the password"})
         assert bad.status_code == 401 and "Wrong user name or password" in bad.text
         assert "flashml_session" not in client.cookies
 
-        r = client.post("/login", data={"name": users["viewer"], "password": PASSWORD, "next": "/"})
+        r = client.post("/login", data={**login_token(client),
+                                        "name": users["viewer"], "password": PASSWORD, "next": "/"})
         assert r.status_code == 303 and r.headers["location"] == "/"
         cookie = r.headers["set-cookie"]
         lowered = cookie.lower()
@@ -78,7 +80,8 @@ def test_next_never_leaves_the_site(server, users):
     with httpx.Client(base_url=server.url, timeout=60) as client:
         for target, expected in (("/schema/openapi.json", "/schema/openapi.json"),
                                  ("https://evil.example/", "/"), ("//evil.example", "/")):
-            r = client.post("/login", data={"name": users["viewer"], "password": PASSWORD, "next": target})
+            r = client.post("/login", data={**login_token(client),
+                                            "name": users["viewer"], "password": PASSWORD, "next": target})
             assert r.status_code == 303 and r.headers["location"] == expected
         page = httpx.get(f"{server.url}/login", params={"next": "https://evil.example/"})
         assert "evil.example" not in page.text
@@ -142,8 +145,32 @@ def test_maintainer_key_uploads_but_makes_no_admin_key(server, api, tmp_path):
 def test_wrong_passwords_are_rate_limited(server):
     name = _user(server, "login-guessed", "viewer")
     with httpx.Client(base_url=server.url, timeout=60) as client:
-        codes = [client.post("/login", data={"name": name, "password": f"guess {i}"}).status_code
+        codes = [client.post("/login", data={**login_token(client), "name": name, "password": f"guess {i}"}).status_code
                  for i in range(6)]
         assert codes == [401] * 5 + [429]
-        r = client.post("/login", data={"name": name, "password": PASSWORD})
+        r = client.post("/login", data={**login_token(client), "name": name, "password": PASSWORD})
         assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+
+
+def test_sign_in_needs_the_forms_csrf_token(server, users):
+    """Login CSRF: a cross-site form cannot sign the browser in to an account of the attacker's choosing."""
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        page = client.get("/login")
+        cookie = page.headers["set-cookie"].lower()
+        assert cookie.startswith("flashml_csrf=") and "httponly" in cookie and "samesite=strict" in cookie
+        token = client.cookies["flashml_csrf"]
+        assert f'name="csrf_token" value="{token}"' in page.text
+        good = {"name": users["viewer"], "password": PASSWORD}
+        for forged in ({}, {"csrf_token": "forged"}, {"csrf_token": token + "x"}):
+            r = client.post("/login", data={**good, **forged})
+            assert r.status_code == 403 and "security token" in r.text and 'role="alert"' in r.text
+            assert "flashml_session" not in client.cookies
+    # No cookie at all (what a cross-site form sends), even with a real token copied from a page.
+    r = httpx.post(f"{server.url}/login", data={**good, "csrf_token": token})
+    assert r.status_code == 403 and "security token" in r.text
+    # A cookie the attacker minted (same value in cookie and form) but not signed by this server.
+    r = httpx.post(f"{server.url}/login", data={**good, "csrf_token": "made.up"}, cookies={"flashml_csrf": "made.up"})
+    assert r.status_code == 403
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        r = client.post("/login", data={**login_token(client), **good})
+        assert r.status_code == 303

@@ -9,7 +9,7 @@ import pytest
 
 from tests import onnx_models
 from tests.conftest import SERVER_FLAGS
-from tests.server_process import ServerProcess, flashml
+from tests.server_process import ServerProcess, flashml, login_token
 
 pytestmark = pytest.mark.server
 
@@ -24,17 +24,24 @@ def test_first_run_setup_link_creates_the_admin_once(tmp_path):
         assert page.status_code == 200 and 'name="password"' in page.text
         assert httpx.get(f"{srv.url}/setup/?token=wrong").status_code == 403
 
-        form = {"token": token, "name": "root", "password": "correct horse", "password_again": "different"}
-        assert httpx.post(f"{srv.url}/setup/", data=form).status_code == 400
-        assert httpx.post(f"{srv.url}/setup/", data={**form, "password": "short",
-                                                     "password_again": "short"}).status_code == 400
-        done = httpx.post(f"{srv.url}/setup/", data={**form, "password_again": "correct horse"})
+        browser = httpx.Client(base_url=srv.url, timeout=60)
+        form = {"token": token, "name": "root", "password": "correct horse", "password_again": "different",
+                **login_token(browser)}
+        assert browser.post("/setup/", data=form).status_code == 400
+        assert browser.post("/setup/", data={**form, "password": "short",
+                                             "password_again": "short"}).status_code == 400
+        # A forged or missing token (a cross-site form has no cookie) is refused in words; nobody is created.
+        forged = browser.post("/setup/", data={**form, "password_again": "correct horse", "csrf_token": "forged"})
+        assert forged.status_code == 403 and "security token" in forged.text
+        stranger = httpx.post(f"{srv.url}/setup/", data={**form, "password_again": "correct horse"})
+        assert stranger.status_code == 403 and "security token" in stranger.text
+        done = browser.post("/setup/", data={**form, "password_again": "correct horse"})
         assert done.status_code == 200, done.text
         key = done.text.split('id="api-key">')[1].split("<")[0]
         me = httpx.get(f"{srv.url}/api/v1/me", headers={"Authorization": f"Bearer {key}"}).json()
         assert me["key"]["role"] == "admin" and me["key"]["user"] == "root"
 
-        again = httpx.post(f"{srv.url}/setup/", data={**form, "password_again": "correct horse"})
+        again = browser.post("/setup/", data={**form, "password_again": "correct horse"})
         assert again.status_code == 403 and "not valid" in again.text
         (pw_hash,) = sqlite3.connect(srv.data_dir / "flashml.db").execute(
             "select password_hash from users where name='root'").fetchone()

@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from tests.server_process import flashml
+from tests.server_process import flashml, login_token
 
 pytestmark = pytest.mark.server
 
@@ -18,7 +18,7 @@ def _client(server, name: str, role: str) -> httpx.Client:
     flashml("users", "create", name, "--role", role, "--password-stdin", "--data-dir", str(server.data_dir),
             input=f"{PASSWORD}\n")
     client = httpx.Client(base_url=server.url, timeout=60)
-    r = client.post("/login", data={"name": name, "password": PASSWORD})
+    r = client.post("/login", data={**login_token(client), "name": name, "password": PASSWORD})
     assert r.status_code == 303, r.text
     return client
 

@@ -8,8 +8,9 @@ from contextlib import closing
 import httpx
 import pytest
 
+from flashml.ui.models import python_snippet
 from tests import onnx_models
-from tests.server_process import flashml
+from tests.server_process import flashml, login_token
 from tests.test_e2e_upload import upload
 
 pytestmark = pytest.mark.server
@@ -28,7 +29,8 @@ def _signed_in(server, name: str, role: str) -> tuple[httpx.Client, str]:
     flashml("users", "create", name, "--role", role, "--password-stdin", "--data-dir", str(server.data_dir),
             input="ui models password 1\n")
     client = httpx.Client(base_url=server.url, timeout=60)
-    r = client.post("/login", data={"name": name, "password": "ui models password 1", "next": "/models"})
+    r = client.post("/login", data={**login_token(client),
+                                    "name": name, "password": "ui models password 1", "next": "/models"})
     assert r.status_code == 303, r.text
     page = client.get("/models")
     assert page.status_code == 200
@@ -80,3 +82,10 @@ def test_posts_need_the_csrf_token_and_the_role(server, ui_model):
     with closing(viewer):
         refused = viewer.post(f"/models/{ui_model}/versions/1/archive", data={"csrf_token": viewer_token})
         assert refused.status_code == 403 and refused.json()["code"] == "role_forbidden"
+
+
+def test_the_python_snippet_speaks_tls_to_an_https_server():
+    signature = {"inputs": [{"name": "a", "datatype": "FP32", "shape": [-1, 4]}], "outputs": []}
+    assert 'InferenceServerClient(url="flashml.lan:8443", ssl=True)' in python_snippet(
+        "https://flashml.lan:8443", "m", signature)
+    assert 'InferenceServerClient(url="127.0.0.1:8000")' in python_snippet("http://127.0.0.1:8000", "m", signature)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests import onnx_models
-from tests.server_process import flashml
+from tests.server_process import flashml, login_token
 from tests.test_e2e_upload import upload
 
 pytestmark = pytest.mark.server
@@ -31,7 +31,8 @@ def _signed_in(server, name: str, role: str) -> tuple[httpx.Client, str]:
     flashml("users", "create", name, "--role", role, "--password-stdin", "--data-dir", str(server.data_dir),
             input="ui playground password 1\n")
     client = httpx.Client(base_url=server.url, timeout=60)
-    r = client.post("/login", data={"name": name, "password": "ui playground password 1", "next": "/models"})
+    r = client.post("/login", data={**login_token(client),
+                                    "name": name, "password": "ui playground password 1", "next": "/models"})
     assert r.status_code == 303, r.text
     page = client.get(f"/models/{MODEL}/playground")
     assert page.status_code == 200

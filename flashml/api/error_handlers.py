@@ -1,11 +1,17 @@
-"""Turn every error into the one JSON shape: ``{"error": sentence, "code": machine_code, "details"?}``."""
+"""Turn every error into the one JSON shape: ``{"error": sentence, "code": machine_code, "details"?}``.
+
+A browser that asks for a console page (or posts one of its plain forms) gets the same sentence on a page
+instead (templates/error.html): raw JSON is no answer to a person. API paths and htmx requests keep JSON.
+"""
 
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Template
 
 from flashml.errors import FlashMLError
 
@@ -20,17 +26,42 @@ def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Res
     return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-def flashml_error_handler(_: Request, exc: FlashMLError) -> Response:
-    return _json(exc.status, exc.to_body(), exc.headers)
+_API_PREFIXES = ("/api/", "/v2/", "/schema", "/static/")
 
 
-def http_error_handler(_: Request, exc: HTTPException) -> Response:
+def _wants_page(request: Request) -> bool:
+    if request.url.path.startswith(_API_PREFIXES) or request.headers.get("hx-request"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _back(request: Request) -> str:
+    """The page the form was on (same site only), to go back to; else the console's home."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc == request.url.netloc and referer.path.startswith("/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return "/"
+
+
+def _answer(request: Request, status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
+    if _wants_page(request):
+        return Template("error.html", status_code=status, headers=headers,
+                        context={"status": status, "message": body["error"], "code": body["code"],
+                                 "back": _back(request)})
+    return _json(status, body, headers)
+
+
+def flashml_error_handler(request: Request, exc: FlashMLError) -> Response:
+    return _answer(request, exc.status, exc.to_body(), exc.headers)
+
+
+def http_error_handler(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     body = {"error": _sentence(status, exc), "code": _HTTP_CODES.get(status, f"http_{status}")}
     if isinstance(exc, ValidationException) and exc.extra:
         body["details"] = {"problems": exc.extra}
         body["code"] = "invalid_request"
-    return _json(status, body, exc.headers)
+    return _answer(request, status, body, exc.headers)
 
 
 def _sentence(status: int, exc: HTTPException) -> str:

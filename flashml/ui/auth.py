@@ -7,14 +7,22 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
-from flashml.auth.csrf import require_csrf, submitted_csrf
+from flashml.auth.csrf import (
+    PRE_SESSION_COOKIE,
+    pre_session_token,
+    require_csrf,
+    require_pre_session_csrf,
+    submitted_csrf,
+)
+from flashml.auth.transport import client_address
 from flashml.errors import FlashMLError
+from flashml.services.container import Services
 from flashml.services.sessions import SESSION_COOKIE, SessionService
+from flashml.ui.cookies import pre_session_cookie, session_cookie
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -29,19 +37,16 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
-def _is_https(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
-def _session_cookie(value: str, *, secure: bool, max_age: int | None) -> Cookie:
-    return Cookie(key=SESSION_COOKIE, value=value, path="/", httponly=True, samesite="strict", secure=secure,
-                  max_age=max_age)
-
-
-def _login_page(*, name: str = "", next_path: str = "/", error: str | None = None, status: int = 200,
-                headers: dict[str, str] | None = None) -> Template:
-    return Template("login.html", context={"name": name, "next": next_path, "error": error},
-                    status_code=status, headers=headers)
+async def _login_page(request: Request, services: Services, *, name: str = "", next_path: str = "/",
+                      error: str | None = None, status: int = 200,
+                      headers: dict[str, str] | None = None) -> Template:
+    """The sign-in form, carrying the pre-session CSRF token in a field and in its cookie."""
+    token = pre_session_token(request)
+    no_users = await services.users.needs_setup()  # say where the first account comes from
+    return Template("login.html", context={"name": name, "next": next_path, "error": error, "csrf_token": token,
+                                           "no_users": no_users},
+                    status_code=status, headers=headers,
+                    cookies=[pre_session_cookie(request, services.settings, token)])
 
 
 @dataclass
@@ -49,38 +54,39 @@ class LoginForm:
     name: str = ""
     password: str = ""
     next: str = "/"
+    csrf_token: str = ""
 
 
 class AuthController(Controller):
     include_in_schema = False
 
     @get("/login")
-    async def login_page(self, request: Request, sessions: SessionService, next: str = "/") -> Template | Redirect:
+    async def login_page(self, request: Request, services: Services, sessions: SessionService,
+                         next: str = "/") -> Template | Redirect:
         target = safe_next(next)
         if await sessions.resolve(request.cookies.get(SESSION_COOKIE)) is not None:
             return Redirect(target)
-        return _login_page(next_path=target)
+        return await _login_page(request, services, next_path=target)
 
     @post("/login", status_code=303)
-    async def login(self, request: Request, sessions: SessionService,
+    async def login(self, request: Request, services: Services, sessions: SessionService,
                     data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Response:
         target = safe_next(data.next)
-        client_ip = request.client.host if request.client else ""
+        client_ip = client_address(request, services.settings.trusted_proxies)
         try:
+            require_pre_session_csrf(request.cookies.get(PRE_SESSION_COOKIE), data.csrf_token)
             token, _ = await sessions.login(data.name, data.password, client_ip)
         except FlashMLError as exc:
-            return _login_page(name=data.name, next_path=target, error=exc.message, status=exc.status,
-                               headers=exc.headers)
-        cookie = _session_cookie(token, secure=_is_https(request), max_age=int(sessions.lifetime_s))
+            return await _login_page(request, services, name=data.name, next_path=target, error=exc.message,
+                               status=exc.status, headers=exc.headers)
+        cookie = session_cookie(request, services.settings, token, int(sessions.lifetime_s))
         return Redirect(target, status_code=303, cookies=[cookie])
 
     @post("/logout", status_code=303)
-    async def logout(self, request: Request, sessions: SessionService) -> Response:
+    async def logout(self, request: Request, services: Services, sessions: SessionService) -> Response:
         token = request.cookies.get(SESSION_COOKIE)
         user = await sessions.resolve(token)
         if user is not None:
             require_csrf(user.csrf_token, await submitted_csrf(request))
             await sessions.logout(token)
-        gone = _session_cookie("", secure=_is_https(request), max_age=0)
-        return Redirect("/login", status_code=303, cookies=[gone])
-
+        return Redirect("/login", status_code=303, cookies=[session_cookie(request, services.settings, "", 0)])

@@ -68,9 +68,10 @@ def curl_snippet(base_url: str, model: str, signature: dict[str, Any] | None) ->
 
 
 def python_snippet(base_url: str, model: str, signature: dict[str, Any] | None) -> str:
-    host = base_url.split("://", 1)[-1]
+    scheme, _, host = base_url.partition("://")
+    tls = ", ssl=True" if scheme == "https" else ""
     lines = ["import os", "", "import numpy as np", "import tritonclient.http as httpclient", "",
-             f'client = httpclient.InferenceServerClient(url="{host}")',
+             f'client = httpclient.InferenceServerClient(url="{host}"{tls})',
              'headers = {"Authorization": f"Bearer {os.environ[\'FLASHML_KEY\']}"}', "inputs = []"]
     for spec in (signature or {}).get("inputs", []):
         shape = _example_shape(spec["shape"])
@@ -149,7 +150,8 @@ class ModelsPageController(Controller):
             return render("model.html", user, active="models", model=None, name=name, error=exc.message,
                           notice=None, status_code=exc.status)
         newest = _newest_ready(info)
-        base_url = str(request.base_url).rstrip("/")
+        # The address people call: public_url when set (behind a proxy), else the one this page was asked on.
+        base_url = services.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
         signature = newest["signature"] if newest else None
         served = next((a for a in info["aliases"] if a["alias"] == SERVED), None)
         return render(
