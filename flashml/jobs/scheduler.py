@@ -37,12 +37,40 @@ def make_trigger(cron: str | None, interval_s: float | None, timezone: str = "UT
             raise BadRequestError(f"{cron!r} is not a cron expression of five fields (minute hour day month "
                                   "day-of-week).", code="bad_cron")
         try:
-            return CronTrigger.from_crontab(cron, timezone=tz)
+            minute, hour, day, month, dow = cron.split()
+            return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=crontab_weekdays(dow),
+                               timezone=tz)
         except ValueError as exc:
             raise BadRequestError(f"{cron!r} is not a valid cron expression: {exc}.", code="bad_cron") from None
     if isinstance(interval_s, bool) or not isinstance(interval_s, int | float) or interval_s < MIN_INTERVAL_S:
         raise BadRequestError(f"interval_s is a number of seconds, at least {MIN_INTERVAL_S:g}.", code="bad_interval")
     return IntervalTrigger(seconds=float(interval_s), timezone=tz)
+
+
+DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def crontab_weekdays(field: str) -> str:
+    """Crontab's day-of-week numbers (0 or 7 Sunday) as names: APScheduler 3 counts 0 as Monday."""
+    out = []
+    for item in field.split(","):
+        if any(c.isalpha() for c in item) or item in ("*", "?"):
+            out.append(item)
+            continue
+        span, _, step_text = item.partition("/")
+        step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else 1
+        if step_text and not step_text.isdigit():
+            raise ValueError(f"bad step in {item!r}")
+        if span == "*":
+            lo, hi = 0, 6
+        else:
+            lo_text, _, hi_text = span.partition("-")
+            lo = int(lo_text)
+            hi = int(hi_text) if hi_text else (lo if not step_text else 6)
+        if not (0 <= lo <= 7 and 0 <= hi <= 7 and lo <= hi):
+            raise ValueError(f"day of week {item!r} is outside 0-7")
+        out.extend(DAYS[d % 7] for d in range(lo, hi + 1, step))
+    return ",".join(dict.fromkeys(out))
 
 
 class Scheduler:
