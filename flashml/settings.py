@@ -68,6 +68,8 @@ class Settings:
                                               "model cache.")
     max_dataset_bytes: int = _s(1 * GiB, "Largest dataset upload for batch jobs, in bytes (413 above it).")
     job_chunk_rows: int = _s(1000, "Rows per chunk of a batch job unless the job says (each chunk is a checkpoint).")
+    job_online_share: float = _s(0.2, "While online requests arrive, a batch job keeps the model busy at most this "
+                                      "share of the time (1: no limit).")
     job_retention_s: float = _s(7 * 86400.0, "How long a finished job's result file is kept before housekeeping "
                                              "removes it.")
     setup_token_ttl_s: float = _s(86400.0, "How long the first-run setup link stays valid.")

@@ -31,7 +31,7 @@ from flashml.storage.scratch import remove_path
 
 log = logging.getLogger("flashml.jobs")
 PRIORITY_BATCH = 1  # behind every online request (PRIORITY_ONLINE = 0)
-IN_FLIGHT = 2  # sub-batches a job keeps queued at once: enough to fill batches, never a flood
+SUB_BATCH_ROWS = 256  # rows per request a job sends: small enough that an online request never waits long
 SYSTEM = Principal(key_pk=0, key_id="batch-jobs", name="batch jobs", role="admin", models=None,
                    created_by="system")
 
@@ -146,22 +146,30 @@ class JobRunner:
         await db.log_many(self.engine, job_id, [(row, f"skipped: {msg}") for row, msg in bad])
 
     async def _infer(self, loaded: LoadedModel, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+        """Score the rows in sub-batches at the batch priority, yielding to online traffic.
+
+        The batcher already serves online requests first, but on a small machine the job's batches still take
+        cores and the event loop from them. So while online requests arrive for this version, the job keeps one
+        sub-batch in flight and rests between them, so that it is busy at most ``job_online_share`` of the time.
+        """
         names = [o.name for o in loaded.signature.outputs]
         if rows == 0:
             return {n: np.empty((0,), np.float32) for n in names}
-        step = loaded.config.max_batch_size or rows
-        gate = asyncio.Semaphore(IN_FLIGHT)
-
-        async def part(s: int) -> dict[str, np.ndarray]:
-            async with gate:
-                try:
-                    return await loaded.run({k: v[s:s + step] for k, v in inputs.items()}, names, key="batch-jobs",
-                                            weight=1, priority=PRIORITY_BATCH, timeout_us=0)
-                except ModelRuntimeError as exc:
-                    raise JobFailed("inference_failed", f"The model failed on rows {s} to {s + step - 1} of this "
-                                                        f"chunk: {exc}") from exc
-
-        pieces = await asyncio.gather(*(part(s) for s in range(0, rows, step)))
+        step = min(loaded.config.max_batch_size or rows, SUB_BATCH_ROWS)
+        share = self.settings.job_online_share
+        pieces = []
+        for s in range(0, rows, step):
+            seen = loaded.requests
+            started = time.perf_counter()
+            try:
+                pieces.append(await loaded.run({k: v[s:s + step] for k, v in inputs.items()}, names,
+                                               key="batch-jobs", weight=1, priority=PRIORITY_BATCH, timeout_us=0))
+            except ModelRuntimeError as exc:
+                raise JobFailed("inference_failed", f"The model failed on rows {s} to {s + step - 1} of this "
+                                                    f"chunk: {exc}") from exc
+            online = loaded.requests - seen - 1  # requests for this version while ours ran, not ours
+            if online > 0 and share < 1:
+                await asyncio.sleep((time.perf_counter() - started) * (1 / max(share, 0.01) - 1))
         return {n: np.concatenate([p[n] for p in pieces]) for n in names}
 
     async def _finish(self, job: dict[str, Any]) -> None:
