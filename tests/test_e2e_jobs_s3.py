@@ -34,7 +34,7 @@ def test_jobs_on_s3_and_housekeeping(tmp_path):
             for n in (1, 2):
                 assert upload(api, "adder", onnx_models.offset_add_model(tmp_path / f"{n}.onnx", n)).status_code == 201
             ds = push(api, "s3.csv", csv_dataset(50)).json()
-            assert f"site-a/datasets/{ds['id']}/s3.csv" in objects(moto)
+            assert f"site-a/datasets/{ds['id']}/data.csv" in objects(moto)
             job = api.post("/api/v1/jobs", json={"model": "adder", "version": "1", "dataset": ds["id"],
                                                  "chunk_rows": 16}).json()["job"]
             job = wait(api, job["id"])

@@ -14,7 +14,7 @@ from flashml.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 from flashml.jobs.formats import detect_format, inspect
 from flashml.services.uploads import receive_upload
 from flashml.settings import Settings
-from flashml.storage.base import ArtifactStore, check_key
+from flashml.storage.base import ArtifactStore
 from flashml.storage.scratch import ScratchSpace
 
 
@@ -33,7 +33,6 @@ class DatasetService:
         if not filename or len(filename) > 200 or "/" in filename or "\\" in filename:
             raise BadRequestError("Name the dataset file (?filename=data.csv): 1 to 200 characters, no folders.",
                                   code="bad_filename")
-        check_key(filename)
         fmt = detect_format(filename)
         limit = self.settings.max_dataset_bytes
         if content_length is not None and content_length > limit:
@@ -46,9 +45,14 @@ class DatasetService:
             except PayloadTooLargeError:
                 raise PayloadTooLargeError(f"The dataset is over the limit of {limit} bytes (setting "
                                            "max_dataset_bytes).", code="dataset_too_large") from None
+            except BadRequestError as exc:
+                if exc.code == "empty_upload":
+                    raise BadRequestError("The dataset is empty: send the file as the request body.",
+                                          code="empty_upload") from None
+                raise
             rows, columns = await asyncio.to_thread(inspect, tmp, fmt, filename)
             dataset_id = secrets.token_hex(8)
-            key = f"datasets/{dataset_id}/{filename}"
+            key = f"datasets/{dataset_id}/data.{fmt}"  # the file's own name may not suit a storage key
             await asyncio.to_thread(self.store.put_file, key, tmp, move=True)
         finally:
             tmp.unlink(missing_ok=True)

@@ -25,8 +25,14 @@ class Housekeeping:
     def __init__(self, services: Any, scheduler: Scheduler) -> None:
         self.services = services
         self.scheduler = scheduler
+        self._running = 0
         self.tasks: dict[str, Callable[[], Awaitable[int]]] = {
             "uploads": self._uploads, "job_outputs": services.jobs.expire_outputs, "model_cache": self._model_cache}
+
+    async def wait_idle(self) -> None:
+        """Let rounds that are running finish (before the database closes at shutdown)."""
+        while self._running:
+            await asyncio.sleep(0.01)
 
     def plan(self, interval_s: float) -> None:
         for name in self.tasks:
@@ -37,12 +43,16 @@ class Housekeeping:
         """One run of one task; the outcome (or its error) is recorded, never raised: the scheduler goes on."""
         started = time.time()
         removed, error = 0, None
+        self._running += 1
         try:
-            removed = await self.tasks[name]()
-        except Exception as exc:  # noqa: BLE001 - a failed round is recorded and tried again next time
-            error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            log.warning("housekeeping %s failed: %s", name, error)
-        await db.record_housekeeping(self.services.engine, name, time.time() - started, removed, error)
+            try:
+                removed = await self.tasks[name]()
+            except Exception as exc:  # noqa: BLE001 - a failed round is recorded and tried again next time
+                error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                log.warning("housekeeping %s failed: %s", name, error)
+            await db.record_housekeeping(self.services.engine, name, time.time() - started, removed, error)
+        finally:
+            self._running -= 1
 
     async def status(self) -> list[dict[str, Any]]:
         runs = {r["task"]: r for r in await db.housekeeping_runs_all(self.services.engine)}

@@ -201,7 +201,7 @@ class JobRunner:
         local = self.store.local_path(dataset["object_key"])
         if local is not None:
             return local
-        dest = self.datasets_cache / dataset["id"] / dataset["name"]
+        dest = self.datasets_cache / dataset["id"] / Path(dataset["object_key"]).name
         if not dest.exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
             self.store.get_file(dataset["object_key"], dest)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -20,6 +20,7 @@ from flashml.errors import BadRequestError
 
 log = logging.getLogger("flashml.scheduler")
 MIN_INTERVAL_S = 1.0
+FIRST_RUN_AFTER_S = 2.0  # housekeeping's first round: once start-up is over, not racing it
 
 
 def make_trigger(cron: str | None, interval_s: float | None, timezone: str = "UTC") -> BaseTrigger:
@@ -86,9 +87,9 @@ class Scheduler:
 
     def add(self, job_id: str, trigger: BaseTrigger, func: Callable[..., Awaitable[None]], *args: object,
             now: bool = False) -> None:
-        """Run ``func(*args)`` on the trigger (and once right away with ``now``)."""
+        """Run ``func(*args)`` on the trigger (and once soon after start-up with ``now``)."""
         # One instance at a time; a run missed while the server was down fires once at start, not many times.
-        first = {"next_run_time": datetime.now(UTC)} if now else {}
+        first = {"next_run_time": datetime.now(UTC) + timedelta(seconds=FIRST_RUN_AFTER_S)} if now else {}
         self.aps.add_job(func, trigger, args=list(args), id=job_id, replace_existing=True, max_instances=1,
                          coalesce=True, misfire_grace_time=None, **first)
 

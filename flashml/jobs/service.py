@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db import jobs as db
-from flashml.errors import BadRequestError, ConflictError, NotFoundError
+from flashml.errors import BadRequestError, ConflictError, FlashMLError, NotFoundError
 from flashml.jobs.mapping import resolve_mapping
 from flashml.jobs.results import OUTPUT_FORMATS
 from flashml.jobs.runner import SYSTEM, JobRunner
@@ -18,6 +19,7 @@ from flashml.jobs.scheduler import Scheduler, make_trigger
 from flashml.services.inference import InferenceService
 from flashml.settings import Settings
 
+log = logging.getLogger("flashml.jobs")
 SPEC_FIELDS = ("model", "version", "dataset", "output_format", "chunk_rows", "on_bad_row", "mapping")
 FIELDS = {*SPEC_FIELDS, "schedule"}
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -188,7 +190,12 @@ class JobService:
                 await db.log(self.engine, last["id"], "A scheduled run was skipped: this run is still going.",
                              level="info")
                 return
-        job = await self.start(row["spec"], actor=f"schedule:{schedule_id}", schedule_id=schedule_id)
+        try:
+            job = await self.start(row["spec"], actor=f"schedule:{schedule_id}", schedule_id=schedule_id)
+        except FlashMLError as exc:  # its dataset is gone: say so in the log, try again next time
+            log.warning("schedule %s could not start a job: %s", schedule_id, exc.message)
+            await db.set_schedule(self.engine, schedule_id, last_run_at=time.time())
+            return
         await db.set_schedule(self.engine, schedule_id, last_run_at=time.time(), last_job_id=job["id"])
 
     def _public_schedule(self, row: dict[str, Any]) -> dict[str, Any]:

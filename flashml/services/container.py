@@ -54,6 +54,8 @@ class Services:
     async def close(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown()
+        if self.housekeeping is not None:
+            await asyncio.wait_for(self.housekeeping.wait_idle(), 30)
         if self.jobs is not None:
             await self.jobs.runner.stop()
         await self.keys.stop()
