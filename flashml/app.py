@@ -18,6 +18,7 @@ from flashml import __version__
 from flashml.api.aliases import AliasesController
 from flashml.api.deps import DEPENDENCIES
 from flashml.api.error_handlers import EXCEPTION_HANDLERS
+from flashml.api.jobs import DatasetsController, HousekeepingController, JobsController, SchedulesController
 from flashml.api.keys import KeysController, MeController
 from flashml.api.metrics import MetricsController
 from flashml.api.models import ModelsController
@@ -52,6 +53,7 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[*CONSOLE_CONTROLLERS, V2HealthController, V2ModelController, ModelsController, KeysController,
                         MeController, MetricsController, UploadsController, SetupController, AliasesController,
+                        DatasetsController, JobsController, SchedulesController, HousekeepingController,
                         create_static_files_router(path="/static", directories=[STATIC_DIR],
                                                    include_in_schema=False)],
         dependencies=DEPENDENCIES,

@@ -1,4 +1,4 @@
-"""A small HTTP client for the CLI's `models` commands."""
+"""A small HTTP client for the CLI's `models`, `datasets` and `jobs` commands."""
 
 from __future__ import annotations
 
@@ -102,3 +102,41 @@ def push_model(url: str, key: str, file: Path, name: str) -> dict[str, Any]:
         time.sleep(2)
         record = api_get(url, key, f"/api/v1/models/{name}/versions/{record['version']}")
     return record
+
+
+def push_dataset(url: str, key: str, file: Path) -> dict[str, Any]:
+    """Stream a dataset file to POST /api/v1/datasets with a progress bar."""
+    size = file.stat().st_size
+
+    def body() -> Iterator[bytes]:
+        with open(file, "rb") as fh, click.progressbar(length=size, label=f"Uploading {file.name}",
+                                                       file=click.get_text_stream("stderr")) as bar:
+            while chunk := fh.read(CHUNK):
+                bar.update(len(chunk))
+                yield chunk
+
+    resp = _http("POST", url.rstrip("/") + "/api/v1/datasets", params={"filename": file.name}, content=body(),
+                 headers={"Authorization": f"Bearer {key}", "Content-Length": str(size),
+                          "Content-Type": "application/octet-stream"})
+    if resp.status_code >= 400:
+        _fail(resp)
+    return resp.json()
+
+
+def download(url: str, key: str, path: str, dest: Path) -> None:
+    """Stream a file from the server to ``dest`` (written whole or not at all)."""
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        with httpx.stream("GET", url.rstrip("/") + path, headers={"Authorization": f"Bearer {key}"},
+                          timeout=httpx.Timeout(30, read=None)) as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                _fail(resp)
+            with open(tmp, "wb") as fh:
+                for chunk in resp.iter_bytes(CHUNK):
+                    fh.write(chunk)
+        tmp.replace(dest)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach {url}: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)

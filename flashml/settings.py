@@ -68,7 +68,14 @@ class Settings:
     storage_timeout_s: float = _s(5.0, "Connect timeout to the store: past it, storage calls fail fast with 503.")
     upload_part_bytes: int = _s(64 * MiB, "Direct uploads over this size go in parts of this size (5 MiB at least).")
     upload_session_ttl_s: float = _s(3600.0, "How long a direct-upload session (and its upload URL) stays valid.")
-    housekeeping_interval_s: float = _s(60.0, "How often expired, abandoned and failed upload sessions are removed.")
+    housekeeping_interval_s: float = _s(60.0, "How often housekeeping runs: expired uploads, old job outputs, the "
+                                              "model cache.")
+    max_dataset_bytes: int = _s(1 * GiB, "Largest dataset upload for batch jobs, in bytes (413 above it).")
+    job_chunk_rows: int = _s(1000, "Rows per chunk of a batch job unless the job says (each chunk is a checkpoint).")
+    job_online_share: float = _s(0.2, "While online requests arrive, a batch job keeps the model busy at most this "
+                                      "share of the time (1: no limit).")
+    job_retention_s: float = _s(7 * 86400.0, "How long a finished job's result file is kept before housekeeping "
+                                             "removes it.")
     setup_token_ttl_s: float = _s(86400.0, "How long the first-run setup link stays valid.")
     log_level: str = _s("info", "Log level: debug, info, warning, error.")
 

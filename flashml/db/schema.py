@@ -130,3 +130,85 @@ upload_sessions = Table(
     Column("expires_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+datasets = Table(
+    "datasets", metadata,  # uploaded datasets for batch jobs; the bytes live in the store under datasets/<id>/
+    Column("id", String(32), primary_key=True),  # random hex, public
+    Column("name", String(255), nullable=False),  # the uploaded file's name
+    Column("format", String(8), nullable=False),  # csv | jsonl | npy | npz
+    Column("size_bytes", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("columns", JSON, nullable=False),  # [{"name", "shape"?}] as read at upload
+    Column("object_key", String(255), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+job_schedules = Table(
+    "job_schedules", metadata,  # a job spec that APScheduler runs again and again (cron or interval)
+    Column("id", Integer, primary_key=True),
+    Column("spec", JSON, nullable=False),  # model, version, dataset, output_format, chunk_rows, on_bad_row, mapping
+    Column("cron", String(128), nullable=True),
+    Column("interval_s", Float, nullable=True),
+    Column("timezone", String(64), nullable=False, default="UTC"),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_run_at", Float, nullable=True),
+    Column("last_job_id", Integer, nullable=True),
+)
+
+jobs = Table(
+    "jobs", metadata,  # one run of a batch scoring job over a dataset
+    Column("id", Integer, primary_key=True),
+    Column("model", String(128), nullable=False),
+    Column("version", String(64), nullable=True),  # as asked: a number, an alias, or None (the served version)
+    Column("resolved_version", Integer, nullable=True),  # the version number that scores it (set at start)
+    Column("dataset_id", String(32), nullable=False),
+    Column("output_format", String(8), nullable=False),  # csv | jsonl | npz
+    Column("chunk_rows", Integer, nullable=False),
+    Column("on_bad_row", String(8), nullable=False),  # skip | fail
+    Column("mapping", JSON, nullable=False),  # {input name: column name}
+    Column("schedule_id", Integer, nullable=True),
+    Column("state", String(16), nullable=False),  # queued | running | paused | succeeded | failed | cancelled
+    Column("rows_total", Integer, nullable=False),
+    Column("rows_done", Integer, nullable=False, default=0),  # rows of finished chunks (bad ones included)
+    Column("rows_bad", Integer, nullable=False, default=0),
+    Column("error", JSON, nullable=True),  # {code, error} when failed
+    Column("result_key", String(255), nullable=True),
+    Column("result_bytes", Integer, nullable=True),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),  # this run's start (rows/s and ETA count from it)
+    Column("run_rows_base", Integer, nullable=False, default=0),  # rows_done when this run started
+    Column("finished_at", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+)
+
+job_chunks = Table(
+    "job_chunks", metadata,  # checkpoints: a row here means the chunk's object is complete in the store
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("chunk", Integer, primary_key=True),
+    Column("rows", Integer, nullable=False),
+    Column("rows_bad", Integer, nullable=False),
+    Column("object_key", String(255), nullable=False),
+    Column("done_at", Float, nullable=False),
+)
+
+job_log = Table(
+    "job_log", metadata,  # a job's errors and events, with the dataset row number where there is one
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("level", String(8), nullable=False),  # info | error
+    Column("row", Integer, nullable=True),
+    Column("message", Text, nullable=False),
+)
+
+housekeeping_runs = Table(
+    "housekeeping_runs", metadata,  # the last run of each housekeeping task on the scheduler
+    Column("task", String(32), primary_key=True),
+    Column("last_run_at", Float, nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("removed", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+)

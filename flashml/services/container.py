@@ -10,6 +10,11 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db.engine import open_database
+from flashml.jobs.datasets import DatasetService
+from flashml.jobs.housekeeping import Housekeeping
+from flashml.jobs.runner import JobRunner
+from flashml.jobs.scheduler import Scheduler
+from flashml.jobs.service import JobService
 from flashml.metrics import RequestMetrics
 from flashml.runtime.devices import resolve_device
 from flashml.runtime.pool import ModelPool
@@ -21,7 +26,7 @@ from flashml.services.registry import RegistryService
 from flashml.services.sessions import SessionService
 from flashml.services.users import UserService
 from flashml.settings import Settings
-from flashml.storage.base import StorageUnavailableError
+from flashml.storage.base import ArtifactStore, StorageUnavailableError
 from flashml.storage.cache import ModelCache
 from flashml.storage.factory import open_store
 from flashml.storage.scratch import ScratchSpace
@@ -40,9 +45,19 @@ class Services:
     inference: InferenceService | None = None
     uploads: DirectUploadService | None = None
     pool: ModelPool | None = None
+    datasets: DatasetService | None = None
+    jobs: JobService | None = None
+    scheduler: Scheduler | None = None
+    housekeeping: Housekeeping | None = None
     metrics: RequestMetrics = field(default_factory=RequestMetrics)  # inference requests, last hour
 
     async def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+        if self.housekeeping is not None:
+            await asyncio.wait_for(self.housekeeping.wait_idle(), 30)
+        if self.jobs is not None:
+            await self.jobs.runner.stop()
         await self.keys.stop()
         if self.uploads is not None:
             await self.uploads.stop()
@@ -82,4 +97,19 @@ async def open_services(settings: Settings) -> Services:
     services.uploads = DirectUploadService(services.engine, services.registry, settings)
     await services.uploads.start()
     await services.keys.start()
+    await _start_jobs(services, store)
     return services
+
+
+async def _start_jobs(services: Services, store: ArtifactStore) -> None:
+    """Datasets, batch jobs (resuming what a stop left), schedules and housekeeping, on one APScheduler."""
+    settings = services.settings
+    services.datasets = DatasetService(services.engine, store, services.registry.scratch, settings)
+    services.scheduler = Scheduler()
+    runner = JobRunner(services.engine, store, services.inference, settings)
+    services.jobs = JobService(services.engine, services.inference, runner, services.scheduler, settings)
+    services.housekeeping = Housekeeping(services, services.scheduler)
+    await runner.start()
+    await services.jobs.load_schedules()
+    services.housekeeping.plan(settings.housekeeping_interval_s)
+    services.scheduler.start()

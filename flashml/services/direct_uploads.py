@@ -58,7 +58,6 @@ class DirectUploadService:
         self.registry = registry
         self.store = registry.store
         self.settings = settings
-        self._loop_task: asyncio.Task | None = None
 
     # ---- the three steps ----
 
@@ -261,24 +260,11 @@ class DirectUploadService:
         return removed + len(old)
 
     async def start(self) -> None:
+        """Clean what the last run left; later rounds run on the scheduler (flashml.jobs.housekeeping)."""
         try:
             await self.housekeeping(at_start=True)
         except FlashMLError as exc:
             log.warning("upload housekeeping skipped: %s", exc.message)
-        self._loop_task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.housekeeping_interval_s)
-            try:
-                await self.registry.load_waiting()
-                await self.housekeeping()
-            except FlashMLError as exc:
-                log.warning("upload housekeeping skipped: %s", exc.message)
-            except Exception:  # noqa: BLE001 - the loop must outlive one bad round
-                log.exception("upload housekeeping failed")
+        """Nothing runs on its own any more: kept so callers need not know."""

@@ -3,6 +3,7 @@
 from flashml.ui.audit import AuditPageController
 from flashml.ui.auth import AuthController
 from flashml.ui.dashboard import DashboardController
+from flashml.ui.jobs import JobsPageController
 from flashml.ui.keys import KeysPageController
 from flashml.ui.models import ModelsPageController
 from flashml.ui.playground import PlaygroundController
@@ -18,4 +19,5 @@ CONTROLLERS: list[type] = [
     PlaygroundController,
     UsersPageController,
     AuditPageController,
+    JobsPageController,
 ]

@@ -1,0 +1,70 @@
+"""Datasets for batch jobs: streamed into the artifact store under ``datasets/<id>/``, size-limited."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from flashml.db import jobs as db
+from flashml.errors import BadRequestError, NotFoundError, PayloadTooLargeError
+from flashml.jobs.formats import detect_format, inspect
+from flashml.services.uploads import receive_upload
+from flashml.settings import Settings
+from flashml.storage.base import ArtifactStore
+from flashml.storage.scratch import ScratchSpace
+
+
+def public_dataset(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("id", "name", "format", "size_bytes", "rows", "columns", "created_by", "created_at")}
+
+
+class DatasetService:
+    def __init__(self, engine: AsyncEngine, store: ArtifactStore, scratch: ScratchSpace, settings: Settings) -> None:
+        self.engine, self.store, self.scratch, self.settings = engine, store, scratch, settings
+
+    async def upload(self, filename: str, chunks: AsyncIterator[bytes], *, content_length: int | None,
+                     actor: str) -> dict[str, Any]:
+        """Stream a dataset to scratch, read its rows and columns, then store it; nothing is kept on a refusal."""
+        filename = (filename or "").strip()
+        if not filename or len(filename) > 200 or "/" in filename or "\\" in filename:
+            raise BadRequestError("Name the dataset file (?filename=data.csv): 1 to 200 characters, no folders.",
+                                  code="bad_filename")
+        fmt = detect_format(filename)
+        limit = self.settings.max_dataset_bytes
+        if content_length is not None and content_length > limit:
+            raise PayloadTooLargeError(f"The dataset is {content_length} bytes; the limit is {limit} bytes (setting "
+                                       "max_dataset_bytes).", code="dataset_too_large")
+        tmp = self.scratch.new_upload_path()
+        try:
+            try:
+                size = await receive_upload(chunks, tmp, limit)
+            except PayloadTooLargeError:
+                raise PayloadTooLargeError(f"The dataset is over the limit of {limit} bytes (setting "
+                                           "max_dataset_bytes).", code="dataset_too_large") from None
+            except BadRequestError as exc:
+                if exc.code == "empty_upload":
+                    raise BadRequestError("The dataset is empty: send the file as the request body.",
+                                          code="empty_upload") from None
+                raise
+            rows, columns = await asyncio.to_thread(inspect, tmp, fmt, filename)
+            dataset_id = secrets.token_hex(8)
+            key = f"datasets/{dataset_id}/data.{fmt}"  # the file's own name may not suit a storage key
+            await asyncio.to_thread(self.store.put_file, key, tmp, move=True)
+        finally:
+            tmp.unlink(missing_ok=True)
+        await db.add_dataset(self.engine, id=dataset_id, name=filename, format=fmt, size_bytes=size, rows=rows,
+                             columns=columns, object_key=key, created_by=actor)
+        return await self.get(dataset_id)
+
+    async def get(self, dataset_id: str) -> dict[str, Any]:
+        row = await db.get_dataset(self.engine, dataset_id)
+        if row is None:
+            raise NotFoundError(f"There is no dataset {dataset_id!r}.", code="dataset_not_found")
+        return public_dataset(row)
+
+    async def list(self) -> list[dict[str, Any]]:
+        return [public_dataset(r) for r in await db.list_datasets(self.engine)]

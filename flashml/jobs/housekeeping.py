@@ -1,0 +1,82 @@
+"""Housekeeping tasks on the scheduler, each with its last run recorded in SQLite for the console and API.
+
+- ``uploads``: expired, abandoned and failed direct uploads (and versions waiting for the store to load);
+- ``job_outputs``: results and chunk files of jobs finished longer ago than ``job_retention_s``;
+- ``model_cache``: versions in the node-local cache of a remote store that are deleted, archived or failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from flashml.db import jobs as db
+from flashml.db.models import get_version
+from flashml.jobs.scheduler import Scheduler, make_trigger
+
+log = logging.getLogger("flashml.housekeeping")
+TASKS = ("uploads", "job_outputs", "model_cache")
+
+
+class Housekeeping:
+    def __init__(self, services: Any, scheduler: Scheduler) -> None:
+        self.services = services
+        self.scheduler = scheduler
+        self._running = 0
+        self.tasks: dict[str, Callable[[], Awaitable[int]]] = {
+            "uploads": self._uploads, "job_outputs": services.jobs.expire_outputs, "model_cache": self._model_cache}
+
+    async def wait_idle(self) -> None:
+        """Let rounds that are running finish (before the database closes at shutdown)."""
+        while self._running:
+            await asyncio.sleep(0.01)
+
+    def plan(self, interval_s: float) -> None:
+        for name in self.tasks:
+            self.scheduler.add(f"housekeeping-{name}", make_trigger(None, max(1.0, interval_s)), self.run, name,
+                               now=True)
+
+    async def run(self, name: str) -> None:
+        """One run of one task; the outcome (or its error) is recorded, never raised: the scheduler goes on."""
+        started = time.time()
+        removed, error = 0, None
+        self._running += 1
+        try:
+            try:
+                removed = await self.tasks[name]()
+            except Exception as exc:  # noqa: BLE001 - a failed round is recorded and tried again next time
+                error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                log.warning("housekeeping %s failed: %s", name, error)
+            await db.record_housekeeping(self.services.engine, name, time.time() - started, removed, error)
+        finally:
+            self._running -= 1
+
+    async def status(self) -> list[dict[str, Any]]:
+        runs = {r["task"]: r for r in await db.housekeeping_runs_all(self.services.engine)}
+        out = []
+        for name in self.tasks:
+            nxt = self.scheduler.next_run(f"housekeeping-{name}")
+            out.append({"task": name, **{k: (runs.get(name) or {}).get(k) for k in
+                                         ("last_run_at", "duration_s", "removed", "error")},
+                        "next_run_at": nxt.timestamp() if nxt else None})
+        return out
+
+    async def _uploads(self) -> int:
+        await self.services.registry.load_waiting()
+        return await self.services.uploads.housekeeping()
+
+    async def _model_cache(self) -> int:
+        registry = self.services.registry
+        serving = {(m.model, m.version) for m in registry.pool.loaded()}
+        removed = 0
+        for model, version in await asyncio.to_thread(registry.cache.cached):
+            if (model, version) in serving or (model, version) in registry.waiting_for_store:
+                continue
+            row = await get_version(self.services.engine, model, version)
+            if row is None or row["state"] in ("archived", "failed"):  # ready ones may be loading right now
+                await asyncio.to_thread(registry.cache.evict, model, version)
+                removed += 1
+        return removed

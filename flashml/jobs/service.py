@@ -1,0 +1,226 @@
+"""Batch jobs for the JSON API, the console and the CLI: create, read, control, schedule, download."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from flashml.db import jobs as db
+from flashml.errors import BadRequestError, ConflictError, FlashMLError, NotFoundError
+from flashml.jobs.mapping import resolve_mapping
+from flashml.jobs.results import OUTPUT_FORMATS
+from flashml.jobs.runner import SYSTEM, JobRunner
+from flashml.jobs.scheduler import Scheduler, make_trigger
+from flashml.services.inference import InferenceService
+from flashml.settings import Settings
+
+log = logging.getLogger("flashml.jobs")
+SPEC_FIELDS = ("model", "version", "dataset", "output_format", "chunk_rows", "on_bad_row", "mapping")
+FIELDS = {*SPEC_FIELDS, "schedule"}
+FINISHED = ("succeeded", "failed", "cancelled")
+# Which states each control may move a job from.
+CONTROLS = {"cancel": (("queued", "running", "paused"), "cancelled"), "pause": (("queued", "running"), "paused"),
+            "resume": (("paused",), "queued"), "retry": (("failed", "cancelled"), "queued")}
+
+
+def public_job(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    """A job with its progress: rows done, rows per second and ETA of the current run."""
+    now = now or time.time()
+    total, done = row["rows_total"], row["rows_done"]
+    rate = None
+    if row["started_at"] and row["state"] == "running":
+        elapsed = now - row["started_at"]
+        ran = done - row["run_rows_base"]
+        rate = ran / elapsed if elapsed > 0 and ran > 0 else None
+    eta = (total - done) / rate if rate else None
+    out = {k: row[k] for k in ("id", "model", "version", "resolved_version", "dataset_id", "output_format",
+                               "chunk_rows", "on_bad_row", "mapping", "schedule_id", "state", "rows_total",
+                               "rows_done", "rows_bad", "error", "result_bytes", "created_by", "created_at",
+                               "started_at", "finished_at")}
+    out.update(progress=round(done / total, 4) if total else (1.0 if row["state"] == "succeeded" else 0.0),
+               rows_per_s=round(rate, 1) if rate else None, eta_s=round(eta, 1) if eta is not None else None,
+               result_url=f"/api/v1/jobs/{row['id']}/result" if row["result_key"] else None)
+    return out
+
+
+class JobService:
+    def __init__(self, engine: AsyncEngine, inference: InferenceService, runner: JobRunner, scheduler: Scheduler,
+                 settings: Settings) -> None:
+        self.engine, self.inference, self.runner, self.scheduler = engine, inference, runner, scheduler
+        self.settings = settings
+
+    # ---- create ----
+
+    async def check_spec(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The job spec, defaults filled in and checked against the dataset and the model's signature."""
+        unknown = set(body) - FIELDS
+        if unknown:
+            raise BadRequestError(f"Unknown field(s): {', '.join(sorted(unknown))}.", code="malformed_request")
+        model, dataset_id = body.get("model"), body.get("dataset")
+        if not isinstance(model, str) or not model:
+            raise BadRequestError("model names the model that scores the dataset.", code="bad_model")
+        if not isinstance(dataset_id, str) or not dataset_id:
+            raise BadRequestError("dataset is the id of an uploaded dataset (POST /api/v1/datasets).",
+                                  code="bad_dataset_id")
+        version = body.get("version")
+        if version is not None and not isinstance(version, str | int) or isinstance(version, bool):
+            raise BadRequestError("version is a version number or an alias name.", code="bad_version")
+        fmt = body.get("output_format", "csv")
+        if fmt not in OUTPUT_FORMATS:
+            raise BadRequestError(f"output_format is one of {', '.join(OUTPUT_FORMATS)}.", code="bad_output_format")
+        chunk = body.get("chunk_rows", self.settings.job_chunk_rows)
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= 1_000_000:
+            raise BadRequestError("chunk_rows is a whole number from 1 to 1000000.", code="bad_chunk_rows")
+        on_bad = body.get("on_bad_row", "skip")
+        if on_bad not in ("skip", "fail"):
+            raise BadRequestError("on_bad_row is skip or fail.", code="bad_on_bad_row")
+        mapping = body.get("mapping") or {}
+        if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+            raise BadRequestError("mapping is an object {input name: column name}.", code="bad_mapping")
+        dataset = await db.get_dataset(self.engine, dataset_id)
+        if dataset is None:
+            raise NotFoundError(f"There is no dataset {dataset_id!r}.", code="dataset_not_found")
+        version = None if version in (None, "") else str(version)
+        loaded = await self.inference.resolve(SYSTEM, model, version)
+        mapping = resolve_mapping(loaded.signature, dataset["columns"], mapping)
+        return {"model": model, "version": version, "dataset": dataset_id, "output_format": fmt, "chunk_rows": chunk,
+                "on_bad_row": on_bad, "mapping": mapping}
+
+    async def create(self, body: dict[str, Any], *, actor: str) -> tuple[str, dict[str, Any]]:
+        """("job", the job queued now) or ("schedule", the schedule) when the body has a schedule."""
+        spec = await self.check_spec(body)
+        schedule = body.get("schedule")
+        if schedule is not None:
+            return "schedule", await self._add_schedule(spec, schedule, actor)
+        return "job", await self.start(spec, actor=actor)
+
+    async def start(self, spec: dict[str, Any], *, actor: str, schedule_id: int | None = None) -> dict[str, Any]:
+        dataset = await db.get_dataset(self.engine, spec["dataset"])
+        if dataset is None:
+            raise NotFoundError(f"There is no dataset {spec['dataset']!r}.", code="dataset_not_found")
+        job_id = await db.add_job(self.engine, model=spec["model"], version=spec["version"], dataset_id=dataset["id"],
+                                  output_format=spec["output_format"], chunk_rows=spec["chunk_rows"],
+                                  on_bad_row=spec["on_bad_row"], mapping=spec["mapping"], schedule_id=schedule_id,
+                                  rows_total=dataset["rows"], created_by=actor)
+        self.runner.submit(job_id)
+        return await self.get(job_id)
+
+    # ---- read ----
+
+    async def _row(self, job_id: int) -> dict[str, Any]:
+        row = await db.get_job(self.engine, job_id)
+        if row is None:
+            raise NotFoundError(f"There is no job {job_id}.", code="job_not_found")
+        return row
+
+    async def get(self, job_id: int) -> dict[str, Any]:
+        return public_job(await self._row(job_id))
+
+    async def list(self) -> list[dict[str, Any]]:
+        now = time.time()
+        return [public_job(r, now) for r in await db.list_jobs(self.engine)]
+
+    async def log(self, job_id: int) -> list[dict[str, Any]]:
+        await self._row(job_id)
+        return [{k: e[k] for k in ("at", "level", "row", "message")} for e in await db.job_log_entries(self.engine,
+                                                                                                      job_id)]
+
+    async def result(self, job_id: int) -> tuple[dict[str, Any], str]:
+        """The job row and its result's store key, or 404/409."""
+        row = await self._row(job_id)
+        if row["state"] != "succeeded":
+            raise ConflictError(f"Job {job_id} is {row['state']}; its result is there once it has succeeded.",
+                                code="job_not_finished")
+        if not row["result_key"]:
+            raise NotFoundError(f"The result of job {job_id} was removed (setting job_retention_s).",
+                                code="result_expired")
+        return row, row["result_key"]
+
+    # ---- control ----
+
+    async def control(self, job_id: int, action: str, *, actor: str) -> dict[str, Any]:
+        if action not in CONTROLS:
+            raise NotFoundError(f"There is no job action {action!r}.", code="not_found")
+        row = await self._row(job_id)
+        allowed, target = CONTROLS[action]
+        extra: dict[str, Any] = {"finished_at": time.time()} if target == "cancelled" else {}
+        if not await db.move_job(self.engine, job_id, allowed, target, **extra):
+            raise ConflictError(f"Job {job_id} is {row['state']}; {action} works on a job that is "
+                                f"{' or '.join(allowed)}.", code="bad_job_state", details={"state": row["state"]})
+        await db.log(self.engine, job_id, f"{action} by {actor}", level="info")
+        if target == "queued":
+            self.runner.submit(job_id)
+        return await self.get(job_id)
+
+    # ---- schedules ----
+
+    async def _add_schedule(self, spec: dict[str, Any], schedule: Any, actor: str) -> dict[str, Any]:
+        if not isinstance(schedule, dict) or set(schedule) - {"cron", "interval_s", "timezone"}:
+            raise BadRequestError("schedule is {\"cron\": \"0 2 * * *\"} or {\"interval_s\": 3600}, with an optional "
+                                  "\"timezone\".", code="bad_schedule")
+        cron, interval, tz = schedule.get("cron"), schedule.get("interval_s"), schedule.get("timezone") or "UTC"
+        make_trigger(cron, interval, tz)
+        schedule_id = await db.add_schedule(self.engine, spec=spec, cron=cron, interval_s=interval, timezone=tz,
+                                            created_by=actor)
+        row = await db.get_schedule(self.engine, schedule_id)
+        self._plan(row)  # type: ignore[arg-type]
+        return self._public_schedule(row)  # type: ignore[arg-type]
+
+    def _plan(self, row: dict[str, Any]) -> None:
+        self.scheduler.add(f"schedule-{row['id']}", make_trigger(row["cron"], row["interval_s"], row["timezone"]),
+                           self.fire, row["id"])
+
+    async def load_schedules(self) -> None:
+        for row in await db.list_schedules(self.engine):
+            self._plan(row)
+
+    async def fire(self, schedule_id: int) -> None:
+        """One run of a schedule: a new job with its spec (a run still going is left alone, not doubled)."""
+        row = await db.get_schedule(self.engine, schedule_id)
+        if row is None:
+            return
+        if row["last_job_id"]:
+            last = await db.get_job(self.engine, row["last_job_id"])
+            if last is not None and last["state"] in ("queued", "running"):
+                await db.log(self.engine, last["id"], "A scheduled run was skipped: this run is still going.",
+                             level="info")
+                return
+        try:
+            job = await self.start(row["spec"], actor=f"schedule:{schedule_id}", schedule_id=schedule_id)
+        except FlashMLError as exc:  # its dataset is gone: say so in the log, try again next time
+            log.warning("schedule %s could not start a job: %s", schedule_id, exc.message)
+            await db.set_schedule(self.engine, schedule_id, last_run_at=time.time())
+            return
+        await db.set_schedule(self.engine, schedule_id, last_run_at=time.time(), last_job_id=job["id"])
+
+    def _public_schedule(self, row: dict[str, Any]) -> dict[str, Any]:
+        nxt: datetime | None = self.scheduler.next_run(f"schedule-{row['id']}")
+        return {**{k: row[k] for k in ("id", "spec", "cron", "interval_s", "timezone", "created_by", "created_at",
+                                       "last_run_at", "last_job_id")},
+                "next_run_at": nxt.timestamp() if nxt else None}
+
+    async def list_schedules(self) -> list[dict[str, Any]]:
+        return [self._public_schedule(r) for r in await db.list_schedules(self.engine)]
+
+    async def delete_schedule(self, schedule_id: int) -> None:
+        if not await db.delete_schedule(self.engine, schedule_id):
+            raise NotFoundError(f"There is no schedule {schedule_id}.", code="schedule_not_found")
+        self.scheduler.remove(f"schedule-{schedule_id}")
+
+    # ---- housekeeping ----
+
+    async def expire_outputs(self) -> int:
+        """Remove the results (and chunk files) of jobs finished longer ago than job_retention_s."""
+        removed = 0
+        before = time.time() - self.settings.job_retention_s
+        for row in await db.finished_before(self.engine, before):
+            await asyncio.to_thread(self.runner.store.delete_prefix, f"jobs/{row['id']}/")
+            await db.drop_chunks(self.engine, row["id"])
+            await db.set_job(self.engine, row["id"], result_key=None)
+            removed += 1
+        return removed
