@@ -57,7 +57,7 @@ class V2ModelController(Controller):
     @post(["/infer", "/versions/{version:str}/infer"], summary="Inference", operation_class=V2InferOperation,
           status_code=200)
     async def infer(self, model: str, request: Request, services: Services, version: str | None = None) -> Response:
-        # `flashml serve` answers this route in v2_infer_asgi.InferFastPath; this handler is the same call.
+        # `flashml serve` answers this route in flashml.server (RSGI); this handler makes the same call.
         content, headers = await answer_infer(services, model, version, request.headers.get("authorization"),
                                               request.headers.get("inference-header-content-length"),
                                               request.headers.get(TIMEOUT_HEADER), request.headers.get(ROUTING_HEADER),
