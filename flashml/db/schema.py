@@ -105,6 +105,9 @@ aliases = Table(
     Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
     Column("name", String(64), nullable=False),
     Column("versions", JSON, nullable=False),  # {"3": 100}, or a split {"3": 95, "4": 5}; weights sum to 100
+    Column("guard", JSON, nullable=True),  # a split's automatic rollback thresholds (services/canary_guard.py)
+    Column("shadow", JSON, nullable=True),  # {"version": 5, "percent": 20}: mirrored in the background
+    Column("previous", JSON, nullable=True),  # the target before the last change (a PUT body): rollback's
     Column("updated_by", String(128), nullable=False),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("model_id", "name"),

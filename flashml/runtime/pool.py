@@ -6,6 +6,7 @@ Each version is served by a ``Batcher`` (Triton's dynamic batching) in front of 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,11 +17,16 @@ from typing import Any
 import numpy as np
 
 from flashml.metrics.memory import growth, rss_bytes
+from flashml.runtime.autotune import dummy_inputs
 from flashml.runtime.batching import Batcher, BatchingConfig
 from flashml.runtime.devices import CUDA, resolve_device
 from flashml.runtime.executor import SessionExecutor
 from flashml.runtime.sessions import SessionOptions, create_session
 from flashml.signature import Signature
+
+log = logging.getLogger("flashml.runtime")
+DRAIN_TIMEOUT_S = 30.0  # the longest an unload waits for the requests a version is answering
+WARM_UP_KEY = "flashml/warm-up"
 
 
 @dataclass
@@ -40,6 +46,7 @@ class LoadedModel:
     loaded_at: float = field(default_factory=time.time)
     # Growth of this process's RSS while the sessions were created: approximate (other threads allocate too).
     host_memory_bytes: int | None = None
+    warmed: bool = False  # has answered once (a warm-up request, or a real one)
 
     async def run(self, inputs: dict[str, np.ndarray], output_names: list[str], **scheduling: Any
                   ) -> dict[str, np.ndarray]:
@@ -48,9 +55,29 @@ class LoadedModel:
         self.requests += 1
         self.last_used = time.time()
         try:
-            return await self.batcher.run(inputs, output_names, **scheduling)
+            outputs = await self.batcher.run(inputs, output_names, **scheduling)
+            self.warmed = True
+            return outputs
         finally:
             self.in_flight -= 1
+
+    async def warm_up(self) -> None:
+        """Run one request of placeholder inputs through the version (once), so its first caller does not pay
+        for ONNX Runtime's first-run allocations. A model that refuses them still serves: it is logged."""
+        if self.warmed:
+            return
+        try:
+            await self.batcher.run(dummy_inputs(self.signature, 1), [o.name for o in self.signature.outputs],
+                                   key=WARM_UP_KEY, priority=1)
+        except Exception as exc:  # noqa: BLE001 - placeholder inputs are not every model's inputs
+            log.warning("warm-up of %s v%d with placeholder inputs failed: %s", self.model, self.version, exc)
+        self.warmed = True
+
+    async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Wait until the requests this version is answering are done (at most ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
 
     def reconfigure(self, config: BatchingConfig) -> None:
         self.batcher.reconfigure(config)
@@ -88,9 +115,7 @@ class ModelPool:
             old = self._loaded.get((model, version))
             self._loaded[(model, version)] = loaded
         if old is not None:  # a reload: let requests already queued on the old instances finish first
-            deadline = time.monotonic() + 30
-            while old.in_flight and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            await old.drain()
             await old.batcher.close()
         return loaded
 
@@ -101,8 +126,11 @@ class ModelPool:
         return list(self._loaded.values())
 
     async def unload(self, model: str, version: int) -> None:
+        """Take the version out of service at once (no new request finds it), then let the requests it is
+        answering finish before its instances close: an unload fails none of them."""
         loaded = self._loaded.pop((model, version), None)
         if loaded is not None:
+            await loaded.drain()
             await loaded.batcher.close()
 
     async def close(self) -> None:

@@ -91,6 +91,7 @@ class RegistryService:
         self.settings = settings
         self.latest_ready: dict[str, int] = {}  # model -> newest ready version, kept in memory for inference
         self.aliases = AliasService(engine)  # production, staging, ...: resolved in memory too
+        self.aliases.prepare = self.prepare_versions
         self._tasks: set[asyncio.Task] = set()
         self.progress: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (model, version) -> steps, while validating
         self.waiting_for_store: set[tuple[str, int]] = set()  # ready versions whose files could not be fetched
@@ -363,6 +364,15 @@ class RegistryService:
         device, batching = serving.split(config if config is not None else (row.get("config") or {}))
         return await self.pool.load(row["model"], row["version"], path, Signature.from_dict(row["signature"]),
                                     batching, device)
+
+    async def prepare_versions(self, model: str, numbers: list[int]) -> None:
+        """Load (when not loaded) and warm these ready versions: an alias moves traffic to them only after."""
+        for number in numbers:
+            loaded = self.pool.get(model, number)
+            if loaded is None:
+                loaded = await self._load_row(await self._version_row(model, number))
+                self.waiting_for_store.discard((model, number))
+            await loaded.warm_up()
 
     # ---- serving configuration ----
 
