@@ -311,20 +311,58 @@ def _alias_target(text: str) -> dict[str, Any]:
 
 def _alias_text(a: dict[str, Any]) -> str:
     if a.get("version") is not None:
-        return f"{a['alias']}\tv{a['version']}"
-    return f"{a['alias']}\t" + ", ".join(f"v{v} {w}%" for v, w in a["versions"].items())
+        text = f"{a['alias']}\tv{a['version']}"
+    else:
+        text = f"{a['alias']}\t" + ", ".join(f"v{v} {w}%" for v, w in a["versions"].items())
+    if a.get("guard"):
+        text += "\tguard " + ",".join(f"{k}={v:g}" for k, v in a["guard"].items() if v is not None)
+    if a.get("shadow"):
+        text += f"\tshadow v{a['shadow']['version']} {a['shadow']['percent']:g}%"
+    return text
+
+
+def _alias_extras(guard: str | None, shadow: str | None) -> dict[str, Any]:
+    from flashml.errors import FlashMLError
+    from flashml.services.aliases import parse_guard_text, parse_shadow_text
+
+    try:
+        out: dict[str, Any] = {}
+        if guard:
+            out["guard"] = parse_guard_text(guard)
+        if shadow:
+            out["shadow"] = parse_shadow_text(shadow)
+        return out
+    except FlashMLError as exc:
+        raise click.BadParameter(exc.message) from None
 
 
 @models_alias.command("set")
 @click.argument("model")
 @click.argument("alias")
 @click.argument("target", metavar="VERSION")
+@click.option("--guard", help="Roll a split's canary back automatically, e.g. max_error_rate=0.05,max_p99_ms=200,"
+              "window_s=60,min_requests=20.")
+@click.option("--shadow", help="Mirror a share of the requests to a candidate version, e.g. 5=20 (v5, 20 %).")
 @_client_options
-def models_alias_set(model: str, alias: str, target: str, url: str, key: str) -> None:
+def models_alias_set(model: str, alias: str, target: str, guard: str | None, shadow: str | None, url: str,
+                     key: str) -> None:
     """Point ALIAS of MODEL at VERSION (a ready version; or a split like 3=95,4=5)."""
     from flashml.client import api_call
 
-    saved = api_call(url, key, "PUT", _alias_path(model, alias), _alias_target(target))
+    body = {**_alias_target(target), **_alias_extras(guard, shadow)}
+    saved = api_call(url, key, "PUT", _alias_path(model, alias), body)
+    click.echo(f"{model}: {_alias_text(saved)}")
+
+
+@models_alias.command("rollback")
+@click.argument("model")
+@click.argument("alias")
+@_client_options
+def models_alias_rollback(model: str, alias: str, url: str, key: str) -> None:
+    """Point ALIAS of MODEL back at its previous target (a second rollback undoes the first)."""
+    from flashml.client import api_call
+
+    saved = api_call(url, key, "POST", _alias_path(model, alias) + "/rollback")
     click.echo(f"{model}: {_alias_text(saved)}")
 
 

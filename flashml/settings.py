@@ -53,6 +53,8 @@ class Settings:
     validation_memory_bytes: int = _s(8 * GiB, "Most memory (RSS) the validation subprocess may use.")
     upload_wait_s: float = _s(60.0, "How long an upload waits for validation before answering 202 to poll.")
     in_use_window_s: float = _s(300.0, "A version that answered a request this recently is in use: delete needs force.")
+    canary_check_interval_s: float = _s(5.0, "How often guarded canary splits are checked against their thresholds.")
+    shadow_max_concurrency: int = _s(4, "Shadow requests running at once; a mirrored request beyond it is dropped.")
     storage: str = _s("local", "Where artifacts live: local (under data_dir) or s3 (MinIO or any S3-compatible store).")
     s3_endpoint: str = _s("", "The S3 store's host:port, e.g. minio.lan:9000 (storage = s3).")
     s3_bucket: str = _s("flashml", "The bucket for FlashML's artifacts; created when missing.")
@@ -131,6 +133,10 @@ def _build(values: Mapping[str, Any]) -> Settings:
         raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     settings = Settings(**{k: _coerce(k, v) for k, v in values.items()})
     _check_storage(settings)
+    if not settings.canary_check_interval_s > 0:
+        raise SettingsError("setting canary_check_interval_s: must be above 0 seconds")
+    if settings.shadow_max_concurrency < 0:
+        raise SettingsError("setting shadow_max_concurrency: must be 0 (no shadow traffic) or more")
     return settings
 
 

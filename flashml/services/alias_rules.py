@@ -47,8 +47,9 @@ def _bad_guard(message: str) -> BadRequestError:
 
 def parse_guard(value: Any, versions: dict[str, int]) -> Guard:
     if not isinstance(value, dict) or set(value) - GUARD_KEYS:
+        extra = sorted(set(value) - GUARD_KEYS) if isinstance(value, dict) else value
         raise _bad_guard('"guard" is an object with max_error_rate (0 to 1), max_p99_ms, window_s and '
-                         f"min_requests; unknown: {sorted(set(value) - GUARD_KEYS) if isinstance(value, dict) else value!r}.")
+                         f"min_requests; not {extra!r}.")
     if len(versions) < 2:
         raise _bad_guard("A guard watches the canary of a split: send it with versions, e.g. "
                          '{"versions": {"3": 95, "4": 5}, "guard": {...}}.')

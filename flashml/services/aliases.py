@@ -144,6 +144,28 @@ def parse_target_text(text: str) -> dict[str, Any]:
     return {"versions": split}
 
 
+def parse_guard_text(text: str) -> dict[str, Any]:
+    """What a person types as a guard: `max_error_rate=0.05, max_p99_ms=200` -> the "guard" object."""
+    out: dict[str, Any] = {}
+    for part in text.split(","):
+        name, _, value = (p.strip() for p in part.partition("="))
+        try:
+            out[name] = int(value) if NUMBER.match(value) else float(value)
+        except ValueError:
+            raise BadRequestError(f"{part.strip()!r} is not NAME=NUMBER, e.g. max_error_rate=0.05.",
+                                  code="bad_alias_guard") from None
+    return out
+
+
+def parse_shadow_text(text: str) -> dict[str, Any]:
+    """`5=20` -> {"version": 5, "percent": 20}."""
+    number, _, percent = (p.strip() for p in text.partition("="))
+    try:
+        return {"version": int(number), "percent": float(percent)}
+    except ValueError:
+        raise BadRequestError(f"{text.strip()!r} is not VERSION=PERCENT, e.g. 5=20.", code="bad_alias_shadow") from None
+
+
 def public_alias(model: str, name: str, row: dict[str, Any]) -> dict[str, Any]:
     route = Route.from_row(row)
     return {"model": model, "alias": name, "version": route.numbers[0] if len(route.numbers) == 1 else None,

@@ -14,6 +14,7 @@ from flashml.metrics import RequestMetrics
 from flashml.runtime.devices import resolve_device
 from flashml.runtime.pool import ModelPool
 from flashml.runtime.sessions import SessionOptions
+from flashml.services.canary_guard import CanaryGuard
 from flashml.services.direct_uploads import DirectUploadService
 from flashml.services.inference import InferenceService
 from flashml.services.keys import KeyService
@@ -41,8 +42,11 @@ class Services:
     uploads: DirectUploadService | None = None
     pool: ModelPool | None = None
     metrics: RequestMetrics = field(default_factory=RequestMetrics)  # inference requests, last hour
+    guard: CanaryGuard | None = None  # rolls back guarded canaries that cross their thresholds
 
     async def close(self) -> None:
+        if self.guard is not None:
+            await self.guard.stop()
         await self.keys.stop()
         if self.uploads is not None:
             await self.uploads.stop()
@@ -82,4 +86,6 @@ async def open_services(settings: Settings) -> Services:
     services.uploads = DirectUploadService(services.engine, services.registry, settings)
     await services.uploads.start()
     await services.keys.start()
+    services.guard = CanaryGuard(services.registry.aliases, services.metrics, settings.canary_check_interval_s)
+    services.guard.start()
     return services

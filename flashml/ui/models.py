@@ -17,7 +17,7 @@ from litestar.response import Redirect, Template
 from flashml.auth.csrf import CSRF_FIELD, CSRF_HEADER, require_csrf
 from flashml.auth.principal import require_role
 from flashml.errors import FlashMLError
-from flashml.services.aliases import SERVED, parse_target_text
+from flashml.services.aliases import SERVED, parse_guard_text, parse_shadow_text, parse_target_text
 from flashml.services.container import Services
 from flashml.services.sessions import SessionService, SessionUser
 from flashml.ui.examples import example_shape as _example_shape
@@ -32,7 +32,8 @@ DONE = {"config": "Serving config saved; it applies now, without a restart.",
         "delete": "Version deleted.",
         "serve": "Served version changed: calls without a version go to it now.",
         "alias": "Alias saved: calls that name it go to its version now.",
-        "alias_delete": "Alias deleted."}
+        "alias_delete": "Alias deleted.",
+        "rollback": "Alias rolled back: calls that name it go to its previous target now."}
 _NUMPY = {"BOOL": "np.bool_", "FP16": "np.float16", "FP32": "np.float32", "FP64": "np.float64",
           "BF16": "np.float32", "BYTES": "np.object_"}
 
@@ -232,9 +233,13 @@ class ModelsPageController(Controller):
         if isinstance(user, Redirect):
             return user
         form = await request.form()
-        values = {"alias": str(form.get("alias") or "").strip(), "target": str(form.get("target") or "").strip()}
+        values = {f: str(form.get(f) or "").strip() for f in ("alias", "target", "guard", "shadow")}
         try:
             body = parse_target_text(values["target"])
+            if values["guard"]:
+                body["guard"] = parse_guard_text(values["guard"])
+            if values["shadow"]:
+                body["shadow"] = parse_shadow_text(values["shadow"])
             await services.registry.aliases.set_alias(name, values["alias"], body, actor=f"{user.name}/console")
         except FlashMLError as exc:
             return await self._model(request, user, services, name, error=f"Alias not saved: {exc.message}",
@@ -253,3 +258,17 @@ class ModelsPageController(Controller):
         except FlashMLError as exc:
             return await self._model(request, user, services, name, error=exc.message, status_code=exc.status)
         return Redirect(f"/models/{quote(name, safe='')}?done=alias_delete", status_code=303)
+
+    @post("/models/{name:str}/aliases/{alias:str}/rollback", status_code=303)
+    async def rollback_alias(self, request: Request, sessions: SessionService, services: Services, name: str,
+                             alias: str) -> Template | Redirect:
+        """One click: the alias goes back to its previous target (the same service call as the API's)."""
+        user = await self._checked(request, sessions, name)
+        if isinstance(user, Redirect):
+            return user
+        try:
+            await services.registry.aliases.rollback(name, alias, actor=f"{user.name}/console")
+        except FlashMLError as exc:
+            return await self._model(request, user, services, name, error=f"Not rolled back: {exc.message}",
+                                     status_code=exc.status)
+        return Redirect(f"/models/{quote(name, safe='')}?done=rollback", status_code=303)
