@@ -68,3 +68,25 @@ def test_a_viewer_key_is_refused(server, api, cli_model):
                    check=False)
     assert proc.returncode != 0 and "HTTP 403" in proc.stderr and "role_forbidden" in proc.stderr
     assert flashml("models", "alias", "list", cli_model, "--url", server.url, "--key", viewer).stdout == ""
+
+
+def test_rollback_guard_and_shadow_from_the_cli(server, api, admin_key, cli_model):
+    conn = ("--url", server.url, "--key", admin_key)
+    flashml("models", "alias", "set", cli_model, "live", "1", *conn)
+    flashml("models", "alias", "set", cli_model, "live", "2", *conn)
+    out = flashml("models", "alias", "rollback", cli_model, "live", *conn).stdout
+    assert out.strip() == f"{cli_model}: live\tv1"
+    assert api.get(f"/api/v1/models/{cli_model}/aliases").json()[0]["previous"] == {"versions": {"2": 100}}
+    out = flashml("models", "alias", "set", cli_model, "live", "1=90,2=10", "--guard",
+                  "max_error_rate=0.05, max_p99_ms=200, window_s=60", *conn).stdout
+    assert out.strip() == (f"{cli_model}: live\tv1 90%, v2 10%\tguard max_error_rate=0.05,max_p99_ms=200,"
+                           "window_s=60,min_requests=20")
+    out = flashml("models", "alias", "set", cli_model, "live", "1", "--shadow", "2=25", *conn).stdout
+    assert out.strip() == f"{cli_model}: live\tv1\tshadow v2 25%"
+    for args, words in ((("--guard", "max_error_rate=lots"), "NAME=NUMBER"), (("--shadow", "2"), "VERSION=PERCENT"),
+                        (("--guard", "max_error_rate=0.1"), "split")):
+        proc = flashml("models", "alias", "set", cli_model, "live", "1", *args, *conn, check=False)
+        assert proc.returncode != 0 and words in proc.stderr, proc.stderr
+    flashml("models", "alias", "rm", cli_model, "live", *conn)
+    proc = flashml("models", "alias", "rollback", cli_model, "live", *conn, check=False)
+    assert proc.returncode != 0 and "no alias" in proc.stderr
