@@ -35,3 +35,7 @@ class AliasesController(Controller):
     async def rollback_alias(self, model: str, alias: str, maintainer: Principal, services: Services
                              ) -> dict[str, Any]:
         return await services.registry.aliases.rollback(model, alias, actor=_actor(maintainer))
+
+    @get("/{alias:str}/shadow", summary="What an alias's shadow version answered, next to the served one")
+    async def alias_shadow(self, model: str, alias: str, viewer: Principal, services: Services) -> dict[str, Any]:
+        return await services.shadow.alias_report(services.registry.aliases, model, alias)

@@ -20,6 +20,7 @@ from flashml.services.inference import InferenceService
 from flashml.services.keys import KeyService
 from flashml.services.registry import RegistryService
 from flashml.services.sessions import SessionService
+from flashml.services.shadow import ShadowService
 from flashml.services.users import UserService
 from flashml.settings import Settings
 from flashml.storage.base import StorageUnavailableError
@@ -43,6 +44,7 @@ class Services:
     pool: ModelPool | None = None
     metrics: RequestMetrics = field(default_factory=RequestMetrics)  # inference requests, last hour
     guard: CanaryGuard | None = None  # rolls back guarded canaries that cross their thresholds
+    shadow: ShadowService | None = None  # aliases' shadow traffic and its comparisons
 
     async def close(self) -> None:
         if self.guard is not None:
@@ -50,6 +52,8 @@ class Services:
         await self.keys.stop()
         if self.uploads is not None:
             await self.uploads.stop()
+        if self.shadow is not None:
+            await self.shadow.wait_idle()
         if self.registry is not None:
             await self.registry.wait_idle()
         if self.pool is not None:
@@ -80,8 +84,9 @@ async def open_services(settings: Settings) -> Services:
     cache = ModelCache(store, settings.data_dir / "cache" / "models")
     services.registry = RegistryService(services.engine, store, ScratchSpace(settings.data_dir), cache,
                                         services.pool, settings)
+    services.shadow = ShadowService(services.pool, settings.shadow_max_concurrency)
     services.inference = InferenceService(services.registry, limiter=services.keys.admit,
-                                           metrics=services.metrics)
+                                           metrics=services.metrics, shadow=services.shadow)
     await services.registry.recover_and_load()
     services.uploads = DirectUploadService(services.engine, services.registry, settings)
     await services.uploads.start()
