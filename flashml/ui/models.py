@@ -153,9 +153,12 @@ class ModelsPageController(Controller):
         base_url = str(request.base_url).rstrip("/")
         signature = newest["signature"] if newest else None
         served = next((a for a in info["aliases"] if a["alias"] == SERVED), None)
+        aliases = services.registry.aliases
+        shadows = [services.shadow.report(name, a["alias"], aliases.route(name, a["alias"]).shadow)
+                   for a in info["aliases"] if a["shadow"] and services.shadow and aliases.route(name, a["alias"])]
         return render(
             "model.html", user, active="models", model=info, name=name, newest=newest, notice=notice, error=error,
-            served=served, alias_form=alias_form or {"alias": "", "target": ""},
+            served=served, alias_form=alias_form or {"alias": "", "target": ""}, shadows=shadows,
             can_manage=user.principal().can("manage_models"),
             form=form_values or _config_form_values(newest["config"] if newest else None),
             perf=(newest or {}).get("performance"),
