@@ -54,6 +54,8 @@ class Settings:
     upload_wait_s: float = _s(60.0, "How long an upload waits for validation before answering 202 to poll.")
     in_use_window_s: float = _s(300.0, "A version that answered a request this recently is in use: delete needs force.")
     canary_check_interval_s: float = _s(5.0, "How often guarded canary splits are checked against their thresholds.")
+    response_cache_max_entries: int = _s(100000, "The most answers one model's response cache may be set to keep.")
+    response_cache_max_bytes: int = _s(64 * MiB, "The most bytes of answers one model's response cache keeps.")
     shadow_max_concurrency: int = _s(4, "Shadow requests running at once; a mirrored request beyond it is dropped.")
     storage: str = _s("local", "Where artifacts live: local (under data_dir) or s3 (MinIO or any S3-compatible store).")
     s3_endpoint: str = _s("", "The S3 store's host:port, e.g. minio.lan:9000 (storage = s3).")

@@ -66,6 +66,7 @@ models = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("created_by", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("response_cache", JSON, nullable=True),  # {"enabled": true, "max_entries": 1000}; None: off
 )
 
 versions = Table(

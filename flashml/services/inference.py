@@ -16,6 +16,7 @@ from flashml.runtime.pool import LoadedModel
 from flashml.runtime.runner import ModelRuntimeError
 from flashml.services.aliases import NUMBER, SERVED, Route
 from flashml.services.registry import RegistryService
+from flashml.services.response_cache import request_key
 from flashml.services.shadow import ShadowService
 from flashml.storage.base import StorageUnavailableError
 
@@ -119,13 +120,22 @@ class InferenceService:
                       mirror: tuple[Any, Any] | None = None) -> tuple[bytes, dict[str, str]]:
         request = parse_infer_request(body, header_length, loaded.signature)
         names = [o.name for o in request.outputs] if request.outputs else [o.name for o in loaded.signature.outputs]
+        cache = self.registry.response_caches.caches.get(model)  # None unless the model turned it on
+        key = request_key(loaded.version, request.inputs, names) if cache is not None else b""
+        outputs = cache.get(key) if cache is not None else None
+        hit = outputs is not None
+        if hit:
+            loaded.last_used = time.time()
         try:
-            ran = time.perf_counter()
-            outputs = await loaded.run(request.inputs, names, key=principal.key_id, weight=principal.weight,
-                                       priority=priority, timeout_us=request.timeout_us or timeout_us)
-            if mirror is not None:  # starts a background task at most; the answer does not wait for it
-                self.shadow.offer(model, mirror[0], mirror[1], request.inputs, names, outputs,  # type: ignore[union-attr]
-                                  time.perf_counter() - ran, loaded.version)
+            if outputs is None:
+                ran = time.perf_counter()
+                outputs = await loaded.run(request.inputs, names, key=principal.key_id, weight=principal.weight,
+                                           priority=priority, timeout_us=request.timeout_us or timeout_us)
+                if cache is not None:
+                    cache.put(key, outputs)
+                if mirror is not None:  # starts a background task at most; the answer does not wait for it
+                    self.shadow.offer(model, mirror[0], mirror[1], request.inputs, names,  # type: ignore[union-attr]
+                                      outputs, time.perf_counter() - ran, loaded.version)
         except ModelRuntimeError as exc:
             message = str(exc)
             if "INVALID_ARGUMENT" in message or "invalid dimensions" in message.lower():
@@ -134,6 +144,8 @@ class InferenceService:
         body_out, headers = encode_infer_response(model, str(loaded.version), request.id, outputs, request,
                                                   loaded.signature)
         headers["FlashML-Model-Version"] = str(loaded.version)
+        if cache is not None:
+            headers["FlashML-Cache"] = "hit" if hit else "miss"
         return body_out, headers
 
     def metadata(self, loaded: LoadedModel) -> dict[str, Any]:

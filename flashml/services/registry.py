@@ -27,6 +27,7 @@ from flashml.registry.bundle import validate_upload
 from flashml.runtime.pool import LoadedModel, ModelPool
 from flashml.services import serving
 from flashml.services.aliases import AliasService
+from flashml.services.response_cache import ResponseCacheService
 from flashml.services.uploads import receive_upload
 from flashml.settings import Settings
 from flashml.signature import Signature
@@ -92,6 +93,8 @@ class RegistryService:
         self.latest_ready: dict[str, int] = {}  # model -> newest ready version, kept in memory for inference
         self.aliases = AliasService(engine)  # production, staging, ...: resolved in memory too
         self.aliases.prepare = self.prepare_versions
+        self.response_caches = ResponseCacheService(engine, settings.response_cache_max_bytes,
+                                                    settings.response_cache_max_entries)
         self._tasks: set[asyncio.Task] = set()
         self.progress: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (model, version) -> steps, while validating
         self.waiting_for_store: set[tuple[str, int]] = set()  # ready versions whose files could not be fetched
@@ -242,6 +245,7 @@ class RegistryService:
         for v in out["versions"]:
             v["aliases"] = self.aliases.pointing_at(model, v["version"])
         out["aliases"] = await self.aliases.list_aliases(model)
+        out["response_cache"] = self.response_caches.view(model)
         return out
 
     async def _version_row(self, model: str, number: int) -> dict[str, Any]:
@@ -293,6 +297,7 @@ class RegistryService:
         await self.pool.unload(model, number)
         await self._delete_objects(row)
         await db.delete_version(self.engine, row["id"])
+        self.response_caches.clear(model)
         self._refresh_latest(model, await self._ready_numbers(model))
         await audit.record(self.engine, actor, "version.delete", f"{model}/v{number}", {"force": force})
 
@@ -319,6 +324,7 @@ class RegistryService:
         await db.delete_model(self.engine, model)  # its aliases go with it (ON DELETE CASCADE)
         self.latest_ready.pop(model, None)
         self.aliases.forget_model(model)
+        self.response_caches.forget(model)
         await audit.record(self.engine, actor, "model.delete", model, {"force": force, "versions": numbers})
 
     async def _delete_objects(self, row: dict[str, Any]) -> None:
@@ -410,6 +416,7 @@ class RegistryService:
                                               "version was being validated. Upload it again."}])
         await self.remove_strays()
         await self.aliases.load()
+        await self.response_caches.load()
         for row in await db.list_versions(self.engine, state="ready"):
             try:
                 await self._load_row(row)
