@@ -287,6 +287,32 @@ def models_list(url: str, key: str) -> None:
         click.echo(f"{m['name']}\t{states}")
 
 
+@models.command("cache")
+@click.argument("model")
+@click.option("--on/--off", "enabled", default=None, help="Turn the response cache on or off (omit: just show it).")
+@click.option("--max-entries", type=int, help="How many answers it keeps (least recently used go first).")
+@_client_options
+def models_cache(model: str, enabled: bool | None, max_entries: int | None, url: str, key: str) -> None:
+    """Show or set MODEL's response cache: identical inputs to the same version answered from memory."""
+    from urllib.parse import quote
+
+    from flashml.client import api_call
+
+    path = f"/api/v1/models/{quote(model, safe='')}"
+    if enabled is None and max_entries is None:
+        view = api_call(url, key, "GET", path)["response_cache"]
+    else:
+        if enabled is None:
+            enabled = True
+        change: dict[str, Any] = {"enabled": enabled}
+        if max_entries is not None:
+            change["max_entries"] = max_entries
+        view = api_call(url, key, "PATCH", path, {"response_cache": change})
+    state = f"on, up to {view['max_entries']} answers" if view["enabled"] else "off"
+    click.echo(f"{model}: response cache {state}; {view['entries']} kept, {view['hits']} hits, "
+               f"{view['misses']} misses")
+
+
 @models.group("alias")
 def models_alias() -> None:
     """Point aliases (production, staging, ...) at versions; a call without a version goes to production."""

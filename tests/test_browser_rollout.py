@@ -70,3 +70,27 @@ def test_rollback_guard_and_shadow_from_the_model_page(server, api, rollout_mode
     page.shots("shadow-chart")
     for name in ("canary", "production"):
         assert api.delete(f"{base}/{name}").status_code == 204
+
+
+def test_response_cache_toggle_and_counts(server, api, rollout_model, page):  # noqa: F811
+    sign_in_as_new_user(page, server, "cache-maintainer", "maintainer", f"/models/{MODEL}")
+    assert "Off" in page.inner_text("#cache-state")
+    page.get_by_label("Answers kept").fill("many")
+    page.get_by_label("Answer identical inputs from the cache").check()
+    page.get_by_role("button", name="Save cache setting").click()
+    assert "max_entries" in page.inner_text("#page-error")
+    assert api.get(f"/api/v1/models/{MODEL}").json()["response_cache"]["enabled"] is False
+    page.get_by_label("Answers kept").fill("10")
+    page.get_by_label("Answer identical inputs from the cache").check()
+    page.get_by_role("button", name="Save cache setting").click()
+    page.wait_for_url(f"{server.url}/models/{MODEL}?done=cache")
+    for _ in range(3):
+        assert api.post(f"/v2/models/{MODEL}/versions/1/infer", json=BODY).status_code == 200
+    page.reload()
+    assert "up to 10 answers" in page.inner_text("#cache-state")
+    assert "1 kept, 2 hits, 1 misses" in page.inner_text("#cache-state")
+    page.shots("cache-on")
+    page.get_by_label("Answer identical inputs from the cache").uncheck()
+    page.get_by_role("button", name="Save cache setting").click()
+    page.wait_for_url(f"{server.url}/models/{MODEL}?done=cache")
+    assert "Off" in page.inner_text("#cache-state")

@@ -88,3 +88,15 @@ def test_unknown_model_and_roles(server, api, cached):
     r = httpx.patch(f"{server.url}/api/v1/models/{MODEL}", json={"response_cache": {"enabled": True}},
                     headers={"Authorization": f"Bearer {viewer}"})
     assert r.status_code == 403 and r.json()["code"] == "role_forbidden"
+
+
+def test_the_cli_shows_and_sets_the_cache(server, admin_key, cached):
+    from tests.server_process import flashml
+
+    conn = ("--url", server.url, "--key", admin_key)
+    assert flashml("models", "cache", MODEL, *conn).stdout.startswith(f"{MODEL}: response cache off")
+    out = flashml("models", "cache", MODEL, "--on", "--max-entries", "5", *conn).stdout
+    assert out.strip() == f"{MODEL}: response cache on, up to 5 answers; 0 kept, 0 hits, 0 misses"
+    proc = flashml("models", "cache", MODEL, "--max-entries", "0", *conn, check=False)
+    assert proc.returncode != 0 and "max_entries" in proc.stderr
+    assert "off" in flashml("models", "cache", MODEL, "--off", *conn).stdout

@@ -33,7 +33,8 @@ DONE = {"config": "Serving config saved; it applies now, without a restart.",
         "serve": "Served version changed: calls without a version go to it now.",
         "alias": "Alias saved: calls that name it go to its version now.",
         "alias_delete": "Alias deleted.",
-        "rollback": "Alias rolled back: calls that name it go to its previous target now."}
+        "rollback": "Alias rolled back: calls that name it go to its previous target now.",
+        "cache": "Response cache setting saved."}
 _NUMPY = {"BOOL": "np.bool_", "FP16": "np.float16", "FP32": "np.float32", "FP64": "np.float64",
           "BF16": "np.float32", "BYTES": "np.object_"}
 
@@ -261,6 +262,25 @@ class ModelsPageController(Controller):
         except FlashMLError as exc:
             return await self._model(request, user, services, name, error=exc.message, status_code=exc.status)
         return Redirect(f"/models/{quote(name, safe='')}?done=alias_delete", status_code=303)
+
+    @post("/models/{name:str}/response-cache", status_code=303)
+    async def set_response_cache(self, request: Request, sessions: SessionService, services: Services,
+                                 name: str) -> Template | Redirect:
+        user = await self._checked(request, sessions, name)
+        if isinstance(user, Redirect):
+            return user
+        form = await request.form()
+        entries = str(form.get("max_entries") or "").strip()
+        change: dict = {"enabled": form.get("enabled") == "on"}
+        if entries:
+            change["max_entries"] = int(entries) if entries.isdigit() else entries
+        try:
+            await services.registry.response_caches.configure(name, {"response_cache": change},
+                                                               actor=f"{user.name}/console")
+        except FlashMLError as exc:
+            return await self._model(request, user, services, name, error=f"Not saved: {exc.message}",
+                                     status_code=exc.status)
+        return Redirect(f"/models/{quote(name, safe='')}?done=cache", status_code=303)
 
     @post("/models/{name:str}/aliases/{alias:str}/rollback", status_code=303)
     async def rollback_alias(self, request: Request, sessions: SessionService, services: Services, name: str,
