@@ -82,6 +82,12 @@ class ModelsController(Controller):
     async def get_version(self, model: str, version: int, viewer: Principal, services: Services) -> dict[str, Any]:
         return await services.registry.get_version(model, version)
 
+    @patch("/{model:str}/versions/{version:int}", summary="Pin a version (never unloaded for memory) or unpin it")
+    async def patch_version(self, model: str, version: int, request: Request, maintainer: Principal,
+                            services: Services) -> dict[str, Any]:
+        body = await read_json_object(request)
+        return await services.registry.set_pinned(model, version, body, actor=_actor(maintainer))
+
     @delete("/{model:str}/versions/{version:int}", summary="Delete a version", status_code=204)
     async def delete_version(self, model: str, version: int, maintainer: Principal, services: Services,
                              force: bool = False) -> None:

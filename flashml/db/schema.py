@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -87,6 +99,7 @@ versions = Table(
     Column("errors", JSON, nullable=True),  # [{code, error}] when failed
     Column("config", JSON, nullable=True),  # runtime config: device, instances, batching (PATCH-able)
     Column("perf", JSON, nullable=True),  # performance card: latency/throughput per batch size (auto-tune)
+    Column("pinned", Boolean, nullable=False, default=False, server_default="0"),  # never unloaded for memory
     UniqueConstraint("model_id", "version"),
 )
 

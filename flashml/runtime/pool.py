@@ -46,7 +46,13 @@ class LoadedModel:
     loaded_at: float = field(default_factory=time.time)
     # Growth of this process's RSS while the sessions were created: approximate (other threads allocate too).
     host_memory_bytes: int | None = None
+    file_bytes: int = 0  # the version's files on disk: a floor for what it holds once loaded
     warmed: bool = False  # has answered once (a warm-up request, or a real one)
+
+    @property
+    def memory_bytes(self) -> int:
+        """What counts against the device's memory budget: the measured growth, at least the files' size."""
+        return max(self.host_memory_bytes or 0, self.file_bytes)
 
     async def run(self, inputs: dict[str, np.ndarray], output_names: list[str], **scheduling: Any
                   ) -> dict[str, np.ndarray]:
@@ -111,7 +117,8 @@ class ModelPool:
                 warnings.append(f"{device} was asked for but CUDA does not work here; it runs on the CPU.")
             loaded = LoadedModel(model, version, signature, want, providers,
                                  Batcher(executors, config, self.executor, name=f"{model}/v{version}"),
-                                 executors, config, warnings, host_memory_bytes=growth(rss_before, rss_bytes()))
+                                 executors, config, warnings, host_memory_bytes=growth(rss_before, rss_bytes()),
+                                 file_bytes=_folder_bytes(model_path.parent))
             old = self._loaded.get((model, version))
             self._loaded[(model, version)] = loaded
         if old is not None:  # a reload: let requests already queued on the old instances finish first
@@ -137,3 +144,7 @@ class ModelPool:
         for key in list(self._loaded):
             await self.unload(*key)
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

@@ -58,7 +58,10 @@ class InferenceService:
             await self._explain_missing(model, None)
         loaded = self.pool.get(model, number)  # type: ignore[arg-type]
         if loaded is None:
-            await self._explain_missing(model, number)
+            if (model, number) in self.registry.memory.unloaded:  # made room for others: load it again, and wait
+                loaded = await self.registry.memory.load_on_demand(model, number)  # type: ignore[arg-type]
+            else:
+                await self._explain_missing(model, number)
         return loaded, alias, route  # type: ignore[return-value]
 
     async def _number(self, model: str, version: str | None, routing_key: str
