@@ -287,6 +287,23 @@ def models_list(url: str, key: str) -> None:
         click.echo(f"{m['name']}\t{states}")
 
 
+@models.command("pin")
+@click.argument("model")
+@click.argument("version", type=int)
+@click.option("--off", is_flag=True, help="Unpin: the version may unload again to make room.")
+@_client_options
+def models_pin(model: str, version: int, off: bool, url: str, key: str) -> None:
+    """Pin VERSION of MODEL: it stays loaded whatever the memory budget."""
+    from urllib.parse import quote
+
+    from flashml.client import api_call
+
+    saved = api_call(url, key, "PATCH", f"/api/v1/models/{quote(model, safe='')}/versions/{version}",
+                     {"pinned": not off})
+    click.echo(f"{model} v{version}: {'pinned' if saved['pinned'] else 'not pinned'}, "
+               f"{'loaded' if saved['loaded'] else 'not loaded'}")
+
+
 @models.command("cache")
 @click.argument("model")
 @click.option("--on/--off", "enabled", default=None, help="Turn the response cache on or off (omit: just show it).")

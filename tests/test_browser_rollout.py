@@ -94,3 +94,17 @@ def test_response_cache_toggle_and_counts(server, api, rollout_model, page):  # 
     page.get_by_role("button", name="Save cache setting").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}?done=cache")
     assert "Off" in page.inner_text("#cache-state")
+
+
+def test_pin_and_memory_on_the_model_page(server, api, rollout_model, page):  # noqa: F811
+    sign_in_as_new_user(page, server, "pin-maintainer", "maintainer", f"/models/{MODEL}")
+    assert "no memory budget" in page.inner_text("#memory-budget")
+    assert "loaded, holds about" in page.inner_text("#version-1 .version-memory")
+    page.get_by_role("button", name="Pin v1").click()
+    page.wait_for_url(f"{server.url}/models/{MODEL}?done=pin")
+    assert "pinned" in page.inner_text("#version-1 .version-memory")
+    assert api.get(f"/api/v1/models/{MODEL}/versions/1").json()["pinned"] is True
+    page.shots("pinned")
+    page.get_by_role("button", name="Unpin v1").click()
+    page.wait_for_url(f"{server.url}/models/{MODEL}?done=unpin")
+    assert "pinned" not in page.inner_text("#version-1 .version-memory")

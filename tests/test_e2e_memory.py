@@ -107,3 +107,15 @@ def test_an_archived_version_cannot_be_pinned_and_does_not_load_on_demand(budget
     assert r.status_code == 409 and r.json()["code"] == "version_not_ready"
     assert api.post(f"/api/v1/models/{MODEL}/versions/2/restore").json()["state"] == "ready"
     _infer(api, 2)
+
+
+def test_pin_from_the_cli(budgeted):
+    from tests.server_process import flashml
+
+    api = budgeted
+    url = str(api.base_url).rstrip("/")
+    conn = ("--url", url, "--key", api.headers["Authorization"].split()[1])
+    assert flashml("models", "pin", MODEL, "1", *conn).stdout.strip() == f"{MODEL} v1: pinned, loaded"
+    assert flashml("models", "pin", MODEL, "1", "--off", *conn).stdout.strip() == f"{MODEL} v1: not pinned, loaded"
+    proc = flashml("models", "pin", MODEL, "9", *conn, check=False)
+    assert proc.returncode != 0 and "no version 9" in proc.stderr

@@ -34,7 +34,9 @@ DONE = {"config": "Serving config saved; it applies now, without a restart.",
         "alias": "Alias saved: calls that name it go to its version now.",
         "alias_delete": "Alias deleted.",
         "rollback": "Alias rolled back: calls that name it go to its previous target now.",
-        "cache": "Response cache setting saved."}
+        "cache": "Response cache setting saved.",
+        "pin": "Pinned: this version stays loaded.",
+        "unpin": "Unpinned: this version may unload to make room."}
 _NUMPY = {"BOOL": "np.bool_", "FP16": "np.float16", "FP32": "np.float32", "FP64": "np.float64",
           "BF16": "np.float32", "BYTES": "np.object_"}
 
@@ -262,6 +264,19 @@ class ModelsPageController(Controller):
         except FlashMLError as exc:
             return await self._model(request, user, services, name, error=exc.message, status_code=exc.status)
         return Redirect(f"/models/{quote(name, safe='')}?done=alias_delete", status_code=303)
+
+    @post("/models/{name:str}/versions/{version:int}/pin", status_code=303)
+    async def pin(self, request: Request, sessions: SessionService, services: Services, name: str,
+                  version: int) -> Template | Redirect:
+        user = await self._checked(request, sessions, name)
+        if isinstance(user, Redirect):
+            return user
+        pinned = (await request.form()).get("pinned") == "on"
+        try:
+            await services.registry.set_pinned(name, version, {"pinned": pinned}, actor=f"{user.name}/console")
+        except FlashMLError as exc:
+            return await self._model(request, user, services, name, error=exc.message, status_code=exc.status)
+        return Redirect(f"/models/{quote(name, safe='')}?done={'pin' if pinned else 'unpin'}", status_code=303)
 
     @post("/models/{name:str}/response-cache", status_code=303)
     async def set_response_cache(self, request: Request, sessions: SessionService, services: Services,
