@@ -257,4 +257,6 @@ def test_aliases_are_in_the_openapi_document(api):
     one = paths["/api/v1/models/{model}/aliases/{alias}"]
     assert {"put", "delete"} <= set(one) and "get" in paths["/api/v1/models/{model}/aliases"]
     schema = one["put"]["requestBody"]["content"]["application/json"]["schema"]
-    assert {"version", "versions"} <= set(schema["properties"])
+    assert {"version", "versions", "guard", "shadow"} <= set(schema["properties"])
+    assert "post" in paths["/api/v1/models/{model}/aliases/{alias}/rollback"]
+    assert "get" in paths["/api/v1/models/{model}/aliases/{alias}/shadow"]
