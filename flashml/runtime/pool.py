@@ -141,8 +141,10 @@ class ModelPool:
             await loaded.batcher.close()
 
     async def close(self) -> None:
+        """At shutdown: no draining (the server stopped taking requests); a running batch still answers."""
         for key in list(self._loaded):
-            await self.unload(*key)
+            loaded = self._loaded.pop(key)
+            await loaded.batcher.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 

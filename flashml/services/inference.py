@@ -58,9 +58,14 @@ class InferenceService:
             await self._explain_missing(model, None)
         loaded = self.pool.get(model, number)  # type: ignore[arg-type]
         if loaded is None:
-            if (model, number) in self.registry.memory.unloaded:  # made room for others: load it again, and wait
-                loaded = await self.registry.memory.load_on_demand(model, number)  # type: ignore[arg-type]
-            else:
+            for _ in range(3):  # made room for others: load it again, and wait (a load may unload it again)
+                if (model, number) not in self.registry.memory.unloaded:
+                    break
+                await self.registry.memory.load_on_demand(model, number)  # type: ignore[arg-type]
+                loaded = self.pool.get(model, number)  # type: ignore[arg-type]
+                if loaded is not None:
+                    break
+            if loaded is None:
                 await self._explain_missing(model, number)
         return loaded, alias, route  # type: ignore[return-value]
 

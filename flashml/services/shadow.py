@@ -54,7 +54,7 @@ def compare(primary: dict[str, np.ndarray], shadow: dict[str, np.ndarray]) -> tu
 class ShadowStats:
     """One alias's shadow since it was set (or since the server started)."""
 
-    version: int
+    shadow: Shadow  # the alias's setting these numbers belong to: a new PUT starts from zero
     since: float = field(default_factory=time.time)
     pending: float = 0.0  # percent carried over between requests: 20 % mirrors every fifth request exactly
     mirrored: int = 0
@@ -73,7 +73,7 @@ class ShadowStats:
             v = hist.quantile(h, q)
             return None if v is None else round(v * 1000, 3)
 
-        return {"version": self.version, "since": self.since, "mirrored": self.mirrored, "dropped": self.dropped,
+        return {"version": self.shadow.version, "since": self.since, "mirrored": self.mirrored, "dropped": self.dropped,
                 "failed": self.failed, "compared": self.compared, "agreed": self.agreed,
                 "agreement": round(self.agreed / self.compared, 4) if self.compared else None,
                 "max_abs_diff": self.max_abs_diff,
@@ -95,8 +95,8 @@ class ShadowService:
               outputs: dict[str, np.ndarray], primary_s: float, primary_version: int) -> None:
         """Called after the caller's answer is computed: maybe start a background run (never waits)."""
         stats = self.stats.get((model, alias))
-        if stats is None or stats.version != shadow.version:
-            stats = self.stats[(model, alias)] = ShadowStats(shadow.version)
+        if stats is None or stats.shadow is not shadow:
+            stats = self.stats[(model, alias)] = ShadowStats(shadow)
         stats.pending += shadow.percent
         if stats.pending < 100:
             return
@@ -144,8 +144,8 @@ class ShadowService:
     def report(self, model: str, alias: str, shadow: Shadow | None) -> dict[str, Any]:
         """What the alias's shadow saw; empty numbers until a request is mirrored."""
         stats = self.stats.get((model, alias))
-        if stats is None or shadow is None or stats.version != shadow.version:
-            stats = ShadowStats(shadow.version) if shadow else None
+        if stats is None or shadow is None or stats.shadow is not shadow:
+            stats = ShadowStats(shadow) if shadow else None
         return {"model": model, "alias": alias, "shadow": shadow.to_dict() if shadow else None,
                 **(stats.report() if stats else {})}
 
