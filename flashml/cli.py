@@ -397,6 +397,25 @@ def models_alias_set(model: str, alias: str, target: str, guard: str | None, sha
     click.echo(f"{model}: {_alias_text(saved)}")
 
 
+@models_alias.command("shadow")
+@click.argument("model")
+@click.argument("alias")
+@_client_options
+def models_alias_shadow(model: str, alias: str, url: str, key: str) -> None:
+    """How ALIAS's shadow version compares with the served answers."""
+    from flashml.client import api_call
+
+    r = api_call(url, key, "GET", _alias_path(model, alias) + "/shadow")
+    if not r["shadow"]:
+        click.echo(f"{model}/{alias}: no shadow")
+        return
+    agree = "n/a" if r["agreement"] is None else f"{r['agreement'] * 100:.1f}%"
+    lat = r["latency_ms"]
+    click.echo(f"{model}/{alias}: shadow v{r['version']} {r['shadow']['percent']:g}%; {r['compared']} compared, "
+               f"{agree} agree, largest difference {r['max_abs_diff']}; {r['failed']} failed, {r['dropped']} "
+               f"dropped; p50 ms served {lat['primary']['p50']} shadow {lat['shadow']['p50']}")
+
+
 @models_alias.command("rollback")
 @click.argument("model")
 @click.argument("alias")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -90,3 +92,20 @@ def test_rollback_guard_and_shadow_from_the_cli(server, api, admin_key, cli_mode
     flashml("models", "alias", "rm", cli_model, "live", *conn)
     proc = flashml("models", "alias", "rollback", cli_model, "live", *conn, check=False)
     assert proc.returncode != 0 and "no alias" in proc.stderr
+
+
+def test_shadow_numbers_from_the_cli(server, api, admin_key, cli_model):
+    conn = ("--url", server.url, "--key", admin_key)
+    flashml("models", "alias", "set", cli_model, "mirror", "1", *conn)
+    assert flashml("models", "alias", "shadow", cli_model, "mirror", *conn).stdout.strip() == \
+        f"{cli_model}/mirror: no shadow"
+    flashml("models", "alias", "set", cli_model, "mirror", "1", "--shadow", "2=100", *conn)
+    for _ in range(2):
+        assert api.post(f"/v2/models/{cli_model}/versions/mirror/infer", json=BODY).status_code == 200
+    deadline = time.monotonic() + 30
+    while api.get(f"/api/v1/models/{cli_model}/aliases/mirror/shadow").json()["compared"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    out = flashml("models", "alias", "shadow", cli_model, "mirror", *conn).stdout
+    assert out.startswith(f"{cli_model}/mirror: shadow v2 100%; 2 compared, 100.0% agree, largest difference 100.0")
+    flashml("models", "alias", "rm", cli_model, "mirror", *conn)
