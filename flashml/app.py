@@ -21,6 +21,7 @@ from flashml.api.error_handlers import EXCEPTION_HANDLERS
 from flashml.api.keys import KeysController, MeController
 from flashml.api.metrics import MetricsController
 from flashml.api.models import ModelsController
+from flashml.api.predict import PredictController
 from flashml.api.setup import SetupController
 from flashml.api.uploads import UploadsController
 from flashml.api.v2 import V2HealthController, V2ModelController
@@ -51,7 +52,8 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[*CONSOLE_CONTROLLERS, V2HealthController, V2ModelController, ModelsController, KeysController,
-                        MeController, MetricsController, UploadsController, SetupController, AliasesController,
+                        PredictController, MeController, MetricsController, UploadsController, SetupController,
+                        AliasesController,
                         create_static_files_router(path="/static", directories=[STATIC_DIR],
                                                    include_in_schema=False)],
         dependencies=DEPENDENCIES,

@@ -25,6 +25,7 @@ from flashml.storage.base import StorageUnavailableError
 from flashml.storage.cache import ModelCache
 from flashml.storage.factory import open_store
 from flashml.storage.scratch import ScratchSpace
+from flashml.tasks.service import PredictService
 
 log = logging.getLogger("flashml")
 
@@ -38,6 +39,7 @@ class Services:
     sessions: SessionService
     registry: RegistryService | None = None
     inference: InferenceService | None = None
+    predict: PredictService | None = None
     uploads: DirectUploadService | None = None
     pool: ModelPool | None = None
     metrics: RequestMetrics = field(default_factory=RequestMetrics)  # inference requests, last hour
@@ -78,6 +80,7 @@ async def open_services(settings: Settings) -> Services:
                                         services.pool, settings)
     services.inference = InferenceService(services.registry, limiter=services.keys.admit,
                                            metrics=services.metrics)
+    services.predict = PredictService(services.inference, settings)
     await services.registry.recover_and_load()
     services.uploads = DirectUploadService(services.engine, services.registry, settings)
     await services.uploads.start()
