@@ -23,6 +23,7 @@ from flashml.services.sessions import SessionService, SessionUser
 from flashml.ui.examples import example_shape as _example_shape
 from flashml.ui.examples import v2_example
 from flashml.ui.pages import current_user, render, to_login
+from flashml.ui.tasks import task_view
 
 INT_FIELDS = ("max_batch_size", "max_queue_delay_us", "max_queue_size", "default_timeout_us", "instance_count")
 CONFIG_FIELDS = (*INT_FIELDS[:2], "preferred_batch_sizes", *INT_FIELDS[2:], "device")
@@ -160,6 +161,7 @@ class ModelsPageController(Controller):
             perf=(newest or {}).get("performance"),
             curl=curl_snippet(base_url, name, signature) if newest else "",
             python=python_snippet(base_url, name, signature) if newest else "",
+            task=task_view(newest),
             when=when, size=size, shape=shape,
             status_code=status_code)
 
