@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from flashml.errors import FlashMLError
 from flashml.tasks.config import describe, parse_task
@@ -37,3 +38,12 @@ def shown_vector(vector: list[float]) -> dict[str, Any]:
     """An embedding for the result panel: its size and first values."""
     return {"dim": len(vector), "head": ", ".join(f"{v:.4f}" for v in vector[:MAX_VECTOR_SHOWN]),
             "more": max(0, len(vector) - MAX_VECTOR_SHOWN)}
+
+
+def predict_curl(base_url: str, model: str, kind: str) -> str:
+    """The curl line for a task model's predict endpoint."""
+    url = f"{base_url}/v1/models/{quote(model, safe='')}/predict"
+    if kind == "images":
+        return f'curl -sS -H "Authorization: Bearer $FLASHML_KEY" -F image=@photo.jpg \\\n  {url}'
+    return (f'curl -sS -H "Authorization: Bearer $FLASHML_KEY" -H "Content-Type: application/json" \\\n'
+            f"  -d '{{\"texts\": [\"a first text\", \"a second one\"]}}' \\\n  {url}")
