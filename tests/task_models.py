@@ -69,6 +69,32 @@ def yolo_detector(path: Path, size=(64, 64)) -> Path:
     return _save(helper.make_graph(nodes, "det", [_x("NCHW", size)], [out], inits), path)
 
 
+BSC_BOXES = np.array([[4, 4, 30, 30], [6, 5, 31, 29], [40, 10, 60, 50]], np.float32)  # x1, y1, x2, y2
+BSC_W = RNG.normal(size=(3, 3)).astype(np.float32) * 3
+BSC_CLASSES = np.array([0, 0, 1], np.int64)
+
+
+def bsc_detector(path: Path, size=(64, 64)) -> Path:
+    """Outputs boxes [batch, 3, 4] (BSC_BOXES), scores [batch, 3] = sigmoid(channel means @ BSC_W), classes."""
+    nodes = [*_channel_means("NCHW"), helper.make_node("MatMul", ["m", "W"], ["mw"]),
+             helper.make_node("Sigmoid", ["mw"], ["scores"]),
+             helper.make_node("ReduceMean", ["images"], ["all"], axes=[1, 2, 3], keepdims=1),
+             helper.make_node("Mul", ["all", "zero"], ["z4"]),
+             helper.make_node("Reshape", ["z4", "zero_shape"], ["z"]),
+             helper.make_node("Add", ["z", "b"], ["boxes"]),
+             helper.make_node("Cast", ["z"], ["zi"], to=TensorProto.INT64),
+             helper.make_node("Reshape", ["zi", "zero_shape2"], ["zi2"]),
+             helper.make_node("Add", ["zi2", "c"], ["classes"])]
+    inits = [numpy_helper.from_array(BSC_W, "W"), numpy_helper.from_array(np.array(0, np.float32), "zero"),
+             numpy_helper.from_array(np.array([-1, 1, 1], np.int64), "zero_shape"),
+             numpy_helper.from_array(np.array([-1, 1], np.int64), "zero_shape2"),
+             numpy_helper.from_array(BSC_BOXES[None], "b"), numpy_helper.from_array(BSC_CLASSES[None], "c")]
+    outs = [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["batch", 3, 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 3]),
+            helper.make_tensor_value_info("classes", TensorProto.INT64, ["batch", 3])]
+    return _save(helper.make_graph(nodes, "bsc", [_x("NCHW", size)], outs, inits), path)
+
+
 def _token_inputs() -> list:
     return [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"]),
             helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "tokens"])]

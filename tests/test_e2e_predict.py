@@ -45,6 +45,27 @@ top_k = 2
 max_batch_size = 8
 max_queue_delay_us = 200000
 """
+BSC_TOML = """task = "object-detection"
+[preprocess]
+size = [64, 64]
+resize = "stretch"
+[postprocess]
+format = "boxes-scores-classes"
+score_threshold = 0.2
+iou_threshold = 0.5
+"""
+BGR_TOML = """task = "image-classification"
+labels = ["r", "g", "b"]
+[preprocess]
+size = [32, 32]
+resize = "stretch"
+color = "BGR"
+layout = "NHWC"
+scale = 1.0
+[postprocess]
+activation = "sigmoid"
+top_k = 3
+"""
 EMB_TOML = """task = "embeddings"
 [tokenizer]
 max_length = 8
@@ -104,8 +125,25 @@ def plain_iou(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+def ref_nms(found, place, data: bytes, iou_threshold: float, labels) -> list[dict]:
+    """Greedy NMS within a class over (score, class, box) candidates, then boxes back to original pixels."""
+    sx, sy, dx, dy = place
+    found = sorted(found, key=lambda f: -f[0])
+    kept = []
+    for f in found:
+        if all(k[1] != f[1] or plain_iou(k[2], f[2]) <= iou_threshold for k in kept):
+            kept.append(f)
+    img = Image.open(io.BytesIO(data))
+    out = []
+    for score, c, (x1, y1, x2, y2) in kept:
+        box = [min(max((x1 - dx) / sx, 0), img.width), min(max((y1 - dy) / sy, 0), img.height),
+               min(max((x2 - dx) / sx, 0), img.width), min(max((y2 - dy) / sy, 0), img.height)]
+        out.append({"label": labels[c], "score": score, "box": box})
+    return out
+
+
 def ref_detect(data: bytes) -> list[dict]:
-    pixels, (sx, sy, dx, dy) = ref_pixels(data, (64, 64), "letterbox")
+    pixels, place = ref_pixels(data, (64, 64), "letterbox")
     scores = 1 / (1 + np.exp(-((pixels / 255).mean(axis=(0, 1)) @ tm.DET_W).reshape(2, 6)))
     found = []
     for a in range(6):
@@ -113,18 +151,20 @@ def ref_detect(data: bytes) -> list[dict]:
         if scores[c, a] >= 0.3:
             cx, cy, w, h = tm.DET_BOXES[:, a]
             found.append((float(scores[c, a]), c, [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]))
-    found.sort(key=lambda f: -f[0])
-    kept = []
-    for f in found:  # greedy NMS within a class
-        if all(k[1] != f[1] or plain_iou(k[2], f[2]) <= 0.4 for k in kept):
-            kept.append(f)
-    img = Image.open(io.BytesIO(data))
-    out = []
-    for score, c, (x1, y1, x2, y2) in kept:
-        box = [min(max((x1 - dx) / sx, 0), img.width), min(max((y1 - dy) / sy, 0), img.height),
-               min(max((x2 - dx) / sx, 0), img.width), min(max((y2 - dy) / sy, 0), img.height)]
-        out.append({"label": ["cat", "dog"][c], "score": score, "box": box})
-    return out
+    return ref_nms(found, place, data, 0.4, ["cat", "dog"])
+
+
+def ref_detect_bsc(data: bytes) -> list[dict]:
+    pixels, place = ref_pixels(data, (64, 64), "stretch")
+    scores = 1 / (1 + np.exp(-((pixels / 255).mean(axis=(0, 1)) @ tm.BSC_W)))
+    found = [(float(scores[i]), int(tm.BSC_CLASSES[i]), list(tm.BSC_BOXES[i])) for i in range(3) if scores[i] >= 0.2]
+    return ref_nms(found, place, data, 0.5, ["0", "1"])
+
+
+def ref_classify_bgr(data: bytes) -> list[dict]:
+    pixels, _ = ref_pixels(data, (32, 32), "stretch")
+    scores = 1 / (1 + np.exp(-(pixels[:, :, ::-1].mean(axis=(0, 1)) @ tm.CLS_W + tm.CLS_B)))
+    return [{"label": "rgb"[i], "score": float(scores[i])} for i in np.argsort(-scores)]
 
 
 def ref_text(text: str, max_length: int) -> np.ndarray:
@@ -141,6 +181,8 @@ def models(server, admin_key, tmp_path_factory):
         "tcls": tm.bundle(d / "cls.tar.gz", CLS_TOML, tm.image_classifier(d / "c.onnx", labels=["red", "green",
                                                                                                "blue"])),
         "tdet": tm.bundle(d / "det.tar.gz", DET_TOML, tm.yolo_detector(d / "d.onnx")),
+        "tbsc": tm.bundle(d / "bsc.tar.gz", BSC_TOML, tm.bsc_detector(d / "b.onnx")),
+        "tbgr": tm.bundle(d / "bgr.tar.gz", BGR_TOML, tm.image_classifier(d / "n.onnx", layout="NHWC")),
         "ttxt": tm.bundle(d / "txt.tar.gz", TXT_TOML, tm.text_classifier(d / "t.onnx"), **{
             "tokenizer.json": tok, "labels.txt": b"negative\npositive\n"}),
         "temb": tm.bundle(d / "emb.tar.gz", EMB_TOML, tm.embedder(d / "e.onnx"), **{"tokenizer.json": tok}),
@@ -185,6 +227,22 @@ def test_object_detection_boxes_in_original_pixels(api, models):
         r = api.post("/v1/models/tdet/predict", content=image, headers={"Content-Type": "image/png"})
         assert r.status_code == 200, r.text
         check_close(r.json()["predictions"][0], ref_detect(image))
+
+
+def test_boxes_scores_classes_format_and_stretch(api, models):
+    images = [png(90, 50, seed) for seed in (6, 7, 8)]
+    r = api.post("/v1/models/tbsc/predict", json={"images": [base64.b64encode(i).decode() for i in images]})
+    assert r.status_code == 200, r.text
+    assert any(r.json()["predictions"]), "the reference images should yield detections"
+    for image, got in zip(images, r.json()["predictions"], strict=True):
+        check_close(got, ref_detect_bsc(image))
+
+
+def test_bgr_nhwc_sigmoid_classifier(api, models):
+    image = png(45, 20, 9)
+    r = api.post("/v1/models/tbgr/predict", files={"file": ("a.png", image, "image/png")})
+    assert r.status_code == 200, r.text
+    check_close(r.json()["predictions"][0], ref_classify_bgr(image))
 
 
 def test_text_classification_truncates_long_texts(api, models):
