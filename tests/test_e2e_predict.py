@@ -61,7 +61,7 @@ size = [32, 32]
 resize = "stretch"
 color = "BGR"
 layout = "NHWC"
-scale = 1.0
+scale = 0.01
 [postprocess]
 activation = "sigmoid"
 top_k = 3
@@ -163,7 +163,7 @@ def ref_detect_bsc(data: bytes) -> list[dict]:
 
 def ref_classify_bgr(data: bytes) -> list[dict]:
     pixels, _ = ref_pixels(data, (32, 32), "stretch")
-    scores = 1 / (1 + np.exp(-(pixels[:, :, ::-1].mean(axis=(0, 1)) @ tm.CLS_W + tm.CLS_B)))
+    scores = 1 / (1 + np.exp(-((pixels[:, :, ::-1] * 0.01).mean(axis=(0, 1)) @ tm.CLS_W + tm.CLS_B)))
     return [{"label": "rgb"[i], "score": float(scores[i])} for i in np.argsort(-scores)]
 
 

@@ -11,7 +11,7 @@ def activate(logits: np.ndarray, activation: str) -> np.ndarray:
         e = np.exp(x - x.max())
         return e / e.sum()
     if activation == "sigmoid":
-        return 1 / (1 + np.exp(-x))
+        return 0.5 * (1 + np.tanh(x / 2))  # the logistic function, without overflow for large |x|
     return x
 
 
