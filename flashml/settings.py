@@ -46,6 +46,8 @@ class Settings:
     max_queue_size: int = _s(256, "Requests that may wait per model version; more are refused with 503.")
     max_upload_bytes: int = _s(4 * GiB, "Largest model upload accepted, in bytes (413 above it).")
     max_request_bytes: int = _s(64 * MiB, "Largest inference request body, in bytes (413 above it).")
+    predict_max_items: int = _s(64, "Most images or texts one predict call may carry (413 above it).")
+    predict_max_image_pixels: int = _s(40_000_000, "Largest image predict decodes, in pixels (413 above it).")
     bundle_max_members: int = _s(1000, "Most files a bundle archive may hold.")
     bundle_max_bytes: int = _s(16 * GiB, "Most bytes a bundle may unpack to.")
     bundle_max_ratio: float = _s(200.0, "Highest unpacked-to-packed size ratio of a bundle (zip bombs).")

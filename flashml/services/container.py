@@ -32,6 +32,7 @@ from flashml.storage.base import ArtifactStore, StorageUnavailableError
 from flashml.storage.cache import ModelCache
 from flashml.storage.factory import open_store
 from flashml.storage.scratch import ScratchSpace
+from flashml.tasks.service import PredictService
 
 log = logging.getLogger("flashml")
 
@@ -45,6 +46,7 @@ class Services:
     sessions: SessionService
     registry: RegistryService | None = None
     inference: InferenceService | None = None
+    predict: PredictService | None = None
     uploads: DirectUploadService | None = None
     pool: ModelPool | None = None
     datasets: DatasetService | None = None
@@ -102,6 +104,7 @@ async def open_services(settings: Settings) -> Services:
     services.shadow = ShadowService(services.pool, settings.shadow_max_concurrency)
     services.inference = InferenceService(services.registry, limiter=services.keys.admit,
                                            metrics=services.metrics, shadow=services.shadow)
+    services.predict = PredictService(services.inference, settings)
     await services.registry.recover_and_load()
     services.uploads = DirectUploadService(services.engine, services.registry, settings)
     await services.uploads.start()

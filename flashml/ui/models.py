@@ -23,6 +23,7 @@ from flashml.services.sessions import SessionService, SessionUser
 from flashml.ui.examples import example_shape as _example_shape
 from flashml.ui.examples import v2_example
 from flashml.ui.pages import current_user, render, to_login
+from flashml.ui.tasks import predict_curl, task_view
 
 INT_FIELDS = ("max_batch_size", "max_queue_delay_us", "max_queue_size", "default_timeout_us", "instance_count")
 CONFIG_FIELDS = (*INT_FIELDS[:2], "preferred_batch_sizes", *INT_FIELDS[2:], "device")
@@ -161,14 +162,17 @@ class ModelsPageController(Controller):
         aliases = services.registry.aliases
         shadows = [services.shadow.report(name, a["alias"], aliases.route(name, a["alias"]).shadow)
                    for a in info["aliases"] if a["shadow"] and services.shadow and aliases.route(name, a["alias"])]
+        task = task_view(newest)
         return render(
             "model.html", user, active="models", model=info, name=name, newest=newest, notice=notice, error=error,
             served=served, alias_form=alias_form or {"alias": "", "target": ""}, shadows=shadows,
             can_manage=user.principal().can("manage_models"),
             form=form_values or _config_form_values(newest["config"] if newest else None),
             perf=(newest or {}).get("performance"),
-            curl=curl_snippet(base_url, name, signature) if newest else "",
+            curl=(predict_curl(base_url, name, task["kind"]) if task else curl_snippet(base_url, name, signature))
+            if newest else "",
             python=python_snippet(base_url, name, signature) if newest else "",
+            task=task,
             when=when, size=size, shape=shape,
             status_code=status_code)
 
