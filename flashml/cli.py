@@ -410,7 +410,7 @@ def _job_line(j: dict[str, Any]) -> str:
 @click.option("--model", required=True, help="The model that scores the dataset.")
 @click.option("--version", default=None, help="A version number or an alias (default: the served version).")
 @click.option("--dataset", required=True, help="The dataset's id (flashml datasets push prints it).")
-@click.option("--format", "output_format", type=click.Choice(["csv", "jsonl", "npz"]), default="csv",
+@click.option("--format", "output_format", type=click.Choice(["csv", "jsonl", "npy", "npz"]), default="csv",
               show_default=True, help="The result file's format.")
 @click.option("--chunk-rows", type=int, default=None, help="Rows per chunk (the server's job_chunk_rows if not given).")
 @click.option("--on-bad-row", type=click.Choice(["skip", "fail"]), default="skip", show_default=True)

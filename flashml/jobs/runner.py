@@ -21,7 +21,7 @@ from flashml.db import jobs as db
 from flashml.errors import FlashMLError
 from flashml.jobs.formats import Chunk, read_chunks
 from flashml.jobs.mapping import resolve_mapping, to_inputs
-from flashml.jobs.results import assemble, write_chunk
+from flashml.jobs.results import ResultError, assemble, write_chunk
 from flashml.runtime.pool import LoadedModel
 from flashml.runtime.runner import ModelRuntimeError
 from flashml.services.inference import InferenceService
@@ -187,7 +187,10 @@ class JobRunner:
                     local = folder / Path(part["object_key"]).name
                     await asyncio.to_thread(self.store.get_file, part["object_key"], local)
                 files.append(local)
-            await asyncio.to_thread(assemble, fmt, files, dest)
+            try:
+                await asyncio.to_thread(assemble, fmt, files, dest)
+            except ResultError as exc:
+                raise JobFailed("result_shape_varies", str(exc)) from None
             size = dest.stat().st_size
             await asyncio.to_thread(self.store.put_file, key, dest, move=True)
         finally:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flashml.db import jobs as db
 from flashml.errors import BadRequestError, ConflictError, FlashMLError, NotFoundError
 from flashml.jobs.mapping import resolve_mapping
-from flashml.jobs.results import OUTPUT_FORMATS
+from flashml.jobs.results import BINARY_OUTPUTS, OUTPUT_FORMATS
 from flashml.jobs.runner import SYSTEM, JobRunner
 from flashml.jobs.scheduler import Scheduler, make_trigger
 from flashml.services.inference import InferenceService
@@ -88,6 +88,10 @@ class JobService:
         version = None if version in (None, "") else str(version)
         loaded = await self.inference.resolve(SYSTEM, model, version)
         mapping = resolve_mapping(loaded.signature, dataset["columns"], mapping)
+        strings = [o.name for o in loaded.signature.outputs if o.datatype == "BYTES"]
+        if fmt in BINARY_OUTPUTS and strings:
+            raise BadRequestError(f"Output(s) {', '.join(map(repr, strings))} hold strings, which an .{fmt} result "
+                                  "cannot hold: choose csv, jsonl or parquet.", code="bad_output_format")
         return {"model": model, "version": version, "dataset": dataset_id, "output_format": fmt, "chunk_rows": chunk,
                 "on_bad_row": on_bad, "mapping": mapping}
 
