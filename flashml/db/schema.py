@@ -135,7 +135,7 @@ datasets = Table(
     "datasets", metadata,  # uploaded datasets for batch jobs; the bytes live in the store under datasets/<id>/
     Column("id", String(32), primary_key=True),  # random hex, public
     Column("name", String(255), nullable=False),  # the uploaded file's name
-    Column("format", String(8), nullable=False),  # csv | jsonl | npy | npz
+    Column("format", String(8), nullable=False),  # csv | jsonl | npy | npz | parquet
     Column("size_bytes", Integer, nullable=False),
     Column("rows", Integer, nullable=False),
     Column("columns", JSON, nullable=False),  # [{"name", "shape"?}] as read at upload
