@@ -4,7 +4,7 @@ A chunk is ``Chunk(start, rows, columns, bad)``: ``columns`` maps a column name 
 JSON Lines, Parquet columns with nulls or lists of varying length) or a numpy array (npy, npz, Parquet number
 columns and fixed-size lists); ``bad`` lists rows that could not even be read (a JSON line that is not an
 object, a CSV line with the wrong number of fields), by row number. Row numbers count data rows from 0 (a CSV
-header is not a row). Parquet is read a row group at a time. Zips of images are not read (yet).
+header is not a row). Parquet is read a row group at a time. Zips of images: see ``imagezip``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from flashml.errors import BadRequestError
-from flashml.jobs import parquet
+from flashml.jobs import imagezip, parquet
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npy": "npy", ".npz": "npz", ".parquet": "parquet"}
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npy": "npy", ".npz": "npz", ".parquet": "parquet",
+           ".zip": "images"}
 csv.field_size_limit(64 * 1024 * 1024)
 
 
@@ -45,12 +46,15 @@ def detect_format(filename: str) -> str:
     suffix = Path(filename).suffix.lower()
     if suffix not in FORMATS:
         raise BadRequestError(f"{filename!r} is not a dataset FlashML reads: send .csv, .jsonl (or .ndjson), .npy, "
-                              ".npz or .parquet (zips of images are not supported).", code="unsupported_format")
+                              ".npz, .parquet or .zip (of images).", code="unsupported_format")
     return FORMATS[suffix]
 
 
-def inspect(path: Path, fmt: str, name: str) -> tuple[int, list[dict[str, Any]]]:
+def inspect(path: Path, fmt: str, name: str, zip_limits: imagezip.ZipLimits | None = None
+            ) -> tuple[int, list[dict[str, Any]]]:
     """(row count, columns) of a dataset file; a 400 when it cannot be read at all."""
+    if fmt == "images":
+        return imagezip.inspect(path, name, zip_limits or imagezip.ZipLimits())
     try:
         if fmt == "csv":
             with open(path, newline="", encoding="utf-8") as fh:

@@ -86,6 +86,9 @@ class JobService:
         if dataset is None:
             raise NotFoundError(f"There is no dataset {dataset_id!r}.", code="dataset_not_found")
         version = None if version in (None, "") else str(version)
+        if dataset["format"] == "images":
+            raise BadRequestError("Zips of images are scored by image task models, which this server does not have "
+                                  "yet.", code="unsupported_format")
         loaded = await self.inference.resolve(SYSTEM, model, version)
         mapping = resolve_mapping(loaded.signature, dataset["columns"], mapping)
         strings = [o.name for o in loaded.signature.outputs if o.datatype == "BYTES"]
