@@ -22,6 +22,7 @@ from flashml.api.jobs import DatasetsController, HousekeepingController, JobsCon
 from flashml.api.keys import KeysController, MeController
 from flashml.api.metrics import MetricsController
 from flashml.api.models import ModelsController
+from flashml.api.predict import PredictController
 from flashml.api.setup import SetupController
 from flashml.api.uploads import UploadsController
 from flashml.api.v2 import V2HealthController, V2ModelController
@@ -52,8 +53,9 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[*CONSOLE_CONTROLLERS, V2HealthController, V2ModelController, ModelsController, KeysController,
-                        MeController, MetricsController, UploadsController, SetupController, AliasesController,
-                        DatasetsController, JobsController, SchedulesController, HousekeepingController,
+                        PredictController, MeController, MetricsController, UploadsController, SetupController,
+                        AliasesController, DatasetsController, JobsController, SchedulesController,
+                        HousekeepingController,
                         create_static_files_router(path="/static", directories=[STATIC_DIR],
                                                    include_in_schema=False)],
         dependencies=DEPENDENCIES,

@@ -295,6 +295,49 @@ def models_list(url: str, key: str) -> None:
         click.echo(f"{m['name']}\t{states}")
 
 
+@models.command("pin")
+@click.argument("model")
+@click.argument("version", type=int)
+@click.option("--off", is_flag=True, help="Unpin: the version may unload again to make room.")
+@_client_options
+def models_pin(model: str, version: int, off: bool, url: str, key: str) -> None:
+    """Pin VERSION of MODEL: it stays loaded whatever the memory budget."""
+    from urllib.parse import quote
+
+    from flashml.client import api_call
+
+    saved = api_call(url, key, "PATCH", f"/api/v1/models/{quote(model, safe='')}/versions/{version}",
+                     {"pinned": not off})
+    click.echo(f"{model} v{version}: {'pinned' if saved['pinned'] else 'not pinned'}, "
+               f"{'loaded' if saved['loaded'] else 'not loaded'}")
+
+
+@models.command("cache")
+@click.argument("model")
+@click.option("--on/--off", "enabled", default=None, help="Turn the response cache on or off (omit: just show it).")
+@click.option("--max-entries", type=int, help="How many answers it keeps (least recently used go first).")
+@_client_options
+def models_cache(model: str, enabled: bool | None, max_entries: int | None, url: str, key: str) -> None:
+    """Show or set MODEL's response cache: identical inputs to the same version answered from memory."""
+    from urllib.parse import quote
+
+    from flashml.client import api_call
+
+    path = f"/api/v1/models/{quote(model, safe='')}"
+    if enabled is None and max_entries is None:
+        view = api_call(url, key, "GET", path)["response_cache"]
+    else:
+        if enabled is None:
+            enabled = True
+        change: dict[str, Any] = {"enabled": enabled}
+        if max_entries is not None:
+            change["max_entries"] = max_entries
+        view = api_call(url, key, "PATCH", path, {"response_cache": change})
+    state = f"on, up to {view['max_entries']} answers" if view["enabled"] else "off"
+    click.echo(f"{model}: response cache {state}; {view['entries']} kept, {view['hits']} hits, "
+               f"{view['misses']} misses")
+
+
 @models.group("alias")
 def models_alias() -> None:
     """Point aliases (production, staging, ...) at versions; a call without a version goes to production."""
@@ -319,20 +362,77 @@ def _alias_target(text: str) -> dict[str, Any]:
 
 def _alias_text(a: dict[str, Any]) -> str:
     if a.get("version") is not None:
-        return f"{a['alias']}\tv{a['version']}"
-    return f"{a['alias']}\t" + ", ".join(f"v{v} {w}%" for v, w in a["versions"].items())
+        text = f"{a['alias']}\tv{a['version']}"
+    else:
+        text = f"{a['alias']}\t" + ", ".join(f"v{v} {w}%" for v, w in a["versions"].items())
+    if a.get("guard"):
+        text += "\tguard " + ",".join(f"{k}={v:g}" for k, v in a["guard"].items() if v is not None)
+    if a.get("shadow"):
+        text += f"\tshadow v{a['shadow']['version']} {a['shadow']['percent']:g}%"
+    return text
+
+
+def _alias_extras(guard: str | None, shadow: str | None) -> dict[str, Any]:
+    from flashml.errors import FlashMLError
+    from flashml.services.aliases import parse_guard_text, parse_shadow_text
+
+    try:
+        out: dict[str, Any] = {}
+        if guard:
+            out["guard"] = parse_guard_text(guard)
+        if shadow:
+            out["shadow"] = parse_shadow_text(shadow)
+        return out
+    except FlashMLError as exc:
+        raise click.BadParameter(exc.message) from None
 
 
 @models_alias.command("set")
 @click.argument("model")
 @click.argument("alias")
 @click.argument("target", metavar="VERSION")
+@click.option("--guard", help="Roll a split's canary back automatically, e.g. max_error_rate=0.05,max_p99_ms=200,"
+              "window_s=60,min_requests=20.")
+@click.option("--shadow", help="Mirror a share of the requests to a candidate version, e.g. 5=20 (v5, 20 %).")
 @_client_options
-def models_alias_set(model: str, alias: str, target: str, url: str, key: str) -> None:
+def models_alias_set(model: str, alias: str, target: str, guard: str | None, shadow: str | None, url: str,
+                     key: str) -> None:
     """Point ALIAS of MODEL at VERSION (a ready version; or a split like 3=95,4=5)."""
     from flashml.client import api_call
 
-    saved = api_call(url, key, "PUT", _alias_path(model, alias), _alias_target(target))
+    body = {**_alias_target(target), **_alias_extras(guard, shadow)}
+    saved = api_call(url, key, "PUT", _alias_path(model, alias), body)
+    click.echo(f"{model}: {_alias_text(saved)}")
+
+
+@models_alias.command("shadow")
+@click.argument("model")
+@click.argument("alias")
+@_client_options
+def models_alias_shadow(model: str, alias: str, url: str, key: str) -> None:
+    """How ALIAS's shadow version compares with the served answers."""
+    from flashml.client import api_call
+
+    r = api_call(url, key, "GET", _alias_path(model, alias) + "/shadow")
+    if not r["shadow"]:
+        click.echo(f"{model}/{alias}: no shadow")
+        return
+    agree = "n/a" if r["agreement"] is None else f"{r['agreement'] * 100:.1f}%"
+    lat = r["latency_ms"]
+    click.echo(f"{model}/{alias}: shadow v{r['version']} {r['shadow']['percent']:g}%; {r['compared']} compared, "
+               f"{agree} agree, largest difference {r['max_abs_diff']}; {r['failed']} failed, {r['dropped']} "
+               f"dropped; p50 ms served {lat['primary']['p50']} shadow {lat['shadow']['p50']}")
+
+
+@models_alias.command("rollback")
+@click.argument("model")
+@click.argument("alias")
+@_client_options
+def models_alias_rollback(model: str, alias: str, url: str, key: str) -> None:
+    """Point ALIAS of MODEL back at its previous target (a second rollback undoes the first)."""
+    from flashml.client import api_call
+
+    saved = api_call(url, key, "POST", _alias_path(model, alias) + "/rollback")
     click.echo(f"{model}: {_alias_text(saved)}")
 
 

@@ -94,3 +94,8 @@ class TooManyRequestsError(FlashMLError):
 class UnavailableError(FlashMLError):
     status = 503
     code = "unavailable"
+
+
+class GatewayTimeoutError(FlashMLError):
+    status = 504
+    code = "timeout"

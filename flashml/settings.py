@@ -46,6 +46,8 @@ class Settings:
     max_queue_size: int = _s(256, "Requests that may wait per model version; more are refused with 503.")
     max_upload_bytes: int = _s(4 * GiB, "Largest model upload accepted, in bytes (413 above it).")
     max_request_bytes: int = _s(64 * MiB, "Largest inference request body, in bytes (413 above it).")
+    predict_max_items: int = _s(64, "Most images or texts one predict call may carry (413 above it).")
+    predict_max_image_pixels: int = _s(40_000_000, "Largest image predict decodes, in pixels (413 above it).")
     bundle_max_members: int = _s(1000, "Most files a bundle archive may hold.")
     bundle_max_bytes: int = _s(16 * GiB, "Most bytes a bundle may unpack to.")
     bundle_max_ratio: float = _s(200.0, "Highest unpacked-to-packed size ratio of a bundle (zip bombs).")
@@ -57,6 +59,12 @@ class Settings:
     validation_memory_bytes: int = _s(8 * GiB, "Most memory (RSS) the validation subprocess may use.")
     upload_wait_s: float = _s(60.0, "How long an upload waits for validation before answering 202 to poll.")
     in_use_window_s: float = _s(300.0, "A version that answered a request this recently is in use: delete needs force.")
+    memory_budget: str = _s("", "Memory loaded versions may hold per device: 8GiB, cpu=8GiB,cuda:0=20GiB, or empty.")
+    load_timeout_s: float = _s(30.0, "How long a request waits for a version unloaded for memory to load (then 504).")
+    canary_check_interval_s: float = _s(5.0, "How often guarded canary splits are checked against their thresholds.")
+    response_cache_max_entries: int = _s(100000, "The most answers one model's response cache may be set to keep.")
+    response_cache_max_bytes: int = _s(64 * MiB, "The most bytes of answers one model's response cache keeps.")
+    shadow_max_concurrency: int = _s(4, "Shadow requests running at once; a mirrored request beyond it is dropped.")
     storage: str = _s("local", "Where artifacts live: local (under data_dir) or s3 (MinIO or any S3-compatible store).")
     s3_endpoint: str = _s("", "The S3 store's host:port, e.g. minio.lan:9000 (storage = s3).")
     s3_bucket: str = _s("flashml", "The bucket for FlashML's artifacts; created when missing.")
@@ -146,6 +154,18 @@ def _build(values: Mapping[str, Any]) -> Settings:
     settings = Settings(**{k: _coerce(k, v) for k, v in values.items()})
     _check_storage(settings)
     _check_tls(settings)
+    try:
+        from flashml.runtime.memory_budget import parse_budget
+
+        parse_budget(settings.memory_budget)
+    except ValueError as exc:
+        raise SettingsError(f"setting memory_budget: {exc}") from None
+    if not settings.load_timeout_s >= 0:
+        raise SettingsError("setting load_timeout_s: must be 0 seconds or more")
+    if not settings.canary_check_interval_s > 0:
+        raise SettingsError("setting canary_check_interval_s: must be above 0 seconds")
+    if settings.shadow_max_concurrency < 0:
+        raise SettingsError("setting shadow_max_concurrency: must be 0 (no shadow traffic) or more")
     return settings
 
 

@@ -60,10 +60,10 @@ def test_bundle_with_manifest_labels_and_external_data(tmp_path: Path, maker) ->
     src.mkdir()
     external_data_model(src)
     (src / "labels.txt").write_text("zero\none\n")
-    (src / "flashml.toml").write_text('task = "image-classification"\nlabels_file = "labels.txt"\n')
+    (src / "flashml.toml").write_text('task = "raw"\nlabels_file = "labels.txt"\n')
     upload = maker(tmp_path / "bundle", {p.name: p for p in src.iterdir()})
     vb = validate(upload, tmp_path / "staging")
-    assert vb.manifest.task == "image-classification"
+    assert vb.manifest.task == "raw"
     assert vb.manifest.labels == ["zero", "one"]
     assert vb.report.external_data_files == ["weights.bin"]
     assert vb.report.extra_files == []

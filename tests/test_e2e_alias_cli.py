@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -68,3 +70,42 @@ def test_a_viewer_key_is_refused(server, api, cli_model):
                    check=False)
     assert proc.returncode != 0 and "HTTP 403" in proc.stderr and "role_forbidden" in proc.stderr
     assert flashml("models", "alias", "list", cli_model, "--url", server.url, "--key", viewer).stdout == ""
+
+
+def test_rollback_guard_and_shadow_from_the_cli(server, api, admin_key, cli_model):
+    conn = ("--url", server.url, "--key", admin_key)
+    flashml("models", "alias", "set", cli_model, "live", "1", *conn)
+    flashml("models", "alias", "set", cli_model, "live", "2", *conn)
+    out = flashml("models", "alias", "rollback", cli_model, "live", *conn).stdout
+    assert out.strip() == f"{cli_model}: live\tv1"
+    assert api.get(f"/api/v1/models/{cli_model}/aliases").json()[0]["previous"] == {"versions": {"2": 100}}
+    out = flashml("models", "alias", "set", cli_model, "live", "1=90,2=10", "--guard",
+                  "max_error_rate=0.05, max_p99_ms=200, window_s=60", *conn).stdout
+    assert out.strip() == (f"{cli_model}: live\tv1 90%, v2 10%\tguard max_error_rate=0.05,max_p99_ms=200,"
+                           "window_s=60,min_requests=20")
+    out = flashml("models", "alias", "set", cli_model, "live", "1", "--shadow", "2=25", *conn).stdout
+    assert out.strip() == f"{cli_model}: live\tv1\tshadow v2 25%"
+    for args, words in ((("--guard", "max_error_rate=lots"), "NAME=NUMBER"), (("--shadow", "2"), "VERSION=PERCENT"),
+                        (("--guard", "max_error_rate=0.1"), "split")):
+        proc = flashml("models", "alias", "set", cli_model, "live", "1", *args, *conn, check=False)
+        assert proc.returncode != 0 and words in proc.stderr, proc.stderr
+    flashml("models", "alias", "rm", cli_model, "live", *conn)
+    proc = flashml("models", "alias", "rollback", cli_model, "live", *conn, check=False)
+    assert proc.returncode != 0 and "no alias" in proc.stderr
+
+
+def test_shadow_numbers_from_the_cli(server, api, admin_key, cli_model):
+    conn = ("--url", server.url, "--key", admin_key)
+    flashml("models", "alias", "set", cli_model, "mirror", "1", *conn)
+    assert flashml("models", "alias", "shadow", cli_model, "mirror", *conn).stdout.strip() == \
+        f"{cli_model}/mirror: no shadow"
+    flashml("models", "alias", "set", cli_model, "mirror", "1", "--shadow", "2=100", *conn)
+    for _ in range(2):
+        assert api.post(f"/v2/models/{cli_model}/versions/mirror/infer", json=BODY).status_code == 200
+    deadline = time.monotonic() + 30
+    while api.get(f"/api/v1/models/{cli_model}/aliases/mirror/shadow").json()["compared"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    out = flashml("models", "alias", "shadow", cli_model, "mirror", *conn).stdout
+    assert out.startswith(f"{cli_model}/mirror: shadow v2 100%; 2 compared, 100.0% agree, largest difference 100.0")
+    flashml("models", "alias", "rm", cli_model, "mirror", *conn)

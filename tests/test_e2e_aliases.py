@@ -49,7 +49,8 @@ def test_a_call_without_version_goes_to_production_else_the_newest(api, aliased)
     r = api.put(f"/api/v1/models/{aliased}/aliases/production", json={"version": 1})
     assert r.status_code == 200, r.text
     assert r.json() | {"updated_at": 0} == {"model": aliased, "alias": "production", "version": 1,
-                                            "versions": {"1": 100}, "updated_by": "cli/key:e2e admin",
+                                            "versions": {"1": 100}, "guard": None, "shadow": None,
+                                            "previous": None, "updated_by": "cli/key:e2e admin",
                                             "updated_at": 0}
     assert _answered(api.post(f"/v2/models/{aliased}/infer", json=BODY)) == 1
     ready = api.get(f"/v2/models/{aliased}/ready")
@@ -256,4 +257,6 @@ def test_aliases_are_in_the_openapi_document(api):
     one = paths["/api/v1/models/{model}/aliases/{alias}"]
     assert {"put", "delete"} <= set(one) and "get" in paths["/api/v1/models/{model}/aliases"]
     schema = one["put"]["requestBody"]["content"]["application/json"]["schema"]
-    assert {"version", "versions"} <= set(schema["properties"])
+    assert {"version", "versions", "guard", "shadow"} <= set(schema["properties"])
+    assert "post" in paths["/api/v1/models/{model}/aliases/{alias}/rollback"]
+    assert "get" in paths["/api/v1/models/{model}/aliases/{alias}/shadow"]

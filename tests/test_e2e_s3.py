@@ -36,10 +36,14 @@ class Moto:
         self.port = free_port()
         self.endpoint = f"127.0.0.1:{self.port}"
         self.server: ThreadedMotoServer | None = None
+        self.started = False
 
     def start(self) -> Moto:
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
+        if not self.started:  # moto keeps every bucket in process memory: start each test's store empty
+            httpx.post(f"http://{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
+            self.started = True
         return self
 
     def stop(self) -> None:

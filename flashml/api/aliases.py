@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, put
+from litestar import Controller, Request, delete, get, post, put
 
 from flashml.api.models import _actor
 from flashml.api.openapi_bodies import AliasPutOperation, read_json_object
@@ -30,3 +30,12 @@ class AliasesController(Controller):
     @delete("/{alias:str}", summary="Delete an alias", status_code=204)
     async def delete_alias(self, model: str, alias: str, maintainer: Principal, services: Services) -> None:
         await services.registry.aliases.delete_alias(model, alias, actor=_actor(maintainer))
+
+    @post("/{alias:str}/rollback", summary="Point an alias back at its previous target", status_code=200)
+    async def rollback_alias(self, model: str, alias: str, maintainer: Principal, services: Services
+                             ) -> dict[str, Any]:
+        return await services.registry.aliases.rollback(model, alias, actor=_actor(maintainer))
+
+    @get("/{alias:str}/shadow", summary="What an alias's shadow version answered, next to the served one")
+    async def alias_shadow(self, model: str, alias: str, viewer: Principal, services: Services) -> dict[str, Any]:
+        return await services.shadow.alias_report(services.registry.aliases, model, alias)

@@ -53,6 +53,12 @@ class ModelsController(Controller):
     async def get_model(self, model: str, viewer: Principal, services: Services) -> dict[str, Any]:
         return await services.registry.get_model(model)
 
+    @patch("/{model:str}", summary="Change a model's settings: its response cache")
+    async def patch_model(self, model: str, request: Request, maintainer: Principal, services: Services
+                          ) -> dict[str, Any]:
+        body = await read_json_object(request)
+        return await services.registry.response_caches.configure(model, body, actor=_actor(maintainer))
+
     @delete("/{model:str}", summary="Delete a model and all its versions", status_code=204)
     async def delete_model(self, model: str, maintainer: Principal, services: Services, force: bool = False) -> None:
         await services.registry.delete_model(model, force=force, actor=_actor(maintainer))
@@ -75,6 +81,12 @@ class ModelsController(Controller):
     @get("/{model:str}/versions/{version:int}", summary="Get a version: state, signature, validation report")
     async def get_version(self, model: str, version: int, viewer: Principal, services: Services) -> dict[str, Any]:
         return await services.registry.get_version(model, version)
+
+    @patch("/{model:str}/versions/{version:int}", summary="Pin a version (never unloaded for memory) or unpin it")
+    async def patch_version(self, model: str, version: int, request: Request, maintainer: Principal,
+                            services: Services) -> dict[str, Any]:
+        body = await read_json_object(request)
+        return await services.registry.set_pinned(model, version, body, actor=_actor(maintainer))
 
     @delete("/{model:str}/versions/{version:int}", summary="Delete a version", status_code=204)
     async def delete_version(self, model: str, version: int, maintainer: Principal, services: Services,

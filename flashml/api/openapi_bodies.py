@@ -119,6 +119,17 @@ ALIAS_PUT_SCHEMA = Schema(
         "version": Schema(type=OpenAPIType.INTEGER, description="the version the alias points at"),
         "versions": Schema(type=OpenAPIType.OBJECT, description="version number -> weight in percent",
                            additional_properties=_INT),
+        "guard": Schema(type=OpenAPIType.OBJECT, description="a split only: roll the canary back to the stable "
+                        "(heaviest) version when it crosses max_error_rate (0-1) or max_p99_ms over window_s "
+                        "seconds (default 60), once it answered min_requests (default 20)", properties={
+                            "max_error_rate": Schema(type=OpenAPIType.NUMBER),
+                            "max_p99_ms": Schema(type=OpenAPIType.NUMBER),
+                            "window_s": Schema(type=OpenAPIType.NUMBER),
+                            "min_requests": Schema(type=OpenAPIType.INTEGER)}),
+        "shadow": Schema(type=OpenAPIType.OBJECT, description="also run this share (percent) of the requests on "
+                         "a candidate version in the background and compare the answers", properties={
+                             "version": Schema(type=OpenAPIType.INTEGER),
+                             "percent": Schema(type=OpenAPIType.NUMBER)}),
     },
 )
 

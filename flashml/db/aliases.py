@@ -26,20 +26,21 @@ async def list_aliases(engine: AsyncEngine, model_name: str | None = None) -> li
     return [dict(r) for r in rows]
 
 
-async def put_alias(engine: AsyncEngine, model_name: str, name: str, versions: dict[str, int], *,
-                    actor: str) -> dict[str, Any] | None:
-    """Create or move an alias; None when the model does not exist."""
+async def put_alias(engine: AsyncEngine, model_name: str, name: str, versions: dict[str, int], *, actor: str,
+                    guard: dict[str, Any] | None = None, shadow: dict[str, Any] | None = None,
+                    previous: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Create or move an alias (``previous``: the target it had, for rollback); None when the model is gone."""
     now = time.time()
+    values = {"versions": versions, "guard": guard, "shadow": shadow, "previous": previous, "updated_by": actor,
+              "updated_at": now}
     async with engine.begin() as conn:
         model_id = (await conn.execute(select(models.c.id).where(models.c.name == model_name))).scalar()
         if model_id is None:
             return None
-        stmt = insert(aliases).values(model_id=model_id, name=name, versions=versions, updated_by=actor,
-                                      updated_at=now)
-        await conn.execute(stmt.on_conflict_do_update(
-            index_elements=[aliases.c.model_id, aliases.c.name],
-            set_={"versions": versions, "updated_by": actor, "updated_at": now}))
-    return {"model": model_name, "name": name, "versions": versions, "updated_by": actor, "updated_at": now}
+        stmt = insert(aliases).values(model_id=model_id, name=name, **values)
+        await conn.execute(stmt.on_conflict_do_update(index_elements=[aliases.c.model_id, aliases.c.name],
+                                                      set_=values))
+    return {"model": model_name, "name": name, **values}
 
 
 async def delete_alias(engine: AsyncEngine, model_name: str, name: str) -> bool:

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -66,6 +78,7 @@ models = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("created_by", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("response_cache", JSON, nullable=True),  # {"enabled": true, "max_entries": 1000}; None: off
 )
 
 versions = Table(
@@ -86,6 +99,7 @@ versions = Table(
     Column("errors", JSON, nullable=True),  # [{code, error}] when failed
     Column("config", JSON, nullable=True),  # runtime config: device, instances, batching (PATCH-able)
     Column("perf", JSON, nullable=True),  # performance card: latency/throughput per batch size (auto-tune)
+    Column("pinned", Boolean, nullable=False, default=False, server_default="0"),  # never unloaded for memory
     UniqueConstraint("model_id", "version"),
 )
 
@@ -105,6 +119,9 @@ aliases = Table(
     Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
     Column("name", String(64), nullable=False),
     Column("versions", JSON, nullable=False),  # {"3": 100}, or a split {"3": 95, "4": 5}; weights sum to 100
+    Column("guard", JSON, nullable=True),  # a split's automatic rollback thresholds (services/canary_guard.py)
+    Column("shadow", JSON, nullable=True),  # {"version": 5, "percent": 20}: mirrored in the background
+    Column("previous", JSON, nullable=True),  # the target before the last change (a PUT body): rollback's
     Column("updated_by", String(128), nullable=False),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("model_id", "name"),

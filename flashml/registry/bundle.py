@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -15,6 +16,8 @@ from flashml.registry.manifest import Manifest, load_manifest
 from flashml.registry.onnx_checks import DEFAULT_ALLOWED_DOMAINS, ModelCheckReport, check_model
 from flashml.registry.probe import ProbeResult, run_probe
 from flashml.storage.base import file_sha256
+from flashml.tasks.checks import check_task
+from flashml.tasks.config import parse_task
 
 CHECKSUMS_NAME = "checksums.json"
 
@@ -53,12 +56,18 @@ def validate_upload(upload: Path, staging_dir: Path, *, limits: BundleLimits | N
                                         "remove it.", code="reserved_name", details={"member": CHECKSUMS_NAME})
         step("manifest")
         manifest = load_manifest(staging_dir)
+        task = parse_task(dataclasses.asdict(manifest))  # a bad [preprocess] etc. fails before the slow steps
         step("check")
         known = [manifest.labels_file] if manifest.labels_file else []
+        if task.tokenizer is not None:
+            known.append(task.tokenizer.file)
         report = check_model(staging_dir, manifest.model, tuple(allowed_domains), known_files=known)
         step("warmup")
         probe = run_probe(staging_dir / manifest.model, device=device, timeout_s=probe_timeout_s,
                           memory_bytes=probe_memory_bytes)
+        if manifest.task != "raw":
+            step("task")
+            manifest = check_task(manifest, probe.signature, staging_dir)
         write_checksums(staging_dir, files)
         return ValidatedBundle(dir=staging_dir, manifest=manifest, report=report, probe=probe, files=files,
                                size_bytes=sum((staging_dir / f).stat().st_size for f in files),

@@ -6,6 +6,7 @@ Each version is served by a ``Batcher`` (Triton's dynamic batching) in front of 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,11 +17,16 @@ from typing import Any
 import numpy as np
 
 from flashml.metrics.memory import growth, rss_bytes
+from flashml.runtime.autotune import dummy_inputs
 from flashml.runtime.batching import Batcher, BatchingConfig
 from flashml.runtime.devices import CUDA, resolve_device
 from flashml.runtime.executor import SessionExecutor
 from flashml.runtime.sessions import SessionOptions, create_session
 from flashml.signature import Signature
+
+log = logging.getLogger("flashml.runtime")
+DRAIN_TIMEOUT_S = 30.0  # the longest an unload waits for the requests a version is answering
+WARM_UP_KEY = "flashml/warm-up"
 
 
 @dataclass
@@ -40,6 +46,13 @@ class LoadedModel:
     loaded_at: float = field(default_factory=time.time)
     # Growth of this process's RSS while the sessions were created: approximate (other threads allocate too).
     host_memory_bytes: int | None = None
+    file_bytes: int = 0  # the version's files on disk: a floor for what it holds once loaded
+    warmed: bool = False  # has answered once (a warm-up request, or a real one)
+
+    @property
+    def memory_bytes(self) -> int:
+        """What counts against the device's memory budget: the measured growth, at least the files' size."""
+        return max(self.host_memory_bytes or 0, self.file_bytes)
 
     async def run(self, inputs: dict[str, np.ndarray], output_names: list[str], **scheduling: Any
                   ) -> dict[str, np.ndarray]:
@@ -48,9 +61,29 @@ class LoadedModel:
         self.requests += 1
         self.last_used = time.time()
         try:
-            return await self.batcher.run(inputs, output_names, **scheduling)
+            outputs = await self.batcher.run(inputs, output_names, **scheduling)
+            self.warmed = True
+            return outputs
         finally:
             self.in_flight -= 1
+
+    async def warm_up(self) -> None:
+        """Run one request of placeholder inputs through the version (once), so its first caller does not pay
+        for ONNX Runtime's first-run allocations. A model that refuses them still serves: it is logged."""
+        if self.warmed:
+            return
+        try:
+            await self.batcher.run(dummy_inputs(self.signature, 1), [o.name for o in self.signature.outputs],
+                                   key=WARM_UP_KEY, priority=1)
+        except Exception as exc:  # noqa: BLE001 - placeholder inputs are not every model's inputs
+            log.warning("warm-up of %s v%d with placeholder inputs failed: %s", self.model, self.version, exc)
+        self.warmed = True
+
+    async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Wait until the requests this version is answering are done (at most ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
 
     def reconfigure(self, config: BatchingConfig) -> None:
         self.batcher.reconfigure(config)
@@ -84,13 +117,12 @@ class ModelPool:
                 warnings.append(f"{device} was asked for but CUDA does not work here; it runs on the CPU.")
             loaded = LoadedModel(model, version, signature, want, providers,
                                  Batcher(executors, config, self.executor, name=f"{model}/v{version}"),
-                                 executors, config, warnings, host_memory_bytes=growth(rss_before, rss_bytes()))
+                                 executors, config, warnings, host_memory_bytes=growth(rss_before, rss_bytes()),
+                                 file_bytes=_folder_bytes(model_path.parent))
             old = self._loaded.get((model, version))
             self._loaded[(model, version)] = loaded
         if old is not None:  # a reload: let requests already queued on the old instances finish first
-            deadline = time.monotonic() + 30
-            while old.in_flight and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            await old.drain()
             await old.batcher.close()
         return loaded
 
@@ -101,11 +133,20 @@ class ModelPool:
         return list(self._loaded.values())
 
     async def unload(self, model: str, version: int) -> None:
+        """Take the version out of service at once (no new request finds it), then let the requests it is
+        answering finish before its instances close: an unload fails none of them."""
         loaded = self._loaded.pop((model, version), None)
         if loaded is not None:
+            await loaded.drain()
             await loaded.batcher.close()
 
     async def close(self) -> None:
+        """At shutdown: no draining (the server stopped taking requests); a running batch still answers."""
         for key in list(self._loaded):
-            await self.unload(*key)
+            loaded = self._loaded.pop(key)
+            await loaded.batcher.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

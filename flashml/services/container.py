@@ -19,17 +19,20 @@ from flashml.metrics import RequestMetrics
 from flashml.runtime.devices import resolve_device
 from flashml.runtime.pool import ModelPool
 from flashml.runtime.sessions import SessionOptions
+from flashml.services.canary_guard import CanaryGuard
 from flashml.services.direct_uploads import DirectUploadService
 from flashml.services.inference import InferenceService
 from flashml.services.keys import KeyService
 from flashml.services.registry import RegistryService
 from flashml.services.sessions import SessionService
+from flashml.services.shadow import ShadowService
 from flashml.services.users import UserService
 from flashml.settings import Settings
 from flashml.storage.base import ArtifactStore, StorageUnavailableError
 from flashml.storage.cache import ModelCache
 from flashml.storage.factory import open_store
 from flashml.storage.scratch import ScratchSpace
+from flashml.tasks.service import PredictService
 
 log = logging.getLogger("flashml")
 
@@ -43,6 +46,7 @@ class Services:
     sessions: SessionService
     registry: RegistryService | None = None
     inference: InferenceService | None = None
+    predict: PredictService | None = None
     uploads: DirectUploadService | None = None
     pool: ModelPool | None = None
     datasets: DatasetService | None = None
@@ -50,6 +54,8 @@ class Services:
     scheduler: Scheduler | None = None
     housekeeping: Housekeeping | None = None
     metrics: RequestMetrics = field(default_factory=RequestMetrics)  # inference requests, last hour
+    guard: CanaryGuard | None = None  # rolls back guarded canaries that cross their thresholds
+    shadow: ShadowService | None = None  # aliases' shadow traffic and its comparisons
 
     async def close(self) -> None:
         if self.scheduler is not None:
@@ -58,9 +64,13 @@ class Services:
             await asyncio.wait_for(self.housekeeping.wait_idle(), 30)
         if self.jobs is not None:
             await self.jobs.runner.stop()
+        if self.guard is not None:
+            await self.guard.stop()
         await self.keys.stop()
         if self.uploads is not None:
             await self.uploads.stop()
+        if self.shadow is not None:
+            await self.shadow.wait_idle()
         if self.registry is not None:
             await self.registry.wait_idle()
         if self.pool is not None:
@@ -91,13 +101,17 @@ async def open_services(settings: Settings) -> Services:
     cache = ModelCache(store, settings.data_dir / "cache" / "models")
     services.registry = RegistryService(services.engine, store, ScratchSpace(settings.data_dir), cache,
                                         services.pool, settings)
+    services.shadow = ShadowService(services.pool, settings.shadow_max_concurrency)
     services.inference = InferenceService(services.registry, limiter=services.keys.admit,
-                                           metrics=services.metrics)
+                                           metrics=services.metrics, shadow=services.shadow)
+    services.predict = PredictService(services.inference, settings)
     await services.registry.recover_and_load()
     services.uploads = DirectUploadService(services.engine, services.registry, settings)
     await services.uploads.start()
     await services.keys.start()
     await _start_jobs(services, store)
+    services.guard = CanaryGuard(services.registry.aliases, services.metrics, settings.canary_check_interval_s)
+    services.guard.start()
     return services
 
 

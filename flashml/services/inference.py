@@ -14,8 +14,10 @@ from flashml.protocol.v2_request import parse_infer_request
 from flashml.protocol.v2_response import encode_infer_response
 from flashml.runtime.pool import LoadedModel
 from flashml.runtime.runner import ModelRuntimeError
-from flashml.services.aliases import NUMBER
+from flashml.services.aliases import NUMBER, SERVED, Route
 from flashml.services.registry import RegistryService
+from flashml.services.response_cache import request_key
+from flashml.services.shadow import ShadowService
 from flashml.storage.base import StorageUnavailableError
 
 PLATFORM = "onnxruntime_onnx"
@@ -29,11 +31,12 @@ class InferenceFailedError(FlashMLError):
 
 class InferenceService:
     def __init__(self, registry: RegistryService, limiter: Callable[[Principal], None] | None = None,
-                 metrics: RequestMetrics | None = None) -> None:
+                 metrics: RequestMetrics | None = None, shadow: ShadowService | None = None) -> None:
         self.registry = registry
         self.limiter = limiter  # per-key rate limit and daily quota (KeyService.admit); raises 429
         self.metrics = metrics or RequestMetrics()  # every infer call: status and time from arrival to answer
         self.pool = registry.pool
+        self.shadow = shadow  # mirrors a share of an alias's requests to its shadow version
 
     async def resolve(self, principal: Principal, model: str, version: str | None, *,
                       routing_key: str | None = None) -> LoadedModel:
@@ -42,24 +45,42 @@ class InferenceService:
         ``version`` is a number, an alias name, or empty: the ``production`` alias when set, else the newest
         ready version. An alias that splits traffic picks by ``routing_key`` (default: the API key's id).
         """
+        return (await self._resolve(principal, model, version, routing_key))[0]
+
+    async def _resolve(self, principal: Principal, model: str, version: str | None, routing_key: str | None
+                       ) -> tuple[LoadedModel, str | None, Route | None]:
+        """The loaded version, and the alias (name, route) that picked it, if one did."""
         if not principal.may_infer(model):
             raise ForbiddenError(f"This API key may not use model {model!r}.", code="model_not_allowed")
-        number = await self._number(model, version, principal.key_id if routing_key is None else routing_key)
+        number, alias, route = await self._number(model, version,
+                                                  principal.key_id if routing_key is None else routing_key)
         if number is None:
             await self._explain_missing(model, None)
         loaded = self.pool.get(model, number)  # type: ignore[arg-type]
         if loaded is None:
-            await self._explain_missing(model, number)
-        return loaded  # type: ignore[return-value]
+            for _ in range(3):  # made room for others: load it again, and wait (a load may unload it again)
+                if (model, number) not in self.registry.memory.unloaded:
+                    break
+                await self.registry.memory.load_on_demand(model, number)  # type: ignore[arg-type]
+                loaded = self.pool.get(model, number)  # type: ignore[arg-type]
+                if loaded is not None:
+                    break
+            if loaded is None:
+                await self._explain_missing(model, number)
+        return loaded, alias, route  # type: ignore[return-value]
 
-    async def _number(self, model: str, version: str | None, routing_key: str) -> int | None:
-        """The version number the V2 version field names, from memory; None: no version is ready."""
+    async def _number(self, model: str, version: str | None, routing_key: str
+                      ) -> tuple[int | None, str | None, Route | None]:
+        """The version number the V2 version field names, from memory (None: no version is ready), and the
+        alias that named it."""
         aliases = self.registry.aliases
         if version in (None, ""):
-            served = aliases.served(model, routing_key)
-            return served if served is not None else self.registry.latest_ready.get(model)
+            route = aliases.route(model, SERVED)
+            if route is not None:
+                return route.pick(routing_key), SERVED, route
+            return self.registry.latest_ready.get(model), None, None
         if NUMBER.match(version):  # type: ignore[arg-type]
-            return int(version)  # type: ignore[arg-type]
+            return int(version), None, None  # type: ignore[arg-type]
         route = aliases.route(model, version)  # type: ignore[arg-type]
         if route is None:
             if await db.get_model(self.registry.engine, model) is None:
@@ -67,7 +88,7 @@ class InferenceService:
             raise NotFoundError(f"Model {model!r} has no version or alias {version!r}: the version field takes a "
                                 f"version number or an alias name (GET /api/v1/models/{model}/aliases lists them).",
                                 code="version_not_found")
-        return route.pick(routing_key)
+        return route.pick(routing_key), version, route
 
     async def _explain_missing(self, model: str, number: int | None) -> None:
         engine = self.registry.engine
@@ -90,8 +111,9 @@ class InferenceService:
         try:
             if self.limiter:
                 self.limiter(principal)
-            loaded = await self.resolve(principal, model, version, routing_key=routing_key)
-            answer = await self._answer(loaded, principal, model, body, header_length, timeout_us, priority)
+            loaded, alias, route = await self._resolve(principal, model, version, routing_key)
+            mirror = (alias, route.shadow) if route is not None and route.shadow and self.shadow else None
+            answer = await self._answer(loaded, principal, model, body, header_length, timeout_us, priority, mirror)
             status = 200
             return answer
         except FlashMLError as exc:
@@ -102,12 +124,26 @@ class InferenceService:
             self.metrics.record(name, loaded.version if loaded else None, status, time.perf_counter() - started)
 
     async def _answer(self, loaded: LoadedModel, principal: Principal, model: str, body: bytes,
-                      header_length: int | None, timeout_us: int | None, priority: int) -> tuple[bytes, dict[str, str]]:
+                      header_length: int | None, timeout_us: int | None, priority: int,
+                      mirror: tuple[Any, Any] | None = None) -> tuple[bytes, dict[str, str]]:
         request = parse_infer_request(body, header_length, loaded.signature)
         names = [o.name for o in request.outputs] if request.outputs else [o.name for o in loaded.signature.outputs]
+        cache = self.registry.response_caches.caches.get(model)  # None unless the model turned it on
+        key = request_key(loaded.version, request.inputs, names) if cache is not None else b""
+        outputs = cache.get(key) if cache is not None else None
+        hit = outputs is not None
+        if hit:
+            loaded.last_used = time.time()
         try:
-            outputs = await loaded.run(request.inputs, names, key=principal.key_id, weight=principal.weight,
-                                       priority=priority, timeout_us=request.timeout_us or timeout_us)
+            if outputs is None:
+                ran = time.perf_counter()
+                outputs = await loaded.run(request.inputs, names, key=principal.key_id, weight=principal.weight,
+                                           priority=priority, timeout_us=request.timeout_us or timeout_us)
+                if cache is not None:
+                    cache.put(key, outputs)
+                if mirror is not None:  # starts a background task at most; the answer does not wait for it
+                    self.shadow.offer(model, mirror[0], mirror[1], request.inputs, names,  # type: ignore[union-attr]
+                                      outputs, time.perf_counter() - ran, loaded.version)
         except ModelRuntimeError as exc:
             message = str(exc)
             if "INVALID_ARGUMENT" in message or "invalid dimensions" in message.lower():
@@ -116,6 +152,8 @@ class InferenceService:
         body_out, headers = encode_infer_response(model, str(loaded.version), request.id, outputs, request,
                                                   loaded.signature)
         headers["FlashML-Model-Version"] = str(loaded.version)
+        if cache is not None:
+            headers["FlashML-Cache"] = "hit" if hit else "miss"
         return body_out, headers
 
     def metadata(self, loaded: LoadedModel) -> dict[str, Any]:

@@ -27,6 +27,8 @@ from flashml.registry.bundle import validate_upload
 from flashml.runtime.pool import LoadedModel, ModelPool
 from flashml.services import serving
 from flashml.services.aliases import AliasService
+from flashml.services.memory import MemoryService
+from flashml.services.response_cache import ResponseCacheService
 from flashml.services.uploads import receive_upload
 from flashml.settings import Settings
 from flashml.signature import Signature
@@ -60,6 +62,7 @@ def public_version(row: dict[str, Any], loaded: LoadedModel | None = None,
     out["config"] = row.get("config")
     out["performance"] = row.get("perf")
     out["loaded"] = loaded is not None
+    out["pinned"] = bool(row.get("pinned"))
     if row["state"] == "validating" and progress is not None:
         out["progress"] = list(progress)  # the steps done so far, while it validates
     if loaded is not None:
@@ -67,6 +70,7 @@ def public_version(row: dict[str, Any], loaded: LoadedModel | None = None,
         out["providers"] = loaded.providers
         out["warnings"] = loaded.warnings
         out["last_used_at"] = loaded.last_used or None
+        out["memory_bytes"] = loaded.memory_bytes
         out["stats"] = loaded.batcher.stats()
     return out
 
@@ -91,6 +95,10 @@ class RegistryService:
         self.settings = settings
         self.latest_ready: dict[str, int] = {}  # model -> newest ready version, kept in memory for inference
         self.aliases = AliasService(engine)  # production, staging, ...: resolved in memory too
+        self.aliases.prepare = self.prepare_versions
+        self.memory = MemoryService(pool, settings.memory_budget, settings.load_timeout_s, self._load_ready)
+        self.response_caches = ResponseCacheService(engine, settings.response_cache_max_bytes,
+                                                    settings.response_cache_max_entries)
         self._tasks: set[asyncio.Task] = set()
         self.progress: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (model, version) -> steps, while validating
         self.waiting_for_store: set[tuple[str, int]] = set()  # ready versions whose files could not be fetched
@@ -181,6 +189,7 @@ class RegistryService:
                 if tune:
                     on_step("autotune")
                     config, card = await serving.autotune(loaded, config, hints, self.settings)
+                await self.memory.after_load(loaded)
             except BaseException:
                 await self.pool.unload(model, number)
                 await self._remove_objects(model, number, kept)
@@ -240,7 +249,10 @@ class RegistryService:
                                            self.progress.get((model, v["version"]))) for v in versions]}
         for v in out["versions"]:
             v["aliases"] = self.aliases.pointing_at(model, v["version"])
+            v["unloaded_for_memory"] = (model, v["version"]) in self.memory.unloaded
         out["aliases"] = await self.aliases.list_aliases(model)
+        out["response_cache"] = self.response_caches.view(model)
+        out["memory"] = self.memory.view()
         return out
 
     async def _version_row(self, model: str, number: int) -> dict[str, Any]:
@@ -289,9 +301,11 @@ class RegistryService:
         if row["state"] != "failed":  # a failed version has no objects: it deletes even while the store is down
             await self.check_store("this deletion")
         self.waiting_for_store.discard((model, number))
+        self.memory.forget(model, number, pinned=True)
         await self.pool.unload(model, number)
         await self._delete_objects(row)
         await db.delete_version(self.engine, row["id"])
+        self.response_caches.clear(model)
         self._refresh_latest(model, await self._ready_numbers(model))
         await audit.record(self.engine, actor, "version.delete", f"{model}/v{number}", {"force": force})
 
@@ -318,6 +332,8 @@ class RegistryService:
         await db.delete_model(self.engine, model)  # its aliases go with it (ON DELETE CASCADE)
         self.latest_ready.pop(model, None)
         self.aliases.forget_model(model)
+        self.response_caches.forget(model)
+        self.memory.forget(model, pinned=True)
         await audit.record(self.engine, actor, "model.delete", model, {"force": force, "versions": numbers})
 
     async def _delete_objects(self, row: dict[str, Any]) -> None:
@@ -346,6 +362,7 @@ class RegistryService:
             raise ConflictError(f"{model} v{number} is {row['state']}; only a {need} version can be "
                                 f"{'archived' if archived else 'restored'}.", code="bad_state")
         if archived:
+            self.memory.forget(model, number)
             await self.pool.unload(model, number)
         else:
             await self._load_row(row)
@@ -361,8 +378,47 @@ class RegistryService:
         folder = await asyncio.to_thread(self.cache.ensure, row["model"], row["version"], checksums)
         path = folder / model_file
         device, batching = serving.split(config if config is not None else (row.get("config") or {}))
-        return await self.pool.load(row["model"], row["version"], path, Signature.from_dict(row["signature"]),
-                                    batching, device)
+        loaded = await self.pool.load(row["model"], row["version"], path, Signature.from_dict(row["signature"]),
+                                      batching, device)
+        await self.memory.after_load(loaded)
+        return loaded
+
+    async def _load_ready(self, model: str, number: int) -> LoadedModel:
+        """Load a ready version again (it was unloaded to stay within the memory budget)."""
+        row = await self._version_row(model, number)
+        if row["state"] != "ready":
+            self.memory.forget(model, number)
+            raise ConflictError(f"{model} v{number} is {row['state']}, not ready to serve.", code="version_not_ready")
+        return await self._load_row(row)
+
+    async def set_pinned(self, model: str, number: int, body: dict[str, Any], *, actor: str) -> dict[str, Any]:
+        """PATCH .../versions/{v} {"pinned": true}: a pinned version is never unloaded to make room."""
+        if set(body) != {"pinned"} or not isinstance(body["pinned"], bool):
+            raise BadRequestError('Send {"pinned": true} or {"pinned": false}.', code="bad_version_patch")
+        pinned = body["pinned"]
+        async with self.aliases.lock:  # not archived or deleted meanwhile
+            row = await self._version_row(model, number)
+            if pinned and row["state"] != "ready":
+                raise ConflictError(f"{model} v{number} is {row['state']}; only a ready version can be pinned.",
+                                    code="bad_state")
+            await db.update_version(self.engine, row["id"], pinned=pinned)
+            if pinned:
+                self.memory.pinned.add((model, number))
+                if self.pool.get(model, number) is None:  # pinned means loaded: load it now
+                    await self._load_row(row)
+            else:
+                self.memory.pinned.discard((model, number))
+            await audit.record(self.engine, actor, "version.pin" if pinned else "version.unpin", f"{model}/v{number}")
+        return await self.get_version(model, number)
+
+    async def prepare_versions(self, model: str, numbers: list[int]) -> None:
+        """Load (when not loaded) and warm these ready versions: an alias moves traffic to them only after."""
+        for number in numbers:
+            loaded = self.pool.get(model, number)
+            if loaded is None:
+                loaded = await self._load_row(await self._version_row(model, number))
+                self.waiting_for_store.discard((model, number))
+            await loaded.warm_up()
 
     # ---- serving configuration ----
 
@@ -400,7 +456,10 @@ class RegistryService:
                                               "version was being validated. Upload it again."}])
         await self.remove_strays()
         await self.aliases.load()
-        for row in await db.list_versions(self.engine, state="ready"):
+        await self.response_caches.load()
+        ready = await db.list_versions(self.engine, state="ready")
+        self.memory.pinned = {(r["model"], r["version"]) for r in ready if r.get("pinned")}
+        for row in sorted(ready, key=lambda r: not r.get("pinned")):  # pinned first: they stay within the budget
             try:
                 await self._load_row(row)
             except StorageUnavailableError:  # its files are not cached and the store is down: retried later

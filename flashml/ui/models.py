@@ -17,12 +17,13 @@ from litestar.response import Redirect, Template
 from flashml.auth.csrf import CSRF_FIELD, CSRF_HEADER, require_csrf
 from flashml.auth.principal import require_role
 from flashml.errors import FlashMLError
-from flashml.services.aliases import SERVED, parse_target_text
+from flashml.services.aliases import SERVED, parse_guard_text, parse_shadow_text, parse_target_text
 from flashml.services.container import Services
 from flashml.services.sessions import SessionService, SessionUser
 from flashml.ui.examples import example_shape as _example_shape
 from flashml.ui.examples import v2_example
 from flashml.ui.pages import current_user, render, to_login
+from flashml.ui.tasks import predict_curl, task_view
 
 INT_FIELDS = ("max_batch_size", "max_queue_delay_us", "max_queue_size", "default_timeout_us", "instance_count")
 CONFIG_FIELDS = (*INT_FIELDS[:2], "preferred_batch_sizes", *INT_FIELDS[2:], "device")
@@ -32,7 +33,11 @@ DONE = {"config": "Serving config saved; it applies now, without a restart.",
         "delete": "Version deleted.",
         "serve": "Served version changed: calls without a version go to it now.",
         "alias": "Alias saved: calls that name it go to its version now.",
-        "alias_delete": "Alias deleted."}
+        "alias_delete": "Alias deleted.",
+        "rollback": "Alias rolled back: calls that name it go to its previous target now.",
+        "cache": "Response cache setting saved.",
+        "pin": "Pinned: this version stays loaded.",
+        "unpin": "Unpinned: this version may unload to make room."}
 _NUMPY = {"BOOL": "np.bool_", "FP16": "np.float16", "FP32": "np.float32", "FP64": "np.float64",
           "BF16": "np.float32", "BYTES": "np.object_"}
 
@@ -154,14 +159,20 @@ class ModelsPageController(Controller):
         base_url = services.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
         signature = newest["signature"] if newest else None
         served = next((a for a in info["aliases"] if a["alias"] == SERVED), None)
+        aliases = services.registry.aliases
+        shadows = [services.shadow.report(name, a["alias"], aliases.route(name, a["alias"]).shadow)
+                   for a in info["aliases"] if a["shadow"] and services.shadow and aliases.route(name, a["alias"])]
+        task = task_view(newest)
         return render(
             "model.html", user, active="models", model=info, name=name, newest=newest, notice=notice, error=error,
-            served=served, alias_form=alias_form or {"alias": "", "target": ""},
+            served=served, alias_form=alias_form or {"alias": "", "target": ""}, shadows=shadows,
             can_manage=user.principal().can("manage_models"),
             form=form_values or _config_form_values(newest["config"] if newest else None),
             perf=(newest or {}).get("performance"),
-            curl=curl_snippet(base_url, name, signature) if newest else "",
+            curl=(predict_curl(base_url, name, task["kind"]) if task else curl_snippet(base_url, name, signature))
+            if newest else "",
             python=python_snippet(base_url, name, signature) if newest else "",
+            task=task,
             when=when, size=size, shape=shape,
             status_code=status_code)
 
@@ -234,9 +245,13 @@ class ModelsPageController(Controller):
         if isinstance(user, Redirect):
             return user
         form = await request.form()
-        values = {"alias": str(form.get("alias") or "").strip(), "target": str(form.get("target") or "").strip()}
+        values = {f: str(form.get(f) or "").strip() for f in ("alias", "target", "guard", "shadow")}
         try:
             body = parse_target_text(values["target"])
+            if values["guard"]:
+                body["guard"] = parse_guard_text(values["guard"])
+            if values["shadow"]:
+                body["shadow"] = parse_shadow_text(values["shadow"])
             await services.registry.aliases.set_alias(name, values["alias"], body, actor=f"{user.name}/console")
         except FlashMLError as exc:
             return await self._model(request, user, services, name, error=f"Alias not saved: {exc.message}",
@@ -255,3 +270,49 @@ class ModelsPageController(Controller):
         except FlashMLError as exc:
             return await self._model(request, user, services, name, error=exc.message, status_code=exc.status)
         return Redirect(f"/models/{quote(name, safe='')}?done=alias_delete", status_code=303)
+
+    @post("/models/{name:str}/versions/{version:int}/pin", status_code=303)
+    async def pin(self, request: Request, sessions: SessionService, services: Services, name: str,
+                  version: int) -> Template | Redirect:
+        user = await self._checked(request, sessions, name)
+        if isinstance(user, Redirect):
+            return user
+        pinned = (await request.form()).get("pinned") == "on"
+        try:
+            await services.registry.set_pinned(name, version, {"pinned": pinned}, actor=f"{user.name}/console")
+        except FlashMLError as exc:
+            return await self._model(request, user, services, name, error=exc.message, status_code=exc.status)
+        return Redirect(f"/models/{quote(name, safe='')}?done={'pin' if pinned else 'unpin'}", status_code=303)
+
+    @post("/models/{name:str}/response-cache", status_code=303)
+    async def set_response_cache(self, request: Request, sessions: SessionService, services: Services,
+                                 name: str) -> Template | Redirect:
+        user = await self._checked(request, sessions, name)
+        if isinstance(user, Redirect):
+            return user
+        form = await request.form()
+        entries = str(form.get("max_entries") or "").strip()
+        change: dict = {"enabled": form.get("enabled") == "on"}
+        if entries:
+            change["max_entries"] = int(entries) if entries.isdigit() else entries
+        try:
+            await services.registry.response_caches.configure(name, {"response_cache": change},
+                                                               actor=f"{user.name}/console")
+        except FlashMLError as exc:
+            return await self._model(request, user, services, name, error=f"Not saved: {exc.message}",
+                                     status_code=exc.status)
+        return Redirect(f"/models/{quote(name, safe='')}?done=cache", status_code=303)
+
+    @post("/models/{name:str}/aliases/{alias:str}/rollback", status_code=303)
+    async def rollback_alias(self, request: Request, sessions: SessionService, services: Services, name: str,
+                             alias: str) -> Template | Redirect:
+        """One click: the alias goes back to its previous target (the same service call as the API's)."""
+        user = await self._checked(request, sessions, name)
+        if isinstance(user, Redirect):
+            return user
+        try:
+            await services.registry.aliases.rollback(name, alias, actor=f"{user.name}/console")
+        except FlashMLError as exc:
+            return await self._model(request, user, services, name, error=f"Not rolled back: {exc.message}",
+                                     status_code=exc.status)
+        return Redirect(f"/models/{quote(name, safe='')}?done=rollback", status_code=303)

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
+from litestar.datastructures import UploadFile
 from litestar.response import Redirect, Template
 
 from flashml.auth.csrf import CSRF_FIELD, CSRF_HEADER, require_csrf
@@ -28,9 +29,11 @@ from flashml.errors import FlashMLError
 from flashml.services.aliases import SERVED
 from flashml.services.container import Services
 from flashml.services.sessions import SessionService, SessionUser
+from flashml.tasks.requests import PredictItems
 from flashml.ui.examples import v2_example
 from flashml.ui.models import shape
 from flashml.ui.pages import current_user, render, to_login
+from flashml.ui.tasks import shown_vector, task_view
 
 MAX_VALUES = 200  # values shown per output tensor; the rest are counted, not printed
 MAX_BODY_CHARS = 1_000_000  # the editor's text, at most
@@ -111,10 +114,11 @@ class PlaygroundController(Controller):
                 chosen = next((v for v in ready if SERVED in v.get("aliases", ())), ready[0])
             else:
                 error = f"{name} has no ready version yet: there is nothing to try."
+        task = task_view(chosen)
         if body is None:
-            body = json.dumps(v2_example(chosen["signature"]), indent=2) if chosen else ""
+            body = json.dumps(v2_example(chosen["signature"]), indent=2) if chosen and not task else ""
         return render("playground.html", user, active="models", name=name, model=info, ready=ready, chosen=chosen,
-                      body=body, result=result, error=error, shape=shape, status_code=status_code)
+                      body=body, task=task, result=result, error=error, shape=shape, status_code=status_code)
 
     @get("/models/{name:str}/playground")
     async def playground(self, request: Request, sessions: SessionService, services: Services, name: str,
@@ -159,3 +163,47 @@ class PlaygroundController(Controller):
         latency_ms = (time.perf_counter() - started) * 1000
         return {"outputs": read_outputs(body, headers), "latency_ms": latency_ms,
                 "version": headers.get("FlashML-Model-Version", ""), "status": 200}
+
+    @post("/models/{name:str}/playground/predict", status_code=200)
+    async def predict(self, request: Request, sessions: SessionService, services: Services,
+                      name: str) -> Template | Redirect:
+        """A task model's playground: an image file or texts (one per line) through the predict service."""
+        user = await current_user(request, sessions)
+        if user is None:
+            return Redirect(f"/login?next={quote('/models/' + quote(name, safe='') + '/playground', safe='')}")
+        form = await request.form()
+        given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
+        require_csrf(user.csrf_token, given if isinstance(given, str) else None)
+        version = str(form.get("version") or "") or None
+        upload = form.get("image")
+        if isinstance(upload, UploadFile):
+            items = PredictItems("images", [await upload.read()])
+        else:
+            lines = str(form.get("texts") or "")[:MAX_BODY_CHARS].splitlines()
+            items = PredictItems("texts", [line for line in lines if line.strip()])
+        started = time.perf_counter()
+        try:
+            answer, _ = await services.predict.predict(playground_principal(user), name, version, items)
+            result = {"task": answer["task"], "version": answer["version"], "status": 200,
+                      "latency_ms": (time.perf_counter() - started) * 1000,
+                      "items": _shown(answer["task"], answer["predictions"], items)}
+        except FlashMLError as exc:
+            result = {"error": exc.message, "code": exc.code, "status": exc.status}
+        # Always 200, so htmx swaps the answer in; an error shows as words in the result.
+        return Template("_playground_task_result.html", context={"result": result},
+                        headers={"Cache-Control": "no-store"})
+
+
+def _shown(task: str, predictions: list[Any], items: PredictItems) -> list[dict[str, Any]]:
+    """One entry per item for the result panel; detections also go to the canvas as JSON."""
+    shown = []
+    for i, prediction in enumerate(predictions):
+        entry: dict[str, Any] = {"input": items.items[i] if items.kind == "texts" else f"image {i + 1}"}
+        if task == "embeddings":
+            entry["vector"] = shown_vector(prediction)
+        else:
+            entry["labels"] = prediction
+        if task == "object-detection":
+            entry["json"] = json.dumps(prediction)
+        shown.append(entry)
+    return shown

@@ -1,0 +1,58 @@
+"""The canary guard's arithmetic, without a server: windows by subtraction, thresholds, the stable version."""
+
+from __future__ import annotations
+
+import pytest
+
+from flashml.errors import BadRequestError
+from flashml.metrics import histogram as hist
+from flashml.metrics.recorder import RequestMetrics
+from flashml.services.alias_rules import Guard, parse_guard
+from flashml.services.aliases import Route
+from flashml.services.canary_guard import Totals, totals, verdict
+
+SPLIT = {"1": 90, "2": 10}
+
+
+def test_the_stable_version_is_the_heaviest():
+    assert Route.from_versions({"3": 95, "4": 5}).stable == 3
+    assert Route.from_versions({"3": 5, "4": 95}).stable == 4
+    assert Route.from_versions({"3": 50, "4": 50}).stable == 3
+
+
+def test_a_window_is_the_difference_of_two_snapshots():
+    clock = [600.0]
+    recorder = RequestMetrics(clock=lambda: clock[0])
+    for _ in range(10):
+        recorder.record("m", 2, 200, 0.010)
+    before = totals(recorder, "m", 2)
+    for status in (200, 500, 400, 200):
+        recorder.record("m", 2, status, 0.300)
+    recorder.record("m", 1, 500, 0.001)  # another version: not the canary's
+    window = totals(recorder, "m", 2).minus(before)
+    assert (window.requests, window.errors) == (4, 2)
+    assert window.latency == {hist.bin_of(0.300): 2}
+
+
+def test_thresholds_and_the_least_number_of_requests():
+    route = Route.from_versions(SPLIT, Guard(0.1, 200.0, 60.0, 5))
+    slow = {hist.bin_of(0.5): 5}
+    assert verdict(route, Totals(4, 4, {})) is None  # too few requests to judge
+    assert verdict(route, Totals(10, 1, {hist.bin_of(0.01): 9})) is None  # 10 % is not above 10 %
+    crossed = verdict(route, Totals(10, 2, {hist.bin_of(0.01): 8}))
+    assert crossed["crossed"] == ["max_error_rate"] and crossed["error_rate"] == 0.2
+    crossed = verdict(route, Totals(5, 0, slow))
+    assert crossed["crossed"] == ["max_p99_ms"] and crossed["p99_ms"] > 200
+    assert verdict(Route.from_versions(SPLIT, Guard(None, 1000.0)), Totals(20, 20, {})) is None  # no rate limit
+
+
+@pytest.mark.parametrize("guard", [{}, {"max_error_rate": -0.1}, {"max_p99_ms": True}, {"max_p99_ms": 5, "x": 1},
+                                   {"max_p99_ms": 5, "window_s": "60"}, "fast"])
+def test_bad_guards(guard):
+    with pytest.raises(BadRequestError) as err:
+        parse_guard(guard, SPLIT)
+    assert err.value.code == "bad_alias_guard"
+
+
+def test_defaults():
+    assert parse_guard({"max_error_rate": 0.05}, SPLIT) == Guard(0.05, None, 60.0, 20)
