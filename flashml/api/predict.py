@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, Request, Response, post
 from litestar.datastructures import UploadFile
 
-from flashml.api.v2_infer_asgi import ROUTING_HEADER
+from flashml.api.v2_infer import ROUTING_HEADER
 from flashml.auth.principal import Principal
 from flashml.services.container import Services
 from flashml.tasks.requests import PredictItems, from_body, from_files
