@@ -473,7 +473,7 @@ def datasets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the dataset record as JSON.")
 @_client_options
 def datasets_push(file: Path, as_json: bool, url: str, key: str) -> None:
-    """Upload a .csv, .jsonl, .npy, .npz or .parquet dataset; prints its id."""
+    """Upload a .csv, .jsonl, .npy, .npz or .parquet dataset, or a .zip of images; prints its id."""
     from flashml.client import push_dataset
 
     ds = push_dataset(url, key, file)

@@ -1,8 +1,11 @@
-"""Zip-of-images datasets over real HTTP: unsafe zips refused with clear 400s, nothing kept of them."""
+"""Zip-of-images datasets over real HTTP: unsafe zips refused with clear 400s (nothing kept of them), and jobs
+that score each image with an image task model exactly as the predict endpoint answers it."""
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 import zipfile
 
 import httpx
@@ -69,3 +72,70 @@ def test_a_safe_zip_is_a_dataset_of_one_row_per_image(small_limits):
     assert r.status_code == 201, r.text
     ds = r.json()
     assert ds["format"] == "images" and ds["rows"] == 2 and ds["columns"] == [{"name": "image", "kind": "images"}]
+
+
+# ---- scoring zips of images with image task models (issue 6's task models) ---------------------------
+
+def image_models(api: httpx.Client, folder) -> None:
+    from tests import task_models as tm
+    from tests.test_e2e_predict import BSC_TOML, CLS_TOML
+    from tests.test_e2e_upload import upload
+
+    for name, path in {
+        "zcls": tm.bundle(folder / "cls.tar.gz", CLS_TOML, tm.image_classifier(folder / "c.onnx",
+                                                                                labels=["red", "green", "blue"])),
+        "zbsc": tm.bundle(folder / "bsc.tar.gz", BSC_TOML, tm.bsc_detector(folder / "b.onnx")),
+    }.items():
+        r = upload(api, name, path, filename="bundle.tar.gz")
+        assert r.status_code == 201, r.text
+
+
+def test_zip_of_pngs_scored_per_image_like_predict(small_limits, tmp_path):
+    from tests.test_e2e_jobs import run_job
+    from tests.test_e2e_predict import png, ref_classify
+
+    api = small_limits
+    image_models(api, tmp_path)
+    images = {"cats/one.png": png(40, 30, 1), "two.png": png(17, 50, 2), "broken.png": b"not a png",
+              "cats/three.png": png(64, 64, 3)}
+    ds = push(api, "pics.zip", zip_of(images)).json()
+    assert ds["rows"] == 4
+    job = run_job(api, model="zcls", dataset=ds["id"], chunk_rows=2, output_format="jsonl")
+    assert job["state"] == "succeeded" and job["rows_done"] == 4 and job["rows_bad"] == 1, job
+    out = [json.loads(line) for line in api.get(job["result_url"]).text.splitlines()]
+    assert [o["row_id"] for o in out] == ["cats/one.png", "two.png", "cats/three.png"]
+    log = [e for e in api.get(f"/api/v1/jobs/{job['id']}/log").json() if e["row"] is not None]
+    assert [e["row"] for e in log] == [2] and "broken.png" in log[0]["message"]
+    for o in out:
+        want = ref_classify(images[o["row_id"]])
+        assert [p["label"] for p in o["prediction"]] == [["red", "green", "blue"][i] for i, _ in want]
+        assert [p["score"] for p in o["prediction"]] == pytest.approx([s for _, s in want], abs=1e-5)
+        online = api.post("/v1/models/zcls/predict", content=images[o["row_id"]],
+                          headers={"Content-Type": "image/png"}).json()["predictions"][0]
+        assert o["prediction"] == online  # the predict endpoint's own processing, not a copy
+
+    job = run_job(api, model="zbsc", dataset=ds["id"], chunk_rows=3, output_format="csv")
+    assert job["state"] == "succeeded" and job["rows_bad"] == 1, job
+    rows = list(csv.DictReader(io.StringIO(api.get(job["result_url"]).text)))
+    assert [r["row_id"] for r in rows] == ["cats/one.png", "two.png", "cats/three.png"]
+    for r in rows:
+        online = api.post("/v1/models/zbsc/predict", content=images[r["row_id"]],
+                          headers={"Content-Type": "image/png"}).json()["predictions"][0]
+        assert json.loads(r["prediction"]) == online and all("box" in d for d in online)
+
+
+def test_zip_jobs_refused_for_models_and_formats_that_do_not_fit(small_limits, tmp_path):
+    from tests.test_e2e_predict import png
+    from tests.test_e2e_upload import upload
+
+    api = small_limits
+    if api.get("/api/v1/models/zcls").status_code != 200:
+        image_models(api, tmp_path)
+    assert upload(api, "zadd", onnx_models.add_model(tmp_path / "add.onnx")).status_code == 201
+    ds = push(api, "one.zip", zip_of({"a.png": png(8, 8, 0)})).json()
+    r = api.post("/api/v1/jobs", json={"model": "zadd", "dataset": ds["id"]})
+    assert r.status_code == 400 and r.json()["code"] == "not_an_image_model" and "raw" in r.json()["error"]
+    r = api.post("/api/v1/jobs", json={"model": "zcls", "dataset": ds["id"], "output_format": "parquet"})
+    assert r.status_code == 400 and r.json()["code"] == "bad_output_format"
+    r = api.post("/api/v1/jobs", json={"model": "zcls", "dataset": ds["id"], "mapping": {"images": "image"}})
+    assert r.status_code == 400 and r.json()["code"] == "bad_mapping"

@@ -20,6 +20,8 @@ OUTPUT_FORMATS = ("csv", "jsonl", "npy", "npz", "parquet")
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "npy": "application/octet-stream",
                "npz": "application/octet-stream", "parquet": "application/vnd.apache.parquet"}
 BINARY_OUTPUTS = ("npy", "npz")  # formats that cannot hold BYTES (string) outputs without pickling
+ANSWER_FORMATS = ("csv", "jsonl")  # formats for answers of image task models (a JSON value per row)
+ANSWER_COLUMN = "prediction"
 
 
 class ResultError(ValueError):
@@ -65,6 +67,18 @@ def write_chunk(fmt: str, path: Path, row_ids: np.ndarray, outputs: dict[str, np
         else:
             for i, row in enumerate(row_ids.tolist()):
                 fh.write(json.dumps({"row_id": row, **{n: _plain(outputs[n][i]) for n in names}}) + "\n")
+
+
+def write_answers(fmt: str, path: Path, row_ids: list[str], answers: list[object], column: str) -> None:
+    """Write one chunk of answers keyed by name (images of a zip): JSON Lines, or CSV with a JSON column."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        if fmt == "csv":
+            writer = csv.writer(fh)
+            writer.writerow(["row_id", column])
+            writer.writerows([row, json.dumps(answer)] for row, answer in zip(row_ids, answers, strict=True))
+        else:
+            for row, answer in zip(row_ids, answers, strict=True):
+                fh.write(json.dumps({"row_id": row, column: answer}) + "\n")
 
 
 def _arrow(values: np.ndarray):  # noqa: ANN202 - a pyarrow array; pyarrow is imported lazily
