@@ -473,7 +473,7 @@ def datasets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the dataset record as JSON.")
 @_client_options
 def datasets_push(file: Path, as_json: bool, url: str, key: str) -> None:
-    """Upload a .csv, .jsonl, .npy or .npz dataset; prints its id."""
+    """Upload a .csv, .jsonl, .npy, .npz or .parquet dataset, or a .zip of images; prints its id."""
     from flashml.client import push_dataset
 
     ds = push_dataset(url, key, file)
@@ -510,8 +510,8 @@ def _job_line(j: dict[str, Any]) -> str:
 @click.option("--model", required=True, help="The model that scores the dataset.")
 @click.option("--version", default=None, help="A version number or an alias (default: the served version).")
 @click.option("--dataset", required=True, help="The dataset's id (flashml datasets push prints it).")
-@click.option("--format", "output_format", type=click.Choice(["csv", "jsonl", "npz"]), default="csv",
-              show_default=True, help="The result file's format.")
+@click.option("--format", "output_format", type=click.Choice(["csv", "jsonl", "npy", "npz", "parquet"]),
+              default="csv", show_default=True, help="The result file's format.")
 @click.option("--chunk-rows", type=int, default=None, help="Rows per chunk (the server's job_chunk_rows if not given).")
 @click.option("--on-bad-row", type=click.Choice(["skip", "fail"]), default="skip", show_default=True)
 @click.option("--map", "mapping", multiple=True, metavar="INPUT=COLUMN", help="Feed INPUT from COLUMN (repeatable).")

@@ -79,6 +79,8 @@ class Settings:
     housekeeping_interval_s: float = _s(60.0, "How often housekeeping runs: expired uploads, old job outputs, the "
                                               "model cache.")
     max_dataset_bytes: int = _s(1 * GiB, "Largest dataset upload for batch jobs, in bytes (413 above it).")
+    dataset_zip_max_files: int = _s(100_000, "Most image files a zip-of-images dataset may hold.")
+    dataset_zip_max_bytes: int = _s(16 * GiB, "Most bytes a zip-of-images dataset may unpack to (zip bombs).")
     job_chunk_rows: int = _s(1000, "Rows per chunk of a batch job unless the job says (each chunk is a checkpoint).")
     job_online_share: float = _s(0.2, "While online requests arrive, a batch job keeps the model busy at most this "
                                       "share of the time (1: no limit).")

@@ -260,3 +260,15 @@ def sequence_model(path: Path) -> Path:
     two = numpy_helper.from_array(np.array(2, np.int64), "two")
     nodes = [helper.make_node("Mul", ["ids", "two"], ["d"]), helper.make_node("Mul", ["d", "mask"], ["doubled"])]
     return _save(helper.make_graph(nodes, "seq", [ids, mask], [out], [two]), path)
+
+
+def two_head_model(path: Path) -> Path:
+    """x FP32 [batch, 4] -> scores = x @ W (FP32 [batch, 10]) and top = ArgMax(scores) (INT64 [batch]):
+    a vector output and a scalar one, for result formats that keep each output apart."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
+    scores = helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 10])
+    top = helper.make_tensor_value_info("top", TensorProto.INT64, ["batch"])
+    w = numpy_helper.from_array(np.linspace(-1, 1, 40, dtype=np.float32).reshape(4, 10) ** 3, "W")
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["scores"]),
+             helper.make_node("ArgMax", ["scores"], ["top"], axis=1, keepdims=0)]
+    return _save(helper.make_graph(nodes, "two_head", [x], [scores, top], initializer=[w]), path)

@@ -106,7 +106,7 @@ def test_jsonl_npy_npz_datasets_and_output_formats(api, adder):
 
 
 def test_refusals_are_clear_4xx(api, adder):
-    assert push(api, "data.parquet", b"PAR1").json()["code"] == "unsupported_format"
+    assert push(api, "data.xlsx", b"PK").json()["code"] == "unsupported_format"
     empty = push(api, "data.csv", b"")
     assert empty.status_code == 400 and empty.json()["code"] == "empty_upload" and "dataset" in empty.json()["error"]
     odd = push(api, "odd name (1) é.csv", b"a,b\n[1,2,3,4],[1,2,3,4]\n")

@@ -21,7 +21,8 @@ class DatasetsController(Controller):
     path = "/api/v1/datasets"
     tags = ["Batch jobs"]
 
-    @post("/", summary="Upload a dataset (CSV, JSON Lines, .npy, .npz) as the raw body; ?filename= names it",
+    @post("/", summary="Upload a dataset (CSV, JSON Lines, .npy, .npz, Parquet, zip of images) as the raw body; "
+                        "?filename= names it",
           request_max_body_size=None, status_code=201)
     async def upload_dataset(self, request: Request, maintainer: Principal, services: Services,
                              filename: str | None = None) -> dict[str, Any]:

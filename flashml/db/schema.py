@@ -152,7 +152,7 @@ datasets = Table(
     "datasets", metadata,  # uploaded datasets for batch jobs; the bytes live in the store under datasets/<id>/
     Column("id", String(32), primary_key=True),  # random hex, public
     Column("name", String(255), nullable=False),  # the uploaded file's name
-    Column("format", String(8), nullable=False),  # csv | jsonl | npy | npz
+    Column("format", String(8), nullable=False),  # csv | jsonl | npy | npz | parquet
     Column("size_bytes", Integer, nullable=False),
     Column("rows", Integer, nullable=False),
     Column("columns", JSON, nullable=False),  # [{"name", "shape"?}] as read at upload
@@ -181,7 +181,7 @@ jobs = Table(
     Column("version", String(64), nullable=True),  # as asked: a number, an alias, or None (the served version)
     Column("resolved_version", Integer, nullable=True),  # the version number that scores it (set at start)
     Column("dataset_id", String(32), nullable=False),
-    Column("output_format", String(8), nullable=False),  # csv | jsonl | npz
+    Column("output_format", String(8), nullable=False),  # csv | jsonl | npy | npz | parquet
     Column("chunk_rows", Integer, nullable=False),
     Column("on_bad_row", String(8), nullable=False),  # skip | fail
     Column("mapping", JSON, nullable=False),  # {input name: column name}

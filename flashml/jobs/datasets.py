@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flashml.db import jobs as db
 from flashml.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 from flashml.jobs.formats import detect_format, inspect
+from flashml.jobs.imagezip import ZipLimits
 from flashml.services.uploads import receive_upload
 from flashml.settings import Settings
 from flashml.storage.base import ArtifactStore
@@ -50,7 +51,8 @@ class DatasetService:
                     raise BadRequestError("The dataset is empty: send the file as the request body.",
                                           code="empty_upload") from None
                 raise
-            rows, columns = await asyncio.to_thread(inspect, tmp, fmt, filename)
+            limits = ZipLimits(self.settings.dataset_zip_max_files, self.settings.dataset_zip_max_bytes)
+            rows, columns = await asyncio.to_thread(inspect, tmp, fmt, filename, limits)
             dataset_id = secrets.token_hex(8)
             key = f"datasets/{dataset_id}/data.{fmt}"  # the file's own name may not suit a storage key
             await asyncio.to_thread(self.store.put_file, key, tmp, move=True)

@@ -1,9 +1,10 @@
-"""Dataset files: CSV, JSON Lines, NumPy .npy and .npz. Inspect one at upload; read it in chunks of rows.
+"""Dataset files: CSV, JSON Lines, NumPy .npy and .npz, Parquet. Inspect one at upload; read it in chunks of rows.
 
 A chunk is ``Chunk(start, rows, columns, bad)``: ``columns`` maps a column name to a list of raw values (CSV,
-JSON Lines) or a numpy array (npy, npz); ``bad`` lists rows that could not even be read (a JSON line that is
-not an object, a CSV line with the wrong number of fields), by row number. Row numbers count data rows from
-0 (a CSV header is not a row). Parquet and zips of images are not read (yet).
+JSON Lines, Parquet columns with nulls or lists of varying length) or a numpy array (npy, npz, Parquet number
+columns and fixed-size lists); ``bad`` lists rows that could not even be read (a JSON line that is not an
+object, a CSV line with the wrong number of fields), by row number. Row numbers count data rows from 0 (a CSV
+header is not a row). Parquet is read a row group at a time. Zips of images: see ``imagezip``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from typing import Any
 import numpy as np
 
 from flashml.errors import BadRequestError
+from flashml.jobs import imagezip, parquet
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npy": "npy", ".npz": "npz"}
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npy": "npy", ".npz": "npz", ".parquet": "parquet",
+           ".zip": "images"}
 csv.field_size_limit(64 * 1024 * 1024)
 
 
@@ -42,13 +45,16 @@ def detect_format(filename: str) -> str:
     """The dataset format from the file name's extension, or a 400 naming the ones read."""
     suffix = Path(filename).suffix.lower()
     if suffix not in FORMATS:
-        raise BadRequestError(f"{filename!r} is not a dataset FlashML reads: send .csv, .jsonl (or .ndjson), .npy or "
-                              ".npz (Parquet and zips of images are not supported).", code="unsupported_format")
+        raise BadRequestError(f"{filename!r} is not a dataset FlashML reads: send .csv, .jsonl (or .ndjson), .npy, "
+                              ".npz, .parquet or .zip (of images).", code="unsupported_format")
     return FORMATS[suffix]
 
 
-def inspect(path: Path, fmt: str, name: str) -> tuple[int, list[dict[str, Any]]]:
+def inspect(path: Path, fmt: str, name: str, zip_limits: imagezip.ZipLimits | None = None
+            ) -> tuple[int, list[dict[str, Any]]]:
     """(row count, columns) of a dataset file; a 400 when it cannot be read at all."""
+    if fmt == "images":
+        return imagezip.inspect(path, name, zip_limits or imagezip.ZipLimits())
     try:
         if fmt == "csv":
             with open(path, newline="", encoding="utf-8") as fh:
@@ -74,6 +80,8 @@ def inspect(path: Path, fmt: str, name: str) -> tuple[int, list[dict[str, Any]]]
             if not names:
                 raise DatasetError("A JSON Lines dataset needs one JSON object per line (the first 100 held none).")
             return rows, [{"name": n} for n in names]
+        if fmt == "parquet":
+            return parquet.inspect(path, name)
         arrays = _arrays(path, fmt, name)
         counts = {len(a) for a in arrays.values()}
         if len(counts) != 1:
@@ -105,6 +113,10 @@ def _arrays(path: Path, fmt: str, name: str) -> dict[str, np.ndarray]:
 def read_chunks(path: Path, fmt: str, name: str, chunk_rows: int, first_chunk: int) -> Iterator[Chunk]:
     """The dataset's chunks from ``first_chunk`` on (blocking: drive it from a thread)."""
     start = first_chunk * chunk_rows
+    if fmt == "parquet":
+        for s, rows, columns in parquet.read(path, chunk_rows, start, name):
+            yield Chunk(s, rows, columns)
+        return
     if fmt in ("npy", "npz"):
         arrays = _arrays(path, fmt, name)
         total = len(next(iter(arrays.values())))

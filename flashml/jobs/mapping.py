@@ -60,7 +60,8 @@ def resolve_mapping(signature: Signature, columns: list[dict[str, Any]], mapping
                                f"shape {_row_shape(spec)}.", details={"column": col, "input": spec.name})
         dtype = by_name[col].get("dtype")
         if dtype is not None and spec.datatype != "BYTES" and np.dtype(dtype).kind not in "biuf":
-            raise MappingError(f"Column {col!r} holds {dtype}; input {spec.name!r} takes {spec.datatype} numbers.",
+            raise MappingError(f"Column {col!r} holds {by_name[col].get('type', dtype)}; input {spec.name!r} takes "
+                               f"{spec.datatype} numbers.",
                                details={"column": col, "input": spec.name})
     return mapping
 
@@ -77,8 +78,8 @@ def to_inputs(chunk: Chunk, signature: Signature, mapping: dict[str, str]
               ) -> tuple[dict[str, np.ndarray], np.ndarray, list[tuple[int, str]]]:
     """(input tensors of the good rows, their row ids, bad rows as (row, why))."""
     bad = dict(chunk.bad)
-    first = next(iter(chunk.columns.values()), None)
-    if isinstance(first, np.ndarray):  # npy / npz: whole arrays, shapes were checked with the mapping
+    if all(isinstance(chunk.columns.get(mapping[s.name]), np.ndarray) for s in signature.inputs):
+        # npy, npz, Parquet numbers: whole arrays, their shapes were checked with the mapping
         inputs = {s.name: np.ascontiguousarray(chunk.columns[mapping[s.name]], dtype=BY_V2[s.datatype].numpy)
                   for s in signature.inputs}
         return inputs, np.arange(chunk.start, chunk.start + chunk.rows, dtype=np.int64), []
@@ -107,7 +108,7 @@ def to_inputs(chunk: Chunk, signature: Signature, mapping: dict[str, str]
 
 
 def _value(raw: Any, spec: TensorSpec) -> np.ndarray:
-    if raw is None or raw == "":
+    if raw is None or isinstance(raw, str) and raw == "":
         raise ValueError("the value is missing")
     dtype = BY_V2[spec.datatype].numpy
     if isinstance(raw, str) and raw.lstrip().startswith("["):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flashml.auth.principal import Principal
 from flashml.db import jobs as db
 from flashml.errors import FlashMLError
+from flashml.jobs import image_rows, imagezip
 from flashml.jobs.formats import Chunk, read_chunks
+from flashml.jobs.imagezip import ZipLimits
 from flashml.jobs.mapping import resolve_mapping, to_inputs
-from flashml.jobs.results import assemble, write_chunk
+from flashml.jobs.results import ANSWER_COLUMN, ResultError, assemble, write_answers, write_chunk
 from flashml.runtime.pool import LoadedModel
 from flashml.runtime.runner import ModelRuntimeError
 from flashml.services.inference import InferenceService
 from flashml.settings import Settings
 from flashml.storage.base import ArtifactStore
 from flashml.storage.scratch import remove_path
+from flashml.tasks.service import PredictService
 
 log = logging.getLogger("flashml.jobs")
 PRIORITY_BATCH = 1  # behind every online request (PRIORITY_ONLINE = 0)
@@ -48,8 +52,9 @@ def chunk_key(job_id: int, chunk: int, fmt: str) -> str:
 
 class JobRunner:
     def __init__(self, engine: AsyncEngine, store: ArtifactStore, inference: InferenceService,
-                 settings: Settings) -> None:
+                 settings: Settings, predict: PredictService | None = None) -> None:
         self.engine, self.store, self.inference, self.settings = engine, store, inference, settings
+        self.predict = predict  # image task processing, for zip-of-images datasets
         self.work = settings.data_dir / "tmp" / "jobs"
         self.datasets_cache = settings.data_dir / "cache" / "datasets"
         self._queue: asyncio.Queue[int] = asyncio.Queue()
@@ -113,39 +118,86 @@ class JobRunner:
         if dataset is None:
             raise JobFailed("dataset_not_found", f"Dataset {job['dataset_id']} no longer exists.")
         loaded = await self.inference.resolve(SYSTEM, job["model"], job["version"], routing_key=f"job:{job_id}")
+        if dataset["format"] == "images":
+            await self._score_images(job, dataset, loaded)
+            return
         mapping = resolve_mapping(loaded.signature, dataset["columns"], job["mapping"])
         await db.set_job(self.engine, job_id, resolved_version=loaded.version)
         path = await asyncio.to_thread(self._dataset_file, dataset)
-        done = await db.chunks(self.engine, job_id)
-        first = done[-1]["chunk"] + 1 if done else 0  # chunks finish in order
-        chunks = read_chunks(path, dataset["format"], dataset["name"], job["chunk_rows"], first)
+        chunks = read_chunks(path, dataset["format"], dataset["name"], job["chunk_rows"], await self._first(job_id))
         while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
-            now = await db.get_job(self.engine, job_id)
-            if now is None or now["state"] != "running":
+            if not await self._still_running(job_id):
                 return  # paused or cancelled: what is checkpointed stays
             await self._chunk(job, loaded, mapping, chunk)
         await self._finish(job)
 
-    async def _chunk(self, job: dict[str, Any], loaded: LoadedModel, mapping: dict[str, str], chunk: Chunk) -> None:
-        job_id, fmt = job["id"], job["output_format"]
-        inputs, row_ids, bad = await asyncio.to_thread(to_inputs, chunk, loaded.signature, mapping)
+    async def _first(self, job_id: int) -> int:
+        """The first chunk without a checkpoint (chunks finish in order)."""
+        done = await db.chunks(self.engine, job_id)
+        return done[-1]["chunk"] + 1 if done else 0
+
+    async def _still_running(self, job_id: int) -> bool:
+        now = await db.get_job(self.engine, job_id)
+        return now is not None and now["state"] == "running"
+
+    async def _score_images(self, job: dict[str, Any], dataset: dict[str, Any], loaded: LoadedModel) -> None:
+        """A zip of images through an image task model: answers per image, keyed by its name in the zip."""
+        job_id, fmt, size = job["id"], job["output_format"], job["chunk_rows"]
+        if self.predict is None:
+            raise JobFailed("unsupported_format", "This server cannot score zips of images (no image task models).")
+        runtime = await self.predict.runtime(loaded)
+        await db.set_job(self.engine, job_id, resolved_version=loaded.version)
+        path = await asyncio.to_thread(self._dataset_file, dataset)
+        limits = ZipLimits(self.settings.dataset_zip_max_files, self.settings.dataset_zip_max_bytes)
+        chunks = imagezip.read(path, size, await self._first(job_id) * size, limits)
+        fixed = any(s.shape and s.shape[0] != -1 for s in loaded.signature.inputs)  # a model of batch 1
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            if not await self._still_running(job_id):
+                return
+            start, names, data = chunk
+            rows, prepared, bad = await asyncio.to_thread(image_rows.prepare, runtime, names, data, start,
+                                                          self.settings.predict_max_image_pixels)
+            await self._check_bad(job, bad)
+            answers: list[Any] = []
+            if prepared:
+                outputs = await self._infer(loaded, image_rows.stack(prepared), len(prepared), 1 if fixed else None)
+                answers = await asyncio.to_thread(image_rows.answers, runtime, outputs, prepared)
+            ids = [names[r - start] for r in rows]
+            await self._save(job, start, len(names), bad,
+                             lambda tmp, ids=ids, answers=answers: write_answers(fmt, tmp, ids, answers, ANSWER_COLUMN))
+        await self._finish(job)
+
+    async def _check_bad(self, job: dict[str, Any], bad: list[tuple[int, str]]) -> None:
         if bad and job["on_bad_row"] == "fail":
-            await db.log_many(self.engine, job_id, [(row, msg) for row, msg in bad[:100]])
+            await db.log_many(self.engine, job["id"], [(row, msg) for row, msg in bad[:100]])
             raise JobFailed("bad_row", f"Row {bad[0][0]} cannot be scored ({bad[0][1]}); the job fails on bad rows "
                                        "(on_bad_row = fail).")
+
+    async def _chunk(self, job: dict[str, Any], loaded: LoadedModel, mapping: dict[str, str], chunk: Chunk) -> None:
+        fmt = job["output_format"]
+        inputs, row_ids, bad = await asyncio.to_thread(to_inputs, chunk, loaded.signature, mapping)
+        await self._check_bad(job, bad)
         outputs = await self._infer(loaded, inputs, len(row_ids))
-        number = chunk.start // job["chunk_rows"]
+        await self._save(job, chunk.start, chunk.rows, bad,
+                         lambda tmp: write_chunk(fmt, tmp, row_ids, outputs))
+
+    async def _save(self, job: dict[str, Any], start: int, rows: int, bad: list[tuple[int, str]],
+                    write: Callable[[Path], None]) -> None:
+        """Write a chunk's results with ``write``, store them, then checkpoint the chunk and log its bad rows."""
+        job_id, fmt = job["id"], job["output_format"]
+        number = start // job["chunk_rows"]
         key = chunk_key(job_id, number, fmt)
         tmp = self.work / f"{job_id}-{number}.{fmt}"
         try:
-            await asyncio.to_thread(write_chunk, fmt, tmp, row_ids, outputs)
+            await asyncio.to_thread(write, tmp)
             await asyncio.to_thread(self.store.put_file, key, tmp, move=True)
         finally:
             tmp.unlink(missing_ok=True)
-        await db.checkpoint(self.engine, job_id, number, chunk.rows, len(bad), key)
+        await db.checkpoint(self.engine, job_id, number, rows, len(bad), key)
         await db.log_many(self.engine, job_id, [(row, f"skipped: {msg}") for row, msg in bad])
 
-    async def _infer(self, loaded: LoadedModel, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+    async def _infer(self, loaded: LoadedModel, inputs: dict[str, np.ndarray], rows: int,
+                     step: int | None = None) -> dict[str, np.ndarray]:
         """Score the rows in sub-batches at the batch priority, yielding to online traffic.
 
         The batcher already serves online requests first, but on a small machine the job's batches still take
@@ -155,7 +207,7 @@ class JobRunner:
         names = [o.name for o in loaded.signature.outputs]
         if rows == 0:
             return {n: np.empty((0,), np.float32) for n in names}
-        step = min(loaded.config.max_batch_size or rows, SUB_BATCH_ROWS)
+        step = step or min(loaded.config.max_batch_size or rows, SUB_BATCH_ROWS)
         share = self.settings.job_online_share
         pieces = []
         for s in range(0, rows, step):
@@ -187,7 +239,10 @@ class JobRunner:
                     local = folder / Path(part["object_key"]).name
                     await asyncio.to_thread(self.store.get_file, part["object_key"], local)
                 files.append(local)
-            await asyncio.to_thread(assemble, fmt, files, dest)
+            try:
+                await asyncio.to_thread(assemble, fmt, files, dest)
+            except ResultError as exc:
+                raise JobFailed("result_shape_varies", str(exc)) from None
             size = dest.stat().st_size
             await asyncio.to_thread(self.store.put_file, key, dest, move=True)
         finally:

@@ -13,11 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flashml.db import jobs as db
 from flashml.errors import BadRequestError, ConflictError, FlashMLError, NotFoundError
 from flashml.jobs.mapping import resolve_mapping
-from flashml.jobs.results import OUTPUT_FORMATS
+from flashml.jobs.results import ANSWER_FORMATS, BINARY_OUTPUTS, OUTPUT_FORMATS
 from flashml.jobs.runner import SYSTEM, JobRunner
 from flashml.jobs.scheduler import Scheduler, make_trigger
+from flashml.runtime.pool import LoadedModel
 from flashml.services.inference import InferenceService
 from flashml.settings import Settings
+from flashml.tasks.config import IMAGE_TASKS
 
 log = logging.getLogger("flashml.jobs")
 SPEC_FIELDS = ("model", "version", "dataset", "output_format", "chunk_rows", "on_bad_row", "mapping")
@@ -87,9 +89,33 @@ class JobService:
             raise NotFoundError(f"There is no dataset {dataset_id!r}.", code="dataset_not_found")
         version = None if version in (None, "") else str(version)
         loaded = await self.inference.resolve(SYSTEM, model, version)
+        if dataset["format"] == "images":
+            return await self._check_images(loaded, {"model": model, "version": version, "dataset": dataset_id,
+                                                     "output_format": fmt, "chunk_rows": chunk,
+                                                     "on_bad_row": on_bad, "mapping": mapping})
         mapping = resolve_mapping(loaded.signature, dataset["columns"], mapping)
+        strings = [o.name for o in loaded.signature.outputs if o.datatype == "BYTES"]
+        if fmt in BINARY_OUTPUTS and strings:
+            raise BadRequestError(f"Output(s) {', '.join(map(repr, strings))} hold strings, which an .{fmt} result "
+                                  "cannot hold: choose csv, jsonl or parquet.", code="bad_output_format")
         return {"model": model, "version": version, "dataset": dataset_id, "output_format": fmt, "chunk_rows": chunk,
                 "on_bad_row": on_bad, "mapping": mapping}
+
+    async def _check_images(self, loaded: LoadedModel, spec: dict[str, Any]) -> dict[str, Any]:
+        """A zip of images is scored by an image task model, into a file that holds a JSON answer per image."""
+        config = await self.runner.predict.task_config(loaded.model, loaded.version) if self.runner.predict else None
+        if config is None or config.task not in IMAGE_TASKS:
+            task = config.task if config else "raw"
+            raise BadRequestError(f"A zip of images is scored by an image task model (image-classification or "
+                                  f"object-detection in its flashml.toml); {loaded.model} v{loaded.version} is "
+                                  f"{task}.", code="not_an_image_model", details={"task": task})
+        if spec["output_format"] not in ANSWER_FORMATS:
+            raise BadRequestError(f"The answers for a zip of images are written as {' or '.join(ANSWER_FORMATS)} "
+                                  "(a JSON value per image).", code="bad_output_format")
+        if spec["mapping"]:
+            raise BadRequestError("A zip of images feeds the model's image input; it takes no mapping.",
+                                  code="bad_mapping")
+        return spec
 
     async def create(self, body: dict[str, Any], *, actor: str) -> tuple[str, dict[str, Any]]:
         """("job", the job queued now) or ("schedule", the schedule) when the body has a schedule."""

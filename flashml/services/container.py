@@ -120,7 +120,7 @@ async def _start_jobs(services: Services, store: ArtifactStore) -> None:
     settings = services.settings
     services.datasets = DatasetService(services.engine, store, services.registry.scratch, settings)
     services.scheduler = Scheduler()
-    runner = JobRunner(services.engine, store, services.inference, settings)
+    runner = JobRunner(services.engine, store, services.inference, settings, services.predict)
     services.jobs = JobService(services.engine, services.inference, runner, services.scheduler, settings)
     services.housekeeping = Housekeeping(services, services.scheduler)
     await runner.start()
