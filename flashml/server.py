@@ -10,6 +10,7 @@ to Litestar through ``asgi_bridge``. Litestar's lifespan (services, model loadin
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import sys
@@ -18,6 +19,7 @@ from urllib.parse import unquote
 
 from granian.asgi import LifespanProtocol
 
+from flashml.api import error_handlers
 from flashml.api.asgi_bridge import run_asgi
 from flashml.api.v2_infer import HEADER_LENGTH_KEY, ROUTING_HEADER, TIMEOUT_HEADER, answer_infer, error_body
 from flashml.errors import FlashMLError
@@ -25,9 +27,8 @@ from flashml.errors import FlashMLError
 log = logging.getLogger("flashml.api")
 
 INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer/?")
-TOO_LARGE = (b'{"error":"The request body is larger than this server accepts (setting max_request_bytes).",'
-             b'"code":"payload_too_large"}')
-INTERNAL = b'{"error":"The server failed to handle this request; its log has the details.","code":"internal_error"}'
+TOO_LARGE = json.dumps({"error": error_handlers.TOO_LARGE, "code": "payload_too_large"}).encode()
+INTERNAL = json.dumps({"error": error_handlers.INTERNAL, "code": "internal_error"}).encode()
 JSON = [("content-type", "application/json")]
 
 

@@ -22,6 +22,10 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
                429: "too_many_requests", 503: "unavailable"}
 
 
+TOO_LARGE = "The request body is larger than this server accepts (setting max_request_bytes)."
+INTERNAL = "The server failed to handle this request; its log has the details."
+
+
 def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
     return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
@@ -66,7 +70,7 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
 
 def _sentence(status: int, exc: HTTPException) -> str:
     if status == 413:
-        return "The request body is larger than this server accepts (setting max_request_bytes)."
+        return TOO_LARGE
     if status == 404:
         return "There is nothing at this address."
     if status == 405:
@@ -77,8 +81,7 @@ def _sentence(status: int, exc: HTTPException) -> str:
 
 def internal_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _json(500, {"error": "The server failed to handle this request; its log has the details.",
-                       "code": "internal_error"})
+    return _json(500, {"error": INTERNAL, "code": "internal_error"})
 
 
 EXCEPTION_HANDLERS = {FlashMLError: flashml_error_handler, HTTPException: http_error_handler,
