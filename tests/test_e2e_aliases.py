@@ -260,3 +260,17 @@ def test_aliases_are_in_the_openapi_document(api):
     assert {"version", "versions", "guard", "shadow"} <= set(schema["properties"])
     assert "post" in paths["/api/v1/models/{model}/aliases/{alias}/rollback"]
     assert "get" in paths["/api/v1/models/{model}/aliases/{alias}/shadow"]
+
+
+def test_an_error_after_the_version_was_picked_says_which_version_answered(api, aliased):
+    assert api.put(f"/api/v1/models/{aliased}/aliases/staging", json={"version": 1}).status_code == 200
+    bad_shape = {"inputs": [A, B | {"shape": [1, 3], "data": [1, 1, 1]}]}
+    r = api.post(f"/v2/models/{aliased}/versions/staging/infer", json=bad_shape)
+    assert r.status_code == 400 and r.json()["code"] == "tensor_shape", r.text
+    assert r.headers["FlashML-Model-Version"] == "1"
+    r = api.post(f"/v2/models/{aliased}/versions/staging/infer", content=b"{not json")
+    assert r.status_code == 400 and r.headers["FlashML-Model-Version"] == "1"
+    # Before a version is picked there is none to name.
+    r = api.post(f"/v2/models/{aliased}/versions/nosuch/infer", json=BODY)
+    assert r.status_code == 404 and "FlashML-Model-Version" not in r.headers
+    assert api.delete(f"/api/v1/models/{aliased}/aliases/staging").status_code == 204

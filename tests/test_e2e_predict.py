@@ -305,7 +305,9 @@ def test_bad_images(api, models):
     assert body["details"]["item"] == 1
     error(api.post("/v1/models/tcls/predict", json={"images": ["not base64!"]}), 400, "bad_base64")
     error(api.post("/v1/models/tcls/predict", json={"images": []}), 400, "no_items")
-    error(api.post("/v1/models/tcls/predict", json={"texts": ["a"]}), 400, "wrong_input_kind")
+    wrong = api.post("/v1/models/tcls/predict", json={"texts": ["a"]})
+    error(wrong, 400, "wrong_input_kind")
+    assert wrong.headers["FlashML-Model-Version"] == "1"  # an error after the version was picked names it
     error(api.post("/v1/models/tcls/predict", content=b"x", headers={"Content-Type": "text/plain"}),
           415, "unsupported_media_type")
 

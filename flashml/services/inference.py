@@ -29,6 +29,12 @@ class InferenceFailedError(FlashMLError):
     code = "inference_failed"
 
 
+def tag_version(exc: FlashMLError, loaded: LoadedModel | None) -> None:
+    """An error raised after a version was picked says which version answered, like a success does."""
+    if loaded is not None:
+        exc.headers = {**(exc.headers or {}), "FlashML-Model-Version": str(loaded.version)}
+
+
 class InferenceService:
     def __init__(self, registry: RegistryService, limiter: Callable[[Principal], None] | None = None,
                  metrics: RequestMetrics | None = None, shadow: ShadowService | None = None) -> None:
@@ -118,6 +124,7 @@ class InferenceService:
             return answer
         except FlashMLError as exc:
             status = exc.status
+            tag_version(exc, loaded)
             raise
         finally:  # requests for a model that serves nothing all count under "" (bounded memory)
             name = model if loaded or model in self.registry.latest_ready else ""

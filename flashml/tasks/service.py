@@ -11,7 +11,7 @@ from flashml.db import models as db
 from flashml.errors import BadRequestError, ConflictError, FlashMLError
 from flashml.runtime.pool import LoadedModel
 from flashml.runtime.runner import ModelRuntimeError
-from flashml.services.inference import PRIORITY_ONLINE, InferenceFailedError, InferenceService
+from flashml.services.inference import PRIORITY_ONLINE, InferenceFailedError, InferenceService, tag_version
 from flashml.settings import Settings
 from flashml.tasks.config import TaskConfig, parse_task
 from flashml.tasks.requests import PredictItems, check_count
@@ -61,6 +61,7 @@ class PredictService:
             return answer, {"FlashML-Model-Version": str(loaded.version)}
         except FlashMLError as exc:
             status = exc.status
+            tag_version(exc, loaded)
             raise
         finally:
             name = model if loaded or model in inference.registry.latest_ready else ""
