@@ -70,8 +70,10 @@ def test_metrics_count_exactly_the_calls_made(server, api, metered):
     # The version saw the six calls it was found for (not the 404 for v9, nor the 429 before the lookup).
     assert (where["last_hour"]["requests"], where["last_hour"]["errors"]) == (6, 2)
     assert isinstance(where["host_memory_bytes"], int) and where["gpu_memory_bytes"] is None
+    assert where["gpu_memory_note"] is None  # on the CPU there is no GPU memory to read, and nothing to explain
     process = report["process"]
     assert process["device"] == "cpu" and process["cpu_count"] >= 1 and process["rss_bytes"] > 50 * 2**20
+    assert process["gpu_memory_bytes"] is None and process["gpu_memory_note"] is None
 
     # All models together hold at least these requests (other tests share this server).
     everything = api.get("/api/v1/metrics").json()

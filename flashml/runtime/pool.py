@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from flashml.metrics import gpu_memory
 from flashml.metrics.memory import growth, rss_bytes
 from flashml.runtime.autotune import dummy_inputs
 from flashml.runtime.batching import Batcher, BatchingConfig
-from flashml.runtime.devices import CUDA, resolve_device
+from flashml.runtime.devices import CUDA, TENSORRT, resolve_device
 from flashml.runtime.executor import SessionExecutor
 from flashml.runtime.sessions import SessionOptions, create_session
 from flashml.signature import Signature
@@ -46,13 +48,25 @@ class LoadedModel:
     loaded_at: float = field(default_factory=time.time)
     # Growth of this process's RSS while the sessions were created: approximate (other threads allocate too).
     host_memory_bytes: int | None = None
+    # Growth of this process's GPU memory from before the sessions were created to after the warm-up (which
+    # grows ONNX Runtime's arena): None on the CPU or where NVML cannot be read (flashml.metrics.gpu_memory).
+    gpu_memory_bytes: int | None = None
+    gpu_baseline: int | None = None  # the GPU reading before the sessions were created
+    gpu_reader: Callable[[str], int | None] | None = None
     file_bytes: int = 0  # the version's files on disk: a floor for what it holds once loaded
     warmed: bool = False  # has answered once (a warm-up request, or a real one)
 
     @property
     def memory_bytes(self) -> int:
-        """What counts against the device's memory budget: the measured growth, at least the files' size."""
-        return max(self.host_memory_bytes or 0, self.file_bytes)
+        """What counts against the device's memory budget: the measured growth on that device (GPU memory for
+        a version on a GPU, when it could be read), at least the files' size."""
+        held = self.gpu_memory_bytes if self.gpu_memory_bytes is not None else self.host_memory_bytes
+        return max(held or 0, self.file_bytes)
+
+    def measure_gpu(self) -> None:
+        """Read the GPU memory this version grew by since before its sessions were created."""
+        if self.gpu_baseline is not None and self.gpu_reader is not None:
+            self.gpu_memory_bytes = growth(self.gpu_baseline, self.gpu_reader(self.device))
 
     async def run(self, inputs: dict[str, np.ndarray], output_names: list[str], **scheduling: Any
                   ) -> dict[str, np.ndarray]:
@@ -78,6 +92,8 @@ class LoadedModel:
         except Exception as exc:  # noqa: BLE001 - placeholder inputs are not every model's inputs
             log.warning("warm-up of %s v%d with placeholder inputs failed: %s", self.model, self.version, exc)
         self.warmed = True
+        if self.gpu_baseline is not None:
+            await asyncio.to_thread(self.measure_gpu)
 
     async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
         """Wait until the requests this version is answering are done (at most ``timeout_s``)."""
@@ -91,9 +107,11 @@ class LoadedModel:
 
 
 class ModelPool:
-    def __init__(self, device: str, options: SessionOptions = SessionOptions()) -> None:
+    def __init__(self, device: str, options: SessionOptions = SessionOptions(),
+                 gpu_reader: Callable[[str], int | None] = gpu_memory.used_bytes) -> None:
         self.device = device
         self.options = options
+        self.gpu_reader = gpu_reader  # this process's GPU memory on a device (NVML), None where unknown
         self.executor = ThreadPoolExecutor(max_workers=max(8, 2 * (os.cpu_count() or 1)), thread_name_prefix="ort")
         self._loaded: dict[tuple[str, int], LoadedModel] = {}
         self._lock = asyncio.Lock()  # session creation is not thread-safe: one at a time
@@ -105,6 +123,7 @@ class ModelPool:
             want = resolve_device(device) if device else self.device
             executors = []
             rss_before = rss_bytes()
+            gpu_before = await asyncio.to_thread(self.gpu_reader, want) if want.startswith("cuda") else None
             for _ in range(config.instance_count):
                 session = await asyncio.to_thread(create_session, model_path, want, self.options,
                                                   config.instance_count)
@@ -119,6 +138,9 @@ class ModelPool:
                                  Batcher(executors, config, self.executor, name=f"{model}/v{version}"),
                                  executors, config, warnings, host_memory_bytes=growth(rss_before, rss_bytes()),
                                  file_bytes=_folder_bytes(model_path.parent))
+            if gpu_before is not None and (CUDA in providers or TENSORRT in providers):
+                loaded.gpu_baseline, loaded.gpu_reader = gpu_before, self.gpu_reader
+                await asyncio.to_thread(loaded.measure_gpu)  # the weights; the warm-up reads again
             old = self._loaded.get((model, version))
             self._loaded[(model, version)] = loaded
         if old is not None:  # a reload: let requests already queued on the old instances finish first

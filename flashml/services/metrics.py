@@ -6,6 +6,7 @@ Shared by ``GET /api/v1/metrics`` and the console's dashboard. The series come f
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ from flashml.runtime.pool import LoadedModel
 from flashml.services.container import Services
 
 UNKNOWN_MODEL = ""  # requests naming a model that serves nothing count under this name
-GPU_NOT_MEASURED = "not measured: ONNX Runtime does not report the GPU memory of a session"
+GPU_NOT_MEASURED = "not measured: NVML (the NVIDIA driver's management library) could not be read"
 
 
 @dataclass
@@ -72,7 +73,8 @@ class ModelActivity:
 
 @dataclass
 class RunningVersion:
-    """A loaded version: where it runs and what it holds. Memory: RSS growth while its sessions were created."""
+    """A loaded version: where it runs and what it holds. Host memory: RSS growth while its sessions were
+    created. GPU memory: this process's GPU memory growth from before its sessions to after its warm-up."""
 
     model: str
     version: int
@@ -96,6 +98,7 @@ class ProcessInfo:
     cpu_count: int
     rss_bytes: int | None
     uptime_s: float
+    gpu_memory_bytes: int | None  # this process's memory on its GPU (NVML); None on the CPU
     gpu_memory_note: str | None
 
 
@@ -146,7 +149,8 @@ def running_version(loaded: LoadedModel, last_hour: MetricsSummary) -> RunningVe
     on_gpu = CUDA in loaded.providers or any("Tensorrt" in p for p in loaded.providers)
     return RunningVersion(loaded.model, loaded.version, loaded.device, list(loaded.providers),
                           len(loaded.executors), loaded.in_flight, stats["queued"], loaded.requests, last_hour,
-                          loaded.host_memory_bytes, None, GPU_NOT_MEASURED if on_gpu else None, loaded.loaded_at)
+                          loaded.host_memory_bytes, loaded.gpu_memory_bytes,
+                          GPU_NOT_MEASURED if on_gpu and loaded.gpu_memory_bytes is None else None, loaded.loaded_at)
 
 
 async def metrics_report(services: Services, model: str | None = None) -> MetricsReport:
@@ -177,8 +181,9 @@ async def metrics_report(services: Services, model: str | None = None) -> Metric
     loaded = sorted(pool.loaded(), key=lambda v: (v.model, v.version)) if pool else []
     running = [running_version(v, hour(per_version.get((v.model, v.version))))
                for v in loaded if model is None or v.model == model]
-    on_gpu = pool is not None and pool.device.startswith("cuda")
-    process = ProcessInfo(os.getpid(), pool.device if pool else "cpu", os.cpu_count() or 1, rss_bytes(),
-                          round(now - recorder.started, 1), GPU_NOT_MEASURED if on_gpu else None)
+    device = pool.device if pool else "cpu"
+    gpu = await asyncio.to_thread(pool.gpu_reader, device) if pool and device.startswith("cuda") else None
+    process = ProcessInfo(os.getpid(), device, os.cpu_count() or 1, rss_bytes(), round(now - recorder.started, 1),
+                          gpu, GPU_NOT_MEASURED if device.startswith("cuda") and gpu is None else None)
     return MetricsReport(now, WINDOW_MINUTES, model, round(hist.PRECISION, 4), summary(minutes, now, recorder.started),
                          points(minutes, now), activity, running, process)

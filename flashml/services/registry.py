@@ -71,6 +71,8 @@ def public_version(row: dict[str, Any], loaded: LoadedModel | None = None,
         out["warnings"] = loaded.warnings
         out["last_used_at"] = loaded.last_used or None
         out["memory_bytes"] = loaded.memory_bytes
+        out["host_memory_bytes"] = loaded.host_memory_bytes
+        out["gpu_memory_bytes"] = loaded.gpu_memory_bytes
         out["stats"] = loaded.batcher.stats()
     return out
 
