@@ -65,7 +65,8 @@ class FlashMLServer:
             if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
                 protocol.response_bytes(413, JSON, TOO_LARGE)
                 return
-            body = await self._body(protocol)
+            # With a length (checked above) the body comes in one call; without one it is read in chunks.
+            body = await protocol() if length is not None and length.isdigit() else await self._body(protocol)
             if body is None:
                 protocol.response_bytes(413, JSON, TOO_LARGE)
                 return
