@@ -108,8 +108,10 @@ class LoadedModel:
 
 class ModelPool:
     def __init__(self, device: str, options: SessionOptions = SessionOptions(),
-                 gpu_reader: Callable[[str], int | None] = gpu_memory.used_bytes) -> None:
+                 gpu_reader: Callable[[str], int | None] = gpu_memory.used_bytes, *, inline_run_s: float = 0.0
+                 ) -> None:
         self.device = device
+        self.inline_run_s = inline_run_s  # batches cheaper than this run on the event loop (setting inline_run_us)
         self.options = options
         self.gpu_reader = gpu_reader  # this process's GPU memory on a device (NVML), None where unknown
         self.executor = ThreadPoolExecutor(max_workers=max(8, 2 * (os.cpu_count() or 1)), thread_name_prefix="ort")
@@ -135,7 +137,8 @@ class ModelPool:
             if device and device.startswith("cuda") and not want.startswith("cuda"):
                 warnings.append(f"{device} was asked for but CUDA does not work here; it runs on the CPU.")
             loaded = LoadedModel(model, version, signature, want, providers,
-                                 Batcher(executors, config, self.executor, name=f"{model}/v{version}"),
+                                 Batcher(executors, config, self.executor, name=f"{model}/v{version}",
+                                         inline_run_s=self.inline_run_s),
                                  executors, config, warnings, host_memory_bytes=growth(rss_before, rss_bytes()),
                                  file_bytes=_folder_bytes(model_path.parent))
             if gpu_before is not None and (CUDA in providers or TENSORRT in providers):

@@ -92,7 +92,7 @@ async def open_services(settings: Settings) -> Services:
                              str(settings.data_dir / "cache" / "tensorrt"))
     if settings.tensorrt:
         Path(options.trt_cache_dir).mkdir(parents=True, exist_ok=True)
-    services.pool = ModelPool(device, options)
+    services.pool = ModelPool(device, options, inline_run_s=settings.inline_run_us / 1e6)
     store = open_store(settings)
     try:
         await asyncio.to_thread(store.prepare)

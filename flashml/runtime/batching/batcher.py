@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import math
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
@@ -14,6 +15,7 @@ import numpy as np
 
 from flashml.errors import BadRequestError, FlashMLError, UnavailableError
 from flashml.runtime.batching.config import BatchingConfig
+from flashml.runtime.batching.inline import InlinePolicy
 from flashml.runtime.batching.merge import merge, merge_key, rows, split
 from flashml.runtime.batching.queue import Pending, RequestQueue
 from flashml.runtime.runner import ModelRuntimeError
@@ -22,17 +24,21 @@ Execute = Callable[[dict[str, np.ndarray], list[str]], dict[str, np.ndarray]]
 
 
 def _execute_batch(execute: Execute, inputs: list[dict[str, np.ndarray]], output_names: list[str],
-                   config: BatchingConfig) -> list[dict[str, np.ndarray]]:
-    # Merge and split run on the executor too: copying big tensors on the event loop would stall every client.
+                   config: BatchingConfig) -> tuple[list[dict[str, np.ndarray]], float, float]:
+    """The batch's outputs per request, and the CPU time (on this thread) and wall time that merge, run and
+    split took."""
+    # Merge and split run where the model runs: in a worker thread, unless the whole batch is cheap (inline.py).
+    cpu, wall = time.thread_time(), time.perf_counter()
     merged, row_counts, lengths = merge(inputs, config)
-    return split(execute(merged, output_names), row_counts, lengths, config)
+    parts = split(execute(merged, output_names), row_counts, lengths, config)
+    return parts, time.thread_time() - cpu, time.perf_counter() - wall
 
 
 class Batcher:
     """Queue requests, cut fair batches of one merge key, run them on ``instance_count`` workers."""
 
     def __init__(self, execute: Execute | list[Execute], config: BatchingConfig, executor: Executor, *,
-                 name: str = "") -> None:
+                 name: str = "", inline_run_s: float = 0.0) -> None:
         self._executes = list(execute) if isinstance(execute, list | tuple) else [execute]
         if not self._executes:
             raise ValueError("a Batcher needs at least one execute function")
@@ -52,6 +58,7 @@ class Batcher:
         self._cancelled = 0
         self._histogram: Counter[int] = Counter()
         self._batch_seconds = 0.0  # moving average, for the Retry-After estimate
+        self._inline = InlinePolicy(inline_run_s)  # cheap batches run on the loop (flashml.runtime.batching.inline)
 
     # ---- the Runner protocol -------------------------------------------------------------------------
     async def run(self, inputs: dict[str, np.ndarray], output_names: list[str], *, key: str = "", weight: int = 1,
@@ -127,6 +134,7 @@ class Batcher:
             "timed_out": self._queue.timed_out,
             "failed": self._failed,
             "cancelled": self._cancelled,
+            "inline_batches": self._inline.inline_runs,
         }
 
     # ---- internals -----------------------------------------------------------------------------------
@@ -220,8 +228,13 @@ class Batcher:
         self._in_flight += 1
         started = loop.time()
         try:
-            parts = await loop.run_in_executor(self.executor, _execute_batch, execute, [r.inputs for r in batch],
-                                               batch[0].output_names, cfg)
+            args = (execute, [r.inputs for r in batch], batch[0].output_names, cfg)
+            inline = self._inline.inline(batch_rows)
+            if inline:
+                parts, cpu_s, wall_s = _execute_batch(*args)
+            else:
+                parts, cpu_s, wall_s = await loop.run_in_executor(self.executor, _execute_batch, *args)
+            self._inline.record(batch_rows, cpu_s, wall_s, inline=inline)
         except asyncio.CancelledError:
             for req in batch:
                 if not req.future.done():
