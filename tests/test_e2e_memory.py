@@ -53,7 +53,9 @@ def test_least_recently_used_versions_unload_and_load_again_on_demand(budgeted):
     info = api.get(f"/api/v1/models/{MODEL}").json()
     device = info["memory"]["devices"][0]
     assert device["budget_bytes"] == 1 and device["used_bytes"] > 0 and info["memory"]["unloaded"] == 2
-    assert next(v for v in info["versions"] if v["version"] == 3)["memory_bytes"] > 0
+    v3 = next(v for v in info["versions"] if v["version"] == 3)
+    assert v3["memory_bytes"] > 0 and isinstance(v3["host_memory_bytes"], int)
+    assert v3["gpu_memory_bytes"] is None  # on the CPU
     _infer(api, 1)  # waits while v1 loads again; v3 makes room
     assert _loaded(api) == {1}
     _infer(api, 2)
