@@ -188,6 +188,7 @@ def main() -> None:
                                headers={"Authorization": f"Bearer {key}"}).json()
             results["models"][name] = {
                 "raw": raw, "flashml_config": config["config"], "batch_histogram": config["stats"]["histogram"],
+                "batches": config["stats"]["batches"], "inline_batches": config["stats"].get("inline_batches", 0),
                 **{server: {c: _median(v) for c, v in runs[server].items()}
                    for server in ("naive", "flashml", "flashml_binary")}}
     finally:
