@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import quote
 
@@ -187,6 +188,16 @@ class ModelsPageController(Controller):
         require_role(user.principal(), "maintainer")
         return user
 
+    async def _change(self, request: Request, user: SessionUser, services: Services, name: str, done: str,
+                      change: Awaitable[Any], *, failed: str = "") -> Template | Redirect:
+        """Make one change from the model page: back to it with ``?done=``, or the page again with the error."""
+        try:
+            await change
+        except FlashMLError as exc:
+            return await self._model(request, user, services, name, error=f"{failed}{exc.message}",
+                                     status_code=exc.status)
+        return Redirect(f"/models/{quote(name, safe='')}?done={done}", status_code=303)
+
     @post("/models/{name:str}/versions/{version:int}/config", status_code=303)
     async def save_config(self, request: Request, sessions: SessionService, services: Services, name: str,
                           version: int) -> Template | Redirect:
@@ -265,11 +276,8 @@ class ModelsPageController(Controller):
         user = await self._checked(request, sessions, name)
         if isinstance(user, Redirect):
             return user
-        try:
-            await services.registry.aliases.delete_alias(name, alias, actor=f"{user.name}/console")
-        except FlashMLError as exc:
-            return await self._model(request, user, services, name, error=exc.message, status_code=exc.status)
-        return Redirect(f"/models/{quote(name, safe='')}?done=alias_delete", status_code=303)
+        return await self._change(request, user, services, name, "alias_delete",
+                                  services.registry.aliases.delete_alias(name, alias, actor=f"{user.name}/console"))
 
     @post("/models/{name:str}/versions/{version:int}/pin", status_code=303)
     async def pin(self, request: Request, sessions: SessionService, services: Services, name: str,
@@ -278,11 +286,9 @@ class ModelsPageController(Controller):
         if isinstance(user, Redirect):
             return user
         pinned = (await request.form()).get("pinned") == "on"
-        try:
-            await services.registry.set_pinned(name, version, {"pinned": pinned}, actor=f"{user.name}/console")
-        except FlashMLError as exc:
-            return await self._model(request, user, services, name, error=exc.message, status_code=exc.status)
-        return Redirect(f"/models/{quote(name, safe='')}?done={'pin' if pinned else 'unpin'}", status_code=303)
+        return await self._change(request, user, services, name, "pin" if pinned else "unpin",
+                                  services.registry.set_pinned(name, version, {"pinned": pinned},
+                                                               actor=f"{user.name}/console"))
 
     @post("/models/{name:str}/response-cache", status_code=303)
     async def set_response_cache(self, request: Request, sessions: SessionService, services: Services,
@@ -295,13 +301,10 @@ class ModelsPageController(Controller):
         change: dict = {"enabled": form.get("enabled") == "on"}
         if entries:
             change["max_entries"] = int(entries) if entries.isdigit() else entries
-        try:
-            await services.registry.response_caches.configure(name, {"response_cache": change},
-                                                               actor=f"{user.name}/console")
-        except FlashMLError as exc:
-            return await self._model(request, user, services, name, error=f"Not saved: {exc.message}",
-                                     status_code=exc.status)
-        return Redirect(f"/models/{quote(name, safe='')}?done=cache", status_code=303)
+        return await self._change(request, user, services, name, "cache",
+                                  services.registry.response_caches.configure(name, {"response_cache": change},
+                                                                              actor=f"{user.name}/console"),
+                                  failed="Not saved: ")
 
     @post("/models/{name:str}/aliases/{alias:str}/rollback", status_code=303)
     async def rollback_alias(self, request: Request, sessions: SessionService, services: Services, name: str,
@@ -310,9 +313,6 @@ class ModelsPageController(Controller):
         user = await self._checked(request, sessions, name)
         if isinstance(user, Redirect):
             return user
-        try:
-            await services.registry.aliases.rollback(name, alias, actor=f"{user.name}/console")
-        except FlashMLError as exc:
-            return await self._model(request, user, services, name, error=f"Not rolled back: {exc.message}",
-                                     status_code=exc.status)
-        return Redirect(f"/models/{quote(name, safe='')}?done=rollback", status_code=303)
+        return await self._change(request, user, services, name, "rollback",
+                                  services.registry.aliases.rollback(name, alias, actor=f"{user.name}/console"),
+                                  failed="Not rolled back: ")
