@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -27,10 +28,15 @@ class Signature:
     outputs: list[TensorSpec]
 
     def input(self, name: str) -> TensorSpec | None:
-        return next((t for t in self.inputs if t.name == name), None)
+        return self._by_name[0].get(name)
 
     def output(self, name: str) -> TensorSpec | None:
-        return next((t for t in self.outputs if t.name == name), None)
+        return self._by_name[1].get(name)
+
+    @cached_property
+    def _by_name(self) -> tuple[dict[str, TensorSpec], dict[str, TensorSpec]]:
+        # Looked up for every tensor of every request; a signature never changes once made.
+        return {t.name: t for t in self.inputs}, {t.name: t for t in self.outputs}
 
     def to_dict(self) -> dict[str, Any]:
         return {"inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs]}

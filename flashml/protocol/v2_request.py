@@ -54,7 +54,7 @@ def parse_infer_request(body: bytes, header_length: int | None, signature: Signa
     request_id = header.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequestError("`id` must be a string.", code="malformed_request")
-    unknown = sorted(set(params) - _IGNORED_PARAMETERS)
+    unknown = sorted(set(params) - _IGNORED_PARAMETERS) if params else None
     if unknown:
         raise BadRequestError(f"Unsupported request parameter(s): {', '.join(unknown)}.",
                               code="unsupported_parameter")
@@ -106,12 +106,15 @@ def _parse_inputs(items: Any, binary: memoryview, signature: Signature) -> dict[
         if dt.v2 != spec.datatype:
             raise TensorError(f"Input {name!r} must be {spec.datatype}, not {dt.v2}.", code="tensor_datatype")
         shape = _shape(name, item.get("shape"), spec)
-        params = _dict(item.get("parameters"), f"inputs[{name}].parameters")
-        for p in _UNSUPPORTED_INPUT_PARAMETERS:
-            if p in params:
-                raise BadRequestError(f"Input {name!r}: shared memory is not supported by this server.",
-                                      code="unsupported_parameter")
-        size = params.get("binary_data_size")
+        params = item.get("parameters")
+        size = None
+        if params is not None:  # most JSON inputs have none: skip the checks (and their f-strings)
+            params = _dict(params, f"inputs[{name}].parameters")
+            for p in _UNSUPPORTED_INPUT_PARAMETERS:
+                if p in params:
+                    raise BadRequestError(f"Input {name!r}: shared memory is not supported by this server.",
+                                          code="unsupported_parameter")
+            size = params.get("binary_data_size")
         if size is None:
             if "data" not in item:
                 raise TensorError(f"Input {name!r} has neither `data` nor `binary_data_size`.",
@@ -136,11 +139,23 @@ def _parse_inputs(items: Any, binary: memoryview, signature: Signature) -> dict[
 
 
 def _shape(name: str, shape: Any, spec: TensorSpec) -> list[int]:
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                              for d in shape):
+    # Plain loops: this runs for every input of every request, and generators cost more than the checks.
+    if type(shape) is not list:
+        shape = None
+    else:
+        for d in shape:
+            if type(d) is not int or d < 0:  # bool is not int here
+                shape = None
+                break
+    if shape is None:
         raise TensorError(f"Input {name!r}: `shape` must be a list of non-negative integers.",
                           code="tensor_shape")
-    fits = len(shape) == len(spec.shape) and all(want in (-1, got) for want, got in zip(spec.shape, shape, strict=True))
+    fits = len(shape) == len(spec.shape)
+    if fits:
+        for want, got in zip(spec.shape, shape):  # noqa: B905 - the lengths are equal
+            if want != -1 and want != got:
+                fits = False
+                break
     if not fits:
         raise TensorError(f"Input {name!r}: shape {shape} does not fit {_pretty(spec.shape)} "
                           "(-1 is any size).", code="tensor_shape")
