@@ -63,6 +63,11 @@ class LoadedModel:
         held = self.gpu_memory_bytes if self.gpu_memory_bytes is not None else self.host_memory_bytes
         return max(held or 0, self.file_bytes)
 
+    @property
+    def on_gpu(self) -> bool:
+        """Its sessions really run on CUDA or TensorRT (a CUDA device that fell back to the CPU does not)."""
+        return CUDA in self.providers or TENSORRT in self.providers
+
     def measure_gpu(self) -> None:
         """Read the GPU memory this version grew by since before its sessions were created."""
         if self.gpu_baseline is not None and self.gpu_reader is not None:
@@ -141,7 +146,7 @@ class ModelPool:
                                          inline_run_s=self.inline_run_s),
                                  executors, config, warnings, host_memory_bytes=growth(rss_before, rss_bytes()),
                                  file_bytes=_folder_bytes(model_path.parent))
-            if gpu_before is not None and (CUDA in providers or TENSORRT in providers):
+            if gpu_before is not None and loaded.on_gpu:
                 loaded.gpu_baseline, loaded.gpu_reader = gpu_before, self.gpu_reader
                 await asyncio.to_thread(loaded.measure_gpu)  # the weights; the warm-up reads again
             old = self._loaded.get((model, version))

@@ -14,7 +14,6 @@ from flashml.metrics import MinuteTotals, RequestMetrics
 from flashml.metrics import histogram as hist
 from flashml.metrics.memory import rss_bytes
 from flashml.metrics.recorder import WINDOW_MINUTES
-from flashml.runtime.devices import CUDA
 from flashml.runtime.pool import LoadedModel
 from flashml.services.container import Services
 
@@ -146,11 +145,11 @@ def summary(minutes: list[MinuteTotals], now: float, started: float) -> MetricsS
 
 def running_version(loaded: LoadedModel, last_hour: MetricsSummary) -> RunningVersion:
     stats = loaded.batcher.stats()
-    on_gpu = CUDA in loaded.providers or any("Tensorrt" in p for p in loaded.providers)
     return RunningVersion(loaded.model, loaded.version, loaded.device, list(loaded.providers),
                           len(loaded.executors), loaded.in_flight, stats["queued"], loaded.requests, last_hour,
                           loaded.host_memory_bytes, loaded.gpu_memory_bytes,
-                          GPU_NOT_MEASURED if on_gpu and loaded.gpu_memory_bytes is None else None, loaded.loaded_at)
+                          GPU_NOT_MEASURED if loaded.on_gpu and loaded.gpu_memory_bytes is None else None,
+                          loaded.loaded_at)
 
 
 async def metrics_report(services: Services, model: str | None = None) -> MetricsReport:
