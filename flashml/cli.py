@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from flashml import __version__
+from flashml import __version__, event_loop
 from flashml.settings import RESOLVED_ENV, Settings, SettingsError, load_settings, settings_table
 
 
@@ -70,6 +70,7 @@ def serve(config: Path | None = None, **values: Any) -> None:
     settings = _resolve(config, values)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ[RESOLVED_ENV] = settings.to_json()
+    event_loop.install()  # before Granian forks its worker, which builds the loop with asyncio.new_event_loop()
     server = Granian("flashml.app:app_from_env", factory=True, address=settings.host, port=settings.port,
                      interface=Interfaces.RSGI, workers=1, log_level=settings.log_level.lower(),
                      workers_kill_timeout=30, **_tls_options(settings))
