@@ -189,6 +189,7 @@ def main() -> None:
             results["models"][name] = {
                 "raw": raw, "flashml_config": config["config"], "batch_histogram": config["stats"]["histogram"],
                 "batches": config["stats"]["batches"], "inline_batches": config["stats"].get("inline_batches", 0),
+                "chained_batches": config["stats"].get("chained_batches", 0),
                 **{server: {c: _median(v) for c, v in runs[server].items()}
                    for server in ("naive", "flashml", "flashml_binary")}}
     finally:

@@ -9,6 +9,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,21 +17,35 @@ import numpy as np
 from flashml.errors import BadRequestError, FlashMLError, UnavailableError
 from flashml.runtime.batching.config import BatchingConfig
 from flashml.runtime.batching.inline import InlinePolicy
+from flashml.runtime.batching.lane import Lane
 from flashml.runtime.batching.merge import merge, merge_key, rows, split
-from flashml.runtime.batching.queue import Pending, RequestQueue
+from flashml.runtime.batching.queue import Pending, RequestQueue, timeout_error
 from flashml.runtime.runner import ModelRuntimeError
+
+CHAIN_PRIORITY = 0  # requests of this priority (online) or better may be cut ahead, behind a running batch
 
 Execute = Callable[[dict[str, np.ndarray], list[str]], dict[str, np.ndarray]]
 
 
 def _execute_batch(execute: Execute, inputs: list[dict[str, np.ndarray]], output_names: list[str],
-                   config: BatchingConfig) -> tuple[list[dict[str, np.ndarray]], float, float]:
-    """The batch's outputs per request, and the CPU time (on this thread) and wall time that merge, run and
-    split took."""
+                   config: BatchingConfig, deadlines: list[float | None] | None = None
+                   ) -> tuple[list[dict[str, np.ndarray] | None], float, float]:
+    """The batch's outputs per request (None for a request whose deadline passed before the batch started: it
+    is not run), and the CPU time (on this thread) and wall time that merge, run and split took."""
     # Merge and split run where the model runs: in a worker thread, unless the whole batch is cheap (inline.py).
     cpu, wall = time.thread_time(), time.perf_counter()
-    merged, row_counts, lengths = merge(inputs, config)
-    parts = split(execute(merged, output_names), row_counts, lengths, config)
+    if deadlines is None:
+        merged, row_counts, lengths = merge(inputs, config)
+        parts: list[dict[str, np.ndarray] | None] = split(execute(merged, output_names), row_counts, lengths, config)
+    else:  # some requests have a deadline, and the batch may have waited in its lane (lane.py) past it
+        now = time.monotonic()  # the event loop's clock
+        live = [i for i, d in enumerate(deadlines) if d is None or d > now]
+        parts = [None] * len(inputs)
+        if live:
+            merged, row_counts, lengths = merge([inputs[i] for i in live], config)
+            outputs = split(execute(merged, output_names), row_counts, lengths, config)
+            for i, part in zip(live, outputs, strict=True):
+                parts[i] = part
     return parts, time.thread_time() - cpu, time.perf_counter() - wall
 
 
@@ -56,6 +71,7 @@ class Batcher:
         self._requests = 0
         self._failed = 0
         self._cancelled = 0
+        self._chained = 0
         self._histogram: Counter[int] = Counter()
         self._batch_seconds = 0.0  # moving average, for the Retry-After estimate
         self._inline = InlinePolicy(inline_run_s)  # cheap batches run on the loop (flashml.runtime.batching.inline)
@@ -135,6 +151,7 @@ class Batcher:
             "failed": self._failed,
             "cancelled": self._cancelled,
             "inline_batches": self._inline.inline_runs,
+            "chained_batches": self._chained,
         }
 
     # ---- internals -----------------------------------------------------------------------------------
@@ -197,12 +214,34 @@ class Batcher:
         fits = bisect.bisect_right(cfg.preferred_batch_sizes, available)
         return cfg.preferred_batch_sizes[fits - 1] if fits else cfg.max_batch_size
 
+    def _chainable(self, cfg: BatchingConfig) -> bool:
+        """A full batch of online requests waits: worth cutting now, to start the moment the running one ends
+        (it cannot grow by waiting, and background work is never put ahead of an online request to come)."""
+        head = self._queue.head()
+        return (head is not None and head.priority <= CHAIN_PRIORITY and bool(cfg.max_batch_size)
+                and self._queue.rows_for(head.merge_key) >= cfg.max_batch_size)
+
     async def _worker(self, index: int) -> None:
         loop, queue = self._loop, self._queue
         assert loop is not None
+        lane = Lane(self.executor, loop)
+        running: deque[_Started] = deque()  # batches handed to this instance's lane, oldest first
         try:
-            while not self._closed and index < self.config.instance_count:
+            while running or (not self._closed and index < self.config.instance_count):
                 cfg = self.config
+                if running:
+                    if len(running) == 1 and not self._closed and self._chainable(cfg):
+                        batch = queue.take(cfg.max_batch_size, loop.time())
+                        if batch:
+                            running.append(self._start(index, lane, batch, cfg))
+                            self._chained += 1
+                    started = running.popleft()
+                    try:
+                        await self._finish(started)
+                    except asyncio.CancelledError:
+                        self._abandon(started, *running)
+                        raise
+                    continue
                 head = queue.head()
                 if head is None:
                     await self._wait(None)
@@ -215,30 +254,40 @@ class Batcher:
                         continue
                 batch = queue.take(self._cut(head.merge_key, cfg), loop.time())
                 if batch:
-                    await self._run_batch(index, batch, cfg)
+                    running.append(self._start(index, lane, batch, cfg))
         finally:
             if self._workers.get(index) is asyncio.current_task():
                 del self._workers[index]
 
-    async def _run_batch(self, index: int, batch: list[Pending], cfg: BatchingConfig) -> None:
-        loop = self._loop
-        assert loop is not None
+    def _start(self, index: int, lane: Lane, batch: list[Pending], cfg: BatchingConfig) -> _Started:
+        """Run a cheap batch now, on the loop (inline.py); hand any other to the instance's lane."""
+        assert self._loop is not None
         execute = self._executes[index % len(self._executes)]
         batch_rows = sum(r.rows for r in batch)
         self._in_flight += 1
-        started = loop.time()
+        started = _Started(batch, batch_rows, self._loop.time(), self._inline.inline(batch_rows))
+        deadlines = [r.deadline for r in batch]
+        args = (execute, [r.inputs for r in batch], batch[0].output_names, cfg,
+                None if all(d is None for d in deadlines) else deadlines)
+        if started.inline:
+            started.future = self._loop.create_future()
+            try:
+                started.future.set_result(_execute_batch(*args))
+            except Exception as exc:  # noqa: BLE001 - _finish fails this batch's requests with it
+                started.future.set_exception(exc)
+        else:
+            started.future = lane.submit(_execute_batch, *args)
+        return started
+
+    async def _finish(self, started: _Started) -> None:
+        """Wait for a started batch and answer its requests (every failure fails this batch only)."""
+        assert self._loop is not None and started.future is not None
+        batch, batch_rows = started.batch, started.rows
+        wall_s = None
         try:
-            args = (execute, [r.inputs for r in batch], batch[0].output_names, cfg)
-            inline = self._inline.inline(batch_rows)
-            if inline:
-                parts, cpu_s, wall_s = _execute_batch(*args)
-            else:
-                parts, cpu_s, wall_s = await loop.run_in_executor(self.executor, _execute_batch, *args)
-            self._inline.record(batch_rows, cpu_s, wall_s, inline=inline)
+            parts, cpu_s, wall_s = await started.future
+            self._inline.record(batch_rows, cpu_s, wall_s, inline=started.inline)
         except asyncio.CancelledError:
-            for req in batch:
-                if not req.future.done():
-                    req.future.set_exception(self._unloaded())
             raise
         except Exception as exc:  # noqa: BLE001 - any failure fails this batch only; the worker goes on
             self._failed += len(batch)
@@ -247,14 +296,37 @@ class Batcher:
                     req.future.set_exception(_per_request(exc))
         else:
             for req, part in zip(batch, parts, strict=True):
-                if not req.future.done():
+                if part is None:  # its deadline passed while the batch waited in the lane: it did not run
+                    self._queue.timed_out += 1
+                    if not req.future.done():
+                        req.future.set_exception(timeout_error(req))
+                elif not req.future.done():
                     req.future.set_result(part)
         finally:
             self._in_flight -= 1
         self._batches += 1
         self._rows += batch_rows
         self._histogram[batch_rows] += 1
-        self._batch_seconds += 0.2 * (loop.time() - started - self._batch_seconds)
+        took = wall_s if wall_s is not None else self._loop.time() - started.at
+        self._batch_seconds += 0.2 * (took - self._batch_seconds)
+
+    def _abandon(self, *batches: _Started) -> None:
+        # The worker was cancelled (its loop is going away): nobody will answer these requests any more.
+        for started in batches:
+            for req in started.batch:
+                if not req.future.done():
+                    req.future.set_exception(self._unloaded())
+
+
+@dataclass(slots=True)
+class _Started:
+    """A batch taken from the queue: running inline (already done), or in (or waiting in) its lane."""
+
+    batch: list[Pending]
+    rows: int
+    at: float  # loop.time() when it was taken
+    inline: bool
+    future: asyncio.Future | None = None
 
 
 def _settle(waiter: asyncio.Future) -> None:

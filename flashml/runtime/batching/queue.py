@@ -50,6 +50,11 @@ class Pending:
     queued: bool = False
 
 
+def timeout_error(req: Pending) -> RequestTimeoutError:
+    return RequestTimeoutError(f"The request waited longer than its timeout ({req.timeout_us} µs) in the model's "
+                               "queue and was not run.", details={"timeout_us": req.timeout_us})
+
+
 @dataclass(slots=True)
 class _Level:
     """The requests of one priority: a deque per key and the round-robin ring of keys that have some."""
@@ -157,9 +162,7 @@ class RequestQueue:
         if self.remove(req):
             self.timed_out += 1
             if not req.future.done():
-                req.future.set_exception(RequestTimeoutError(
-                    f"The request waited longer than its timeout ({req.timeout_us} µs) in the model's queue "
-                    "and was not run.", details={"timeout_us": req.timeout_us}))
+                req.future.set_exception(timeout_error(req))
 
     def take(self, max_rows: int, now: float) -> list[Pending]:
         """Cut one batch: same merge key as the head, at most max_rows rows (0 = exactly one request)."""

@@ -1,0 +1,190 @@
+"""Batches chained in an instance's lane: a full batch of online requests waits behind the running one and
+starts in the same worker thread the moment it ends (flashml.runtime.batching.lane)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from flashml.runtime.batching import Batcher, BatchingConfig, RequestTimeoutError
+from flashml.runtime.batching.lane import Lane
+from flashml.runtime.runner import ModelRuntimeError
+
+
+class Gated:
+    """A fake model: each batch waits for one permit (``open(n)``), records its tags and thread, doubles x,
+    and fails any batch holding a negative tag."""
+
+    def __init__(self) -> None:
+        self.permits = threading.Semaphore(0)
+        self.batches: list[list[int]] = []
+        self.threads: list[int] = []
+        self.started = 0
+
+    def open(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.permits.release()
+
+    def __call__(self, inputs: dict[str, np.ndarray], output_names: list[str]) -> dict[str, np.ndarray]:
+        self.started += 1
+        assert self.permits.acquire(timeout=10)
+        tags = [int(t) for t in inputs["x"][:, 0]]
+        self.batches.append(tags)
+        self.threads.append(threading.get_ident())
+        if min(tags) < 0:
+            raise ModelRuntimeError("boom: negative input")
+        return {name: inputs["x"] * 2 for name in output_names}
+
+
+def x(tag: int) -> dict[str, np.ndarray]:
+    return {"x": np.full((1, 2), tag, dtype=np.float32)}
+
+
+async def until(predicate, timeout: float = 5.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "condition not reached"
+        await asyncio.sleep(0.001)
+
+
+def serve(test, **settings):
+    """Run ``test(batcher, model, submit)``; submit(tag, **kwargs) queues one request and returns its task."""
+    async def main():
+        model = Gated()
+        pool = ThreadPoolExecutor(4)
+        batcher = Batcher(model, BatchingConfig(**settings), pool, name="m")
+
+        async def submit(tag: int, **kwargs) -> asyncio.Task:
+            queued = batcher.stats()["queued"] + batcher.stats()["in_flight"]
+            task = asyncio.create_task(batcher.run(x(tag), ["y"], **kwargs))
+            await until(lambda: batcher.stats()["queued"] + batcher.stats()["in_flight"] > queued)
+            return task
+
+        try:
+            return await test(batcher, model, submit)
+        finally:
+            model.open(100)
+            await batcher.close()
+            pool.shutdown(wait=True)
+    return asyncio.run(main())
+
+
+async def answers(tasks) -> list:
+    out = []
+    for task in tasks:
+        try:
+            out.append(int((await task)["y"][0, 0]))
+        except Exception as exc:  # noqa: BLE001 - the test compares the errors too
+            out.append(type(exc).__name__)
+    return out
+
+
+def test_full_batches_waiting_are_chained_behind_the_running_one():
+    async def test(batcher, model, submit):
+        blocker = await submit(999)
+        await until(lambda: model.started == 1)
+        tasks = [await submit(i) for i in range(1, 7)]
+        model.open(4)
+        assert await answers([blocker, *tasks]) == [1998, 2, 4, 6, 8, 10, 12]
+        assert model.batches == [[999], [1, 2], [3, 4], [5, 6]]
+        # [1, 2] was cut once the blocker ended; [3, 4] and [5, 6] each while the batch before them ran, and
+        # started in that batch's worker thread without going back through the event loop.
+        assert batcher.stats()["chained_batches"] == 2
+        assert model.threads[1] == model.threads[2] == model.threads[3]
+    serve(test, max_batch_size=2)
+
+
+def test_a_batch_that_could_still_grow_is_not_chained():
+    async def test(batcher, model, submit):
+        blocker = await submit(999)
+        await until(lambda: model.started == 1)
+        tasks = [await submit(i) for i in (1, 2, 3)]
+        model.open(1)
+        await until(lambda: model.started == 2)  # [1, 2, 3] runs; nothing else waits
+        late = await submit(4)  # one row: the batch behind could take three more, so it is not cut yet
+        assert batcher.stats()["queued"] == 1
+        model.open(2)
+        assert await answers([blocker, *tasks, late]) == [1998, 2, 4, 6, 8]
+        assert model.batches == [[999], [1, 2, 3], [4]] and batcher.stats()["chained_batches"] == 0
+    serve(test, max_batch_size=4)
+
+
+def test_background_requests_are_not_chained_ahead_of_an_online_request_to_come():
+    async def test(batcher, model, submit):
+        blocker = await submit(999)
+        await until(lambda: model.started == 1)
+        jobs = [await submit(i, priority=1) for i in (10, 11, 12, 13)]
+        model.open(1)
+        await until(lambda: model.started == 2)  # the job batch [10, 11] runs; [12, 13] stays queued
+        online = await submit(20)
+        model.open(3)
+        assert await answers([blocker, *jobs, online]) == [1998, 20, 22, 24, 26, 40]
+        # [12, 13] was not cut while [10, 11] ran, so the online request went next (filled up with a job row).
+        assert model.batches == [[999], [10, 11], [20, 12], [13]]
+    serve(test, max_batch_size=2)
+
+
+def test_a_chained_request_whose_deadline_passes_while_it_waits_is_not_run():
+    async def test(batcher, model, submit):
+        blocker = await submit(999)
+        await until(lambda: model.started == 1)
+        first = await submit(1)
+        second = await submit(2, timeout_us=30_000)
+        model.open(1)
+        await until(lambda: model.started == 2)  # [1] runs and [2] waits in the lane behind it
+        assert batcher.stats()["chained_batches"] == 1 and batcher.stats()["queued"] == 0
+        await asyncio.sleep(0.1)  # past [2]'s deadline
+        model.open(1)
+        with pytest.raises(RequestTimeoutError) as err:
+            await second
+        assert err.value.status == 504 and "not run" in err.value.message
+        assert await answers([blocker, first]) == [1998, 2]
+        assert model.batches == [[999], [1]] and batcher.stats()["timed_out"] == 1
+    serve(test, max_batch_size=1)
+
+
+def test_a_failing_chained_batch_fails_only_its_requests():
+    async def test(batcher, model, submit):
+        blocker = await submit(999)
+        await until(lambda: model.started == 1)
+        tasks = [await submit(tag) for tag in (1, -2, 3)]
+        model.open(4)
+        assert await answers([blocker, *tasks]) == [1998, 2, "ModelRuntimeError", 6]
+        assert batcher.stats()["chained_batches"] == 2 and batcher.stats()["failed"] == 1
+    serve(test, max_batch_size=1)
+
+
+def test_a_lane_runs_one_function_at_a_time_in_order_and_reports_each():
+    async def main():
+        pool = ThreadPoolExecutor(4)
+        lane = Lane(pool, asyncio.get_running_loop())
+        gate, running, seen = threading.Event(), [], []
+
+        def job(i: int) -> int:
+            running.append(i)
+            assert len(running) == 1, "two functions of one lane ran at once"
+            if i == 0:
+                assert gate.wait(10)
+            seen.append((i, threading.get_ident()))
+            running.remove(i)
+            if i == 2:
+                raise ValueError("two")
+            return i * 10
+
+        futures = [lane.submit(job, i) for i in range(4)]
+        assert lane.busy
+        gate.set()
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        pool.shutdown(wait=True)
+        return results, seen, lane.busy
+
+    results, seen, busy = asyncio.run(main())
+    assert results[:2] == [0, 10] and isinstance(results[2], ValueError) and results[3] == 30
+    assert [i for i, _ in seen] == [0, 1, 2, 3]
+    assert len({thread for _, thread in seen}) == 1  # drained by the one worker thread, back to back
+    assert not busy
