@@ -188,3 +188,17 @@ def test_a_lane_runs_one_function_at_a_time_in_order_and_reports_each():
     assert [i for i, _ in seen] == [0, 1, 2, 3]
     assert len({thread for _, thread in seen}) == 1  # drained by the one worker thread, back to back
     assert not busy
+
+
+def test_a_batch_that_cannot_reach_a_worker_thread_fails_instead_of_hanging():
+    async def main():
+        pool = ThreadPoolExecutor(1)
+        pool.shutdown()  # as when the pool closes while a request is still queued
+        batcher = Batcher(Gated(), BatchingConfig(max_batch_size=2), pool, name="m")
+        try:
+            with pytest.raises(ModelRuntimeError):
+                await asyncio.wait_for(batcher.run(x(1), ["y"]), 5)
+            assert batcher.stats()["failed"] == 1 and batcher.stats()["in_flight"] == 0
+        finally:
+            await batcher.close()
+    asyncio.run(main())

@@ -240,6 +240,7 @@ class Batcher:
                         await self._finish(started)
                     except asyncio.CancelledError:
                         self._abandon(started, *running)
+                        self._in_flight -= len(running)
                         raise
                     continue
                 head = queue.head()
@@ -269,14 +270,15 @@ class Batcher:
         deadlines = [r.deadline for r in batch]
         args = (execute, [r.inputs for r in batch], batch[0].output_names, cfg,
                 None if all(d is None for d in deadlines) else deadlines)
-        if started.inline:
-            started.future = self._loop.create_future()
-            try:
+        try:
+            if started.inline:
+                started.future = self._loop.create_future()
                 started.future.set_result(_execute_batch(*args))
-            except Exception as exc:  # noqa: BLE001 - _finish fails this batch's requests with it
-                started.future.set_exception(exc)
-        else:
-            started.future = lane.submit(_execute_batch, *args)
+            else:
+                started.future = lane.submit(_execute_batch, *args)
+        except Exception as exc:  # noqa: BLE001 - a failing run, or an executor shut down: _finish fails the batch
+            started.future = self._loop.create_future()
+            started.future.set_exception(exc)
         return started
 
     async def _finish(self, started: _Started) -> None:
