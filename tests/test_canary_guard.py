@@ -1,4 +1,5 @@
-"""The canary guard's arithmetic, without a server: windows by subtraction, thresholds, the stable version."""
+"""The canary guard's arithmetic, without a server: windows by subtraction, thresholds, the stable version; and
+in-process services on a real SQLite file for when a split starts being measured."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from flashml.metrics.recorder import RequestMetrics
 from flashml.services.alias_rules import Guard, parse_guard
 from flashml.services.aliases import Route
 from flashml.services.canary_guard import Totals, totals, verdict
+from flashml.services.container import open_services
+from flashml.settings import load_settings
+from tests import onnx_models
+from tests.test_alias_resolution import _chunks, run
 
 SPLIT = {"1": 90, "2": 10}
 
@@ -56,3 +61,31 @@ def test_bad_guards(guard):
 
 def test_defaults():
     assert parse_guard({"max_error_rate": 0.05}, SPLIT) == Guard(0.05, None, 60.0, 20)
+
+
+async def _errors_before_the_first_check(tmp_path) -> tuple[list[dict], dict]:
+    settings = load_settings({"data_dir": str(tmp_path / "data"), "device": "cpu", "autotune": False,
+                              "canary_check_interval_s": 3600}, env={})  # no background check in this test
+    services = await open_services(settings)
+    try:
+        registry = services.registry
+        for offset in (0, 100):
+            path = onnx_models.offset_add_model(tmp_path / f"{offset}.onnx", offset)
+            record, done = await registry.upload("m", _chunks(path), source_name=path.name, actor="t",
+                                                 content_length=None)
+            assert done and record["state"] == "ready", record
+        await registry.aliases.set_alias("m", "production", {"versions": {"1": 80, "2": 20},
+                                                             "guard": {"max_error_rate": 0.2, "min_requests": 5}},
+                                         actor="t")
+        for _ in range(6):  # the canary fails at once, before the guard's first round
+            services.metrics.record("m", 2, 500, 0.001)
+        rolled = await services.guard.check()
+        return rolled, await registry.aliases.get_alias("m", "production")
+    finally:
+        await services.close()
+
+
+def test_errors_right_after_a_split_is_set_count(tmp_path):
+    rolled, alias = run(_errors_before_the_first_check(tmp_path))
+    assert [(r["canary"], r["requests"], r["errors"]) for r in rolled] == [(2, 6, 6)]
+    assert alias["versions"] == {"1": 100} and alias["guard"] is None

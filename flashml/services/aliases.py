@@ -184,6 +184,8 @@ class AliasService:
         self.lock = asyncio.Lock()
         # Loads and warms versions before an alias sends them traffic (set by the registry; None: nothing to do).
         self.prepare: Prepare | None = None
+        # Told (model, alias, route) the moment a changed route takes traffic, before any request uses it.
+        self.listeners: list[Callable[[str, str, Route], None]] = []
 
     async def load(self) -> None:
         """Fill the in-memory map from the database (at start-up)."""
@@ -296,6 +298,8 @@ class AliasService:
         if saved is None:
             raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
         self.routes.setdefault(model, {})[name] = route
+        for listener in self.listeners:
+            listener(model, name, route)
         record = {"versions": versions, "previous": previous and previous["versions"]}
         for extra in ("guard", "shadow"):
             if saved[extra]:

@@ -77,6 +77,16 @@ class CanaryGuard:
         # (model, alias) -> (the route measured, snapshots (when, {canary: totals}) covering its window)
         self._history: dict[tuple[str, str], tuple[Route, deque[tuple[float, dict[int, Totals]]]]] = {}
         self._task: asyncio.Task | None = None
+        aliases.listeners.append(self._route_changed)
+
+    def _route_changed(self, model: str, name: str, route: Route) -> None:
+        # A new guarded split is measured from the moment it takes traffic: were its first snapshot taken at the
+        # next check instead, the errors of its first seconds would be in that baseline and never count.
+        if route.guard is not None and len(route.weights) >= 2:
+            self._history[(model, name)] = (route, deque([(self.clock(), self._snapshot(model, route))]))
+
+    def _snapshot(self, model: str, route: Route) -> dict[int, Totals]:
+        return {n: totals(self.recorder, model, n) for n in route.numbers if n != route.stable}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -106,8 +116,7 @@ class CanaryGuard:
                 if found is None or found[0] is not route:  # new or changed: measure from now on
                     found = self._history[(model, name)] = (route, deque())
                 snapshots = found[1]
-                snapshots.append((now, {n: totals(self.recorder, model, n) for n in route.numbers
-                                        if n != route.stable}))
+                snapshots.append((now, self._snapshot(model, route)))
                 while len(snapshots) >= 2 and snapshots[1][0] <= now - route.guard.window_s:
                     snapshots.popleft()
                 since, base = snapshots[0]
