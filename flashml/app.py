@@ -80,8 +80,4 @@ def app_from_env() -> FlashMLServer:
     text = os.environ.get(RESOLVED_ENV)
     settings = Settings.from_json(text) if text else load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if settings.gil_switch_interval_us:
-        # At one client the event loop's Python and Granian's thread wait on each other for the GIL: with
-        # Python's 5 ms interval a CNN request took about 1.2 ms longer here (bench/README.md).
-        sys.setswitchinterval(settings.gil_switch_interval_us / 1e6)
     return FlashMLServer(create_app(settings), settings.max_request_bytes)

@@ -41,9 +41,6 @@ class Settings:
     intra_op_threads: int = _s(0, "ONNX Runtime threads per execution instance; 0: the cores split among instances.")
     inline_run_us: int = _s(500, "A batch expected to take less CPU time than this runs on the event loop, not a "
                              "worker thread (the hand-off costs more than a tiny model's run); 0: never.")
-    gil_switch_interval_us: int = _s(200, "How long a thread may keep the GIL while another waits for it (Python's "
-                                      "default: 5000); shorter lets the event loop and Granian's thread take "
-                                      "turns sooner. 0: Python's default.")
     tensorrt: bool = _s(False, "On CUDA devices, try ONNX Runtime's TensorRT provider first (engines cached).")
     tensorrt_fp16: bool = _s(False, "Let TensorRT build FP16 engines (faster, slightly less exact).")
     autotune: bool = _s(True, "At publication, measure batch sizes and pick batching settings for the budget.")
@@ -169,8 +166,6 @@ def _build(values: Mapping[str, Any]) -> Settings:
         raise SettingsError("setting load_timeout_s: must be 0 seconds or more")
     if not settings.canary_check_interval_s > 0:
         raise SettingsError("setting canary_check_interval_s: must be above 0 seconds")
-    if settings.gil_switch_interval_us < 0:
-        raise SettingsError("setting gil_switch_interval_us: must be 0 (Python's default) or more")
     if settings.inline_run_us < 0:
         raise SettingsError("setting inline_run_us: must be 0 (every batch in a worker thread) or more")
     if settings.shadow_max_concurrency < 0:

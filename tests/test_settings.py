@@ -1,6 +1,5 @@
 """Settings: one declaration, four sources in a fixed order, and the README documents every one."""
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -61,20 +60,3 @@ def test_storage_settings_are_checked(values, message):
     with pytest.raises(SettingsError, match=message):
         load_settings(values, env={})
     assert load_settings({"storage": "s3", "s3_endpoint": "minio:9000"}, env={}).s3_secure is True
-
-
-def test_the_worker_shortens_the_gil_switch_interval(tmp_path, monkeypatch):
-    from flashml.app import app_from_env
-    from flashml.settings import RESOLVED_ENV
-
-    default = sys.getswitchinterval()
-    try:
-        for given, expected in ((300, 0.0003), (0, 0.0003)):  # 0: Python's interval is left as it is
-            s = load_settings({"data_dir": str(tmp_path / "data"), "gil_switch_interval_us": given}, env={})
-            monkeypatch.setenv(RESOLVED_ENV, s.to_json())
-            app_from_env()
-            assert sys.getswitchinterval() == pytest.approx(expected)
-        with pytest.raises(SettingsError, match="gil_switch_interval_us"):
-            load_settings({"gil_switch_interval_us": -1}, env={})
-    finally:
-        sys.setswitchinterval(default)
