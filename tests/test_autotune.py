@@ -91,3 +91,12 @@ def test_a_model_that_cannot_batch_is_measured_at_one():
     clock = FakeClock(lambda b: 0.001)
     fixed = Signature([TensorSpec("x", "FP32", [1, 3])], [TensorSpec("y", "FP32", [1])])
     assert [p["batch_size"] for p in measure(clock.execute, fixed, 100, clock=clock)] == [1]
+
+
+def test_batch_one_is_measured_again_so_a_busy_moment_does_not_buy_a_queue_delay():
+    # The machine is busy while batch 1 is first measured (twice as slow): batching seems to double
+    # throughput, which would set a queue delay that every lone request pays.
+    clock = FakeClock(lambda b: (0.014 if clock.now < 0.2 else 0.007) if b == 1 else 0.013)
+    points = measure(clock.execute, SIG, latency_budget_ms=100, max_batch=2, clock=clock)
+    assert points[0]["latency_ms"] == 7.0
+    assert choose(points, latency_budget_ms=100)["max_queue_delay_us"] == 0
