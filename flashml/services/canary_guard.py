@@ -67,6 +67,11 @@ def verdict(route: Route, window: Totals) -> dict[str, float | int] | None:
             "crossed": crossed}
 
 
+def _guarded(route: Route) -> bool:
+    """A split (a canary beside the stable version) with a guard."""
+    return route.guard is not None and len(route.weights) >= 2
+
+
 class CanaryGuard:
     def __init__(self, aliases: AliasService, recorder: RequestMetrics, interval_s: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -82,7 +87,7 @@ class CanaryGuard:
     def _route_changed(self, model: str, name: str, route: Route) -> None:
         # A new guarded split is measured from the moment it takes traffic: were its first snapshot taken at the
         # next check instead, the errors of its first seconds would be in that baseline and never count.
-        if route.guard is not None and len(route.weights) >= 2:
+        if _guarded(route):
             self._history[(model, name)] = (route, deque([(self.clock(), self._snapshot(model, route))]))
 
     def _snapshot(self, model: str, route: Route) -> dict[int, Totals]:
@@ -109,7 +114,7 @@ class CanaryGuard:
         now, seen, rolled = self.clock(), set(), []
         for model, routes in list(self.aliases.routes.items()):
             for name, route in list(routes.items()):
-                if route.guard is None or len(route.weights) < 2:
+                if not _guarded(route):
                     continue
                 seen.add((model, name))
                 found = self._history.get((model, name))

@@ -34,18 +34,19 @@ def _execute_batch(execute: Execute, inputs: list[dict[str, np.ndarray]], output
     is not run), and the CPU time (on this thread) and wall time that merge, run and split took."""
     # Merge and split run where the model runs: in a worker thread, unless the whole batch is cheap (inline.py).
     cpu, wall = time.thread_time(), time.perf_counter()
-    if deadlines is None:
-        merged, row_counts, lengths = merge(inputs, config)
-        parts: list[dict[str, np.ndarray] | None] = split(execute(merged, output_names), row_counts, lengths, config)
-    else:  # some requests have a deadline, and the batch may have waited in its lane (lane.py) past it
+    live = None
+    if deadlines is not None:  # the batch may have waited in its lane (lane.py) past some requests' deadlines
         now = time.monotonic()  # the event loop's clock
         live = [i for i, d in enumerate(deadlines) if d is None or d > now]
-        parts = [None] * len(inputs)
-        if live:
-            merged, row_counts, lengths = merge([inputs[i] for i in live], config)
-            outputs = split(execute(merged, output_names), row_counts, lengths, config)
-            for i, part in zip(live, outputs, strict=True):
-                parts[i] = part
+        inputs = [inputs[i] for i in live]
+    parts: list[dict[str, np.ndarray] | None] = []
+    if inputs:
+        merged, row_counts, lengths = merge(inputs, config)
+        parts = split(execute(merged, output_names), row_counts, lengths, config)
+    if live is not None:  # back in the batch's order, None where a request was left out
+        ran, parts = parts, [None] * len(deadlines)
+        for i, part in zip(live, ran, strict=True):
+            parts[i] = part
     return parts, time.thread_time() - cpu, time.perf_counter() - wall
 
 
@@ -267,9 +268,8 @@ class Batcher:
         batch_rows = sum(r.rows for r in batch)
         self._in_flight += 1
         started = _Started(batch, batch_rows, self._loop.time(), self._inline.inline(batch_rows))
-        deadlines = [r.deadline for r in batch]
-        args = (execute, [r.inputs for r in batch], batch[0].output_names, cfg,
-                None if all(d is None for d in deadlines) else deadlines)
+        deadlines = [r.deadline for r in batch] if any(r.deadline is not None for r in batch) else None
+        args = (execute, [r.inputs for r in batch], batch[0].output_names, cfg, deadlines)
         try:
             if started.inline:
                 started.future = self._loop.create_future()
