@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -24,7 +21,7 @@ import numpy as np
 
 from bench import raw_ort
 from bench.models import BUILDERS
-from bench.run import HERE, LUA, _bodies, _free_port, _wait, wrk
+from bench.run import HERE, LUA, _bodies, start_floor, wrk
 
 ROUTES = ("noop", "thread", "inline")
 
@@ -43,13 +40,8 @@ def main() -> None:
         build, sample = BUILDERS[name]
         model = build(work / f"{name}.onnx")
         _, body, header_length = _bodies(work, name, sample)
-        port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "granian", "--interface", "rsgi", "--workers", "1", "--port", str(port),
-             "--log-level", "warning", "bench.floor_app:app"],
-            env={**os.environ, "FLOOR_MODEL": str(model)}, cwd=HERE.parent)
+        server, port = start_floor(model)
         try:
-            _wait(f"http://127.0.0.1:{port}/noop")
             runs: dict[str, list[float]] = {"raw": [], **{r: [] for r in ROUTES}}
             for _ in range(args.rounds):
                 raw = raw_ort.measure(model, sample, batch_sizes=(1,), seconds=1)

@@ -3,8 +3,11 @@
     python -m bench.run [--seconds 5] [--rounds 3] [--clients 1,8,32] [--models mlp,cnn]
 
 Builds the models, measures raw ONNX Runtime, starts the naive FastAPI server and FlashML, drives each
-with wrk (one sample per request, V2 JSON bodies) and prints throughput, p50, p99 and the ratios.
-Results also go to bench/results.json. Needs `wrk` (Debian package) and the bench extra.
+with wrk (one sample per request, V2 JSON bodies) and prints throughput, p50, p99 and the ratios. At one
+client it also drives the floor (`bench/floor_app.py`: Granian answering with the model run in a worker
+thread, nothing else), so the one-client gap to raw ONNX Runtime can be read against what any non-blocking
+server pays on this machine in the same minutes. Results also go to bench/results.json. Needs `wrk` (Debian
+package) and the bench extra.
 """
 
 from __future__ import annotations
@@ -108,6 +111,22 @@ def wrk(url: str, clients: int, seconds: int, body: Path, key: str, lua: Path, h
             "cpu_us_per_request": cpu_us}
 
 
+def start_floor(model: Path) -> tuple[subprocess.Popen, int]:
+    """``bench/floor_app.py`` for ``model``, served by Granian as FlashML is (RSGI, one worker): the process and
+    its port, once it answers."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "granian", "--interface", "rsgi", "--workers", "1", "--port", str(port),
+         "--log-level", "warning", "bench.floor_app:app"],
+        env={**os.environ, "FLOOR_MODEL": str(model)}, cwd=HERE.parent)
+    try:
+        _wait(f"http://127.0.0.1:{port}/noop")
+    except BaseException:
+        server.terminate()
+        raise
+    return server, port
+
+
 def _bodies(work: Path, name: str, sample: list[int]) -> tuple[Path, Path, int]:
     """The same one-sample request as V2 JSON, and as Triton's binary extension (what tritonclient sends)."""
     x = np.random.default_rng(0).standard_normal([1, *sample]).astype(np.float32)
@@ -166,10 +185,12 @@ def main() -> None:
                                      env={**os.environ, "MODEL": str(path)})
             procs.append(naive)
             _wait(f"http://127.0.0.1:{naive_port}/docs")
+            floor, floor_port = start_floor(path)
+            procs.append(floor)
             naive_url = f"http://127.0.0.1:{naive_port}/v2/models/{name}/infer"
             url = f"http://127.0.0.1:{port}/v2/models/{name}/infer"
             runs: dict = {"raw": [], "naive": {c: [] for c in clients}, "flashml": {c: [] for c in clients},
-                          "flashml_binary": {c: [] for c in clients}}
+                          "flashml_binary": {c: [] for c in clients}, "floor": []}
             for _ in range(args.rounds):  # interleaved, so a slow minute of the machine hits every server
                 runs["raw"].append(raw_ort.measure(path, sample, seconds=1.0))
                 for c in clients:
@@ -177,8 +198,12 @@ def main() -> None:
                     runs["flashml"][c].append(wrk(url, c, args.seconds, as_json, key, lua, server_pid=fl.pid))
                     runs["flashml_binary"][c].append(wrk(url, c, args.seconds, as_binary, key, lua, head_len,
                                                          server_pid=fl.pid))
-            naive.terminate()
-            naive.wait(10)
+                    if c == 1:
+                        runs["floor"].append(wrk(f"http://127.0.0.1:{floor_port}/thread", 1, args.seconds,
+                                                 as_binary, key, lua, head_len, server_pid=floor.pid))
+            for server in (naive, floor):
+                server.terminate()
+                server.wait(10)
             raw = dict(runs["raw"][-1])
             raw["best_samples_per_s"] = float(np.median([r["best_samples_per_s"] for r in runs["raw"]]))
             raw["p50_ms_single"] = float(np.median([r["p50_ms_single"] for r in runs["raw"]]))
@@ -191,7 +216,8 @@ def main() -> None:
                 "batches": config["stats"]["batches"], "inline_batches": config["stats"].get("inline_batches", 0),
                 "chained_batches": config["stats"].get("chained_batches", 0),
                 **{server: {c: _median(v) for c, v in runs[server].items()}
-                   for server in ("naive", "flashml", "flashml_binary")}}
+                   for server in ("naive", "flashml", "flashml_binary")},
+                "floor": {1: _median(runs["floor"])} if runs["floor"] else {}}
     finally:
         for p in procs:
             if p.poll() is None:
@@ -204,17 +230,27 @@ def main() -> None:
 def report(results: dict) -> str:
     lines = ["| model | clients | server | req/s | p50 ms | p99 ms | CPU us/req | vs naive | vs raw best batch |",
              "|---|---|---|---|---|---|---|---|---|"]
+    gaps = []
     for name, row in results["models"].items():
         best = row["raw"]["best_samples_per_s"]
+        floor = {int(c): r for c, r in row.get("floor", {}).items()}
         for c, naive in row["naive"].items():
-            for label, r in (("naive", naive), ("FlashML", row["flashml"][c]),
-                             ("FlashML, binary tensors", row["flashml_binary"][c])):
+            servers = [("naive", naive), ("FlashML", row["flashml"][c]),
+                       ("FlashML, binary tensors", row["flashml_binary"][c])]
+            if int(c) in floor:
+                servers.append(("floor: Granian + model in a thread", floor[int(c)]))
+            for label, r in servers:
                 lines.append(f"| {name} | {c} | {label} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                              f"{r.get('cpu_us_per_request', 0):.0f} | {r['rps'] / naive['rps']:.2f} | "
                              f"{r['rps'] / best:.2f} |")
         lines.append(f"| {name} | - | raw ORT (batch {row['raw']['best_batch']}) | {best:.0f} samples/s | "
                      f"{row['raw']['p50_ms_single']:.3f} (1 sample) | {row['raw']['p99_ms_single']:.3f} | | | 1.00 |")
-    return "\n".join(lines)
+        one = {int(c): r for c, r in row["flashml_binary"].items()}.get(1)
+        if one is not None and 1 in floor:
+            raw_p50 = row["raw"]["p50_ms_single"]
+            gaps.append(f"{name}: p50 at one client over raw single inference: FlashML (binary) "
+                        f"{one['p50_ms'] - raw_p50:+.2f} ms, the floor {floor[1]['p50_ms'] - raw_p50:+.2f} ms")
+    return "\n".join(lines + ([""] + gaps if gaps else []))
 
 
 if __name__ == "__main__":
