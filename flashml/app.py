@@ -79,5 +79,18 @@ def app_from_env() -> FlashMLServer:
 
     text = os.environ.get(RESOLVED_ENV)
     settings = Settings.from_json(text) if text else load_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     return FlashMLServer(create_app(settings), settings.max_request_bytes)
+
+
+# Libraries that log routine work at INFO: APScheduler writes two lines for every housekeeping round, six a
+# minute for as long as the server runs. They speak from WARNING (a job that fails, a run missed) unless the
+# log level is debug.
+CHATTY_LOGGERS = ("apscheduler",)
+
+
+def configure_logging(level: str) -> None:
+    """The server process's logging at ``level`` (the ``log_level`` setting)."""
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if level.lower() == "debug" else logging.WARNING)

@@ -89,7 +89,8 @@ class Settings:
     job_retention_s: float = _s(7 * 86400.0, "How long a finished job's result file is kept before housekeeping "
                                              "removes it.")
     setup_token_ttl_s: float = _s(86400.0, "How long the first-run setup link stays valid.")
-    log_level: str = _s("info", "Log level: debug, info, warning, error.")
+    log_level: str = _s("info", "Log level: debug, info, warning, error. The scheduler's routine runs are logged "
+                                "only at debug.")
 
     @property
     def db_path(self) -> Path:
