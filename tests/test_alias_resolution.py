@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
 from sqlalchemy import event
 
 from flashml.auth.principal import Principal
 from flashml.services.aliases import AliasService
 from flashml.services.container import open_services
 from flashml.settings import load_settings
-from tests import onnx_models
-
-
-def run(coro):
-    """asyncio.run in a thread of its own: works even when a session fixture left a loop running here."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-async def _chunks(path):
-    yield path.read_bytes()
+from tests.in_process import publish_offset_versions, run
 
 
 async def _scenario(tmp_path) -> tuple[list[int], list[str], list[str], dict]:
@@ -29,11 +16,7 @@ async def _scenario(tmp_path) -> tuple[list[int], list[str], list[str], dict]:
     services = await open_services(settings)
     try:
         registry = services.registry
-        for offset in (0, 100):
-            path = onnx_models.offset_add_model(tmp_path / f"{offset}.onnx", offset)
-            record, done = await registry.upload("m", _chunks(path), source_name=path.name, actor="t",
-                                                 content_length=None)
-            assert done and record["state"] == "ready", record
+        await publish_offset_versions(registry, tmp_path)
         await registry.aliases.set_alias("m", "production", {"version": 1}, actor="t")
         await registry.aliases.set_alias("m", "canary", {"versions": {"1": 50, "2": 50}}, actor="t")
         principal = Principal(1, "key-one", "k", "inference", None, "t")

@@ -13,8 +13,7 @@ from flashml.services.aliases import Route
 from flashml.services.canary_guard import Totals, totals, verdict
 from flashml.services.container import open_services
 from flashml.settings import load_settings
-from tests import onnx_models
-from tests.test_alias_resolution import _chunks, run
+from tests.in_process import publish_offset_versions, run
 
 SPLIT = {"1": 90, "2": 10}
 
@@ -69,11 +68,7 @@ async def _errors_before_the_first_check(tmp_path) -> tuple[list[dict], dict]:
     services = await open_services(settings)
     try:
         registry = services.registry
-        for offset in (0, 100):
-            path = onnx_models.offset_add_model(tmp_path / f"{offset}.onnx", offset)
-            record, done = await registry.upload("m", _chunks(path), source_name=path.name, actor="t",
-                                                 content_length=None)
-            assert done and record["state"] == "ready", record
+        await publish_offset_versions(registry, tmp_path)
         await registry.aliases.set_alias("m", "production", {"versions": {"1": 80, "2": 20},
                                                              "guard": {"max_error_rate": 0.2, "min_requests": 5}},
                                          actor="t")

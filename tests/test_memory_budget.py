@@ -10,8 +10,7 @@ from flashml.errors import FlashMLError
 from flashml.runtime.memory_budget import ANY, budget_for, parse_budget
 from flashml.services.container import open_services
 from flashml.settings import SettingsError, load_settings
-from tests import onnx_models
-from tests.test_alias_resolution import _chunks, run
+from tests.in_process import publish_offset_versions, run
 
 
 def test_budget_grammar():
@@ -35,11 +34,7 @@ async def _timeout_then_answer(tmp_path) -> tuple[FlashMLError, int]:
     services = await open_services(settings)
     try:
         registry = services.registry
-        for offset in (0, 100):
-            path = onnx_models.offset_add_model(tmp_path / f"{offset}.onnx", offset)
-            record, done = await registry.upload("m", _chunks(path), source_name=path.name, actor="t",
-                                                 content_length=None)
-            assert done and record["state"] == "ready", record
+        await publish_offset_versions(registry, tmp_path)
         assert registry.memory.unloaded == {("m", 1)}
         principal = Principal(1, "key-one", "k", "inference", None, "t")
         with pytest.raises(FlashMLError) as refused:
