@@ -1,7 +1,8 @@
 """The least a non-blocking server can do per request: Granian (RSGI, one worker) answering with one
 ``session.run`` of the model, in a worker thread (``/thread``) or on the event loop (``/inline``), or with
 nothing (``/noop``). It reads the request body but does not parse it: the input is one fixed sample.
-Started by ``python -m bench.floor``; the model comes from FLOOR_MODEL."""
+Started by ``python -m bench.floor`` and ``python -m bench.run``; the model comes from FLOOR_MODEL, the device
+from FLOOR_DEVICE (default cpu)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from bench import raw_ort
 
-_session = raw_ort.session(os.environ["FLOOR_MODEL"])
+_session = raw_ort.session(os.environ["FLOOR_MODEL"], os.environ.get("FLOOR_DEVICE", "cpu"))
 _input = _session.get_inputs()[0]
 _sample = np.random.default_rng(0).standard_normal([1, *_input.shape[1:]]).astype(np.float32)
 _outputs = [o.name for o in _session.get_outputs()]

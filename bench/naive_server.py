@@ -1,6 +1,6 @@
 """The common way to serve a model: FastAPI + uvicorn, one session.run per request, no batching.
 
-Run: MODEL=path.onnx uvicorn bench.naive_server:app --port 8100
+Run: MODEL=path.onnx [DEVICE=cuda:0] uvicorn bench.naive_server:app --port 8100
 It takes the same V2 JSON body as FlashML so the load generator sends identical requests.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import onnxruntime as ort
 from fastapi import FastAPI, Request
 
-opts = ort.SessionOptions()
-opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # fairer: spinning hurts it (NOTES.md)
-session = ort.InferenceSession(os.environ["MODEL"], opts, providers=["CPUExecutionProvider"])
+from bench import raw_ort
+
+# Without spinning threads, as raw_ort measures (fairer: spinning hurts it, NOTES.md).
+session = raw_ort.session(os.environ["MODEL"], os.environ.get("DEVICE", "cpu"))
 out_names = [o.name for o in session.get_outputs()]
 app = FastAPI()
 

@@ -8,17 +8,30 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from flashml.runtime.devices import providers_for
 
-def session(path: Path, providers: list | None = None) -> ort.InferenceSession:
+
+def providers(device: str = "cpu") -> list:
+    """ONNX Runtime's providers for ``cpu`` or ``cuda:N``, with the settings FlashML serves with (heuristic
+    convolution search, an arena grown as asked), so raw and served runs are set up alike."""
+    if device.startswith("cuda") and hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()  # CUDA and cuDNN from pip's nvidia-* wheels or an installed torch
+    return providers_for(device)
+
+
+def session(path: Path, device: str = "cpu") -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), opts, providers=providers or ["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(path), opts, providers=providers(device))
+    if device.startswith("cuda") and "CUDAExecutionProvider" not in sess.get_providers():
+        raise RuntimeError(f"{device} was asked for but CUDA does not work here")
+    return sess
 
 
 def measure(path: Path, sample_shape: list[int], batch_sizes=(1, 2, 4, 8, 16, 32, 64), seconds: float = 2.0,
-            providers: list | None = None) -> dict:
+            device: str = "cpu") -> dict:
     """Samples per second at each batch size, and single-sample latency percentiles (ms)."""
-    sess = session(path, providers)
+    sess = session(path, device)
     name, out = sess.get_inputs()[0].name, [o.name for o in sess.get_outputs()]
     rng = np.random.default_rng(0)
     per_batch = {}

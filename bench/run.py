@@ -1,13 +1,15 @@
 """One command, every server side by side on the same machine and load.
 
     python -m bench.run [--seconds 5] [--rounds 3] [--clients 1,8,32] [--models mlp,cnn]
+    python -m bench.run --device cuda:0 --models resnet50 --out bench/results_gpu.json    # on a GPU machine
 
 Builds the models, measures raw ONNX Runtime, starts the naive FastAPI server and FlashML, drives each
 with wrk (one sample per request, V2 JSON bodies) and prints throughput, p50, p99 and the ratios. At one
 client it also drives the floor (`bench/floor_app.py`: Granian answering with the model run in a worker
 thread, nothing else), so the one-client gap to raw ONNX Runtime can be read against what any non-blocking
 server pays on this machine in the same minutes. Results also go to bench/results.json. Needs `wrk` (Debian
-package) and the bench extra.
+package) and the bench extra. With ``--device cuda:0`` every server and raw ONNX Runtime run the model on that
+GPU (raw ONNX Runtime then tries batches up to 256).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from bench import raw_ort
 from bench.models import BUILDERS
 
 HERE = Path(__file__).resolve().parent
+RAW_BATCHES_CPU = (1, 2, 4, 8, 16, 32, 64)
+RAW_BATCHES_GPU = (*RAW_BATCHES_CPU, 128, 256)
 LUA = """wrk.method = "POST"
 wrk.body = io.open(os.getenv("BODY_FILE"), "rb"):read("*a")
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("KEY")
@@ -111,14 +115,14 @@ def wrk(url: str, clients: int, seconds: int, body: Path, key: str, lua: Path, h
             "cpu_us_per_request": cpu_us}
 
 
-def start_floor(model: Path) -> tuple[subprocess.Popen, int]:
+def start_floor(model: Path, device: str = "cpu") -> tuple[subprocess.Popen, int]:
     """``bench/floor_app.py`` for ``model``, served by Granian as FlashML is (RSGI, one worker): the process and
     its port, once it answers."""
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "granian", "--interface", "rsgi", "--workers", "1", "--port", str(port),
          "--log-level", "warning", "bench.floor_app:app"],
-        env={**os.environ, "FLOOR_MODEL": str(model)}, cwd=HERE.parent)
+        env={**os.environ, "FLOOR_MODEL": str(model), "FLOOR_DEVICE": device}, cwd=HERE.parent)
     try:
         _wait(f"http://127.0.0.1:{port}/noop")
     except BaseException:
@@ -150,7 +154,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=5, help="seconds per wrk run")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     ap.add_argument("--clients", default="1,8,32")
-    ap.add_argument("--models", default="mlp,cnn")
+    ap.add_argument("--models", default="mlp,cnn", help=f"of {', '.join(BUILDERS)}")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda:N for every server and raw ONNX Runtime")
+    ap.add_argument("--out", type=Path, default=HERE / "results.json", help="where the figures go (JSON)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
@@ -158,13 +164,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="flashml-bench-"))
     lua = work / "post.lua"
     lua.write_text(LUA)
-    results: dict = {"machine": {"cores": os.cpu_count()}, "seconds": args.seconds, "rounds": args.rounds,
-                     "models": {}}
+    results: dict = {"machine": {"cores": os.cpu_count()}, "device": args.device, "seconds": args.seconds,
+                     "rounds": args.rounds, "models": {}}
+    raw_batches = RAW_BATCHES_GPU if args.device.startswith("cuda") else RAW_BATCHES_CPU
 
     port = _free_port()
     data = work / "data"
     fl = subprocess.Popen([sys.executable, "-m", "flashml", "serve", "--port", str(port), "--data-dir", str(data),
-                           "--device", "cpu", "--log-level", "warning"], stdout=subprocess.DEVNULL,
+                           "--device", args.device, "--log-level", "warning"], stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
     procs = [fl]
     try:
@@ -182,17 +189,17 @@ def main() -> None:
             naive_port = _free_port()
             naive = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.naive_server:app", "--port",
                                       str(naive_port), "--log-level", "warning"], cwd=HERE.parent,
-                                     env={**os.environ, "MODEL": str(path)})
+                                     env={**os.environ, "MODEL": str(path), "DEVICE": args.device})
             procs.append(naive)
             _wait(f"http://127.0.0.1:{naive_port}/docs")
-            floor, floor_port = start_floor(path)
+            floor, floor_port = start_floor(path, args.device)
             procs.append(floor)
             naive_url = f"http://127.0.0.1:{naive_port}/v2/models/{name}/infer"
             url = f"http://127.0.0.1:{port}/v2/models/{name}/infer"
             runs: dict = {"raw": [], "naive": {c: [] for c in clients}, "flashml": {c: [] for c in clients},
                           "flashml_binary": {c: [] for c in clients}, "floor": []}
             for _ in range(args.rounds):  # interleaved, so a slow minute of the machine hits every server
-                runs["raw"].append(raw_ort.measure(path, sample, seconds=1.0))
+                runs["raw"].append(raw_ort.measure(path, sample, raw_batches, seconds=1.0, device=args.device))
                 for c in clients:
                     runs["naive"][c].append(wrk(naive_url, c, args.seconds, as_json, key, lua, server_pid=naive.pid))
                     runs["flashml"][c].append(wrk(url, c, args.seconds, as_json, key, lua, server_pid=fl.pid))
@@ -223,7 +230,7 @@ def main() -> None:
             if p.poll() is None:
                 p.terminate()
                 p.wait(30)
-    (HERE / "results.json").write_text(json.dumps(results, indent=2))
+    args.out.write_text(json.dumps(results, indent=2))
     print(report(results))
 
 
