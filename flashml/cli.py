@@ -339,6 +339,62 @@ def models_cache(model: str, enabled: bool | None, max_entries: int | None, url:
                f"{view['misses']} misses")
 
 
+@models.command("config")
+@click.argument("model")
+@click.argument("version", type=int)
+@click.option("--max-batch-size", type=int, help="Largest batch in rows; 0: never batch.")
+@click.option("--max-queue-delay-us", type=int, help="Longest wait for a fuller batch, in microseconds.")
+@click.option("--preferred-batch-sizes", help="Batch sizes to cut at, e.g. 4,8 (an empty string: none).")
+@click.option("--max-queue-size", type=int, help="Requests that may wait; past it, 503 with Retry-After.")
+@click.option("--default-timeout-us", type=int, help="Timeout of a request that names none; 0: none.")
+@click.option("--instance-count", type=int, help="Execution instances (reloads the version).")
+@click.option("--device", help="cpu, cuda or cuda:N, or 'server' for the server's device (reloads the version).")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@_client_options
+def models_config(model: str, version: int, as_json: bool, url: str, key: str, **options: Any) -> None:
+    """Show VERSION of MODEL's serving config, performance card and live counters; with options, change the
+    config now, without a restart."""
+    from urllib.parse import quote
+
+    from flashml.client import api_call
+
+    changes = {name: value for name, value in options.items() if value is not None}
+    if "preferred_batch_sizes" in changes:
+        sizes = [s.strip() for s in changes["preferred_batch_sizes"].split(",") if s.strip()]
+        if not all(s.isdigit() for s in sizes):
+            raise click.BadParameter("whole numbers separated by commas, e.g. 4,8.",
+                                     param_hint="--preferred-batch-sizes")
+        changes["preferred_batch_sizes"] = [int(s) for s in sizes]
+    if "device" in changes and changes["device"] == "server":
+        changes["device"] = None
+    path = f"/api/v1/models/{quote(model, safe='')}/versions/{version}/config"
+    view = api_call(url, key, "PATCH" if changes else "GET", path, changes or None)
+    click.echo(json.dumps(view, indent=2) if as_json else "\n".join(_config_lines(view)))
+
+
+def _config_lines(view: dict[str, Any]) -> list[str]:
+    cfg = view["config"] or {}
+    sizes = ",".join(str(s) for s in cfg.get("preferred_batch_sizes") or []) or "none"
+    device = cfg.get("device") or f"the server's device ({view.get('device') or 'not loaded'})"
+    lines = [f"{view['model']} v{view['version']} on {device}, instance_count {cfg.get('instance_count')}",
+             f"batching: max_batch_size {cfg.get('max_batch_size')}, max_queue_delay_us "
+             f"{cfg.get('max_queue_delay_us')}, preferred_batch_sizes {sizes}, max_queue_size "
+             f"{cfg.get('max_queue_size')}, default_timeout_us {cfg.get('default_timeout_us')}"]
+    card = view.get("performance")
+    if card:
+        lines.append(f"performance card ({card['device']}, latency budget {card['latency_budget_ms']:g} ms):")
+        lines += [f"  batch {p['batch_size']}: {p['latency_ms']:g} ms, {p['throughput']:,.0f} rows/s"
+                  for p in card["points"]]
+        chosen = card.get("chosen") or {}
+        lines.append(f"  auto-tune chose max_batch_size {chosen.get('max_batch_size')}, max_queue_delay_us "
+                     f"{chosen.get('max_queue_delay_us')}")
+    stats = view.get("stats")
+    if stats:
+        lines.append(f"live: {stats['requests']} requests in {stats['batches']} batches, {stats['queued']} queued, "
+                     f"{stats['rejected']} rejected, {stats['timed_out']} timed out, {stats['failed']} failed")
+    return lines
+
+
 @models.group("alias")
 def models_alias() -> None:
     """Point aliases (production, staging, ...) at versions; a call without a version goes to production."""
