@@ -357,14 +357,14 @@ def models_config(model: str, version: int, as_json: bool, url: str, key: str, *
     from urllib.parse import quote
 
     from flashml.client import api_call
+    from flashml.runtime.batching.config import parse_batch_sizes
 
     changes = {name: value for name, value in options.items() if value is not None}
     if "preferred_batch_sizes" in changes:
-        sizes = [s.strip() for s in changes["preferred_batch_sizes"].split(",") if s.strip()]
-        if not all(s.isdigit() for s in sizes):
-            raise click.BadParameter("whole numbers separated by commas, e.g. 4,8.",
-                                     param_hint="--preferred-batch-sizes")
-        changes["preferred_batch_sizes"] = [int(s) for s in sizes]
+        try:
+            changes["preferred_batch_sizes"] = parse_batch_sizes(changes["preferred_batch_sizes"])
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--preferred-batch-sizes") from None
     if "device" in changes and changes["device"] == "server":
         changes["device"] = None
     path = f"/api/v1/models/{quote(model, safe='')}/versions/{version}/config"

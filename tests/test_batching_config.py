@@ -7,6 +7,7 @@ import pytest
 
 from flashml.errors import BadRequestError
 from flashml.runtime.batching import BatchingConfig, PadSpec, request_length
+from flashml.runtime.batching.config import parse_batch_sizes
 
 FULL = {"max_batch_size": 8, "max_queue_delay_us": 500, "preferred_batch_sizes": [4, 2], "max_queue_size": 10,
         "default_timeout_us": 1000, "instance_count": 2, "padded_inputs": {"ids": {"axis": 1, "value": -1}},
@@ -76,3 +77,11 @@ def test_request_length_uses_first_padded_input():
     assert request_length({"mask": np.zeros((1, 7)), "ids": np.zeros((1, 5))}, cfg) == 5
     assert request_length({"other": np.zeros((1, 5))}, cfg) is None
     assert request_length({"ids": np.zeros((1, 5))}, BatchingConfig()) is None
+
+
+def test_preferred_sizes_as_typed_in_a_form_or_on_the_command_line():
+    assert parse_batch_sizes(" 4, 8,16 ") == [4, 8, 16]
+    assert parse_batch_sizes("") == [] and parse_batch_sizes(" , ") == []
+    for bad in ("4,x", "-4", "4.5"):
+        with pytest.raises(ValueError, match="whole numbers separated by commas"):
+            parse_batch_sizes(bad)

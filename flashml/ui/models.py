@@ -18,6 +18,7 @@ from litestar.response import Redirect, Template
 from flashml.auth.csrf import CSRF_FIELD, CSRF_HEADER, require_csrf
 from flashml.auth.principal import require_role
 from flashml.errors import FlashMLError
+from flashml.runtime.batching.config import INT_FIELDS, parse_batch_sizes
 from flashml.services.aliases import SERVED, parse_guard_text, parse_shadow_text, parse_target_text
 from flashml.services.container import Services
 from flashml.services.sessions import SessionService, SessionUser
@@ -26,7 +27,6 @@ from flashml.ui.examples import v2_example
 from flashml.ui.pages import current_user, render, to_login
 from flashml.ui.tasks import predict_curl, task_view
 
-INT_FIELDS = ("max_batch_size", "max_queue_delay_us", "max_queue_size", "default_timeout_us", "instance_count")
 CONFIG_FIELDS = (*INT_FIELDS[:2], "preferred_batch_sizes", *INT_FIELDS[2:], "device")
 DONE = {"config": "Serving config saved; it applies now, without a restart.",
         "archive": "Version archived: it no longer answers requests.",
@@ -111,10 +111,7 @@ def parse_config_form(form: Any) -> tuple[dict[str, Any], dict[str, str]]:
         if not text.isdigit():
             raise ValueError(f"{name} must be a whole number of 0 or more, not {text!r}.")
         changes[name] = int(text)
-    sizes = [s.strip() for s in values["preferred_batch_sizes"].split(",") if s.strip()]
-    if not all(s.isdigit() for s in sizes):
-        raise ValueError("preferred_batch_sizes must be whole numbers separated by commas, e.g. 4, 8.")
-    changes["preferred_batch_sizes"] = [int(s) for s in sizes]
+    changes["preferred_batch_sizes"] = parse_batch_sizes(values["preferred_batch_sizes"])
     changes["device"] = values["device"] or None
     return changes, values
 

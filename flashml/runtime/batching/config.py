@@ -15,6 +15,14 @@ MAX_DELAY_US = 60_000_000
 INT_FIELDS = ("max_batch_size", "max_queue_delay_us", "max_queue_size", "default_timeout_us", "instance_count")
 
 
+def parse_batch_sizes(text: str) -> list[int]:
+    """``preferred_batch_sizes`` as typed in a form or on the command line: "4, 8" (empty: none)."""
+    sizes = [s.strip() for s in text.split(",") if s.strip()]
+    if not all(s.isdigit() for s in sizes):
+        raise ValueError("preferred_batch_sizes must be whole numbers separated by commas, e.g. 4, 8.")
+    return [int(s) for s in sizes]
+
+
 def _bad(sentence: str, field_name: str) -> BadRequestError:
     return BadRequestError(sentence, code="bad_batching_config", details={"field": field_name})
 
