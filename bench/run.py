@@ -185,6 +185,10 @@ def main() -> None:
             up = httpx.post(f"http://127.0.0.1:{port}/api/v1/models/{name}/versions", content=path.read_bytes(),
                             headers={"Authorization": f"Bearer {key}"}, timeout=600)
             up.raise_for_status()
+            served_on = httpx.get(f"http://127.0.0.1:{port}/api/v1/models/{name}/versions/1/config",
+                                  headers={"Authorization": f"Bearer {key}"}).json().get("device")
+            if served_on != args.device:  # FlashML falls back to the CPU, with a warning, where CUDA fails
+                sys.exit(f"FlashML runs {name} on {served_on}, not on {args.device}: no comparison to make.")
             as_json, as_binary, head_len = _bodies(work, name, sample)
             naive_port = _free_port()
             naive = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.naive_server:app", "--port",
