@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from flashml.db import uploads as db
 from flashml.services.container import open_services
 from flashml.settings import load_settings
-
-
-def run(coro):
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+from tests.in_process import run
 
 
 def test_a_restart_fails_interrupted_completions_and_removes_their_bytes(tmp_path):

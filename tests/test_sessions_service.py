@@ -1,8 +1,6 @@
 """Console sessions against a real SQLite file: sign-in, expiry, the brake on guessing, CSRF, redirects."""
 
-import asyncio
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -13,12 +11,7 @@ from flashml.errors import ForbiddenError, TooManyRequestsError, UnauthorizedErr
 from flashml.services.sessions import LOGIN_MAX_FAILURES_PER_NAME, SessionService
 from flashml.services.users import UserService
 from flashml.ui.auth import safe_next
-
-
-def run(coro):
-    """asyncio.run in a thread of its own: works even when a session fixture left a loop running here."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+from tests.in_process import run
 
 
 class Clock:
