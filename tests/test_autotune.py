@@ -100,3 +100,14 @@ def test_batch_one_is_measured_again_so_a_busy_moment_does_not_buy_a_queue_delay
     points = measure(clock.execute, SIG, latency_budget_ms=100, max_batch=2, clock=clock)
     assert points[0]["latency_ms"] == 7.0
     assert choose(points, latency_budget_ms=100)["max_queue_delay_us"] == 0
+
+
+def test_every_size_is_measured_again_so_a_busy_moment_does_not_cost_throughput():
+    # The machine is busy while batch 4 is first measured (133 rows/s instead of 210): auto-tune would
+    # settle for batch 2 (200 rows/s) and leave throughput behind under load.
+    costs = {1: 0.006, 2: 0.010, 4: 0.019, 8: 0.060}
+    clock = FakeClock(lambda b: 0.030 if b == 4 and clock.now < 0.6 else costs[b])
+    points = measure(clock.execute, SIG, latency_budget_ms=100, max_batch=8, clock=clock)
+    assert [p["batch_size"] for p in points] == [1, 2, 4, 8]
+    assert points[2]["latency_ms"] == 19.0
+    assert choose(points, latency_budget_ms=100)["max_batch_size"] == 4

@@ -74,12 +74,16 @@ def measure(execute: Execute, signature: Signature, latency_budget_ms: float,
         if len(points) >= 3 and all(points[-i]["throughput"] < 1.05 * points[-i - 1]["throughput"]
                                     for i in (1, 2)):
             break  # two doublings without 5% more throughput: bigger batches only add latency
-    if len(points) >= 2 and max(p["throughput"] for p in points) >= BATCHING_GAIN_FOR_DELAY * points[0]["throughput"]:
-        # Batch 1 once more, keeping the faster figure: a busy moment during its first measurement makes
-        # batching look like it pays, and choose() would then make every lone request wait for company.
-        again = _point(1, _measure(execute, dummy_inputs(signature, 1), outputs, clock))
-        if again["latency_ms"] < points[0]["latency_ms"]:
-            points[0] = again
+    if len(points) >= 2:
+        # Every size once more, largest first, keeping each one's faster figure: this machine may be busy
+        # for part of a sweep, and whichever sizes that hits would look worse than they are. A slow batch 1
+        # makes batching look like it pays (choose() would then make every lone request wait for company);
+        # a slow larger batch makes auto-tune settle for a size that leaves throughput behind.
+        for i in reversed(range(len(points))):
+            b = points[i]["batch_size"]
+            again = _point(b, _measure(execute, dummy_inputs(signature, b), outputs, clock))
+            if again["latency_ms"] < points[i]["latency_ms"]:
+                points[i] = again
     return points
 
 
