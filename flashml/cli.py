@@ -375,8 +375,15 @@ def models_config(model: str, version: int, as_json: bool, url: str, key: str, *
 def _config_lines(view: dict[str, Any]) -> list[str]:
     cfg = view["config"] or {}
     sizes = ",".join(str(s) for s in cfg.get("preferred_batch_sizes") or []) or "none"
-    device = cfg.get("device") or f"the server's device ({view.get('device') or 'not loaded'})"
+    running = view.get("device") or "not loaded"
+    if not cfg.get("device"):
+        device = f"the server's device ({running})"
+    elif view.get("device") and view["device"] != cfg["device"]:
+        device = f"{running} ({cfg['device']} was asked for)"
+    else:
+        device = cfg["device"]
     lines = [f"{view['model']} v{view['version']} on {device}, instance_count {cfg.get('instance_count')}",
+             *(f"warning: {w}" for w in view.get("warnings") or []),
              f"batching: max_batch_size {cfg.get('max_batch_size')}, max_queue_delay_us "
              f"{cfg.get('max_queue_delay_us')}, preferred_batch_sizes {sizes}, max_queue_size "
              f"{cfg.get('max_queue_size')}, default_timeout_us {cfg.get('default_timeout_us')}"]

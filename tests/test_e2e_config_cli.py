@@ -67,3 +67,20 @@ def test_unknown_version_and_viewer_key(server, api, admin_key, cli_model):
     proc = flashml("models", "config", cli_model, "1", "--max-batch-size", "4", "--url", server.url, "--key",
                    viewer, check=False)
     assert proc.returncode != 0 and "role_forbidden" in proc.stderr
+
+
+def test_a_device_that_cannot_run_is_shown_with_its_warning(server, api, admin_key, cli_model):
+    # No machine has a 100th GPU: the version falls back to the CPU, and both the API and the CLI say so.
+    conn = ("--url", server.url, "--key", admin_key)
+    try:
+        shown = flashml("models", "config", cli_model, "1", "--device", "cuda:99", *conn).stdout.splitlines()
+        assert shown[0] == f"{cli_model} v1 on cpu (cuda:99 was asked for), instance_count 1"
+        assert shown[1].startswith("warning: cuda:99 was asked for but CUDA") and "runs on the CPU" in shown[1]
+        config = api.get(f"/api/v1/models/{cli_model}/versions/1/config").json()
+        assert config["device"] == "cpu" and config["providers"] == ["CPUExecutionProvider"]
+        assert config["warnings"] and "cuda:99" in config["warnings"][0]
+    finally:
+        flashml("models", "config", cli_model, "1", "--device", "server", *conn)
+    shown = flashml("models", "config", cli_model, "1", *conn).stdout.splitlines()
+    assert shown[0] == f"{cli_model} v1 on the server's device (cpu), instance_count 1"
+    assert not shown[1].startswith("warning")

@@ -82,6 +82,8 @@ def _config_view(row: dict[str, Any], loaded: LoadedModel | None) -> dict[str, A
                             "performance": row.get("perf")}
     if loaded is not None:
         view["device"] = loaded.device
+        view["providers"] = loaded.providers
+        view["warnings"] = loaded.warnings  # e.g. CUDA asked for but the version runs on the CPU
         view["stats"] = loaded.batcher.stats()
     return view
 
