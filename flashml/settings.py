@@ -158,6 +158,12 @@ def _build(values: Mapping[str, Any]) -> Settings:
     _check_storage(settings)
     _check_tls(settings)
     try:
+        from flashml.runtime.devices import parse_device
+
+        parse_device(settings.device)
+    except ValueError as exc:
+        raise SettingsError(f"setting device: {exc}") from None
+    try:
         from flashml.runtime.memory_budget import parse_budget
 
         parse_budget(settings.memory_budget)

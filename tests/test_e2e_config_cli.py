@@ -49,6 +49,9 @@ def test_show_then_change_live(server, api, admin_key, cli_model):
     (("--max-batch-size", "-1"), "bad_batching_config"),
     (("--preferred-batch-sizes", "4,x"), "whole numbers separated by commas"),
     (("--device", "tpu"), "must be cpu, auto, cuda or cuda:N"),
+    (("--device", "cuda:x"), "must be cpu, auto, cuda or cuda:N"),
+    (("--device", "cuda:-1"), "must be cpu, auto, cuda or cuda:N"),
+    (("--device", "cudafoo"), "must be cpu, auto, cuda or cuda:N"),
     (("--instance-count", "0"), "bad_batching_config"),
 ])
 def test_bad_values_are_refused_and_change_nothing(server, api, admin_key, cli_model, args, message):

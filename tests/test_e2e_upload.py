@@ -121,6 +121,8 @@ def _bad_uploads(tmp_path: Path) -> list[tuple[str, bytes, str]]:
         ("ext-missing", (ext / "model.onnx").read_bytes(), "missing_external_data"),
         ("custom-op", (tmp_path / "custom.onnx").read_bytes(), "custom_op_domain"),
         ("bad-manifest", tar_bundle({"model.onnx": good, "flashml.toml": b"task = 'juggling'\n"}), "bad_manifest"),
+        ("bad-device", tar_bundle({"model.onnx": good, "flashml.toml": b"[batching]\ndevice = 'cuda:x'\n"}),
+         "bad_batching_config"),
     ]
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 
-from flashml.runtime.devices import CPU, CUDA, TENSORRT, providers_for, resolve_device
+from flashml.runtime.devices import CPU, CUDA, TENSORRT, parse_device, providers_for, resolve_device
 from flashml.runtime.executor import SessionExecutor
 from flashml.runtime.runner import ModelRuntimeError
 from flashml.runtime.sessions import SessionOptions, create_session, threads_per_instance
@@ -37,6 +38,14 @@ def test_without_cuda_every_device_falls_back_to_the_cpu():
     assert resolve_device("cpu") == "cpu"
     if resolve_device("auto") == "cpu":  # the CI machine: no GPU
         assert resolve_device("cuda:0") == "cpu"
+
+
+def test_device_settings_are_read_strictly():
+    assert [parse_device(d) for d in ("cpu", " CPU ", "auto", "cuda", "cuda:1", "CUDA:02")] == [
+        "cpu", "cpu", "auto", "cuda:0", "cuda:1", "cuda:2"]
+    for bad in ("cuda:x", "cuda:-1", "cudafoo", "cpu:1", "gpu", "", None, 0):
+        with pytest.raises(ValueError, match="is not a device"):
+            parse_device(bad)
 
 
 def test_a_cpu_session_with_two_instances_uses_its_share_of_threads(tmp_path):

@@ -55,8 +55,10 @@ def test_settings_survive_the_trip_to_the_worker():
 
 
 @pytest.mark.parametrize("values,message", [({"storage": "ftp"}, "not local or s3"),
-                                            ({"storage": "s3"}, "needs s3_endpoint")])
-def test_storage_settings_are_checked(values, message):
+                                            ({"storage": "s3"}, "needs s3_endpoint"),
+                                            ({"device": "cuda:x"}, "setting device: 'cuda:x' is not a device"),
+                                            ({"device": "gpu"}, "use cpu, auto, cuda or cuda:N")])
+def test_storage_and_device_settings_are_checked(values, message):
     with pytest.raises(SettingsError, match=message):
         load_settings(values, env={})
     assert load_settings({"storage": "s3", "s3_endpoint": "minio:9000"}, env={}).s3_secure is True

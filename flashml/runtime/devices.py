@@ -6,6 +6,7 @@ import contextlib
 import functools
 import io
 import logging
+import re
 
 import onnxruntime as ort
 from onnx import TensorProto, helper
@@ -46,9 +47,21 @@ def cuda_works(device_id: int = 0) -> bool:
         ort.set_default_logger_severity(2)
 
 
+_DEVICE = re.compile(r"(cpu|auto|cuda)(?::([0-9]{1,4}))?")
+
+
+def parse_device(text: str) -> str:
+    """``cpu``, ``auto`` or ``cuda:N`` from a device setting (``cuda`` is ``cuda:0``; case and spaces do not
+    matter); ValueError with a sentence for anything else."""
+    m = _DEVICE.fullmatch(text.strip().lower()) if isinstance(text, str) else None
+    if m is None or (m[2] is not None and m[1] != "cuda"):
+        raise ValueError(f"{text!r} is not a device: use cpu, auto, cuda or cuda:N")
+    return f"cuda:{int(m[2] or 0)}" if m[1] == "cuda" else m[1]
+
+
 def resolve_device(setting: str) -> str:
     """Turn ``auto`` into ``cuda:0`` or ``cpu``; check an explicit CUDA device, falling back loudly."""
-    setting = (setting or "auto").strip().lower()
+    setting = parse_device(setting or "auto")
     if setting == "cpu":
         return "cpu"
     if setting == "auto":
@@ -56,13 +69,10 @@ def resolve_device(setting: str) -> str:
             return "cuda:0"
         log.info("no usable CUDA device (driver, CUDA 13 and cuDNN 9 libraries are needed); models run on the CPU")
         return "cpu"
-    if setting.startswith("cuda"):
-        idx = int(setting.partition(":")[2] or 0)
-        if cuda_works(idx):
-            return f"cuda:{idx}"
-        log.warning("device %s was asked for but CUDA does not work here; models run on the CPU", setting)
-        return "cpu"
-    raise ValueError(f"unknown device {setting!r}: use auto, cpu or cuda[:N]")
+    if cuda_works(int(setting.partition(":")[2])):
+        return setting
+    log.warning("device %s was asked for but CUDA does not work here; models run on the CPU", setting)
+    return "cpu"
 
 
 def providers_for(device: str, *, tensorrt: bool = False, tensorrt_fp16: bool = False,

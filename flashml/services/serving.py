@@ -11,6 +11,7 @@ from typing import Any
 from flashml.errors import BadRequestError
 from flashml.runtime.autotune import batchable, performance_card
 from flashml.runtime.batching import BatchingConfig
+from flashml.runtime.devices import parse_device
 from flashml.runtime.pool import LoadedModel
 from flashml.settings import Settings
 from flashml.signature import Signature
@@ -24,8 +25,11 @@ def split(config: dict[str, Any]) -> tuple[str | None, BatchingConfig]:
     rest = dict(config)
     device = rest.pop("device", None)
     if device is not None:
-        if not isinstance(device, str) or not (device in ("cpu", "auto") or device.startswith("cuda")):
-            raise BadRequestError("`device` must be cpu, auto, cuda or cuda:N.", code="bad_batching_config")
+        try:
+            device = parse_device(device)
+        except ValueError:
+            raise BadRequestError(f"`device` must be cpu, auto, cuda or cuda:N (got {device!r}).",
+                                  code="bad_batching_config") from None
     return device, BatchingConfig.from_dict(rest)
 
 
