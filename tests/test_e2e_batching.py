@@ -164,6 +164,22 @@ def test_padded_sequences_are_merged_and_cut_back(api, models):
     assert _config(api, "b-seq")["stats"]["batches"] < before["batches"] + 3
 
 
+@pytest.mark.parametrize("model,changes,words", [
+    ("b-fixed", {"max_batch_size": 8}, "first dimension to be dynamic"),  # merged batches would all fail
+    ("b-seq", {"padded_inputs": {"idz": {"axis": 1, "value": 0}}}, "not an input of this model"),
+    ("b-seq", {"padded_inputs": {"ids": {"axis": 2, "value": 0}, "mask": {"axis": 1, "value": 0}}},
+     "not a dynamic axis of ids"),
+    ("b-seq", {"padded_outputs": {"tripled": 1}}, "not an output of this model"),
+    ("b-seq", {"padded_outputs": {"doubled": 5}}, "has 2 axes"),
+])
+def test_config_the_model_cannot_serve_is_refused_and_changes_nothing(api, models, model, changes, words):
+    before = _config(api, model)["config"]
+    r = _patch(api, model, **changes)
+    assert r.status_code == 400 and r.json()["code"] == "bad_batching_config", r.text
+    assert words in r.json()["error"]
+    assert _config(api, model)["config"] == before
+
+
 def test_config_patch_validates_and_reloads_live(server, api, models):
     r = _patch(api, "b-add", max_batch_size=-1)
     assert r.status_code == 400 and r.json()["code"] == "bad_batching_config" and "max_batch_size" in r.json()["error"]

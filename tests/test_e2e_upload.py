@@ -123,6 +123,9 @@ def _bad_uploads(tmp_path: Path) -> list[tuple[str, bytes, str]]:
         ("bad-manifest", tar_bundle({"model.onnx": good, "flashml.toml": b"task = 'juggling'\n"}), "bad_manifest"),
         ("bad-device", tar_bundle({"model.onnx": good, "flashml.toml": b"[batching]\ndevice = 'cuda:x'\n"}),
          "bad_batching_config"),
+        ("bad-padding", tar_bundle({"model.onnx": good, "flashml.toml":
+                                    b"[batching.padded_inputs]\nnope = {axis = 1, value = 0}\n"}),
+         "bad_batching_config"),
     ]
 
 

@@ -437,7 +437,7 @@ class RegistryService:
             raise ConflictError(f"{model} v{number} is {row['state']}; only published versions have a config.",
                                 code="bad_state")
         current = row.get("config") or serving.join(None, serving.split({})[1])
-        config, reload = serving.patched(current, changes)
+        config, reload = serving.patched(current, changes, Signature.from_dict(row["signature"]))
         loaded = self.pool.get(model, number)
         if loaded is not None:
             if reload:

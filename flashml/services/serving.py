@@ -33,6 +33,33 @@ def split(config: dict[str, Any]) -> tuple[str | None, BatchingConfig]:
     return device, BatchingConfig.from_dict(rest)
 
 
+def check_fits(batching: BatchingConfig, signature: Signature) -> None:
+    """Refuse settings this model cannot be served with: merged batches or padding that would fail it."""
+    if batching.max_batch_size and not batchable(signature):
+        raise _misfit("max_batch_size needs every input's first dimension to be dynamic (the batch axis); this "
+                      "model's is fixed, so its requests cannot be merged: use 0.", "max_batch_size")
+    for name, pad in batching.padded_inputs.items():
+        spec = signature.input(name)
+        if spec is None:
+            raise _misfit(f"padded_inputs names {name!r}, which is not an input of this model (its inputs: "
+                          f"{', '.join(t.name for t in signature.inputs)}).", "padded_inputs")
+        if pad.axis >= len(spec.shape) or spec.shape[pad.axis] != -1:
+            raise _misfit(f"padded_inputs.{name}.axis {pad.axis} is not a dynamic axis of {name} "
+                          f"(shape {spec.shape}, -1 marks a dynamic one).", "padded_inputs")
+    for name, axis in batching.padded_outputs.items():
+        spec = signature.output(name)
+        if spec is None:
+            raise _misfit(f"padded_outputs names {name!r}, which is not an output of this model (its outputs: "
+                          f"{', '.join(t.name for t in signature.outputs)}).", "padded_outputs")
+        if spec.shape and axis >= len(spec.shape):
+            raise _misfit(f"padded_outputs.{name} is axis {axis}, but {name} has {len(spec.shape)} axes.",
+                          "padded_outputs")
+
+
+def _misfit(sentence: str, field_name: str) -> BadRequestError:
+    return BadRequestError(sentence, code="bad_batching_config", details={"field": field_name})
+
+
 def join(device: str | None, batching: BatchingConfig) -> dict[str, Any]:
     return {"device": device, **batching.to_dict()}
 
@@ -43,10 +70,8 @@ def initial_config(manifest_batching: dict[str, Any], signature: Signature, sett
     given = dict(manifest_batching)
     given.setdefault("max_queue_size", settings.max_queue_size)
     device, batching = split(given)
+    check_fits(batching, signature)
     if not batchable(signature):
-        if batching.max_batch_size:
-            raise BadRequestError("[batching] max_batch_size needs every input's first dimension to be dynamic "
-                                  "(the batch axis); this model's is fixed.", code="bad_batching_config")
         return join(device, batching), False
     if "max_batch_size" in given:
         return join(device, batching), False
@@ -66,11 +91,12 @@ async def autotune(loaded: LoadedModel, config: dict[str, Any], manifest_batchin
     return join(device, batching), card
 
 
-def patched(current: dict[str, Any], changes: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def patched(current: dict[str, Any], changes: dict[str, Any], signature: Signature) -> tuple[dict[str, Any], bool]:
     """The config after a PATCH, and whether it needs the version reloaded (new sessions)."""
     if not isinstance(changes, dict) or not changes:
         raise BadRequestError("Send a JSON object with the fields to change.", code="bad_batching_config")
     new = {**current, **changes}
     device, batching = split(new)
+    check_fits(batching, signature)
     config = join(device, batching)
     return config, any(config.get(f) != current.get(f) for f in RELOAD_FIELDS)
