@@ -77,11 +77,15 @@ def test_quota_set_at_creation(server, api, model):
 
 
 @pytest.mark.parametrize("body", [{"rate_limit_per_s": 0}, {"rate_limit_per_s": -1}, {"burst": 0},
-                                  {"daily_quota": 0}, {"weight": 0}, {"weight": 1000}, {}])
+                                  {"daily_quota": 0}, {"weight": 0}, {"weight": 1000}, {},
+                                  # past SQLite's 64-bit integers: these were a 500 and nothing said why
+                                  {"burst": 10**23}, {"daily_quota": 10**23}, {"rate_limit_per_s": 1e300}])
 def test_bad_limits_are_400(api, body):
     ident = api.post("/api/v1/keys", json={"name": "bad-limits", "role": "inference"}).json()["id"]
+    before = api.get(f"/api/v1/keys/{ident}").json()
     r = api.patch(f"/api/v1/keys/{ident}", json=body)
     assert r.status_code == 400 and r.json()["code"] == "bad_limits", r.text
+    assert api.get(f"/api/v1/keys/{ident}").json() == before
 
 
 def test_bad_limits_on_create_unknown_key_and_wrong_types(api):

@@ -23,6 +23,7 @@ FLUSH_EVERY_S = 15.0
 _NAME = re.compile(r"^[\w .@:-]{1,128}$")
 LIMIT_FIELDS = ("rate_limit_per_s", "burst", "daily_quota", "weight")
 MAX_WEIGHT = 100
+MAX_COUNT = 10**12  # burst and daily quota: far past any real use, and inside SQLite's 64-bit integers
 
 
 def check_limits(changes: dict[str, Any]) -> dict[str, Any]:
@@ -37,15 +38,16 @@ def check_limits(changes: dict[str, Any]) -> dict[str, Any]:
             continue
         if field == "rate_limit_per_s":
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-                    or value <= 0:
-                raise BadRequestError("rate_limit_per_s is requests per second, a number above 0 (or null: "
-                                      "no limit).", code="bad_limits", details={"field": field})
+                    or not 0 < value <= MAX_COUNT:
+                raise BadRequestError(f"rate_limit_per_s is requests per second, a number above 0 and at most "
+                                      f"{MAX_COUNT:,} (or null: no limit).", code="bad_limits",
+                                      details={"field": field})
             out[field] = float(value)
             continue
-        low, high = (1, MAX_WEIGHT) if field == "weight" else (1, None)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
-            what = f"a whole number from 1 to {MAX_WEIGHT}" if high else "a whole number of at least 1"
-            raise BadRequestError(f"{field} must be {what}.", code="bad_limits", details={"field": field})
+        high = MAX_WEIGHT if field == "weight" else MAX_COUNT
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            raise BadRequestError(f"{field} must be a whole number from 1 to {high:,}.", code="bad_limits",
+                                  details={"field": field})
         out[field] = value
     return out
 
