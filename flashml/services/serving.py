@@ -11,6 +11,7 @@ from typing import Any
 from flashml.errors import BadRequestError
 from flashml.runtime.autotune import batchable, performance_card
 from flashml.runtime.batching import BatchingConfig
+from flashml.runtime.batching.config import bad_config
 from flashml.runtime.devices import parse_device
 from flashml.runtime.pool import LoadedModel
 from flashml.settings import Settings
@@ -28,36 +29,31 @@ def split(config: dict[str, Any]) -> tuple[str | None, BatchingConfig]:
         try:
             device = parse_device(device)
         except ValueError:
-            raise BadRequestError(f"`device` must be cpu, auto, cuda or cuda:N (got {device!r}).",
-                                  code="bad_batching_config") from None
+            raise bad_config(f"`device` must be cpu, auto, cuda or cuda:N (got {device!r}).", "device") from None
     return device, BatchingConfig.from_dict(rest)
 
 
 def check_fits(batching: BatchingConfig, signature: Signature) -> None:
     """Refuse settings this model cannot be served with: merged batches or padding that would fail it."""
     if batching.max_batch_size and not batchable(signature):
-        raise _misfit("max_batch_size needs every input's first dimension to be dynamic (the batch axis); this "
-                      "model's is fixed, so its requests cannot be merged: use 0.", "max_batch_size")
+        raise bad_config("max_batch_size needs every input's first dimension to be dynamic (the batch axis); "
+                         "this model's is fixed, so its requests cannot be merged: use 0.", "max_batch_size")
     for name, pad in batching.padded_inputs.items():
         spec = signature.input(name)
         if spec is None:
-            raise _misfit(f"padded_inputs names {name!r}, which is not an input of this model (its inputs: "
-                          f"{', '.join(t.name for t in signature.inputs)}).", "padded_inputs")
+            raise bad_config(f"padded_inputs names {name!r}, which is not an input of this model (its inputs: "
+                             f"{', '.join(t.name for t in signature.inputs)}).", "padded_inputs")
         if pad.axis >= len(spec.shape) or spec.shape[pad.axis] != -1:
-            raise _misfit(f"padded_inputs.{name}.axis {pad.axis} is not a dynamic axis of {name} "
-                          f"(shape {spec.shape}, -1 marks a dynamic one).", "padded_inputs")
+            raise bad_config(f"padded_inputs.{name}.axis {pad.axis} is not a dynamic axis of {name} "
+                             f"(shape {spec.shape}, -1 marks a dynamic one).", "padded_inputs")
     for name, axis in batching.padded_outputs.items():
         spec = signature.output(name)
         if spec is None:
-            raise _misfit(f"padded_outputs names {name!r}, which is not an output of this model (its outputs: "
-                          f"{', '.join(t.name for t in signature.outputs)}).", "padded_outputs")
+            raise bad_config(f"padded_outputs names {name!r}, which is not an output of this model (its "
+                             f"outputs: {', '.join(t.name for t in signature.outputs)}).", "padded_outputs")
         if spec.shape and axis >= len(spec.shape):
-            raise _misfit(f"padded_outputs.{name} is axis {axis}, but {name} has {len(spec.shape)} axes.",
-                          "padded_outputs")
-
-
-def _misfit(sentence: str, field_name: str) -> BadRequestError:
-    return BadRequestError(sentence, code="bad_batching_config", details={"field": field_name})
+            raise bad_config(f"padded_outputs.{name} is axis {axis}, but {name} has {len(spec.shape)} axes.",
+                             "padded_outputs")
 
 
 def join(device: str | None, batching: BatchingConfig) -> dict[str, Any]:

@@ -23,7 +23,7 @@ def parse_batch_sizes(text: str) -> list[int]:
     return [int(s) for s in sizes]
 
 
-def _bad(sentence: str, field_name: str) -> BadRequestError:
+def bad_config(sentence: str, field_name: str) -> BadRequestError:
     return BadRequestError(sentence, code="bad_batching_config", details={"field": field_name})
 
 
@@ -56,14 +56,14 @@ class BatchingConfig:
         for name in INT_FIELDS:
             value = getattr(self, name)
             if not _is_int(value):
-                raise _bad(f"Batching setting {name} must be a whole number, not {value!r}.", name)
+                raise bad_config(f"Batching setting {name} must be a whole number, not {value!r}.", name)
             if value < 0:
-                raise _bad(f"Batching setting {name} must not be negative (got {value}).", name)
+                raise bad_config(f"Batching setting {name} must not be negative (got {value}).", name)
         if not 1 <= self.instance_count <= MAX_INSTANCES:
-            raise _bad(f"Batching setting instance_count must be between 1 and {MAX_INSTANCES} "
+            raise bad_config(f"Batching setting instance_count must be between 1 and {MAX_INSTANCES} "
                        f"(got {self.instance_count}).", "instance_count")
         if self.max_queue_delay_us > MAX_DELAY_US:
-            raise _bad(f"Batching setting max_queue_delay_us must be at most {MAX_DELAY_US} (one minute).",
+            raise bad_config(f"Batching setting max_queue_delay_us must be at most {MAX_DELAY_US} (one minute).",
                        "max_queue_delay_us")
         object.__setattr__(self, "preferred_batch_sizes", self._check_preferred(self.preferred_batch_sizes))
         object.__setattr__(self, "padded_inputs", self._check_padded_inputs(self.padded_inputs))
@@ -71,45 +71,45 @@ class BatchingConfig:
 
     def _check_preferred(self, sizes: Any) -> tuple[int, ...]:
         if not isinstance(sizes, list | tuple) or not all(_is_int(s) for s in sizes):
-            raise _bad("Batching setting preferred_batch_sizes must be a list of whole numbers.",
+            raise bad_config("Batching setting preferred_batch_sizes must be a list of whole numbers.",
                        "preferred_batch_sizes")
         for size in sizes:
             if size < 1 or size > self.max_batch_size:
-                raise _bad(f"Each of preferred_batch_sizes must be between 1 and max_batch_size "
+                raise bad_config(f"Each of preferred_batch_sizes must be between 1 and max_batch_size "
                            f"({self.max_batch_size}); {size} is not.", "preferred_batch_sizes")
         return tuple(sorted(set(sizes)))
 
     @staticmethod
     def _check_padded_inputs(padded: Any) -> dict[str, PadSpec]:
         if not isinstance(padded, dict):
-            raise _bad("Batching setting padded_inputs must map input names to {axis, value}.", "padded_inputs")
+            raise bad_config("Batching setting padded_inputs must map input names to {axis, value}.", "padded_inputs")
         out: dict[str, PadSpec] = {}
         for name, spec in padded.items():
             if isinstance(spec, dict):
                 unknown = set(spec) - {"axis", "value"}
                 if unknown or "axis" not in spec:
-                    raise _bad(f"padded_inputs.{name} must be {{\"axis\": int, \"value\": number}}.",
+                    raise bad_config(f"padded_inputs.{name} must be {{\"axis\": int, \"value\": number}}.",
                                "padded_inputs")
                 spec = PadSpec(spec["axis"], spec.get("value", 0))
             if not isinstance(name, str) or not isinstance(spec, PadSpec):
-                raise _bad(f"padded_inputs.{name} must be {{\"axis\": int, \"value\": number}}.", "padded_inputs")
+                raise bad_config(f"padded_inputs.{name} must be {{\"axis\": int, \"value\": number}}.", "padded_inputs")
             if not _is_int(spec.axis) or spec.axis < 1:
-                raise _bad(f"padded_inputs.{name}.axis must be a whole number of at least 1 "
+                raise bad_config(f"padded_inputs.{name}.axis must be a whole number of at least 1 "
                            f"(axis 0 is the batch); got {spec.axis!r}.", "padded_inputs")
             if isinstance(spec.value, bool) or not isinstance(spec.value, int | float):
-                raise _bad(f"padded_inputs.{name}.value must be a number; got {spec.value!r}.", "padded_inputs")
+                raise bad_config(f"padded_inputs.{name}.value must be a number; got {spec.value!r}.", "padded_inputs")
             out[name] = spec
         return out
 
     def _check_padded_outputs(self, padded: Any) -> dict[str, int]:
         if not isinstance(padded, dict):
-            raise _bad("Batching setting padded_outputs must map output names to an axis.", "padded_outputs")
+            raise bad_config("Batching setting padded_outputs must map output names to an axis.", "padded_outputs")
         for name, axis in padded.items():
             if not isinstance(name, str) or not _is_int(axis) or axis < 1:
-                raise _bad(f"padded_outputs.{name} must be an axis of at least 1 (axis 0 is the batch); "
+                raise bad_config(f"padded_outputs.{name} must be an axis of at least 1 (axis 0 is the batch); "
                            f"got {axis!r}.", "padded_outputs")
         if padded and not self.padded_inputs:
-            raise _bad("padded_outputs needs padded_inputs: each request's length comes from its padded input.",
+            raise bad_config("padded_outputs needs padded_inputs: each request's length comes from its padded input.",
                        "padded_outputs")
         return dict(padded)
 
@@ -125,18 +125,18 @@ class BatchingConfig:
     def from_dict(cls, d: dict[str, Any]) -> BatchingConfig:
         """Build from plain values; unknown keys and bad values raise BadRequestError."""
         if not isinstance(d, dict):
-            raise _bad("Batching settings must be an object.", "batching")
+            raise bad_config("Batching settings must be an object.", "batching")
         known = {f.name for f in fields(cls)}
         unknown = sorted(str(k) for k in d if k not in known)
         if unknown:
-            raise _bad(f"Unknown batching setting {unknown[0]!r}; known ones are {', '.join(sorted(known))}.",
+            raise bad_config(f"Unknown batching setting {unknown[0]!r}; known ones are {', '.join(sorted(known))}.",
                        unknown[0])
         return cls(**d)
 
     def merged(self, changes: dict[str, Any]) -> BatchingConfig:
         """This config with the given fields replaced (a PATCH); a dict field is replaced whole."""
         if not isinstance(changes, dict):
-            raise _bad("Batching changes must be an object.", "batching")
+            raise bad_config("Batching changes must be an object.", "batching")
         return BatchingConfig.from_dict({**self.to_dict(), **changes})
 
 
