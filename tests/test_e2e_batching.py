@@ -197,3 +197,15 @@ def test_config_patch_validates_and_reloads_live(server, api, models):
     assert api.patch("/api/v1/models/nope/versions/1/config", json={"max_batch_size": 2}).status_code == 404
     paths = api.get("/schema/openapi.json").json()["paths"]
     assert "patch" in paths["/api/v1/models/{model}/versions/{version}/config"]
+
+
+def test_manifest_with_preferred_sizes_and_no_max_takes_the_largest_as_max(api, tmp_path):
+    # Before, this bundle was refused: "preferred_batch_sizes must be between 1 and max_batch_size (0)".
+    bundle = onnx_models.make_tar_gz(tmp_path / "pref.tar.gz", {
+        "model.onnx": onnx_models.add_model(tmp_path / "add.onnx"),
+        "flashml.toml": b"[batching]\npreferred_batch_sizes = [8, 2]\n"})
+    r = upload(api, "b-preferred", bundle)
+    assert r.status_code == 201, r.text
+    config = _config(api, "b-preferred")["config"]
+    assert config["max_batch_size"] == 8 and config["preferred_batch_sizes"] == [2, 8]
+    assert api.post("/v2/models/b-preferred/infer", json=_add_body([[1.0] * 4] * 3)).status_code == 200

@@ -65,6 +65,10 @@ def initial_config(manifest_batching: dict[str, Any], signature: Signature, sett
     """The config a new version starts with, and whether auto-tune should fill in the rest."""
     given = dict(manifest_batching)
     given.setdefault("max_queue_size", settings.max_queue_size)
+    preferred = given.get("preferred_batch_sizes")
+    if "max_batch_size" not in given and isinstance(preferred, list) and preferred \
+            and all(isinstance(s, int) and not isinstance(s, bool) for s in preferred):
+        given["max_batch_size"] = max(preferred)  # sizes to cut at, and none given larger: the largest is the cap
     device, batching = split(given)
     check_fits(batching, signature)
     if not batchable(signature):
