@@ -83,3 +83,23 @@ def test_tritonclient_sees_errors(client, models, admin_key):
     with pytest.raises(InferenceServerException) as err:
         client.infer("no-such-model", ins, headers={"Authorization": f"Bearer {admin_key}"})
     assert "no-such-model" in str(err.value)
+
+
+def test_tritonclient_reads_the_model_config(server, client, models, admin_key):
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    assert "model_configuration" in client.get_server_metadata()["extensions"]
+    httpx.patch(f"{server.url}/api/v1/models/tc-add/versions/1/config", headers=headers,
+                json={"max_batch_size": 8, "preferred_batch_sizes": [4], "max_queue_delay_us": 100}).raise_for_status()
+    config = client.get_model_config("tc-add", headers=headers)
+    assert config["name"] == "tc-add" and config["platform"] == "onnxruntime_onnx" and config["max_batch_size"] == 8
+    assert [(t["name"], t["data_type"], t["dims"]) for t in config["input"]] == [("a", "TYPE_FP32", [4]),
+                                                                                ("b", "TYPE_FP32", [4])]
+    assert config["dynamic_batching"]["preferred_batch_size"] == [4]
+    assert config["dynamic_batching"]["max_queue_delay_microseconds"] == 100
+    assert client.get_model_config("tc-add", model_version="1", headers=headers) == config
+    assert client.get_model_config("tc-text", headers=headers)["input"][0]["data_type"] == "TYPE_STRING"
+    with pytest.raises(InferenceServerException):
+        client.get_model_config("tc-add")  # no key
+    with pytest.raises(InferenceServerException) as err:
+        client.get_model_config("no-such-model", headers=headers)
+    assert "no-such-model" in str(err.value)

@@ -11,9 +11,10 @@ from flashml.api.openapi_bodies import V2InferOperation
 from flashml.api.v2_infer import ROUTING_HEADER, TIMEOUT_HEADER, answer_infer
 from flashml.auth.principal import Principal
 from flashml.errors import UnavailableError
+from flashml.protocol.triton_config import model_config
 from flashml.services.container import Services
 
-EXTENSIONS = ["binary_tensor_data"]
+EXTENSIONS = ["binary_tensor_data", "model_configuration"]
 
 
 class V2HealthController(Controller):
@@ -45,6 +46,15 @@ class V2ModelController(Controller):
         loaded = await services.inference.resolve(principal, model, version,
                                                   routing_key=request.headers.get(ROUTING_HEADER) or None)
         return Response(services.inference.metadata(loaded), headers=_answered_by(loaded.version))
+
+    @get(["/config", "/versions/{version:str}/config"],
+         summary="Model configuration, as Triton gives it (max_batch_size, inputs, dynamic_batching)")
+    async def model_config(self, model: str, request: Request, principal: Principal, services: Services,
+                           version: str | None = None) -> Response:
+        loaded = await services.inference.resolve(principal, model, version,
+                                                  routing_key=request.headers.get(ROUTING_HEADER) or None)
+        return Response(model_config(loaded.model, loaded.signature, loaded.config, loaded.device),
+                        headers=_answered_by(loaded.version))
 
     @get(["/ready", "/versions/{version:str}/ready"], summary="Model readiness")
     async def model_ready(self, model: str, request: Request, principal: Principal, services: Services,

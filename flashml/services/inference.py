@@ -10,6 +10,7 @@ from flashml.auth.principal import Principal
 from flashml.db import models as db
 from flashml.errors import BadRequestError, ConflictError, FlashMLError, ForbiddenError, NotFoundError
 from flashml.metrics import RequestMetrics
+from flashml.protocol.triton_config import PLATFORM
 from flashml.protocol.v2_request import parse_infer_request
 from flashml.protocol.v2_response import encode_infer_response
 from flashml.runtime.pool import LoadedModel
@@ -20,7 +21,6 @@ from flashml.services.response_cache import request_key
 from flashml.services.shadow import ShadowService
 from flashml.storage.base import StorageUnavailableError
 
-PLATFORM = "onnxruntime_onnx"
 PRIORITY_ONLINE = 0  # always ahead of batch-job requests (priority 1)
 
 
