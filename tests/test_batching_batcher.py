@@ -362,3 +362,27 @@ def test_close_fails_queued_and_running_batch_still_answers():
             await batcher.run(x(3), ["y"])
         assert ex.tags == [999]
     run_async(test)(SlowExecute(), max_batch_size=1)
+
+
+def test_timings_count_answered_requests_their_wait_and_their_batch_runs():
+    # One request holds the instance; three queue behind it and then share one batch of 6 rows; one fails.
+    class SlowThenError(SlowExecute, ErrorExecute):
+        pass
+
+    async def test(batcher, ex):
+        first = await block(batcher, ex)
+        waiting = await queue(batcher, (x(1, 1), {}), (x(2, 2), {}), (x(3, 3), {}))
+        ex.release.set()
+        await asyncio.gather(first, *waiting)
+        with pytest.raises(ModelRuntimeError):
+            await batcher.run(x(-1), ["y"])
+        return batcher.timings()
+
+    t = run_async(test)(SlowThenError(), max_batch_size=8)
+    assert t["answered"] == 4 and t["failed"] == 1 and t["batches"] == 3 and t["rows"] == 8
+    # Runs that answered: the lone one and the batch of 6 (the failed run has no time to count).
+    assert t["runs_by_size"].keys() == {1, 6} and t["runs_by_size"][1][0] == 1 and t["runs_by_size"][6][0] == 1
+    run_1, run_6 = t["runs_by_size"][1][1], t["runs_by_size"][6][1]
+    assert t["queued_s"] > 0 and t["answered_s"] >= t["queued_s"]
+    # Each answered request is charged its whole batch's run, as Triton counts compute_infer.
+    assert t["run_s"] == pytest.approx(run_1 + 3 * run_6)

@@ -103,3 +103,34 @@ def test_tritonclient_reads_the_model_config(server, client, models, admin_key):
     with pytest.raises(InferenceServerException) as err:
         client.get_model_config("no-such-model", headers=headers)
     assert "no-such-model" in str(err.value)
+
+
+def test_tritonclient_reads_inference_statistics(server, client, models, admin_key):
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    assert "statistics" in client.get_server_metadata()["extensions"]
+    before = client.get_inference_statistics("tc-add", headers=headers)["model_stats"][0]
+    ins, _ = _inputs(True)
+    for _ in range(3):
+        client.infer("tc-add", ins, headers=headers)
+    stats = client.get_inference_statistics("tc-add", headers=headers)["model_stats"]
+    assert [(s["name"], s["version"]) for s in stats] == [("tc-add", "1")]
+    after = stats[0]
+    success, queue, infer = (after["inference_stats"][k] for k in ("success", "queue", "compute_infer"))
+    assert success["count"] == before["inference_stats"]["success"]["count"] + 3
+    assert after["inference_count"] == before["inference_count"] + 6  # 2 rows per request
+    assert queue["count"] == infer["count"] == success["count"] and success["ns"] >= infer["ns"] > 0
+    assert sum(b["compute_infer"]["count"] for b in after["batch_stats"]) == after["execution_count"]
+    assert after["last_inference"] > 0
+    assert client.get_inference_statistics("tc-add", "1", headers=headers)["model_stats"][0]["version"] == "1"
+    every = {s["name"] for s in client.get_inference_statistics(headers=headers)["model_stats"]}
+    assert {"tc-add", "tc-text", "tc-half"} <= every
+    with pytest.raises(InferenceServerException):
+        client.get_inference_statistics("tc-add")  # no key
+    with pytest.raises(InferenceServerException) as err:
+        client.get_inference_statistics("no-such-model", headers=headers)
+    assert "no-such-model" in str(err.value)
+    # A key limited to one model sees only that model's statistics.
+    only = httpx.post(f"{server.url}/api/v1/keys", headers={"Authorization": f"Bearer {admin_key}"},
+                      json={"name": "tc-stats", "role": "inference", "models": ["tc-text"]}).json()["token"]
+    seen = client.get_inference_statistics(headers={"Authorization": f"Bearer {only}"})["model_stats"]
+    assert {s["name"] for s in seen} == {"tc-text"}

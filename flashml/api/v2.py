@@ -14,7 +14,7 @@ from flashml.errors import UnavailableError
 from flashml.protocol.triton_config import model_config
 from flashml.services.container import Services
 
-EXTENSIONS = ["binary_tensor_data", "model_configuration"]
+EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics"]
 
 
 class V2HealthController(Controller):
@@ -30,6 +30,10 @@ class V2HealthController(Controller):
         if services.registry is None:
             raise UnavailableError("The server is starting.", code="not_ready")
         return {"ready": True}
+
+    @get("/models/stats", summary="Statistics of every loaded version this key may use (Triton's statistics)")
+    async def all_stats(self, principal: Principal, services: Services) -> dict[str, Any]:
+        return await services.inference.statistics(principal, None, None)
 
     @get("/", summary="Server metadata")
     async def server_metadata(self) -> dict[str, Any]:
@@ -55,6 +59,12 @@ class V2ModelController(Controller):
                                                   routing_key=request.headers.get(ROUTING_HEADER) or None)
         return Response(model_config(loaded.model, loaded.signature, loaded.config, loaded.device),
                         headers=_answered_by(loaded.version))
+
+    @get(["/stats", "/versions/{version:str}/stats"],
+         summary="Counts and cumulative times since load, as Triton's statistics extension gives them")
+    async def model_stats(self, model: str, principal: Principal, services: Services,
+                          version: str | None = None) -> dict[str, Any]:
+        return await services.inference.statistics(principal, model, version)
 
     @get(["/ready", "/versions/{version:str}/ready"], summary="Model readiness")
     async def model_ready(self, model: str, request: Request, principal: Principal, services: Services,

@@ -11,6 +11,7 @@ from flashml.db import models as db
 from flashml.errors import BadRequestError, ConflictError, FlashMLError, ForbiddenError, NotFoundError
 from flashml.metrics import RequestMetrics
 from flashml.protocol.triton_config import PLATFORM
+from flashml.protocol.triton_stats import model_stats
 from flashml.protocol.v2_request import parse_infer_request
 from flashml.protocol.v2_response import encode_infer_response
 from flashml.runtime.pool import LoadedModel
@@ -162,6 +163,18 @@ class InferenceService:
         if cache is not None:
             headers["FlashML-Cache"] = "hit" if hit else "miss"
         return body_out, headers
+
+    async def statistics(self, principal: Principal, model: str | None, version: str | None) -> dict[str, Any]:
+        """Triton's statistics of the loaded versions: all the caller may use, one model's, or one version's."""
+        if model is None:
+            chosen = [v for v in self.pool.loaded() if principal.may_infer(v.model)]
+        elif version is not None:
+            chosen = [await self.resolve(principal, model, version)]
+        else:
+            await self.resolve(principal, model, None)  # 403 or 404 as for inference
+            chosen = [v for v in self.pool.loaded() if v.model == model]
+        chosen.sort(key=lambda v: (v.model, v.version))
+        return {"model_stats": [model_stats(v) for v in chosen]}
 
     def metadata(self, loaded: LoadedModel) -> dict[str, Any]:
         ready = sorted(v.version for v in self.pool.loaded() if v.model == loaded.model)

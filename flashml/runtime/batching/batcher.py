@@ -75,6 +75,14 @@ class Batcher:
         self._chained = 0
         self._histogram: Counter[int] = Counter()
         self._batch_seconds = 0.0  # moving average, for the Retry-After estimate
+        # Cumulative seconds for Triton's statistics extension (flashml.protocol.triton_stats): answered requests
+        # from queueing to answer, their wait in the queue, the run of their batch (each request is charged its
+        # whole batch's run, as Triton counts), and per batch size the runs of the batches that size.
+        self._answered = 0
+        self._answered_s = 0.0
+        self._queued_s = 0.0
+        self._run_s = 0.0
+        self._runs_by_size: dict[int, list[float]] = {}  # rows -> [batches, seconds]
         self._inline = InlinePolicy(inline_run_s)  # cheap batches run on the loop (flashml.runtime.batching.inline)
 
     # ---- the Runner protocol -------------------------------------------------------------------------
@@ -154,6 +162,13 @@ class Batcher:
             "inline_batches": self._inline.inline_runs,
             "chained_batches": self._chained,
         }
+
+    def timings(self) -> dict[str, Any]:
+        """Cumulative counts and seconds since load (Triton's statistics extension reads them)."""
+        return {"answered": self._answered, "answered_s": self._answered_s, "queued_s": self._queued_s,
+                "run_s": self._run_s, "failed": self._failed + self._queue.timed_out + self._queue.rejected,
+                "batches": self._batches, "rows": self._rows,
+                "runs_by_size": {rows: (int(n), secs) for rows, (n, secs) in sorted(self._runs_by_size.items())}}
 
     # ---- internals -----------------------------------------------------------------------------------
     def _unloaded(self) -> UnavailableError:
@@ -297,6 +312,7 @@ class Batcher:
                 if not req.future.done():
                     req.future.set_exception(_per_request(exc))
         else:
+            now, answered = self._loop.time(), 0
             for req, part in zip(batch, parts, strict=True):
                 if part is None:  # its deadline passed while the batch waited in the lane: it did not run
                     self._queue.timed_out += 1
@@ -304,6 +320,14 @@ class Batcher:
                         req.future.set_exception(timeout_error(req))
                 elif not req.future.done():
                     req.future.set_result(part)
+                    answered += 1
+                    self._answered_s += now - req.enqueued_at
+                    self._queued_s += started.at - req.enqueued_at
+            self._answered += answered
+            self._run_s += answered * wall_s
+            runs = self._runs_by_size.setdefault(batch_rows, [0, 0.0])
+            runs[0] += 1
+            runs[1] += wall_s
         finally:
             self._in_flight -= 1
         self._batches += 1
