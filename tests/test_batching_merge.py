@@ -40,6 +40,14 @@ def test_merge_key_ignores_padded_axis_only():
         merge_key({"ids": np.zeros(4)}, PADDED)  # no axis 1 to pad
 
 
+def test_padded_inputs_of_one_request_must_share_their_length():
+    # Padding would hide ids of 3 tokens with a mask of 4, which the model refuses when the request runs alone.
+    assert merge_key({"ids": np.zeros((1, 4)), "mask": np.zeros((1, 4))}, PADDED)
+    with pytest.raises(TensorError) as err:
+        merge_key({"ids": np.zeros((1, 3)), "mask": np.zeros((1, 4))}, PADDED)
+    assert err.value.code == "batch_mismatch" and "ids has 3, mask has 4" in err.value.message
+
+
 def test_merge_and_split_several_rows_per_request():
     reqs = [{"x": np.arange(n * 2, dtype=np.float32).reshape(n, 2) + 100 * n} for n in (1, 2, 3)]
     merged, counts, lengths = merge(reqs, CFG)

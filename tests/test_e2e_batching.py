@@ -147,21 +147,25 @@ def test_full_queue_503_timeout_504_and_health_stays_fast(server, api, models):
 
 
 def test_padded_sequences_are_merged_and_cut_back(api, models):
-    def call(ids):
-        n = len(ids)
+    def call(ids, mask_length=None):
+        n, m = len(ids), mask_length or len(ids)
         return api.post("/v2/models/b-seq/infer", json={"inputs": [
             {"name": "ids", "datatype": "INT64", "shape": [1, n], "data": ids},
-            {"name": "mask", "datatype": "INT64", "shape": [1, n], "data": [1] * n}]})
+            {"name": "mask", "datatype": "INT64", "shape": [1, m], "data": [1] * m}]})
 
     before = _config(api, "b-seq")["stats"]
     seqs = [[1], [1, 2, 3], [4, 5]]
-    with ThreadPoolExecutor(3) as pool:
+    with ThreadPoolExecutor(4) as pool:
+        # Among them, ids of 3 tokens with a mask of 4: refused alone, as the model would refuse it unbatched.
+        odd = pool.submit(call, [7, 8, 9], 4)
         answers = list(pool.map(call, seqs))
     for ids, r in zip(seqs, answers, strict=True):
         assert r.status_code == 200, r.text
         out = r.json()["outputs"][0]
         assert out["shape"] == [1, len(ids)] and out["data"] == [2 * v for v in ids]
     assert _config(api, "b-seq")["stats"]["batches"] < before["batches"] + 3
+    assert odd.result().status_code == 400 and odd.result().json()["code"] == "batch_mismatch"
+    assert "ids has 3, mask has 4" in odd.result().json()["error"]
 
 
 @pytest.mark.parametrize("model,changes,words", [

@@ -28,8 +28,13 @@ def rows(inputs: dict[str, np.ndarray]) -> int:
 
 
 def merge_key(inputs: dict[str, np.ndarray], config: BatchingConfig) -> tuple:
-    """What must match for two requests to share a batch: names, dtypes and shape[1:] except padded axes."""
+    """What must match for two requests to share a batch: names, dtypes and shape[1:] except padded axes.
+
+    A request's padded inputs must agree on their length (token ids and their mask): padding would hide a
+    mismatch that the model refuses when the request runs alone, and outputs are cut back to one length.
+    """
     key = []
+    lengths: dict[str, int] = {}
     for name in sorted(inputs):
         array = inputs[name]
         shape = list(array.shape[1:])
@@ -39,7 +44,12 @@ def merge_key(inputs: dict[str, np.ndarray], config: BatchingConfig) -> tuple:
                 raise TensorError(f"Input {name} has {array.ndim} dimensions, so it cannot be padded on axis "
                                   f"{spec.axis}.", code="batch_mismatch", details={"tensor": name})
             shape[spec.axis - 1] = -1
+            lengths[name] = int(array.shape[spec.axis])
         key.append((name, array.dtype.str, tuple(shape)))
+    if len(set(lengths.values())) > 1:
+        listed = ", ".join(f"{name} has {n}" for name, n in lengths.items())
+        raise TensorError(f"The padded inputs of one request must have the same length, but {listed}.",
+                          code="batch_mismatch", details={"lengths": lengths})
     return tuple(key)
 
 
