@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -169,15 +170,35 @@ def _build(values: Mapping[str, Any]) -> Settings:
         parse_budget(settings.memory_budget)
     except ValueError as exc:
         raise SettingsError(f"setting memory_budget: {exc}") from None
-    if not settings.load_timeout_s >= 0:
-        raise SettingsError("setting load_timeout_s: must be 0 seconds or more")
-    if not settings.canary_check_interval_s > 0:
-        raise SettingsError("setting canary_check_interval_s: must be above 0 seconds")
-    if settings.inline_run_us < 0:
-        raise SettingsError("setting inline_run_us: must be 0 (every batch in a worker thread) or more")
-    if settings.shadow_max_concurrency < 0:
-        raise SettingsError("setting shadow_max_concurrency: must be 0 (no shadow traffic) or more")
+    _check_ranges(settings)
     return settings
+
+
+# Numbers that 0 or less would break (a zero interval, a zero budget, an empty upload limit); where 0 means
+# something (none, off, unbounded, every batch in a worker thread) the setting may be 0. Floats must be finite.
+_ABOVE_ZERO = ("latency_budget_ms", "max_upload_bytes", "max_request_bytes", "predict_max_items",
+               "predict_max_image_pixels", "bundle_max_members", "bundle_max_bytes", "bundle_max_ratio",
+               "validation_timeout_s", "validation_memory_bytes", "canary_check_interval_s", "storage_timeout_s",
+               "upload_part_bytes", "upload_session_ttl_s", "housekeeping_interval_s", "max_dataset_bytes",
+               "dataset_zip_max_files", "dataset_zip_max_bytes", "job_chunk_rows", "job_retention_s",
+               "setup_token_ttl_s")
+_ZERO_OR_MORE = ("intra_op_threads", "inline_run_us", "max_queue_size", "upload_wait_s", "in_use_window_s",
+                 "load_timeout_s", "response_cache_max_entries", "response_cache_max_bytes", "shadow_max_concurrency")
+
+
+def _check_ranges(s: Settings) -> None:
+    for name, f in FIELDS.items():
+        value = getattr(s, name)
+        if isinstance(f.default, float) and not math.isfinite(value):
+            raise SettingsError(f"setting {name}: must be a finite number, not {value}")
+        if name in _ABOVE_ZERO and not value > 0:
+            raise SettingsError(f"setting {name}: must be above 0, not {value}")
+        if name in _ZERO_OR_MORE and not value >= 0:
+            raise SettingsError(f"setting {name}: must be 0 or more, not {value}")
+    if not 1 <= s.port <= 65535:
+        raise SettingsError(f"setting port: must be a TCP port from 1 to 65535, not {s.port}")
+    if not 0 < s.job_online_share <= 1:
+        raise SettingsError(f"setting job_online_share: must be above 0 and at most 1, not {s.job_online_share}")
 
 
 def _check_tls(s: Settings) -> None:

@@ -62,3 +62,24 @@ def test_storage_and_device_settings_are_checked(values, message):
     with pytest.raises(SettingsError, match=message):
         load_settings(values, env={})
     assert load_settings({"storage": "s3", "s3_endpoint": "minio:9000"}, env={}).s3_secure is True
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"latency_budget_ms": 0}, "latency_budget_ms: must be above 0"),  # auto-tune would turn batching off
+    ({"latency_budget_ms": "nan"}, "latency_budget_ms: must be a finite number"),
+    ({"housekeeping_interval_s": "-1"}, "housekeeping_interval_s: must be above 0"),
+    ({"max_queue_size": -1}, "max_queue_size: must be 0 or more"),
+    ({"intra_op_threads": -2}, "intra_op_threads: must be 0 or more"),
+    ({"port": 70000}, "port: must be a TCP port from 1 to 65535"),
+    ({"job_online_share": 1.5}, "job_online_share: must be above 0 and at most 1"),
+    ({"validation_timeout_s": "inf"}, "validation_timeout_s: must be a finite number"),
+])
+def test_numbers_out_of_range_are_refused_with_the_setting_named(values, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(values, env={})
+
+
+def test_zero_stays_allowed_where_it_means_something():
+    s = load_settings({"max_queue_size": 0, "inline_run_us": 0, "load_timeout_s": 0, "upload_wait_s": 0,
+                       "shadow_max_concurrency": 0, "intra_op_threads": 0}, env={})
+    assert s.max_queue_size == 0 and s.inline_run_us == 0
