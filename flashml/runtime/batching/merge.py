@@ -34,7 +34,7 @@ def merge_key(inputs: dict[str, np.ndarray], config: BatchingConfig) -> tuple:
     mismatch that the model refuses when the request runs alone, and outputs are cut back to one length.
     """
     key = []
-    lengths: dict[str, int] = {}
+    lengths: dict[str, int] | None = None  # only padded models pay for the check
     for name in sorted(inputs):
         array = inputs[name]
         shape = list(array.shape[1:])
@@ -44,9 +44,10 @@ def merge_key(inputs: dict[str, np.ndarray], config: BatchingConfig) -> tuple:
                 raise TensorError(f"Input {name} has {array.ndim} dimensions, so it cannot be padded on axis "
                                   f"{spec.axis}.", code="batch_mismatch", details={"tensor": name})
             shape[spec.axis - 1] = -1
+            lengths = lengths if lengths is not None else {}
             lengths[name] = int(array.shape[spec.axis])
         key.append((name, array.dtype.str, tuple(shape)))
-    if len(set(lengths.values())) > 1:
+    if lengths is not None and len(set(lengths.values())) > 1:
         listed = ", ".join(f"{name} has {n}" for name, n in lengths.items())
         raise TensorError(f"The padded inputs of one request must have the same length, but {listed}.",
                           code="batch_mismatch", details={"lengths": lengths})
