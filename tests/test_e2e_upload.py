@@ -161,12 +161,14 @@ def test_model_that_hangs_or_eats_memory_is_killed_and_server_keeps_serving(api,
     assert leftovers(server.data_dir) == []
 
 
-@pytest.mark.parametrize("name", ["../etc", "a/b", ".hidden", "x" * 200])
+@pytest.mark.parametrize("name", ["../etc", "a/b", ".hidden", "x" * 200, "stats"])
 def test_bad_model_names_are_400(api, name, tmp_path):
     onnx_models.add_model(tmp_path / "ok.onnx")
     r = upload(api, name, tmp_path / "ok.onnx")
     assert r.status_code in (400, 404), r.text  # a slash never reaches the handler: 404 from routing
     assert "code" in r.json()
+    if name == "stats":  # /v2/models/stats is Triton's statistics route
+        assert r.json()["code"] == "bad_model_name" and "statistics route" in r.json()["error"]
 
 
 def test_empty_upload_is_400(api, server):

@@ -49,9 +49,16 @@ def bundle_key(user: str, model: str, version: int, source_name: str) -> str:
     return f"uploads/{safe_user}/{model}-v{version}.{ext}"
 
 
+# Names a V2 route takes for itself: /v2/models/stats is every version's statistics, not a model's metadata.
+RESERVED_MODEL_NAMES = frozenset({"stats"})
+
+
 def check_model_name(name: str) -> None:
     if not MODEL_NAME.match(name or "") or ".." in name:
         raise BadRequestError("A model name is 1 to 128 letters, digits or . _ -, starting with a letter or digit.",
+                              code="bad_model_name")
+    if name.lower() in RESERVED_MODEL_NAMES:
+        raise BadRequestError(f"{name!r} cannot name a model: /v2/models/{name} is the V2 statistics route.",
                               code="bad_model_name")
 
 
