@@ -4,6 +4,8 @@ what ``tritonclient``'s ``get_inference_statistics`` and Triton's tools read.
 Counts and cumulative nanoseconds since the version was loaded. As in Triton, ``compute_infer`` charges each
 request its whole batch's run, and ``batch_stats`` counts runs per batch size. FlashML times merge, run and split
 together: they are all in ``compute_infer``, and ``compute_input`` and ``compute_output`` stay at zero.
+Answers from a model's response cache never reach the batcher, so they are not counted here (``cache_hit``
+and ``cache_miss`` stay at zero); the cache counts its own hits and misses (``GET /api/v1/models/{m}``).
 """
 
 from __future__ import annotations
