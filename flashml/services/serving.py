@@ -11,7 +11,7 @@ from typing import Any
 from flashml.errors import BadRequestError
 from flashml.runtime.autotune import batchable, performance_card
 from flashml.runtime.batching import BatchingConfig
-from flashml.runtime.batching.config import bad_config
+from flashml.runtime.batching.config import bad_config, is_whole_number
 from flashml.runtime.devices import parse_device
 from flashml.runtime.pool import LoadedModel
 from flashml.settings import Settings
@@ -67,7 +67,7 @@ def initial_config(manifest_batching: dict[str, Any], signature: Signature, sett
     given.setdefault("max_queue_size", settings.max_queue_size)
     preferred = given.get("preferred_batch_sizes")
     if "max_batch_size" not in given and isinstance(preferred, list) and preferred \
-            and all(isinstance(s, int) and not isinstance(s, bool) for s in preferred):
+            and all(is_whole_number(s) for s in preferred):
         given["max_batch_size"] = max(preferred)  # sizes to cut at, and none given larger: the largest is the cap
     device, batching = split(given)
     check_fits(batching, signature)

@@ -27,7 +27,7 @@ def bad_config(sentence: str, field_name: str) -> BadRequestError:
     return BadRequestError(sentence, code="bad_batching_config", details={"field": field_name})
 
 
-def _is_int(value: Any) -> bool:
+def is_whole_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -55,7 +55,7 @@ class BatchingConfig:
     def __post_init__(self) -> None:
         for name in INT_FIELDS:
             value = getattr(self, name)
-            if not _is_int(value):
+            if not is_whole_number(value):
                 raise bad_config(f"Batching setting {name} must be a whole number, not {value!r}.", name)
             if value < 0:
                 raise bad_config(f"Batching setting {name} must not be negative (got {value}).", name)
@@ -70,7 +70,7 @@ class BatchingConfig:
         object.__setattr__(self, "padded_outputs", self._check_padded_outputs(self.padded_outputs))
 
     def _check_preferred(self, sizes: Any) -> tuple[int, ...]:
-        if not isinstance(sizes, list | tuple) or not all(_is_int(s) for s in sizes):
+        if not isinstance(sizes, list | tuple) or not all(is_whole_number(s) for s in sizes):
             raise bad_config("Batching setting preferred_batch_sizes must be a list of whole numbers.",
                        "preferred_batch_sizes")
         for size in sizes:
@@ -93,7 +93,7 @@ class BatchingConfig:
                 spec = PadSpec(spec["axis"], spec.get("value", 0))
             if not isinstance(name, str) or not isinstance(spec, PadSpec):
                 raise bad_config(f"padded_inputs.{name} must be {{\"axis\": int, \"value\": number}}.", "padded_inputs")
-            if not _is_int(spec.axis) or spec.axis < 1:
+            if not is_whole_number(spec.axis) or spec.axis < 1:
                 raise bad_config(f"padded_inputs.{name}.axis must be a whole number of at least 1 "
                            f"(axis 0 is the batch); got {spec.axis!r}.", "padded_inputs")
             if isinstance(spec.value, bool) or not isinstance(spec.value, int | float):
@@ -105,7 +105,7 @@ class BatchingConfig:
         if not isinstance(padded, dict):
             raise bad_config("Batching setting padded_outputs must map output names to an axis.", "padded_outputs")
         for name, axis in padded.items():
-            if not isinstance(name, str) or not _is_int(axis) or axis < 1:
+            if not isinstance(name, str) or not is_whole_number(axis) or axis < 1:
                 raise bad_config(f"padded_outputs.{name} must be an axis of at least 1 (axis 0 is the batch); "
                            f"got {axis!r}.", "padded_outputs")
         if padded and not self.padded_inputs:
