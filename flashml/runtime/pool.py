@@ -23,7 +23,7 @@ from flashml.runtime.autotune import dummy_inputs
 from flashml.runtime.batching import Batcher, BatchingConfig
 from flashml.runtime.devices import CUDA, TENSORRT, resolve_device
 from flashml.runtime.executor import SessionExecutor
-from flashml.runtime.sessions import SessionOptions, create_session
+from flashml.runtime.sessions import SessionOptions, create_session, wide_instance
 from flashml.signature import Signature
 
 log = logging.getLogger("flashml.runtime")
@@ -41,6 +41,8 @@ class LoadedModel:
     batcher: Batcher
     executors: list[SessionExecutor]
     config: BatchingConfig
+    model_path: Path | None = None
+    wide: SessionExecutor | None = None  # all the cores, for a lone batch (Batcher's wide)
     warnings: list[str] = field(default_factory=list)
     in_flight: int = 0
     last_used: float = 0.0  # time.time() of the last request
@@ -135,6 +137,9 @@ class ModelPool:
                 session = await asyncio.to_thread(create_session, model_path, want, self.options,
                                                   config.instance_count)
                 executors.append(SessionExecutor(session, want))
+            wide = None
+            if wide_instance(self.options.intra_op_threads, config.instance_count, want):
+                wide = SessionExecutor(await asyncio.to_thread(create_session, model_path, want, self.options), want)
             providers = executors[0].session.get_providers()
             warnings = []
             if want.startswith("cuda") and CUDA not in providers:
@@ -143,8 +148,9 @@ class ModelPool:
                 warnings.append(f"{device} was asked for but CUDA does not work here; it runs on the CPU.")
             loaded = LoadedModel(model, version, signature, want, providers,
                                  Batcher(executors, config, self.executor, name=f"{model}/v{version}",
-                                         inline_run_s=self.inline_run_s),
-                                 executors, config, warnings, host_memory_bytes=growth(rss_before, rss_bytes()),
+                                         inline_run_s=self.inline_run_s, wide=wide),
+                                 executors, config, model_path, wide, warnings,
+                                 host_memory_bytes=growth(rss_before, rss_bytes()),
                                  file_bytes=_folder_bytes(model_path.parent))
             if gpu_before is not None and loaded.on_gpu:
                 loaded.gpu_baseline, loaded.gpu_reader = gpu_before, self.gpu_reader
@@ -155,6 +161,15 @@ class ModelPool:
             await old.drain()
             await old.batcher.close()
         return loaded
+
+    async def split_trial(self, loaded: LoadedModel, instances: int) -> list[SessionExecutor]:
+        """Sessions of a loaded version that split the cores ``instances`` ways, for auto-tune to compare with
+        the one it serves from; nothing serves from them."""
+        assert loaded.model_path is not None
+        async with self._lock:
+            return [SessionExecutor(await asyncio.to_thread(create_session, loaded.model_path, loaded.device,
+                                                            self.options, instances), loaded.device)
+                    for _ in range(instances)]
 
     def get(self, model: str, version: int) -> LoadedModel | None:
         return self._loaded.get((model, version))

@@ -31,6 +31,13 @@ def threads_per_instance(setting: int, instances: int, device: str) -> int:
     return max(1, (os.cpu_count() or 1) // instances)
 
 
+def wide_instance(setting: int, instances: int, device: str) -> bool:
+    """Whether CPU instances that split the cores get one more instance of all the cores, for a batch that finds
+    them all idle (a lone request then runs as fast as with one instance): not where threads are set by hand."""
+    return (not setting and instances > 1 and not device.startswith("cuda")
+            and threads_per_instance(setting, instances, device) < (os.cpu_count() or 1))
+
+
 def create_session(model_path: Path, device: str, options: SessionOptions = SessionOptions(),
                    instances: int = 1) -> ort.InferenceSession:
     """A session for ``device`` (``cpu`` or ``cuda:N``). Blocking: call it from a worker thread."""

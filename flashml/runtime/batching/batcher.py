@@ -51,19 +51,27 @@ def _execute_batch(execute: Execute, inputs: list[dict[str, np.ndarray]], output
 
 
 class Batcher:
-    """Queue requests, cut fair batches of one merge key, run them on ``instance_count`` workers."""
+    """Queue requests, cut fair batches of one merge key, run them on ``instance_count`` workers.
+
+    ``wide``: where CPU instances split the cores among them, one more instance that uses all of them. A batch
+    that finds every instance idle and nobody else waiting runs there, as fast as one instance of all the
+    cores would run it; while it runs, no other instance starts a batch (the cores are taken).
+    """
 
     def __init__(self, execute: Execute | list[Execute], config: BatchingConfig, executor: Executor, *,
-                 name: str = "", inline_run_s: float = 0.0) -> None:
+                 name: str = "", inline_run_s: float = 0.0, wide: Execute | None = None) -> None:
         self._executes = list(execute) if isinstance(execute, list | tuple) else [execute]
         if not self._executes:
             raise ValueError("a Batcher needs at least one execute function")
+        self._wide = wide
+        self._wide_busy = False  # a batch runs on the wide instance: the others wait
         self.config = config
         self.executor = executor
         self.name = name
         self._queue = RequestQueue(config.max_batch_size, config.max_queue_size, retry_after=self._retry_after)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: dict[int, asyncio.Task] = {}
+        self._running: dict[int, deque[_Started]] = {}  # per instance, the batches handed to its lane
         self._waiters: deque[asyncio.Future] = deque()
         self._closed = False
         self._in_flight = 0
@@ -73,6 +81,7 @@ class Batcher:
         self._failed = 0
         self._cancelled = 0
         self._chained = 0
+        self._wide_runs = 0
         self._histogram: Counter[int] = Counter()
         self._batch_seconds = 0.0  # moving average, for the Retry-After estimate
         # Cumulative seconds for Triton's statistics extension (flashml.protocol.triton_stats): answered requests
@@ -161,6 +170,7 @@ class Batcher:
             "cancelled": self._cancelled,
             "inline_batches": self._inline.inline_runs,
             "chained_batches": self._chained,
+            "wide_batches": self._wide_runs,
         }
 
     def timings(self) -> dict[str, Any]:
@@ -235,18 +245,21 @@ class Batcher:
         (it cannot grow by waiting, and background work is never put ahead of an online request to come)."""
         head = self._queue.head()
         return (head is not None and head.priority <= CHAIN_PRIORITY and bool(cfg.max_batch_size)
-                and self._queue.rows_for(head.merge_key) >= cfg.max_batch_size)
+                and self._queue.rows_for(head.merge_key) >= cfg.max_batch_size
+                and all(self._running.values()))  # an idle instance takes it at once instead
 
     async def _worker(self, index: int) -> None:
         loop, queue = self._loop, self._queue
         assert loop is not None
         lane = Lane(self.executor, loop)
         running: deque[_Started] = deque()  # batches handed to this instance's lane, oldest first
+        self._running[index] = running
         try:
             while running or (not self._closed and index < self.config.instance_count):
                 cfg = self.config
                 if running:
-                    if len(running) == 1 and not self._closed and self._chainable(cfg):
+                    # Not behind a run on all the cores: what waits goes to every instance once it ends.
+                    if len(running) == 1 and not running[0].wide and not self._closed and self._chainable(cfg):
                         batch = queue.take(cfg.max_batch_size, loop.time())
                         if batch:
                             running.append(self._start(index, lane, batch, cfg))
@@ -260,7 +273,7 @@ class Batcher:
                         raise
                     continue
                 head = queue.head()
-                if head is None:
+                if head is None or self._wide_busy:
                     await self._wait(None)
                     continue
                 if cfg.max_batch_size and cfg.max_queue_delay_us and not self._ready(head.merge_key, cfg):
@@ -275,14 +288,20 @@ class Batcher:
         finally:
             if self._workers.get(index) is asyncio.current_task():
                 del self._workers[index]
+                del self._running[index]
 
     def _start(self, index: int, lane: Lane, batch: list[Pending], cfg: BatchingConfig) -> _Started:
         """Run a cheap batch now, on the loop (inline.py); hand any other to the instance's lane."""
         assert self._loop is not None
         execute = self._executes[index % len(self._executes)]
         batch_rows = sum(r.rows for r in batch)
+        inline = self._inline.inline(batch_rows)
+        wide = self._wide is not None and not inline and not self._in_flight and not len(self._queue)
+        if wide:
+            execute, self._wide_busy = self._wide, True
+            self._wide_runs += 1
         self._in_flight += 1
-        started = _Started(batch, batch_rows, self._loop.time(), self._inline.inline(batch_rows))
+        started = _Started(batch, batch_rows, self._loop.time(), inline, wide)
         deadlines = [r.deadline for r in batch] if any(r.deadline is not None for r in batch) else None
         args = (execute, [r.inputs for r in batch], batch[0].output_names, cfg, deadlines)
         try:
@@ -330,6 +349,9 @@ class Batcher:
             runs[1] += wall_s
         finally:
             self._in_flight -= 1
+            if started.wide:
+                self._wide_busy = False
+                self._wake(everyone=True)  # the cores are free: every instance may take a batch again
         self._batches += 1
         self._rows += batch_rows
         self._histogram[batch_rows] += 1
@@ -352,6 +374,7 @@ class _Started:
     rows: int
     at: float  # loop.time() when it was taken
     inline: bool
+    wide: bool = False  # on the wide instance (all the cores)
     future: asyncio.Future | None = None
 
 

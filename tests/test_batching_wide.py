@@ -1,0 +1,101 @@
+"""CPU instances that split the cores, and the wide instance of all the cores beside them: a batch that finds
+every instance idle and nobody else waiting runs there, and while it runs no other instance starts one."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from flashml.runtime.batching import Batcher, BatchingConfig
+from tests.test_batching_chain import Gated, answers, until, x
+
+
+def serve_split(test, **settings):
+    """Run ``test(batcher, narrow, wide, submit)`` on two narrow instances and a wide one (all Gated)."""
+    async def main():
+        narrow, wide = [Gated(), Gated()], Gated()
+        pool = ThreadPoolExecutor(4)
+        batcher = Batcher(narrow, BatchingConfig(instance_count=2, **settings), pool, name="m", wide=wide)
+
+        async def submit(tag: int, **kwargs) -> asyncio.Task:
+            queued = batcher.stats()["queued"] + batcher.stats()["in_flight"]
+            task = asyncio.create_task(batcher.run(x(tag), ["y"], **kwargs))
+            await until(lambda: batcher.stats()["queued"] + batcher.stats()["in_flight"] > queued)
+            return task
+
+        try:
+            return await test(batcher, narrow, wide, submit)
+        finally:
+            for model in (*narrow, wide):
+                model.open(100)
+            await batcher.close()
+            pool.shutdown(wait=True)
+    return asyncio.run(main())
+
+
+def test_a_lone_request_runs_on_all_the_cores():
+    async def test(batcher, narrow, wide, submit):
+        for tag in (1, 2, 3):  # one at a time, each answered before the next comes
+            task = await submit(tag)
+            wide.open(1)
+            assert await answers([task]) == [tag * 2]
+        assert wide.batches == [[1], [2], [3]] and narrow[0].batches == narrow[1].batches == []
+        assert batcher.stats()["wide_batches"] == 3
+    serve_split(test, max_batch_size=4)
+
+
+def test_requests_that_come_during_a_wide_run_wait_for_it_then_share_the_cores():
+    async def test(batcher, narrow, wide, submit):
+        first = await submit(1)
+        await until(lambda: wide.started == 1)
+        later = [await submit(tag) for tag in (2, 3, 4, 5)]
+        await asyncio.sleep(0.05)
+        # The cores are taken: neither split instance has started a batch while the wide one runs.
+        assert narrow[0].started == narrow[1].started == 0 and batcher.stats()["queued"] == 4
+        wide.open(1)
+        await until(lambda: narrow[0].started + narrow[1].started == 2)  # both at once, on half the cores each
+        for model in narrow:
+            model.open(1)
+        assert await answers([first, *later]) == [2, 4, 6, 8, 10]
+        assert wide.batches == [[1]]
+        assert sorted(narrow[0].batches + narrow[1].batches) == [[2, 3], [4, 5]]
+        assert batcher.stats()["wide_batches"] == 1
+    serve_split(test, max_batch_size=2)
+
+
+def test_a_lone_request_while_a_split_instance_is_busy_does_not_take_all_the_cores():
+    async def test(batcher, narrow, wide, submit):
+        first = await submit(1)
+        await until(lambda: wide.started == 1)
+        second, third = await submit(2), await submit(3)
+        wide.open(1)
+        await until(lambda: narrow[0].started == narrow[1].started == 1)
+        narrow[0].open(1)  # one split instance finishes; the other still runs
+        await until(lambda: batcher.stats()["in_flight"] == 1)
+        fourth = await submit(4)  # alone in the queue, but half the cores are busy: the idle split instance
+        await until(lambda: narrow[0].started == 2)
+        narrow[0].open(1)
+        narrow[1].open(1)
+        assert await answers([first, second, third, fourth]) == [2, 4, 6, 8]
+        assert wide.batches == [[1]] and batcher.stats()["wide_batches"] == 1
+        assert len(narrow[0].batches) == 2 and len(narrow[1].batches) == 1
+    serve_split(test, max_batch_size=1)
+
+
+def test_without_a_wide_instance_split_instances_serve_as_before():
+    async def main():
+        narrow = [Gated(), Gated()]
+        pool = ThreadPoolExecutor(4)
+        batcher = Batcher(narrow, BatchingConfig(instance_count=2, max_batch_size=2), pool, name="m")
+        try:
+            task = asyncio.create_task(batcher.run(x(7), ["y"]))
+            await until(lambda: narrow[0].started + narrow[1].started == 1)
+            for model in narrow:
+                model.open(1)
+            return await answers([task]), batcher.stats()["wide_batches"]
+        finally:
+            for model in narrow:
+                model.open(100)
+            await batcher.close()
+            pool.shutdown(wait=True)
+    assert asyncio.run(main()) == ([14], 0)
