@@ -392,9 +392,15 @@ def _config_lines(view: dict[str, Any]) -> list[str]:
         lines.append(f"performance card ({card['device']}, latency budget {card['latency_budget_ms']:g} ms):")
         lines += [f"  batch {p['batch_size']}: {p['latency_ms']:g} ms, {p['throughput']:,.0f} rows/s"
                   for p in card["points"]]
+        split = card.get("instances")
+        if split:
+            rates = split["throughput"]
+            lines += [f"  at batch {split['batch_size']}: one instance of all the cores {rates['1']:,.0f} rows/s"
+                      + "".join(f", {n} sharing them {r:,.0f} rows/s" for n, r in rates.items() if n != "1")]
         chosen = card.get("chosen") or {}
         lines.append(f"  auto-tune chose max_batch_size {chosen.get('max_batch_size')}, max_queue_delay_us "
-                     f"{chosen.get('max_queue_delay_us')}")
+                     f"{chosen.get('max_queue_delay_us')}"
+                     + (f", instance_count {chosen['instance_count']}" if "instance_count" in chosen else ""))
     stats = view.get("stats")
     if stats:
         lines.append(f"live: {stats['requests']} requests in {stats['batches']} batches, {stats['queued']} queued, "

@@ -37,6 +37,23 @@ def add_model(path: Path) -> Path:
     return _save(helper.make_graph([helper.make_node("Add", ["a", "b"], ["sum"])], "add", [a, b], [out]), path)
 
 
+def conv_model(path: Path, size: int = 64, channels: int = 32) -> Path:
+    """x FP32 [batch, 3, size, size] through three 3x3 convolutions (ReLU between) to y [batch, channels], the
+    mean of each channel: compute-bound, about a millisecond per image on two cores at the defaults."""
+    rng = np.random.default_rng(3)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, size, size])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", channels])
+    inits, nodes, prev = [], [], "x"
+    for i, cin in enumerate((3, channels, channels)):
+        inits.append(numpy_helper.from_array((rng.standard_normal((channels, cin, 3, 3)) * 0.1).astype(np.float32),
+                                             f"w{i}"))
+        nodes += [helper.make_node("Conv", [prev, f"w{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Relu", [f"c{i}"], [f"r{i}"])]
+        prev = f"r{i}"
+    nodes += [helper.make_node("GlobalAveragePool", [prev], ["gap"]), helper.make_node("Flatten", ["gap"], ["y"])]
+    return _save(helper.make_graph(nodes, "conv", [x], [y], inits), path)
+
+
 def offset_add_model(path: Path, offset: float) -> Path:
     """sum = a + b + offset, FP32 [batch, 4]: add_model's signature, with answers that tell versions apart."""
     a = helper.make_tensor_value_info("a", TensorProto.FLOAT, ["batch", 4])

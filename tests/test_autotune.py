@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-import numpy as np
+import contextlib
+import threading
+import time
 
-from flashml.runtime.autotune import batchable, choose, dummy_inputs, measure
+import numpy as np
+import pytest
+
+from flashml.runtime.autotune import (
+    batchable,
+    choose,
+    compare_split,
+    dummy_inputs,
+    measure,
+    parallel_throughput,
+    split_candidate,
+)
 from flashml.signature import Signature, TensorSpec
 
 SIG = Signature([TensorSpec("x", "FP32", [-1, 3]), TensorSpec("t", "BYTES", [-1])], [TensorSpec("y", "FP32", [-1])])
@@ -111,3 +124,43 @@ def test_every_size_is_measured_again_so_a_busy_moment_does_not_cost_throughput(
     assert [p["batch_size"] for p in points] == [1, 2, 4, 8]
     assert points[2]["latency_ms"] == 19.0
     assert choose(points, latency_budget_ms=100)["max_batch_size"] == 4
+
+
+def _sleeper(seconds: float, lock: threading.Lock | None = None):
+    """A fake model that takes ``seconds`` per run; with a lock, its runs cannot overlap (one set of cores)."""
+    def execute(inputs, outputs):
+        with lock or contextlib.nullcontext():
+            time.sleep(seconds)
+        return {"y": np.zeros(len(inputs["x"]), np.float32)}
+    return execute
+
+
+def test_split_instances_are_kept_where_they_serve_about_as_much_or_more():
+    # Two instances whose runs overlap serve about twice one instance's rows: split.
+    found = compare_split(_sleeper(0.004), [_sleeper(0.004), _sleeper(0.004)], SIG, batch_size=4)
+    assert found["instance_count"] == 2 and found["batch_size"] == 4
+    assert found["throughput"]["2"] > found["throughput"]["1"] > 0
+
+
+def test_split_instances_that_serve_clearly_less_are_not_kept():
+    # Each split instance takes three times as long and they cannot overlap: a third of one instance's rows.
+    lock = threading.Lock()
+    found = compare_split(_sleeper(0.002), [_sleeper(0.006, lock), _sleeper(0.006, lock)], SIG, batch_size=2)
+    assert found["instance_count"] == 1
+    assert found["throughput"]["2"] < found["throughput"]["1"]
+
+
+def test_a_failing_model_fails_the_comparison_instead_of_hanging():
+    def broken(inputs, outputs):
+        raise RuntimeError("no such kernel")
+    with pytest.raises(RuntimeError, match="no such kernel"):
+        parallel_throughput([_sleeper(0.001), broken], dummy_inputs(SIG, 1), ["y"], seconds=0.05)
+
+
+def test_split_is_compared_only_where_the_chosen_batch_keeps_the_cores_busy():
+    long_runs = {"points": _points(2.0, 3.9, 7.5), "chosen": {"max_batch_size": 4, "max_queue_delay_us": 0}}
+    assert split_candidate(long_runs) == 4
+    overhead_bound = {"points": _points(0.05, 0.06, 0.08), "chosen": {"max_batch_size": 4, "max_queue_delay_us": 0}}
+    assert split_candidate(overhead_bound) == 0  # serving overhead, not the cores, limits it
+    unbatched = {"points": _points(3.0), "chosen": {"max_batch_size": 0, "max_queue_delay_us": 0}}
+    assert split_candidate(unbatched) == 1

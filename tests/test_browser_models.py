@@ -158,3 +158,19 @@ def test_a_forged_token_on_a_page_form_is_refused_on_a_page(server, api, console
     # The JSON API answers JSON whatever the Accept header says.
     r = api.get("/api/v1/models/no-such-model", headers={"Accept": "text/html"})
     assert r.status_code == 404 and r.json()["code"]
+
+
+def test_the_performance_card_says_how_many_instances_auto_tune_chose(server, api, tmp_path, page):  # noqa: F811
+    r = upload(api, "console-conv", onnx_models.conv_model(tmp_path / "conv.onnx"))
+    assert r.status_code == 201, r.text
+    card = api.get("/api/v1/models/console-conv/versions/1/config").json()["performance"]
+    sign_in_as_new_user(page, server, "console-perf", "viewer", "/models/console-conv")
+    page.wait_for_selector("#perf-chart canvas")
+    if "instances" not in card:  # one core: nothing to split, nothing said
+        assert page.locator("#perf-instances").count() == 0
+        return
+    said = page.inner_text("#perf-instances")
+    split = card["instances"]
+    assert f"At batch size {split['batch_size']}, one instance of all the cores ran" in said
+    assert "2 instances sharing them" in said and f"auto-tune chose {split['instance_count']} instance" in said
+    page.shots("perf-instances")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import numpy as np
+import onnxruntime as ort
 import pytest
 
 from tests import onnx_models
+from tests.server_process import flashml
 from tests.test_e2e_upload import upload
 
 pytestmark = pytest.mark.server
@@ -213,3 +217,55 @@ def test_manifest_with_preferred_sizes_and_no_max_takes_the_largest_as_max(api, 
     config = _config(api, "b-preferred")["config"]
     assert config["max_batch_size"] == 8 and config["preferred_batch_sizes"] == [2, 8]
     assert api.post("/v2/models/b-preferred/infer", json=_add_body([[1.0] * 4] * 3)).status_code == 200
+
+
+def _conv_body(images: np.ndarray) -> dict:
+    return {"inputs": [{"name": "x", "datatype": "FP32", "shape": list(images.shape), "data": images.ravel().tolist()}]}
+
+
+def test_autotune_compares_split_instances_and_a_lone_request_still_gets_all_the_cores(api, tmp_path):
+    path = onnx_models.conv_model(tmp_path / "conv.onnx")
+    r = upload(api, "b-conv", path)
+    assert r.status_code == 201, r.text
+    view = _config(api, "b-conv")
+    card, config = view["performance"], view["config"]
+    if (os.cpu_count() or 1) < 2:  # one core cannot be split: nothing to compare
+        assert "instances" not in card and config["instance_count"] == 1
+        return
+    split = card["instances"]  # a compute-bound model on a CPU of two cores or more: measured both ways
+    assert split["batch_size"] == card["chosen"]["max_batch_size"]
+    assert set(split["throughput"]) == {"1", "2"} and all(rate > 0 for rate in split["throughput"].values())
+    assert config["instance_count"] == card["chosen"]["instance_count"] == split["instance_count"]
+    shown = flashml("models", "config", "b-conv", "1", "--url", str(api.base_url).rstrip("/"), "--key",
+                    api.headers["Authorization"].removeprefix("Bearer ")).stdout
+    rates = split["throughput"]
+    assert (f"  at batch {split['batch_size']}: one instance of all the cores {rates['1']:,.0f} rows/s, 2 sharing "
+            f"them {rates['2']:,.0f} rows/s") in shown.splitlines()
+    assert f", instance_count {split['instance_count']}" in shown
+    if config["instance_count"] == 1:  # measured here as not worth it: ask for two, as a user may
+        assert _patch(api, "b-conv", instance_count=2).status_code == 200
+    images = np.random.default_rng(5).random((2, 3, 64, 64), dtype=np.float32)
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": images})[0]
+    before = _config(api, "b-conv")["stats"]["wide_batches"]
+    r = api.post("/v2/models/b-conv/infer", json=_conv_body(images))  # alone: every instance is idle
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(np.array(r.json()["outputs"][0]["data"]).reshape(2, -1), expected, rtol=1e-4,
+                               atol=1e-5)
+    assert _config(api, "b-conv")["stats"]["wide_batches"] == before + 1
+    with ThreadPoolExecutor(8) as pool:  # many at once: the split instances answer them all
+        answers = list(pool.map(lambda i: api.post("/v2/models/b-conv/infer", json=_conv_body(images[i % 2:][:1])),
+                                range(16)))
+    assert all(a.status_code == 200 for a in answers)
+    for i, a in enumerate(answers):
+        np.testing.assert_allclose(a.json()["outputs"][0]["data"], expected[i % 2], rtol=1e-4, atol=1e-5)
+
+
+def test_a_manifest_instance_count_is_not_tuned(api, tmp_path):
+    bundle = onnx_models.make_tar_gz(tmp_path / "conv1.tar.gz", {
+        "model.onnx": onnx_models.conv_model(tmp_path / "conv.onnx"),
+        "flashml.toml": b"[batching]\ninstance_count = 1\n"})
+    r = upload(api, "b-conv-one", bundle)
+    assert r.status_code == 201, r.text
+    view = _config(api, "b-conv-one")
+    assert view["config"]["instance_count"] == 1 and "instances" not in view["performance"]
+    assert view["performance"]["chosen"]["max_batch_size"] >= 2  # batching is still tuned

@@ -6,6 +6,7 @@ The measurements are the version's performance card: the API returns it and the 
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,13 @@ SECONDS_PER_SIZE = 0.15
 TOTAL_SECONDS = 4.0
 MAX_DELAY_US = 1000  # a lone client never waits more than this for company
 BATCHING_GAIN_FOR_DELAY = 1.5  # throughput at the chosen batch over batch 1 that makes waiting worth it
+SPLIT_MIN_RUN_MS = 1.0  # a batch cheaper than this is bound by serving overhead, not by the cores: no split
+# Split instances are kept unless, measured here, they serve this much less than one instance of all the cores.
+# Measured alone they come out about level; in a server they gain, because its other threads (HTTP, the event
+# loop, clients on the same machine) take cores from the model, and one instance's threads then wait at every
+# operator for the one that lost its core: the benchmark CNN at 32 clients, 2 cores, served 13% more.
+SPLIT_KEEP = 0.95
+SPLIT_SECONDS = 0.3  # each side of the comparison, measured twice
 
 
 def batchable(signature: Signature) -> bool:
@@ -113,6 +121,64 @@ def choose(points: list[dict[str, float]], latency_budget_ms: float) -> dict[str
         slack_us = (latency_budget_ms / 2 - best["latency_ms"]) * 1000
         delay = int(max(0.0, min(slack_us, single["latency_ms"] * 500, MAX_DELAY_US)))
     return {"max_batch_size": int(best["batch_size"]), "max_queue_delay_us": delay}
+
+
+def parallel_throughput(executes: list[Execute], inputs: dict[str, np.ndarray], outputs: list[str],
+                        seconds: float = SPLIT_SECONDS) -> float:
+    """Rows per second of ``executes`` all running the same batch at once, each in its own thread (after one
+    unmeasured run each)."""
+    rows = len(next(iter(inputs.values()))) if inputs else 1
+    done = [0] * len(executes)
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(executes) + 1)
+
+    def work(i: int) -> None:
+        try:
+            executes[i](inputs, outputs)
+            start.wait()
+            stop = time.perf_counter() + seconds
+            while time.perf_counter() < stop:
+                executes[i](inputs, outputs)
+                done[i] += rows
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+            start.abort()
+
+    threads = [threading.Thread(target=work, args=(i,), name=f"autotune-{i}") for i in range(len(executes))]
+    for t in threads:
+        t.start()
+    try:
+        start.wait()
+    except threading.BrokenBarrierError:
+        pass
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return sum(done) / (time.perf_counter() - began)
+
+
+def compare_split(single: Execute, split: list[Execute], signature: Signature, batch_size: int) -> dict[str, Any]:
+    """Throughput at ``batch_size`` of one instance of all the cores against ``split`` instances sharing them,
+    each measured twice, alternating (this machine may be busy for part of it), keeping each side's best; and
+    the instance count that serves more."""
+    inputs, outputs = dummy_inputs(signature, batch_size), [t.name for t in signature.outputs]
+    one = many = 0.0
+    for _ in range(2):
+        one = max(one, parallel_throughput([single], inputs, outputs))
+        many = max(many, parallel_throughput(split, inputs, outputs))
+    return {"batch_size": batch_size,
+            "throughput": {"1": round(one, 1), str(len(split)): round(many, 1)},
+            "instance_count": len(split) if many >= SPLIT_KEEP * one else 1}
+
+
+def split_candidate(card: dict[str, Any]) -> int:
+    """The batch size to compare split instances at: the chosen one, when its run is long enough for the cores
+    to be what limits it; 0 for none."""
+    chosen = card["chosen"].get("max_batch_size") or 1
+    point = next((p for p in card["points"] if p["batch_size"] == chosen), None)
+    return chosen if point is not None and point["latency_ms"] >= SPLIT_MIN_RUN_MS else 0
 
 
 def performance_card(execute: Execute, signature: Signature, latency_budget_ms: float, device: str) -> dict[str, Any]:

@@ -199,7 +199,11 @@ class RegistryService:
                                               device)
                 if tune:
                     on_step("autotune")
-                    config, card = await serving.autotune(loaded, config, hints, self.settings)
+                    config, card = await serving.autotune(loaded, config, hints, self.settings, self.pool)
+                    device, batching = serving.split(config)
+                    if batching.instance_count != loaded.config.instance_count:
+                        loaded = await self.pool.load(model, number, final / bundle.manifest.model, signature,
+                                                      batching, device)
                 await self.memory.after_load(loaded)
             except BaseException:
                 await self.pool.unload(model, number)

@@ -9,16 +9,21 @@ import asyncio
 from typing import Any
 
 from flashml.errors import BadRequestError
-from flashml.runtime.autotune import batchable, performance_card
+from flashml.runtime.autotune import batchable, compare_split, performance_card, split_candidate
 from flashml.runtime.batching import BatchingConfig
 from flashml.runtime.batching.config import bad_config, is_whole_number
 from flashml.runtime.devices import parse_device
-from flashml.runtime.pool import LoadedModel
+from flashml.runtime.pool import LoadedModel, ModelPool
+from flashml.runtime.sessions import wide_instance
 from flashml.settings import Settings
 from flashml.signature import Signature
 
 DEFAULT_MAX_BATCH = 32  # batching on, when the first dimension is dynamic and auto-tune is off
 RELOAD_FIELDS = ("device", "instance_count")  # changing these needs new sessions
+# Auto-tune compares one CPU instance of all the cores with this many sharing them (each of the cores / this many
+# threads; a lone batch still gets all the cores: Batcher's wide instance). Two already take the threads' waits
+# for each other out of a busy server; more would hold more copies of the model for less.
+SPLIT_INSTANCES = 2
 
 
 def split(config: dict[str, Any]) -> tuple[str | None, BatchingConfig]:
@@ -81,13 +86,28 @@ def initial_config(manifest_batching: dict[str, Any], signature: Signature, sett
 
 
 async def autotune(loaded: LoadedModel, config: dict[str, Any], manifest_batching: dict[str, Any],
-                   settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Measure the loaded version, apply what it picks (never over what the manifest set): (config, card)."""
+                   settings: Settings, pool: ModelPool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Measure the loaded version and pick what to apply (never over what the manifest set): (config, card).
+
+    Batching applies at once. On a CPU, where the chosen batch keeps the cores busy, auto-tune also measures
+    ``SPLIT_INSTANCES`` instances sharing the cores against the one it loaded and keeps them unless they served
+    clearly less (``autotune.SPLIT_KEEP``); a count other than the loaded one needs the version loaded again
+    (the caller's job).
+    """
     card = await asyncio.to_thread(performance_card, loaded.executors[0], loaded.signature,
                                    settings.latency_budget_ms, loaded.device)
+    batch = split_candidate(card)
+    if (batch and "instance_count" not in manifest_batching and loaded.config.instance_count == 1
+            and wide_instance(settings.intra_op_threads, SPLIT_INSTANCES, loaded.device)):
+        trial = await pool.split_trial(loaded, SPLIT_INSTANCES)
+        card["instances"] = await asyncio.to_thread(compare_split, loaded.executors[0], trial, loaded.signature,
+                                                    batch)
+        card["chosen"]["instance_count"] = card["instances"]["instance_count"]
+        del trial
     chosen = {k: v for k, v in card["chosen"].items() if k not in manifest_batching}
     device, batching = split({**config, **chosen})
-    loaded.reconfigure(batching)
+    if batching.instance_count == loaded.config.instance_count:
+        loaded.reconfigure(batching)
     return join(device, batching), card
 
 
