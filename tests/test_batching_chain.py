@@ -52,21 +52,24 @@ async def until(predicate, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.001)
 
 
+def submitter(batcher: Batcher):
+    """submit(tag, **kwargs): queue one request on ``batcher`` and return its task once it is queued or running."""
+    async def submit(tag: int, **kwargs) -> asyncio.Task:
+        queued = batcher.stats()["queued"] + batcher.stats()["in_flight"]
+        task = asyncio.create_task(batcher.run(x(tag), ["y"], **kwargs))
+        await until(lambda: batcher.stats()["queued"] + batcher.stats()["in_flight"] > queued)
+        return task
+    return submit
+
+
 def serve(test, **settings):
-    """Run ``test(batcher, model, submit)``; submit(tag, **kwargs) queues one request and returns its task."""
+    """Run ``test(batcher, model, submit)`` (``submitter``'s submit)."""
     async def main():
         model = Gated()
         pool = ThreadPoolExecutor(4)
         batcher = Batcher(model, BatchingConfig(**settings), pool, name="m")
-
-        async def submit(tag: int, **kwargs) -> asyncio.Task:
-            queued = batcher.stats()["queued"] + batcher.stats()["in_flight"]
-            task = asyncio.create_task(batcher.run(x(tag), ["y"], **kwargs))
-            await until(lambda: batcher.stats()["queued"] + batcher.stats()["in_flight"] > queued)
-            return task
-
         try:
-            return await test(batcher, model, submit)
+            return await test(batcher, model, submitter(batcher))
         finally:
             model.open(100)
             await batcher.close()

@@ -7,24 +7,19 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from flashml.runtime.batching import Batcher, BatchingConfig
-from tests.test_batching_chain import Gated, answers, until, x
+from tests.test_batching_chain import Gated, answers, submitter, until, x
 
 
-def serve_split(test, **settings):
-    """Run ``test(batcher, narrow, wide, submit)`` on two narrow instances and a wide one (all Gated)."""
+def serve_split(test, *, with_wide: bool = True, **settings):
+    """Run ``test(batcher, narrow, wide, submit)`` on two narrow instances and a wide one (all Gated; the wide one
+    unused without ``with_wide``)."""
     async def main():
         narrow, wide = [Gated(), Gated()], Gated()
         pool = ThreadPoolExecutor(4)
-        batcher = Batcher(narrow, BatchingConfig(instance_count=2, **settings), pool, name="m", wide=wide)
-
-        async def submit(tag: int, **kwargs) -> asyncio.Task:
-            queued = batcher.stats()["queued"] + batcher.stats()["in_flight"]
-            task = asyncio.create_task(batcher.run(x(tag), ["y"], **kwargs))
-            await until(lambda: batcher.stats()["queued"] + batcher.stats()["in_flight"] > queued)
-            return task
-
+        batcher = Batcher(narrow, BatchingConfig(instance_count=2, **settings), pool, name="m",
+                          wide=wide if with_wide else None)
         try:
-            return await test(batcher, narrow, wide, submit)
+            return await test(batcher, narrow, wide, submitter(batcher))
         finally:
             for model in (*narrow, wide):
                 model.open(100)
@@ -99,3 +94,20 @@ def test_without_a_wide_instance_split_instances_serve_as_before():
             await batcher.close()
             pool.shutdown(wait=True)
     assert asyncio.run(main()) == ([14], 0)
+
+
+def test_with_every_instance_busy_a_full_batch_is_chained_and_with_one_idle_it_is_not():
+    async def test(batcher, narrow, wide, submit):
+        first = await submit(1)
+        await until(lambda: narrow[0].started + narrow[1].started == 1)
+        second = await submit(2)
+        await until(lambda: narrow[0].started == narrow[1].started == 1)  # both instances run
+        third, fourth = await submit(3), await submit(4)
+        narrow[0].open(1)  # one instance finishes, takes [3]; the other still runs: [4] is chained behind [3]
+        await until(lambda: batcher.stats()["chained_batches"] == 1)
+        assert batcher.stats()["queued"] == 0
+        narrow[0].open(2)
+        narrow[1].open(1)
+        assert await answers([first, second, third, fourth]) == [2, 4, 6, 8]
+        assert len(narrow[0].batches) == 3 and len(narrow[1].batches) == 1
+    serve_split(test, with_wide=False, max_batch_size=1)

@@ -264,13 +264,15 @@ class Batcher:
                         if batch:
                             running.append(self._start(index, lane, batch, cfg))
                             self._chained += 1
-                    started = running.popleft()
+                    started = running[0]  # stays in running while it runs: this instance is busy
                     try:
                         await self._finish(started)
                     except asyncio.CancelledError:
+                        running.popleft()
                         self._abandon(started, *running)
                         self._in_flight -= len(running)
                         raise
+                    running.popleft()
                     continue
                 head = queue.head()
                 if head is None or self._wide_busy:
