@@ -164,3 +164,15 @@ def test_split_is_compared_only_where_the_chosen_batch_keeps_the_cores_busy():
     assert split_candidate(overhead_bound) == 0  # serving overhead, not the cores, limits it
     unbatched = {"points": _points(3.0), "chosen": {"max_batch_size": 0, "max_queue_delay_us": 0}}
     assert split_candidate(unbatched) == 1
+
+
+def test_a_busy_spell_after_batch_one_was_measured_does_not_turn_batching_off():
+    # The machine turns 1.6 times slower 0.1 s in, just after batch 1's first figure, for 1.5 s: the whole sweep
+    # and the first measurements again. Batch 1 then looked the fastest per row, and auto-tune chose
+    # max_batch_size 1 (as in one benchmark run, for the CNN). Rounds spread over a longer time end outside
+    # the spell and give each size its own speed.
+    costs = {1: 0.006, 2: 0.010, 4: 0.019, 8: 0.060}
+    clock = FakeClock(lambda b: costs[b] * (1.6 if 0.1 <= clock.now < 1.6 else 1.0))
+    points = measure(clock.execute, SIG, latency_budget_ms=100, max_batch=8, clock=clock)
+    assert [p["latency_ms"] for p in points] == [6.0, 10.0, 19.0, 60.0]
+    assert choose(points, latency_budget_ms=100)["max_batch_size"] == 4

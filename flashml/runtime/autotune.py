@@ -22,6 +22,8 @@ Clock = Callable[[], float]
 MAX_MEASURED_BATCH = 256
 SECONDS_PER_SIZE = 0.15
 TOTAL_SECONDS = 4.0
+ROUNDS = 3  # after the sweep, every size again in this many short rounds, alternating direction
+RUNS_PER_ROUND = 3
 MAX_DELAY_US = 1000  # a lone client never waits more than this for company
 BATCHING_GAIN_FOR_DELAY = 1.5  # throughput at the chosen batch over batch 1 that makes waiting worth it
 SPLIT_MIN_RUN_MS = 1.0  # a batch cheaper than this is bound by serving overhead, not by the cores: no split
@@ -83,16 +85,30 @@ def measure(execute: Execute, signature: Signature, latency_budget_ms: float,
                                     for i in (1, 2)):
             break  # two doublings without 5% more throughput: bigger batches only add latency
     if len(points) >= 2:
-        # Every size once more, largest first, keeping each one's faster figure: this machine may be busy
-        # for part of a sweep, and whichever sizes that hits would look worse than they are. A slow batch 1
-        # makes batching look like it pays (choose() would then make every lone request wait for company);
-        # a slow larger batch makes auto-tune settle for a size that leaves throughput behind.
-        for i in reversed(range(len(points))):
-            b = points[i]["batch_size"]
-            again = _point(b, _measure(execute, dummy_inputs(signature, b), outputs, clock))
-            if again["latency_ms"] < points[i]["latency_ms"]:
-                points[i] = again
+        # Every size again, in short rounds that each take every size in turn (largest first, then smallest
+        # first, ...), keeping each size's fastest figure: a machine may be busy for seconds, and whichever
+        # sizes that hits in one sweep would look worse than they are. A slow batch 1 makes batching look like
+        # it pays (choose() would then make every lone request wait for company); a slow larger batch makes
+        # auto-tune settle for a size that leaves throughput behind. A round is short, so a busy spell slows
+        # every size of a round alike, and the rounds outside it give each size its figure.
+        feeds = [dummy_inputs(signature, int(p["batch_size"])) for p in points]
+        for r in range(ROUNDS):
+            order = reversed(range(len(points))) if r % 2 == 0 else range(len(points))
+            for i in order:
+                again = _point(int(points[i]["batch_size"]), _brief(execute, feeds[i], outputs, clock))
+                if again["latency_ms"] < points[i]["latency_ms"]:
+                    points[i] = again
     return points
+
+
+def _brief(execute: Execute, inputs: dict[str, np.ndarray], outputs: list[str], clock: Clock) -> float:
+    """Median seconds of ``RUNS_PER_ROUND`` runs of an input measured before (no warm-up run)."""
+    times = []
+    for _ in range(RUNS_PER_ROUND):
+        t0 = clock()
+        execute(inputs, outputs)
+        times.append(clock() - t0)
+    return statistics.median(times)
 
 
 def _point(batch_size: int, seconds: float) -> dict[str, float]:
