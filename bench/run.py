@@ -226,6 +226,8 @@ def main() -> None:
                 "raw": raw, "flashml_config": config["config"], "batch_histogram": config["stats"]["histogram"],
                 "batches": config["stats"]["batches"], "inline_batches": config["stats"].get("inline_batches", 0),
                 "chained_batches": config["stats"].get("chained_batches", 0),
+                "wide_batches": config["stats"].get("wide_batches", 0),
+                "instances_measured": (config.get("performance") or {}).get("instances"),
                 **{server: {c: _median(v) for c, v in runs[server].items()}
                    for server in ("naive", "flashml", "flashml_binary")},
                 "floor": {1: _median(runs["floor"])} if runs["floor"] else {}}
