@@ -178,7 +178,7 @@ def parallel_throughput(executes: list[Execute], inputs: dict[str, np.ndarray], 
 def compare_split(single: Execute, split: list[Execute], signature: Signature, batch_size: int) -> dict[str, Any]:
     """Throughput at ``batch_size`` of one instance of all the cores against ``split`` instances sharing them,
     each measured twice, alternating (this machine may be busy for part of it), keeping each side's best; and
-    the instance count that serves more."""
+    the instance count to serve with: the split one, unless it served under ``SPLIT_KEEP`` of one instance."""
     inputs, outputs = dummy_inputs(signature, batch_size), [t.name for t in signature.outputs]
     one = many = 0.0
     for _ in range(2):
