@@ -42,7 +42,6 @@ class LoadedModel:
     executors: list[SessionExecutor]
     config: BatchingConfig
     model_path: Path | None = None
-    wide: SessionExecutor | None = None  # all the cores, for a lone batch (Batcher's wide)
     warnings: list[str] = field(default_factory=list)
     in_flight: int = 0
     last_used: float = 0.0  # time.time() of the last request
@@ -134,12 +133,10 @@ class ModelPool:
             rss_before = rss_bytes()
             gpu_before = await asyncio.to_thread(self.gpu_reader, want) if want.startswith("cuda") else None
             for _ in range(config.instance_count):
-                session = await asyncio.to_thread(create_session, model_path, want, self.options,
-                                                  config.instance_count)
-                executors.append(SessionExecutor(session, want))
+                executors.append(await self._instance(model_path, want, config.instance_count))
             wide = None
             if wide_instance(self.options.intra_op_threads, config.instance_count, want):
-                wide = SessionExecutor(await asyncio.to_thread(create_session, model_path, want, self.options), want)
+                wide = await self._instance(model_path, want)  # all the cores, for a batch that comes alone
             providers = executors[0].session.get_providers()
             warnings = []
             if want.startswith("cuda") and CUDA not in providers:
@@ -149,7 +146,7 @@ class ModelPool:
             loaded = LoadedModel(model, version, signature, want, providers,
                                  Batcher(executors, config, self.executor, name=f"{model}/v{version}",
                                          inline_run_s=self.inline_run_s, wide=wide),
-                                 executors, config, model_path, wide, warnings,
+                                 executors, config, model_path, warnings,
                                  host_memory_bytes=growth(rss_before, rss_bytes()),
                                  file_bytes=_folder_bytes(model_path.parent))
             if gpu_before is not None and loaded.on_gpu:
@@ -167,9 +164,12 @@ class ModelPool:
         the one it serves from; nothing serves from them."""
         assert loaded.model_path is not None
         async with self._lock:
-            return [SessionExecutor(await asyncio.to_thread(create_session, loaded.model_path, loaded.device,
-                                                            self.options, instances), loaded.device)
-                    for _ in range(instances)]
+            return [await self._instance(loaded.model_path, loaded.device, instances) for _ in range(instances)]
+
+    async def _instance(self, model_path: Path, device: str, instances: int = 1) -> SessionExecutor:
+        """One execution instance of ``instances`` sharing ``device`` (sessions are created in a worker thread)."""
+        return SessionExecutor(await asyncio.to_thread(create_session, model_path, device, self.options, instances),
+                               device)
 
     def get(self, model: str, version: int) -> LoadedModel | None:
         return self._loaded.get((model, version))
