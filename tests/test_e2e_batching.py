@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -207,13 +208,17 @@ def test_config_patch_validates_and_reloads_live(server, api, models):
     assert "patch" in paths["/api/v1/models/{model}/versions/{version}/config"]
 
 
+def _upload_bundle(api, name: str, model: Path, manifest: bytes) -> None:
+    """Upload ``model`` with ``manifest`` as its flashml.toml, in a .tar.gz next to it; it must publish."""
+    bundle = onnx_models.make_tar_gz(model.with_suffix(".tar.gz"), {"model.onnx": model, "flashml.toml": manifest})
+    r = upload(api, name, bundle)
+    assert r.status_code == 201, r.text
+
+
 def test_manifest_with_preferred_sizes_and_no_max_takes_the_largest_as_max(api, tmp_path):
     # Before, this bundle was refused: "preferred_batch_sizes must be between 1 and max_batch_size (0)".
-    bundle = onnx_models.make_tar_gz(tmp_path / "pref.tar.gz", {
-        "model.onnx": onnx_models.add_model(tmp_path / "add.onnx"),
-        "flashml.toml": b"[batching]\npreferred_batch_sizes = [8, 2]\n"})
-    r = upload(api, "b-preferred", bundle)
-    assert r.status_code == 201, r.text
+    _upload_bundle(api, "b-preferred", onnx_models.add_model(tmp_path / "add.onnx"),
+                   b"[batching]\npreferred_batch_sizes = [8, 2]\n")
     config = _config(api, "b-preferred")["config"]
     assert config["max_batch_size"] == 8 and config["preferred_batch_sizes"] == [2, 8]
     assert api.post("/v2/models/b-preferred/infer", json=_add_body([[1.0] * 4] * 3)).status_code == 200
@@ -261,11 +266,8 @@ def test_autotune_compares_split_instances_and_a_lone_request_still_gets_all_the
 
 
 def test_a_manifest_instance_count_is_not_tuned(api, tmp_path):
-    bundle = onnx_models.make_tar_gz(tmp_path / "conv1.tar.gz", {
-        "model.onnx": onnx_models.conv_model(tmp_path / "conv.onnx"),
-        "flashml.toml": b"[batching]\ninstance_count = 1\n"})
-    r = upload(api, "b-conv-one", bundle)
-    assert r.status_code == 201, r.text
+    _upload_bundle(api, "b-conv-one", onnx_models.conv_model(tmp_path / "conv.onnx"),
+                   b"[batching]\ninstance_count = 1\n")
     view = _config(api, "b-conv-one")
     assert view["config"]["instance_count"] == 1 and "instances" not in view["performance"]
     assert view["performance"]["chosen"]["max_batch_size"] >= 2  # batching is still tuned
