@@ -18,7 +18,7 @@ _session = raw_ort.session(os.environ["FLOOR_MODEL"], os.environ.get("FLOOR_DEVI
 _input = _session.get_inputs()[0]
 _sample = np.random.default_rng(0).standard_normal([1, *_input.shape[1:]]).astype(np.float32)
 _outputs = [o.name for o in _session.get_outputs()]
-_threads = ThreadPoolExecutor(2)
+_threads = ThreadPoolExecutor(1)  # one client, one thread: the session is always called from the same one
 
 
 def _run() -> bytes:

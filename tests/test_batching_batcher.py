@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -65,15 +64,13 @@ def run_async(test):
     """Run ``test(batcher, execute)`` in a fresh loop with a batcher built from the given settings."""
     def runner(execute: Execute, **settings):
         async def main():
-            pool = ThreadPoolExecutor(4)
-            batcher = Batcher(execute, BatchingConfig(**settings), pool, name="m")
+            batcher = Batcher(execute, BatchingConfig(**settings), name="m")
             try:
                 return await test(batcher, execute)
             finally:
                 if isinstance(execute, SlowExecute):
                     execute.release.set()
                 await batcher.close()
-                pool.shutdown(wait=True)
         return asyncio.run(main())
     return runner
 

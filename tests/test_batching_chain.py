@@ -66,14 +66,12 @@ def serve(test, **settings):
     """Run ``test(batcher, model, submit)`` (``submitter``'s submit)."""
     async def main():
         model = Gated()
-        pool = ThreadPoolExecutor(4)
-        batcher = Batcher(model, BatchingConfig(**settings), pool, name="m")
+        batcher = Batcher(model, BatchingConfig(**settings), name="m")
         try:
             return await test(batcher, model, submitter(batcher))
         finally:
             model.open(100)
             await batcher.close()
-            pool.shutdown(wait=True)
     return asyncio.run(main())
 
 
@@ -164,8 +162,7 @@ def test_a_failing_chained_batch_fails_only_its_requests():
 
 def test_a_lane_runs_one_function_at_a_time_in_order_and_reports_each():
     async def main():
-        pool = ThreadPoolExecutor(4)
-        lane = Lane(pool, asyncio.get_running_loop())
+        lane = Lane(asyncio.get_running_loop())
         gate, running, seen = threading.Event(), [], []
 
         def job(i: int) -> int:
@@ -183,7 +180,7 @@ def test_a_lane_runs_one_function_at_a_time_in_order_and_reports_each():
         assert lane.busy
         gate.set()
         results = await asyncio.gather(*futures, return_exceptions=True)
-        pool.shutdown(wait=True)
+        lane.close()
         return results, seen, lane.busy
 
     results, seen, busy = asyncio.run(main())
@@ -196,8 +193,8 @@ def test_a_lane_runs_one_function_at_a_time_in_order_and_reports_each():
 def test_a_batch_that_cannot_reach_a_worker_thread_fails_instead_of_hanging():
     async def main():
         pool = ThreadPoolExecutor(1)
-        pool.shutdown()  # as when the pool closes while a request is still queued
-        batcher = Batcher(Gated(), BatchingConfig(max_batch_size=2), pool, name="m")
+        pool.shutdown()  # as when the interpreter exits while a request is still queued
+        batcher = Batcher(Gated(), BatchingConfig(max_batch_size=2), name="m", executor=pool)
         try:
             with pytest.raises(ModelRuntimeError):
                 await asyncio.wait_for(batcher.run(x(1), ["y"]), 5)

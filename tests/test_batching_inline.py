@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -62,8 +61,7 @@ class Threads:
 
 def _serve(execute: Threads, requests: int, inline_run_s: float = LIMIT, tag=lambda i: i):
     async def main():
-        pool = ThreadPoolExecutor(2)
-        batcher = Batcher(execute, BatchingConfig(max_batch_size=4), pool, name="m", inline_run_s=inline_run_s)
+        batcher = Batcher(execute, BatchingConfig(max_batch_size=4), name="m", inline_run_s=inline_run_s)
         answers = []
         try:
             for i in range(requests):  # one at a time: every request is its own batch
@@ -75,7 +73,6 @@ def _serve(execute: Threads, requests: int, inline_run_s: float = LIMIT, tag=lam
             return threading.get_ident(), batcher.stats(), answers
         finally:
             await batcher.close()
-            pool.shutdown(wait=True)
 
     return asyncio.run(main())
 

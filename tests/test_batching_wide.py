@@ -4,7 +4,7 @@ every instance idle and nobody else waiting runs there, and while it runs no oth
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 from flashml.runtime.batching import Batcher, BatchingConfig
 from tests.test_batching_chain import Gated, answers, submitter, until, x
@@ -15,8 +15,7 @@ def serve_split(test, *, with_wide: bool = True, **settings):
     unused without ``with_wide``)."""
     async def main():
         narrow, wide = [Gated(), Gated()], Gated()
-        pool = ThreadPoolExecutor(4)
-        batcher = Batcher(narrow, BatchingConfig(instance_count=2, **settings), pool, name="m",
+        batcher = Batcher(narrow, BatchingConfig(instance_count=2, **settings), name="m",
                           wide=wide if with_wide else None)
         try:
             return await test(batcher, narrow, wide, submitter(batcher))
@@ -24,7 +23,6 @@ def serve_split(test, *, with_wide: bool = True, **settings):
             for model in (*narrow, wide):
                 model.open(100)
             await batcher.close()
-            pool.shutdown(wait=True)
     return asyncio.run(main())
 
 
@@ -80,8 +78,7 @@ def test_a_lone_request_while_a_split_instance_is_busy_does_not_take_all_the_cor
 def test_without_a_wide_instance_split_instances_serve_as_before():
     async def main():
         narrow = [Gated(), Gated()]
-        pool = ThreadPoolExecutor(4)
-        batcher = Batcher(narrow, BatchingConfig(instance_count=2, max_batch_size=2), pool, name="m")
+        batcher = Batcher(narrow, BatchingConfig(instance_count=2, max_batch_size=2), name="m")
         try:
             task = asyncio.create_task(batcher.run(x(7), ["y"]))
             await until(lambda: narrow[0].started + narrow[1].started == 1)
@@ -92,7 +89,6 @@ def test_without_a_wide_instance_split_instances_serve_as_before():
             for model in narrow:
                 model.open(100)
             await batcher.close()
-            pool.shutdown(wait=True)
     assert asyncio.run(main()) == ([14], 0)
 
 
@@ -111,3 +107,36 @@ def test_with_every_instance_busy_a_full_batch_is_chained_and_with_one_idle_it_i
         assert await answers([first, second, third, fourth]) == [2, 4, 6, 8]
         assert len(narrow[0].batches) == 3 and len(narrow[1].batches) == 1
     serve_split(test, with_wide=False, max_batch_size=1)
+
+
+def test_each_instance_runs_in_a_thread_of_its_own_always_the_same_and_it_ends_with_the_batcher():
+    """A session called from whichever pool thread was idle ran slower once a burst had left several idle
+    (lane.py): every instance, the wide one too, keeps one thread, through lone requests and a burst."""
+    async def main():
+        narrow, wide = [Gated(), Gated()], Gated()
+        batcher = Batcher(narrow, BatchingConfig(instance_count=2, max_batch_size=1), name="split", wide=wide)
+        submit = submitter(batcher)
+        try:
+            for phase in range(2):  # lone requests, a burst on both split instances, lone requests again
+                for tag in (1, 2, 3):
+                    task = await submit(tag)
+                    wide.open(1)
+                    assert await answers([task]) == [tag * 2]
+                if phase == 0:
+                    # Queued together: none comes alone, so the split instances take them all.
+                    tasks = [asyncio.create_task(batcher.run(x(tag), ["y"])) for tag in range(10, 16)]
+                    for model in narrow:
+                        model.open(3)
+                    assert await answers(tasks) == [tag * 2 for tag in range(10, 16)]
+            assert len(wide.batches) == 6 and len(narrow[0].batches) == len(narrow[1].batches) == 3
+            threads = [set(model.threads) for model in (wide, *narrow)]
+            assert [len(t) for t in threads] == [1, 1, 1], "an instance ran in more than one thread"
+            assert len(set.union(*threads)) == 3, "two instances shared a thread"
+            assert batcher.stats()["wide_batches"] == 6
+        finally:
+            for model in (*narrow, wide):
+                model.open(100)
+            await batcher.close()
+        await until(lambda: not [t for t in threading.enumerate() if t.name.startswith("split-")])
+
+    asyncio.run(main())

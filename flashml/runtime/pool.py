@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,7 +118,6 @@ class ModelPool:
         self.inline_run_s = inline_run_s  # batches cheaper than this run on the event loop (setting inline_run_us)
         self.options = options
         self.gpu_reader = gpu_reader  # this process's GPU memory on a device (NVML), None where unknown
-        self.executor = ThreadPoolExecutor(max_workers=max(8, 2 * (os.cpu_count() or 1)), thread_name_prefix="ort")
         self._loaded: dict[tuple[str, int], LoadedModel] = {}
         self._lock = asyncio.Lock()  # session creation is not thread-safe: one at a time
 
@@ -144,7 +141,7 @@ class ModelPool:
             if device and device.startswith("cuda") and not want.startswith("cuda"):
                 warnings.append(f"{device} was asked for but CUDA does not work here; it runs on the CPU.")
             loaded = LoadedModel(model, version, signature, want, providers,
-                                 Batcher(executors, config, self.executor, name=f"{model}/v{version}",
+                                 Batcher(executors, config, name=f"{model}/v{version}",
                                          inline_run_s=self.inline_run_s, wide=wide),
                                  executors, config, model_path, warnings,
                                  host_memory_bytes=growth(rss_before, rss_bytes()),
@@ -190,7 +187,6 @@ class ModelPool:
         for key in list(self._loaded):
             loaded = self._loaded.pop(key)
             await loaded.batcher.close()
-        self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _folder_bytes(folder: Path) -> int:

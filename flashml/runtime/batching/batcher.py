@@ -56,17 +56,21 @@ class Batcher:
     ``wide``: where CPU instances split the cores among them, one more instance that uses all of them. A batch
     that finds every instance idle and nobody else waiting runs there, as fast as one instance of all the
     cores would run it; while it runs, no other instance starts a batch (the cores are taken).
+
+    Every instance, the wide one too, runs its batches in a worker thread of its own (lane.py), so each session
+    is always called from the same thread; ``executor``, where given, runs them all instead.
     """
 
-    def __init__(self, execute: Execute | list[Execute], config: BatchingConfig, executor: Executor, *,
-                 name: str = "", inline_run_s: float = 0.0, wide: Execute | None = None) -> None:
+    def __init__(self, execute: Execute | list[Execute], config: BatchingConfig, *, name: str = "",
+                 inline_run_s: float = 0.0, wide: Execute | None = None, executor: Executor | None = None) -> None:
         self._executes = list(execute) if isinstance(execute, list | tuple) else [execute]
         if not self._executes:
             raise ValueError("a Batcher needs at least one execute function")
         self._wide = wide
+        self._wide_lane: Lane | None = None  # made on the first wide batch
         self._wide_busy = False  # a batch runs on the wide instance: the others wait
         self.config = config
-        self.executor = executor
+        self._executor = executor
         self.name = name
         self._queue = RequestQueue(config.max_batch_size, config.max_queue_size, retry_after=self._retry_after)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -137,6 +141,8 @@ class Batcher:
             if not req.future.done():
                 req.future.set_exception(self._unloaded())
         self._wake(everyone=True)
+        if self._wide_lane is not None:  # a batch running there still answers; then its thread ends
+            self._wide_lane.close()
 
     # ---- live changes and numbers --------------------------------------------------------------------
     def reconfigure(self, config: BatchingConfig) -> None:
@@ -251,7 +257,7 @@ class Batcher:
     async def _worker(self, index: int) -> None:
         loop, queue = self._loop, self._queue
         assert loop is not None
-        lane = Lane(self.executor, loop)
+        lane = self._lane(str(index))
         running: deque[_Started] = deque()  # batches handed to this instance's lane, oldest first
         self._running[index] = running
         try:
@@ -288,9 +294,14 @@ class Batcher:
                 if batch:
                     running.append(self._start(index, lane, batch, cfg))
         finally:
+            lane.close()  # what it still holds runs; then its thread ends
             if self._workers.get(index) is asyncio.current_task():
                 del self._workers[index]
                 del self._running[index]
+
+    def _lane(self, which: str) -> Lane:
+        assert self._loop is not None
+        return Lane(self._loop, f"{self.name or 'model'}-{which}", self._executor)
 
     def _start(self, index: int, lane: Lane, batch: list[Pending], cfg: BatchingConfig) -> _Started:
         """Run a cheap batch now, on the loop (inline.py); hand any other to the instance's lane."""
@@ -302,6 +313,9 @@ class Batcher:
         if wide:
             execute, self._wide_busy = self._wide, True
             self._wide_runs += 1
+            if self._wide_lane is None:
+                self._wide_lane = self._lane("wide")
+            lane = self._wide_lane
         self._in_flight += 1
         started = _Started(batch, batch_rows, self._loop.time(), inline, wide)
         deadlines = [r.deadline for r in batch] if any(r.deadline is not None for r in batch) else None
