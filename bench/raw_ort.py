@@ -29,26 +29,39 @@ def session(path: Path, device: str = "cpu") -> ort.InferenceSession:
 
 
 def measure(path: Path, sample_shape: list[int], batch_sizes=(1, 2, 4, 8, 16, 32, 64), seconds: float = 2.0,
-            device: str = "cpu") -> dict:
-    """Samples per second at each batch size, and single-sample latency percentiles (ms)."""
+            device: str = "cpu", confirm_seconds: float = 0.0) -> dict:
+    """Samples per second at each batch size, and single-sample latency percentiles (ms).
+
+    ``confirm_seconds``: measure the best batch size again, that long, and report that figure as the best.
+    Where throughput is flat across sizes (a compute-bound CNN on a CPU past batch 4), the highest of several
+    noisy readings is a lucky one more often than the best size; a second, independent reading is not."""
     sess = session(path, device)
     name, out = sess.get_inputs()[0].name, [o.name for o in sess.get_outputs()]
     rng = np.random.default_rng(0)
-    per_batch = {}
-    for bs in batch_sizes:
-        x = rng.standard_normal([bs, *sample_shape]).astype(np.float32)
-        sess.run(out, {name: x})
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            sess.run(out, {name: x})
-            n += 1
-        per_batch[bs] = n * bs / (time.perf_counter() - start)
+    per_batch = {bs: _throughput(sess, name, out, rng.standard_normal([bs, *sample_shape]).astype(np.float32),
+                                 seconds) for bs in batch_sizes}
+    best = max(per_batch, key=per_batch.get)
+    sweep_best = per_batch[best]
+    best_samples = sweep_best
+    if confirm_seconds:
+        x = rng.standard_normal([best, *sample_shape]).astype(np.float32)
+        best_samples = _throughput(sess, name, out, x, confirm_seconds)
     x = rng.standard_normal([1, *sample_shape]).astype(np.float32)
     lat = []
     for _ in range(300):
         t = time.perf_counter()
         sess.run(out, {name: x})
         lat.append((time.perf_counter() - t) * 1000)
-    best = max(per_batch, key=per_batch.get)
-    return {"samples_per_s": per_batch, "best_batch": best, "best_samples_per_s": per_batch[best],
+    return {"samples_per_s": per_batch, "best_batch": best, "best_samples_per_s": best_samples,
+            "sweep_best_samples_per_s": sweep_best,
             "p50_ms_single": float(np.percentile(lat, 50)), "p99_ms_single": float(np.percentile(lat, 99))}
+
+
+def _throughput(sess: ort.InferenceSession, name: str, out: list[str], x: np.ndarray, seconds: float) -> float:
+    """Samples per second running batch ``x`` back to back for ``seconds`` (after one warm-up run)."""
+    sess.run(out, {name: x})
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        sess.run(out, {name: x})
+        n += 1
+    return n * len(x) / (time.perf_counter() - start)

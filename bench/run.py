@@ -203,7 +203,8 @@ def main() -> None:
             runs: dict = {"raw": [], "naive": {c: [] for c in clients}, "flashml": {c: [] for c in clients},
                           "flashml_binary": {c: [] for c in clients}, "floor": []}
             for _ in range(args.rounds):  # interleaved, so a slow minute of the machine hits every server
-                runs["raw"].append(raw_ort.measure(path, sample, raw_batches, seconds=1.0, device=args.device))
+                runs["raw"].append(raw_ort.measure(path, sample, raw_batches, seconds=1.0, device=args.device,
+                                                   confirm_seconds=2.0))
                 for c in clients:
                     runs["naive"][c].append(wrk(naive_url, c, args.seconds, as_json, key, lua, server_pid=naive.pid))
                     runs["flashml"][c].append(wrk(url, c, args.seconds, as_json, key, lua, server_pid=fl.pid))
@@ -217,6 +218,7 @@ def main() -> None:
                 server.wait(10)
             raw = dict(runs["raw"][-1])
             raw["best_samples_per_s"] = float(np.median([r["best_samples_per_s"] for r in runs["raw"]]))
+            raw["sweep_best_samples_per_s"] = float(np.median([r["sweep_best_samples_per_s"] for r in runs["raw"]]))
             raw["p50_ms_single"] = float(np.median([r["p50_ms_single"] for r in runs["raw"]]))
             raw["p99_ms_single"] = float(np.median([r["p99_ms_single"] for r in runs["raw"]]))
             raw["best_batch"] = int(np.median([r["best_batch"] for r in runs["raw"]]))
@@ -256,7 +258,10 @@ def report(results: dict) -> str:
                 lines.append(f"| {name} | {c} | {label} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                              f"{r.get('cpu_us_per_request', 0):.0f} | {r['rps'] / naive['rps']:.2f} | "
                              f"{r['rps'] / best:.2f} |")
-        lines.append(f"| {name} | - | raw ORT (batch {row['raw']['best_batch']}) | {best:.0f} samples/s | "
+        sweep = row["raw"].get("sweep_best_samples_per_s")
+        measured_again = f", the sweep's highest {sweep:.0f}" if sweep and sweep != best else ""
+        lines.append(f"| {name} | - | raw ORT (batch {row['raw']['best_batch']}{measured_again}) | "
+                     f"{best:.0f} samples/s | "
                      f"{row['raw']['p50_ms_single']:.3f} (1 sample) | {row['raw']['p99_ms_single']:.3f} | | | 1.00 |")
         one = {int(c): r for c, r in row["flashml_binary"].items()}.get(1)
         if one is not None and 1 in floor:
