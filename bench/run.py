@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench import raw_ort
+from bench import loadgen, raw_ort
 from bench.models import BUILDERS
 
 HERE = Path(__file__).resolve().parent
@@ -98,9 +98,14 @@ def _cpu_seconds(pid: int | None) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+LOADGEN = "wrk"  # or "python": bench/loadgen.py, where wrk is not installed (--loadgen)
+
+
 def wrk(url: str, clients: int, seconds: int, body: Path, key: str, lua: Path, header_length: int = 0,
         server_pid: int | None = None) -> dict:
     """Drive one server; with ``server_pid`` also its CPU time per answered request (robust to a busy machine)."""
+    if LOADGEN == "python":
+        return _python_load(url, clients, seconds, body, key, header_length, server_pid)
     env = {**os.environ, "BODY_FILE": str(body), "KEY": key, "HEADER_LENGTH": str(header_length)}
     cpu_before = _cpu_seconds(server_pid)
     out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--latency", "-s", str(lua), url],
@@ -113,6 +118,23 @@ def wrk(url: str, clients: int, seconds: int, body: Path, key: str, lua: Path, h
     cpu_us = (_cpu_seconds(server_pid) - cpu_before) * 1e6 / max(1, requests) if server_pid else 0.0
     return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": int(errors.group(1)) if errors else 0,
             "cpu_us_per_request": cpu_us}
+
+
+def _python_load(url: str, clients: int, seconds: int, body: Path, key: str, header_length: int,
+                 server_pid: int | None) -> dict:
+    """The same run as ``wrk`` with bench/loadgen.py: same body and headers, same figures."""
+    headers = {"Authorization": f"Bearer {key}"}
+    if header_length:
+        headers.update({"Inference-Header-Content-Length": str(header_length),
+                        "Content-Type": "application/octet-stream"})
+    else:
+        headers["Content-Type"] = "application/json"
+    cpu_before = _cpu_seconds(server_pid)
+    out = loadgen.drive(url, clients, seconds, body.read_bytes(), headers)
+    requests = out.pop("requests")
+    out["cpu_us_per_request"] = ((_cpu_seconds(server_pid) - cpu_before) * 1e6 / max(1, requests)
+                                 if server_pid else 0.0)
+    return out
 
 
 def start_floor(model: Path, device: str = "cpu") -> tuple[subprocess.Popen, int]:
@@ -157,14 +179,19 @@ def main() -> None:
     ap.add_argument("--models", default="mlp,cnn", help=f"of {', '.join(BUILDERS)}")
     ap.add_argument("--device", default="cpu", help="cpu, or cuda:N for every server and raw ONNX Runtime")
     ap.add_argument("--out", type=Path, default=HERE / "results.json", help="where the figures go (JSON)")
+    ap.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
+                    help="the load generator: wrk, or bench/loadgen.py (auto: wrk where it is installed)")
     args = ap.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is missing: apt-get install wrk")
+    global LOADGEN
+    LOADGEN = args.loadgen if args.loadgen != "auto" else ("wrk" if shutil.which("wrk") else "python")
+    if LOADGEN == "wrk" and not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk (or --loadgen python)")
     clients = [int(c) for c in args.clients.split(",")]
     work = Path(tempfile.mkdtemp(prefix="flashml-bench-"))
     lua = work / "post.lua"
     lua.write_text(LUA)
     results: dict = {"machine": {"cores": os.cpu_count()}, "device": args.device, "seconds": args.seconds,
+                     "loadgen": LOADGEN,
                      "rounds": args.rounds, "models": {}}
     raw_batches = RAW_BATCHES_GPU if args.device.startswith("cuda") else RAW_BATCHES_CPU
 
@@ -172,7 +199,7 @@ def main() -> None:
     data = work / "data"
     fl = subprocess.Popen([sys.executable, "-m", "flashml", "serve", "--port", str(port), "--data-dir", str(data),
                            "--device", args.device, "--log-level", "warning"], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+                          stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "ab"))  # noqa: SIM115
     procs = [fl]
     try:
         _wait(f"http://127.0.0.1:{port}/v2/health/live")

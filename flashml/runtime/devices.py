@@ -76,15 +76,18 @@ def resolve_device(setting: str) -> str:
 
 
 def providers_for(device: str, *, tensorrt: bool = False, tensorrt_fp16: bool = False,
-                  trt_cache_dir: str | None = None) -> list:
-    """Execution providers for a device, best first; ONNX Runtime falls back along the list."""
+                  trt_cache_dir: str | None = None, gpu_mem_limit: int | None = None) -> list:
+    """Execution providers for a device, best first; ONNX Runtime falls back along the list. ``gpu_mem_limit``:
+    the most bytes the CUDA provider's arena may hold (a batch that needs more fails instead)."""
     if not device.startswith("cuda"):
         return [CPU]
     idx = int(device.partition(":")[2] or 0)
     # Serving settings: heuristic conv search (no minutes-long exhaustive search at load) and an arena
     # that grows by what is asked (no doubling that strands GPU memory).
-    providers: list = [(CUDA, {"device_id": idx, "cudnn_conv_algo_search": "HEURISTIC",
-                               "arena_extend_strategy": "kSameAsRequested"}), CPU]
+    cuda: dict = {"device_id": idx, "cudnn_conv_algo_search": "HEURISTIC", "arena_extend_strategy": "kSameAsRequested"}
+    if gpu_mem_limit:
+        cuda["gpu_mem_limit"] = int(gpu_mem_limit)
+    providers: list = [(CUDA, cuda), CPU]
     if tensorrt:
         trt = {"device_id": idx, "trt_fp16_enable": tensorrt_fp16}
         if trt_cache_dir:

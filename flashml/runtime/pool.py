@@ -17,7 +17,7 @@ import numpy as np
 
 from flashml.metrics import gpu_memory
 from flashml.metrics.memory import growth, rss_bytes
-from flashml.runtime.autotune import dummy_inputs
+from flashml.runtime.autotune import batchable, dummy_inputs
 from flashml.runtime.batching import Batcher, BatchingConfig
 from flashml.runtime.devices import CUDA, TENSORRT, resolve_device
 from flashml.runtime.executor import SessionExecutor
@@ -54,6 +54,7 @@ class LoadedModel:
     gpu_reader: Callable[[str], int | None] | None = None
     file_bytes: int = 0  # the version's files on disk: a floor for what it holds once loaded
     warmed: bool = False  # has answered once (a warm-up request, or a real one)
+    peak_batch: int = 0  # the rows of the warm-up batch the GPU memory was measured after (0: not measured)
 
     @property
     def memory_bytes(self) -> int:
@@ -85,18 +86,30 @@ class LoadedModel:
         finally:
             self.in_flight -= 1
 
+    def warm_up_rows(self) -> int:
+        """Rows of the warm-up batch: on a GPU whose memory is counted, the largest batch the batcher can form
+        (``max_batch_size``), so the reading after it holds the peak of ONNX Runtime's arena, which keeps what
+        it grew to; elsewhere one row (a CPU warm-up at the largest batch would cost seconds for nothing)."""
+        if self.gpu_baseline is not None and batchable(self.signature) and self.config.max_batch_size > 1:
+            return self.config.max_batch_size
+        return 1
+
     async def warm_up(self) -> None:
         """Run one request of placeholder inputs through the version (once), so its first caller does not pay
-        for ONNX Runtime's first-run allocations. A model that refuses them still serves: it is logged."""
+        for ONNX Runtime's first-run allocations, then read its GPU memory at that peak. A model that refuses
+        them still serves: it is logged."""
         if self.warmed:
             return
+        rows = self.warm_up_rows()
         try:
-            await self.batcher.run(dummy_inputs(self.signature, 1), [o.name for o in self.signature.outputs],
+            await self.batcher.run(dummy_inputs(self.signature, rows), [o.name for o in self.signature.outputs],
                                    key=WARM_UP_KEY, priority=1)
         except Exception as exc:  # noqa: BLE001 - placeholder inputs are not every model's inputs
-            log.warning("warm-up of %s v%d with placeholder inputs failed: %s", self.model, self.version, exc)
+            log.warning("warm-up of %s v%d with placeholder inputs (%d rows) failed: %s", self.model, self.version,
+                        rows, exc)
         self.warmed = True
         if self.gpu_baseline is not None:
+            self.peak_batch = rows
             await asyncio.to_thread(self.measure_gpu)
 
     async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
@@ -154,6 +167,9 @@ class ModelPool:
         if old is not None:  # a reload: let requests already queued on the old instances finish first
             await old.drain()
             await old.batcher.close()
+            if loaded.gpu_baseline is not None and old.device == loaded.device and old.gpu_memory_bytes:
+                # The baseline was read while the old instances still held their share; it is gone now.
+                loaded.gpu_baseline = max(0, loaded.gpu_baseline - old.gpu_memory_bytes)
         return loaded
 
     async def split_trial(self, loaded: LoadedModel, instances: int) -> list[SessionExecutor]:

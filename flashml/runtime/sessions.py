@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnxruntime as ort
 
 from flashml.runtime.devices import CPU, CUDA, TENSORRT, providers_for
+from flashml.runtime.memory_budget import budget_for
 
 log = logging.getLogger("flashml.runtime")
 
@@ -20,6 +21,14 @@ class SessionOptions:
     tensorrt: bool = False
     tensorrt_fp16: bool = False
     trt_cache_dir: str | None = None
+    # Device -> bytes (flashml.runtime.memory_budget.parse_budget): a CUDA session's arena is capped at its
+    # device's budget shared among the version's instances (ONNX Runtime's gpu_mem_limit), so one version's
+    # batch cannot take the GPU memory that the budget leaves to the others.
+    gpu_budgets: dict[str, int] = field(default_factory=dict)
+
+    def gpu_mem_limit(self, device: str, instances: int = 1) -> int | None:
+        budget = budget_for(self.gpu_budgets, device) if device.startswith("cuda") else None
+        return budget // max(1, instances) if budget else None
 
 
 def threads_per_instance(setting: int, instances: int, device: str) -> int:
@@ -50,7 +59,8 @@ def create_session(model_path: Path, device: str, options: SessionOptions = Sess
         opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
     providers = providers_for(device, tensorrt=options.tensorrt, tensorrt_fp16=options.tensorrt_fp16,
-                              trt_cache_dir=options.trt_cache_dir)
+                              trt_cache_dir=options.trt_cache_dir,
+                              gpu_mem_limit=options.gpu_mem_limit(device, instances))
     session = ort.InferenceSession(str(model_path), opts, providers=providers)
     got = session.get_providers()
     if device.startswith("cuda") and CUDA not in got and TENSORRT not in got:

@@ -17,6 +17,7 @@ from flashml.jobs.scheduler import Scheduler
 from flashml.jobs.service import JobService
 from flashml.metrics import RequestMetrics
 from flashml.runtime.devices import resolve_device
+from flashml.runtime.memory_budget import parse_budget
 from flashml.runtime.pool import ModelPool
 from flashml.runtime.sessions import SessionOptions
 from flashml.services.canary_guard import CanaryGuard
@@ -89,7 +90,7 @@ async def open_services(settings: Settings) -> Services:
     services = await open_metadata(settings)
     device = resolve_device(settings.device)
     options = SessionOptions(settings.intra_op_threads, settings.tensorrt, settings.tensorrt_fp16,
-                             str(settings.data_dir / "cache" / "tensorrt"))
+                             str(settings.data_dir / "cache" / "tensorrt"), parse_budget(settings.memory_budget))
     if settings.tensorrt:
         Path(options.trt_cache_dir).mkdir(parents=True, exist_ok=True)
     services.pool = ModelPool(device, options, inline_run_s=settings.inline_run_us / 1e6)

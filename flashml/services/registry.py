@@ -201,9 +201,13 @@ class RegistryService:
                     on_step("autotune")
                     config, card = await serving.autotune(loaded, config, hints, self.settings, self.pool)
                     device, batching = serving.split(config)
-                    if batching.instance_count != loaded.config.instance_count:
+                    # On a GPU the sweep grew the arena to its largest batch, which ONNX Runtime keeps: fresh
+                    # sessions, so the warm-up below measures the peak at the chosen max_batch_size.
+                    if batching.instance_count != loaded.config.instance_count or loaded.on_gpu:
                         loaded = await self.pool.load(model, number, final / bundle.manifest.model, signature,
                                                       batching, device)
+                if loaded.on_gpu:
+                    await loaded.warm_up()  # the budget counts the version at its peak, not its weights alone
                 await self.memory.after_load(loaded)
             except BaseException:
                 await self.pool.unload(model, number)
@@ -395,6 +399,8 @@ class RegistryService:
         device, batching = serving.split(config if config is not None else (row.get("config") or {}))
         loaded = await self.pool.load(row["model"], row["version"], path, Signature.from_dict(row["signature"]),
                                       batching, device)
+        if loaded.on_gpu:
+            await loaded.warm_up()  # the budget counts the version at its peak batch, not its weights alone
         await self.memory.after_load(loaded)
         return loaded
 
@@ -455,6 +461,10 @@ class RegistryService:
                 await self._load_row(row, config)
             else:
                 loaded.reconfigure(serving.split(config)[1])
+                if loaded.on_gpu and loaded.warm_up_rows() > loaded.peak_batch:  # a larger batch: a larger peak
+                    loaded.warmed = False
+                    await loaded.warm_up()
+                    await self.memory.after_load(loaded)
         await db.update_version(self.engine, row["id"], config=config)
         await audit.record(self.engine, actor, "version.config", f"{model}/v{number}", changes)
         row["config"] = config
