@@ -65,5 +65,6 @@ timeout "${PYTEST_TIMEOUT:-240}" "$PY" -m pytest -m gpu -v -p no:cacheprovider t
 
 echo "== bench: ResNet-50 on cuda:0"
 BENCH_SERVER_LOG=$OUT/flashml_server.log timeout "${BENCH_TIMEOUT:-420}" "$PY" -m bench.run --device cuda:0 --models resnet50 --clients "$CLIENTS" \
-    --rounds "${BENCH_ROUNDS:-2}" --seconds "${BENCH_SECONDS:-4}" --out "$OUT/results_gpu.json" \
+    --rounds "${BENCH_ROUNDS:-2}" --seconds "${BENCH_SECONDS:-4}" --instances "${BENCH_INSTANCES:-1,2,4}" \
+    --out "$OUT/results_gpu.json" \
     2>&1 | tee "$OUT/bench_gpu.log"

@@ -89,7 +89,7 @@ def drive(url: str, clients: int, seconds: float, body: bytes, headers: dict[str
           processes: int | None = None) -> dict:
     """Run ``clients`` closed-loop connections for ``seconds``; the figures wrk reports."""
     if processes is None:
-        processes = max(1, min(clients, (os.cpu_count() or 2) // 4, 8))
+        processes = max(1, min(clients, (os.cpu_count() or 2) // 2, 8))
     shares = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
     start_at = time.time() + 0.5
     ctx = multiprocessing.get_context("spawn")  # no forked copy of the caller's threads or sessions

@@ -108,4 +108,18 @@ def resnet50(path: Path, classes: int = 1000) -> Path:
     return path
 
 
-BUILDERS = {"mlp": (mlp, [64]), "cnn": (cnn, [3, 64, 64]), "resnet50": (resnet50, [3, 224, 224])}
+def image_io(path: Path, classes: int = 1000) -> Path:
+    """ResNet-50's input and output (3x224x224 in, 1000 scores out) with almost no compute between: the cost of
+    carrying image-sized tensors through a server, measurable on a CPU machine."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 224, 224])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", classes])
+    w = _init("w", np.random.default_rng(0).standard_normal((classes, 3)) * 0.1)
+    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["gap"]), helper.make_node("Flatten", ["gap"], ["f"]),
+             helper.make_node("Gemm", ["f", "w"], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "image_io", [x], [y], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR), str(path))
+    return path
+
+
+BUILDERS = {"mlp": (mlp, [64]), "cnn": (cnn, [3, 64, 64]), "resnet50": (resnet50, [3, 224, 224]),
+            "image_io": (image_io, [3, 224, 224])}

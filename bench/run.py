@@ -101,6 +101,30 @@ def _cpu_seconds(pid: int | None) -> float:
 LOADGEN = "wrk"  # or "python": bench/loadgen.py, where wrk is not installed (--loadgen)
 
 
+def _thread_ticks(pid: int | None) -> dict[int, tuple[str, int]]:
+    """Each thread of a process tree: its name and its user + system CPU ticks so far."""
+    out: dict[int, tuple[str, int]] = {}
+    for p in _tree(pid) if pid else []:
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                comm = (task / "comm").read_text().strip()
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                label = comm if int(task.name) != p else f"{comm} (main)"
+                out[int(task.name)] = (label, int(fields[11]) + int(fields[12]))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def _busiest_threads(before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]], requests: int,
+                     top: int = 6) -> list[list]:
+    """The threads that used the most CPU during a run: [name, microseconds per answered request]."""
+    tick = 1e6 / os.sysconf("SC_CLK_TCK") / max(1, requests)
+    used = sorted(((name, (ticks - before.get(tid, (name, 0))[1]) * tick) for tid, (name, ticks) in after.items()),
+                  key=lambda t: -t[1])
+    return [[name, round(us)] for name, us in used[:top] if us > 0]
+
+
 def wrk(url: str, clients: int, seconds: int, body: Path, key: str, lua: Path, header_length: int = 0,
         server_pid: int | None = None) -> dict:
     """Drive one server; with ``server_pid`` also its CPU time per answered request (robust to a busy machine)."""
@@ -129,11 +153,13 @@ def _python_load(url: str, clients: int, seconds: int, body: Path, key: str, hea
                         "Content-Type": "application/octet-stream"})
     else:
         headers["Content-Type"] = "application/json"
-    cpu_before = _cpu_seconds(server_pid)
+    cpu_before, threads_before = _cpu_seconds(server_pid), _thread_ticks(server_pid)
     out = loadgen.drive(url, clients, seconds, body.read_bytes(), headers)
     requests = out.pop("requests")
     out["cpu_us_per_request"] = ((_cpu_seconds(server_pid) - cpu_before) * 1e6 / max(1, requests)
                                  if server_pid else 0.0)
+    if server_pid:
+        out["threads_us_per_request"] = _busiest_threads(threads_before, _thread_ticks(server_pid), requests)
     return out
 
 
@@ -168,7 +194,9 @@ def _bodies(work: Path, name: str, sample: list[int]) -> tuple[Path, Path, int]:
 
 
 def _median(runs: list[dict]) -> dict:
-    return {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
+    """Each figure's median over the rounds (a thread breakdown: the last round's)."""
+    return {k: float(np.median([r[k] for r in runs])) if not isinstance(runs[0][k], list) else runs[-1][k]
+            for k in runs[0]}
 
 
 def main() -> None:
@@ -181,6 +209,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "results.json", help="where the figures go (JSON)")
     ap.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
                     help="the load generator: wrk, or bench/loadgen.py (auto: wrk where it is installed)")
+    ap.add_argument("--instances", default="",
+                    help="after the rounds, FlashML (binary) again at each of these instance_count values, e.g. 1,2,4")
     args = ap.parse_args()
     global LOADGEN
     LOADGEN = args.loadgen if args.loadgen != "auto" else ("wrk" if shutil.which("wrk") else "python")
@@ -240,6 +270,9 @@ def main() -> None:
                     if c == 1:
                         runs["floor"].append(wrk(f"http://127.0.0.1:{floor_port}/thread", 1, args.seconds,
                                                  as_binary, key, lua, head_len, server_pid=floor.pid))
+            ceiling = wrk(f"http://127.0.0.1:{floor_port}/noop", max(clients), args.seconds, as_binary, key, lua,
+                          head_len)  # what the load generator itself can send: a server that answers at once
+            by_instances = _instance_variants(port, key, name, args, clients, url, as_binary, lua, head_len, fl.pid)
             for server in (naive, floor):
                 server.terminate()
                 server.wait(10)
@@ -259,7 +292,8 @@ def main() -> None:
                 "instances_measured": (config.get("performance") or {}).get("instances"),
                 **{server: {c: _median(v) for c, v in runs[server].items()}
                    for server in ("naive", "flashml", "flashml_binary")},
-                "floor": {1: _median(runs["floor"])} if runs["floor"] else {}}
+                "floor": {1: _median(runs["floor"])} if runs["floor"] else {},
+                "loadgen_ceiling": {max(clients): ceiling}, "flashml_binary_by_instances": by_instances}
     finally:
         for p in procs:
             if p.poll() is None:
@@ -267,6 +301,24 @@ def main() -> None:
                 p.wait(30)
     args.out.write_text(json.dumps(results, indent=2))
     print(report(results))
+
+
+def _instance_variants(port: int, key: str, name: str, args, clients: list[int], url: str, body: Path, lua: Path,
+                       head_len: int, pid: int) -> dict:
+    """FlashML (binary tensors) at each ``--instances`` count, set live through the config API, then put back."""
+    counts = [int(n) for n in args.instances.split(",") if n.strip()]
+    if not counts:
+        return {}
+    config_url = f"http://127.0.0.1:{port}/api/v1/models/{name}/versions/1/config"
+    auth = {"Authorization": f"Bearer {key}"}
+    before = httpx.get(config_url, headers=auth).json()["config"]["instance_count"]
+    out: dict = {}
+    for n in counts:
+        httpx.patch(config_url, json={"instance_count": n}, headers=auth, timeout=300).raise_for_status()
+        wrk(url, max(clients), 1, body, key, lua, head_len)  # first runs at new batch shapes, unmeasured
+        out[n] = {c: wrk(url, c, args.seconds, body, key, lua, head_len, server_pid=pid) for c in clients if c > 1}
+    httpx.patch(config_url, json={"instance_count": before}, headers=auth, timeout=300).raise_for_status()
+    return out
 
 
 def report(results: dict) -> str:
@@ -290,6 +342,14 @@ def report(results: dict) -> str:
         lines.append(f"| {name} | - | raw ORT (batch {row['raw']['best_batch']}{measured_again}) | "
                      f"{best:.0f} samples/s | "
                      f"{row['raw']['p50_ms_single']:.3f} (1 sample) | {row['raw']['p99_ms_single']:.3f} | | | 1.00 |")
+        for n, by_clients in (row.get("flashml_binary_by_instances") or {}).items():
+            for c, r in by_clients.items():
+                lines.append(f"| {name} | {c} | FlashML, binary, instance_count {n} | {r['rps']:.0f} | "
+                             f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r.get('cpu_us_per_request', 0):.0f} | "
+                             f"{r['rps'] / row['naive'][c]['rps']:.2f} | {r['rps'] / best:.2f} |")
+        for c, r in (row.get("loadgen_ceiling") or {}).items():
+            lines.append(f"| {name} | {c} | load generator alone (a server that answers at once) | {r['rps']:.0f} | "
+                         f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | | | {r['rps'] / best:.2f} |")
         one = {int(c): r for c, r in row["flashml_binary"].items()}.get(1)
         if one is not None and 1 in floor:
             raw_p50 = row["raw"]["p50_ms_single"]

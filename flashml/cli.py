@@ -72,9 +72,18 @@ def serve(config: Path | None = None, **values: Any) -> None:
     os.environ[RESOLVED_ENV] = settings.to_json()
     event_loop.install()  # before Granian forks its worker, which builds the loop with asyncio.new_event_loop()
     server = Granian("flashml.app:app_from_env", factory=True, address=settings.host, port=settings.port,
-                     interface=Interfaces.RSGI, workers=1, log_level=settings.log_level.lower(),
+                     interface=Interfaces.RSGI, workers=1, runtime_threads=http_threads(settings.http_threads),
+                     log_level=settings.log_level.lower(),
                      workers_kill_timeout=30, **_tls_options(settings))
     server.serve()
+
+
+def http_threads(setting: int, cores: int | None = None) -> int:
+    """Granian's I/O threads: the setting, or one per four cores (1 to 4). On a small CPU box one thread keeps
+    up and more would take cores from the model; a GPU box's large binary tensors need several to read them."""
+    if setting > 0:
+        return setting
+    return max(1, min(4, (cores or os.cpu_count() or 1) // 4))
 
 
 def _tls_options(settings: Settings) -> dict[str, Any]:

@@ -38,6 +38,8 @@ class Settings:
     tls_key: str = _s("", "The PEM private key file of tls_certificate.")
     trusted_proxies: tuple[str, ...] = _s((), "Proxy addresses or networks (10.0.0.0/8) whose X-Forwarded-Proto and "
                                               "X-Forwarded-For are believed (Secure cookies, client address).")
+    http_threads: int = _s(0, "Granian's I/O threads, which read request bodies; 0: one per four cores, 1 to 4 (one "
+                            "thread reads about 2 GB/s of tensors, so large binary inputs on a GPU need more).")
     device: str = _s("auto", "Where models run: auto (CUDA when it works, else CPU), cpu, or cuda / cuda:N.")
     intra_op_threads: int = _s(0, "ONNX Runtime threads per execution instance; 0: the cores split among instances.")
     inline_run_us: int = _s(500, "A batch expected to take less CPU time than this runs on the event loop, not a "
@@ -182,8 +184,9 @@ _ABOVE_ZERO = ("latency_budget_ms", "max_upload_bytes", "max_request_bytes", "pr
                "upload_part_bytes", "upload_session_ttl_s", "housekeeping_interval_s", "max_dataset_bytes",
                "dataset_zip_max_files", "dataset_zip_max_bytes", "job_chunk_rows", "job_retention_s",
                "setup_token_ttl_s")
-_ZERO_OR_MORE = ("intra_op_threads", "inline_run_us", "max_queue_size", "upload_wait_s", "in_use_window_s",
-                 "load_timeout_s", "response_cache_max_entries", "response_cache_max_bytes", "shadow_max_concurrency")
+_ZERO_OR_MORE = ("http_threads", "intra_op_threads", "inline_run_us", "max_queue_size", "upload_wait_s",
+                 "in_use_window_s", "load_timeout_s", "response_cache_max_entries", "response_cache_max_bytes",
+                 "shadow_max_concurrency")
 
 
 def _check_ranges(s: Settings) -> None:

@@ -176,3 +176,36 @@ def test_a_busy_spell_after_batch_one_was_measured_does_not_turn_batching_off():
     points = measure(clock.execute, SIG, latency_budget_ms=100, max_batch=8, clock=clock)
     assert [p["latency_ms"] for p in points] == [6.0, 10.0, 19.0, 60.0]
     assert choose(points, latency_budget_ms=100)["max_batch_size"] == 4
+
+
+def test_on_a_gpu_auto_tune_serves_from_two_instances_where_batches_take_a_while(tmp_path):
+    """While one instance's batch runs on the GPU, the other gathers and copies the next. The CI machine has no
+    GPU: the version runs on the CPU and is marked as CUDA's (what the pool records where CUDA runs it)."""
+    import asyncio
+
+    from flashml.runtime.batching import BatchingConfig
+    from flashml.runtime.devices import CPU, CUDA
+    from flashml.runtime.pool import ModelPool
+    from flashml.services import serving
+    from flashml.settings import Settings
+    from tests import onnx_models
+
+    path = onnx_models.conv_model(tmp_path / "conv.onnx", size=32, channels=16)
+    sig = Signature([TensorSpec("x", "FP32", [-1, 3, 32, 32])], [TensorSpec("y", "FP32", [-1, 16])])
+
+    async def tune(on_gpu: bool, manifest: dict):
+        pool = ModelPool("cpu")
+        loaded = await pool.load("conv", 1, path, sig, BatchingConfig())
+        if on_gpu:
+            loaded.providers, loaded.device = [CUDA, CPU], "cuda:0"
+        config, card = await serving.autotune(loaded, serving.join(None, BatchingConfig()), manifest,
+                                              Settings(latency_budget_ms=50), pool)
+        await pool.close()
+        return config, card
+
+    config, card = asyncio.run(tune(True, {}))
+    batch = card["chosen"]["max_batch_size"]
+    run_ms = next(p["latency_ms"] for p in card["points"] if p["batch_size"] == batch)
+    assert run_ms >= 1.0 and config["instance_count"] == serving.GPU_INSTANCES == 2
+    config, _ = asyncio.run(tune(True, {"instance_count": 1}))  # what the manifest sets stays
+    assert config["instance_count"] == 1

@@ -83,3 +83,10 @@ def test_zero_stays_allowed_where_it_means_something():
     s = load_settings({"max_queue_size": 0, "inline_run_us": 0, "load_timeout_s": 0, "upload_wait_s": 0,
                        "shadow_max_concurrency": 0, "intra_op_threads": 0}, env={})
     assert s.max_queue_size == 0 and s.inline_run_us == 0
+
+
+def test_granian_io_threads_follow_the_cores_unless_set():
+    from flashml.cli import http_threads
+
+    assert [http_threads(0, cores) for cores in (1, 2, 4, 8, 16, 64)] == [1, 1, 1, 2, 4, 4]
+    assert http_threads(3, cores=2) == 3  # the setting wins

@@ -24,6 +24,9 @@ RELOAD_FIELDS = ("device", "instance_count")  # changing these needs new session
 # threads; a lone batch still gets all the cores: Batcher's wide instance). Two already take the threads' waits
 # for each other out of a busy server; more would hold more copies of the model for less.
 SPLIT_INSTANCES = 2
+# On a GPU, two instances (each its own session and CUDA stream): while one's batch runs on the GPU, the other
+# gathers, copies and binds the next, so the GPU does not wait for the host between batches (Triton's advice).
+GPU_INSTANCES = 2
 
 
 def split(config: dict[str, Any]) -> tuple[str | None, BatchingConfig]:
@@ -104,6 +107,8 @@ async def autotune(loaded: LoadedModel, config: dict[str, Any], manifest_batchin
                                                     batch)
         card["chosen"]["instance_count"] = card["instances"]["instance_count"]
         del trial
+    if loaded.on_gpu and batch:
+        card["chosen"]["instance_count"] = GPU_INSTANCES
     chosen = {k: v for k, v in card["chosen"].items() if k not in manifest_batching}
     device, batching = split({**config, **chosen})
     if batching.instance_count == loaded.config.instance_count:
