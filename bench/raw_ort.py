@@ -46,6 +46,10 @@ def measure(path: Path, sample_shape: list[int], batch_sizes=(1, 2, 4, 8, 16, 32
     if confirm_seconds:
         x = rng.standard_normal([best, *sample_shape]).astype(np.float32)
         best_samples = _throughput(sess, name, out, x, confirm_seconds)
+    changing = None
+    if device.startswith("cuda") and best > 1:  # the same sizes in turn with one row less: a batcher's shapes
+        xs = [rng.standard_normal([b, *sample_shape]).astype(np.float32) for b in (best, best - 1)]
+        changing = _throughput_alternating(sess, name, out, xs, confirm_seconds or seconds)
     x = rng.standard_normal([1, *sample_shape]).astype(np.float32)
     lat = []
     for _ in range(300):
@@ -53,7 +57,7 @@ def measure(path: Path, sample_shape: list[int], batch_sizes=(1, 2, 4, 8, 16, 32
         sess.run(out, {name: x})
         lat.append((time.perf_counter() - t) * 1000)
     return {"samples_per_s": per_batch, "best_batch": best, "best_samples_per_s": best_samples,
-            "sweep_best_samples_per_s": sweep_best,
+            "sweep_best_samples_per_s": sweep_best, "alternating_shapes_samples_per_s": changing,
             "p50_ms_single": float(np.percentile(lat, 50)), "p99_ms_single": float(np.percentile(lat, 99))}
 
 
@@ -65,3 +69,18 @@ def _throughput(sess: ort.InferenceSession, name: str, out: list[str], x: np.nda
         sess.run(out, {name: x})
         n += 1
     return n * len(x) / (time.perf_counter() - start)
+
+
+def _throughput_alternating(sess: ort.InferenceSession, name: str, out: list[str], xs: list[np.ndarray],
+                            seconds: float) -> float:
+    """Samples per second running batches of alternating sizes (each run sees another input shape)."""
+    for x in xs:
+        sess.run(out, {name: x})
+    n = rows = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        x = xs[n % len(xs)]
+        sess.run(out, {name: x})
+        n += 1
+        rows += len(x)
+    return rows / (time.perf_counter() - start)

@@ -282,6 +282,9 @@ def main() -> None:
             raw["p50_ms_single"] = float(np.median([r["p50_ms_single"] for r in runs["raw"]]))
             raw["p99_ms_single"] = float(np.median([r["p99_ms_single"] for r in runs["raw"]]))
             raw["best_batch"] = int(np.median([r["best_batch"] for r in runs["raw"]]))
+            changing = [r["alternating_shapes_samples_per_s"] for r in runs["raw"]
+                        if r.get("alternating_shapes_samples_per_s")]
+            raw["alternating_shapes_samples_per_s"] = float(np.median(changing)) if changing else None
             config = httpx.get(f"http://127.0.0.1:{port}/api/v1/models/{name}/versions/1/config",
                                headers={"Authorization": f"Bearer {key}"}).json()
             results["models"][name] = {
@@ -350,6 +353,10 @@ def report(results: dict) -> str:
         for c, r in (row.get("loadgen_ceiling") or {}).items():
             lines.append(f"| {name} | {c} | load generator alone (a server that answers at once) | {r['rps']:.0f} | "
                          f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | | | {r['rps'] / best:.2f} |")
+        changing = row["raw"].get("alternating_shapes_samples_per_s")
+        if changing:
+            lines.append(f"| {name} | - | raw ORT, batches of {row['raw']['best_batch']} and one less in turn | "
+                         f"{changing:.0f} samples/s | | | | | {changing / best:.2f} |")
         one = {int(c): r for c, r in row["flashml_binary"].items()}.get(1)
         if one is not None and 1 in floor:
             raw_p50 = row["raw"]["p50_ms_single"]

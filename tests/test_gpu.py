@@ -186,3 +186,28 @@ def test_gpu_mem_limit_caps_a_sessions_arena(tmp_path):
     with pytest.raises(ModelRuntimeError):  # 64 images need far more than 128 MiB: refused, not taken
         executor({"x": images(64, 128)}, ["y"])
     assert executor({"x": images(1, 128)}, ["y"])["y"].shape == (1, 64)  # and the session still serves
+
+
+def test_a_version_of_fixed_batch_shapes_serves_on_cuda_with_a_session_per_size(tmp_path):
+    from flashml.runtime.executor import BucketedExecutor
+
+    path = onnx_models.conv_model(tmp_path / "conv.onnx", size=32, channels=16)
+    pool = ModelPool("cuda:0")
+    requests = [images(1 + i % 3, 32, seed=i) for i in range(30)]
+
+    async def serve():
+        loaded = await pool.load("conv", 1, path, conv_signature(16), BatchingConfig(
+            max_batch_size=8, max_queue_delay_us=5000, batch_buckets=[1, 4, 8], preferred_batch_sizes=[4, 8],
+            instance_count=2))
+        try:
+            return loaded, await asyncio.gather(*(loaded.run({"x": x}, ["y"]) for x in requests))
+        finally:
+            await pool.close()
+
+    loaded, answers = asyncio.run(serve())
+    for executor in loaded.executors:
+        assert isinstance(executor, BucketedExecutor) and executor.sizes == [1, 4, 8]
+        assert all(one.session.get_providers()[0] == CUDA for one in executor.executors.values())
+        assert all(one._run.__func__ is SessionExecutor._run_bound for one in executor.executors.values())
+    for x, answer in zip(requests, answers, strict=True):
+        np.testing.assert_allclose(answer["y"], on_cpu(path, x), rtol=2e-2, atol=2e-3)

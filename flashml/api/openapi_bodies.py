@@ -62,14 +62,16 @@ class UploadOperation(Operation):
 _INT = Schema(type=OpenAPIType.INTEGER)
 CONFIG_PATCH_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
-    description="Any of these fields; the others keep their values. device and instance_count reload the "
-                "version's sessions (requests in flight finish first); the rest apply at once.",
+    description="Any of these fields; the others keep their values. device, instance_count and batch_buckets "
+                "reload the version's sessions (requests in flight finish first); the rest apply at once.",
     properties={
         "device": Schema(type=OpenAPIType.STRING, description="cpu, auto, cuda or cuda:N; null: the server's"),
         "instance_count": _INT,
         "max_batch_size": Schema(type=OpenAPIType.INTEGER, description="rows per batch; 0 = never batch"),
         "max_queue_delay_us": _INT,
         "preferred_batch_sizes": Schema(type=OpenAPIType.ARRAY, items=_INT),
+        "batch_buckets": Schema(type=OpenAPIType.ARRAY, items=_INT,
+                                description="fixed batch sizes, the largest max_batch_size: a session per size"),
         "max_queue_size": _INT,
         "default_timeout_us": _INT,
         "padded_inputs": Schema(type=OpenAPIType.OBJECT, description='{"input_ids": {"axis": 1, "value": 0}}'),

@@ -202,3 +202,29 @@ def performance_card(execute: Execute, signature: Signature, latency_budget_ms: 
     points = measure(execute, signature, latency_budget_ms)
     return {"device": device, "measured_at": time.time(), "latency_budget_ms": latency_budget_ms,
             "points": points, "chosen": choose(points, latency_budget_ms)}
+
+
+BUCKET_SHARE = 0.9  # the middle fixed batch size: the smallest measured to serve this share of the best throughput
+CONVOLUTIONS = frozenset({"Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "FusedConv", "NhwcConv"})
+
+
+def batch_buckets(points: list[dict[str, float]], max_batch: int) -> list[int]:
+    """Fixed batch sizes for a GPU whose convolutions plan anew at every new shape: one row (a lone request waits
+    for no padding), the smallest size that serves ``BUCKET_SHARE`` of the best throughput (moderate load), and
+    ``max_batch`` (a backlog). Empty where batching is off."""
+    if max_batch <= 1:
+        return []
+    measured = [p for p in points if p["batch_size"] <= max_batch]
+    best = max((p["throughput"] for p in measured), default=0.0)
+    middle = min((int(p["batch_size"]) for p in measured if p["throughput"] >= BUCKET_SHARE * best),
+                 default=max_batch)
+    return sorted({1, middle, max_batch})
+
+
+def plans_per_shape(model_path) -> bool:
+    """Whether the model has convolutions, which ONNX Runtime's CUDA provider plans again whenever the input shape
+    changes (cuDNN 9's frontend): such a model wants fixed batch shapes on a GPU."""
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    return any(node.op_type in CONVOLUTIONS for node in model.graph.node)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import onnxruntime as ort
 
 from flashml.runtime.ort_io import needs_ortvalues, run_with_bf16
 from flashml.runtime.runner import ModelRuntimeError
+
+Execute = Callable[[dict[str, np.ndarray], list[str]], dict[str, np.ndarray]]
 
 
 class SessionExecutor:
@@ -48,3 +52,41 @@ class SessionExecutor:
             binding.bind_output(name, "cpu")
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()
+
+
+class BucketedExecutor:
+    """One execution instance of fixed batch shapes (``batch_buckets``): a session per size. A batch runs on the
+    smallest size that holds it, padded with zero rows, and its outputs are cut back to its own rows. Each
+    session then always sees one input shape, so ONNX Runtime's CUDA convolutions never plan again."""
+
+    def __init__(self, executors: dict[int, Execute]) -> None:
+        self.sizes = sorted(executors)
+        self.executors = executors
+        largest = executors[self.sizes[-1]]
+        self.session = getattr(largest, "session", None)  # providers, inputs and outputs are the same in all
+        self.device = getattr(largest, "device", "cpu")
+        self.padded_rows = 0  # zero rows added so far (what the fixed shapes cost)
+
+    def size_for(self, rows: int) -> int:
+        return next((s for s in self.sizes if s >= rows), rows)
+
+    def __call__(self, inputs: dict[str, np.ndarray], output_names: list[str]) -> dict[str, np.ndarray]:
+        rows = next(iter(inputs.values())).shape[0] if inputs else 0
+        size = self.size_for(rows)
+        executor = self.executors.get(size)
+        if executor is None:  # larger than every size (not cut by this config): the largest session runs it
+            return self.executors[self.sizes[-1]](inputs, output_names)
+        if size > rows:
+            self.padded_rows += size - rows
+            inputs = {name: _pad_rows(arr, size) for name, arr in inputs.items()}
+        outputs = executor(inputs, output_names)
+        if size == rows:
+            return outputs
+        return {name: out[:rows] if out.ndim and out.shape[0] == size else out for name, out in outputs.items()}
+
+
+def _pad_rows(arr: np.ndarray, rows: int) -> np.ndarray:
+    padded = np.zeros((rows, *arr.shape[1:]), dtype=arr.dtype) if arr.dtype != object else \
+        np.full((rows, *arr.shape[1:]), "", dtype=object)
+    padded[: arr.shape[0]] = arr
+    return padded

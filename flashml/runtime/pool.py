@@ -20,7 +20,7 @@ from flashml.metrics.memory import growth, rss_bytes
 from flashml.runtime.autotune import batchable, dummy_inputs
 from flashml.runtime.batching import Batcher, BatchingConfig
 from flashml.runtime.devices import CUDA, TENSORRT, resolve_device
-from flashml.runtime.executor import SessionExecutor
+from flashml.runtime.executor import BucketedExecutor, SessionExecutor
 from flashml.runtime.sessions import SessionOptions, create_session, wide_instance
 from flashml.signature import Signature
 
@@ -37,7 +37,7 @@ class LoadedModel:
     device: str
     providers: list[str]
     batcher: Batcher
-    executors: list[SessionExecutor]
+    executors: list[SessionExecutor | BucketedExecutor]
     config: BatchingConfig
     model_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
@@ -143,7 +143,10 @@ class ModelPool:
             rss_before = rss_bytes()
             gpu_before = await asyncio.to_thread(self.gpu_reader, want) if want.startswith("cuda") else None
             for _ in range(config.instance_count):
-                executors.append(await self._instance(model_path, want, config.instance_count))
+                if config.batch_buckets:
+                    executors.append(await self._bucketed(model_path, want, config, signature))
+                else:
+                    executors.append(await self._instance(model_path, want, config.instance_count))
             wide = None
             if wide_instance(self.options.intra_op_threads, config.instance_count, want):
                 wide = await self._instance(model_path, want)  # all the cores, for a batch that comes alone
@@ -183,6 +186,20 @@ class ModelPool:
         """One execution instance of ``instances`` sharing ``device`` (sessions are created in a worker thread)."""
         return SessionExecutor(await asyncio.to_thread(create_session, model_path, device, self.options, instances),
                                device)
+
+    async def _bucketed(self, model_path: Path, device: str, config: BatchingConfig, signature: Signature
+                        ) -> BucketedExecutor:
+        """An instance of fixed batch shapes: a session per size in ``batch_buckets``, each run once at its size
+        (so its plans are made before the first request, and the GPU reading after the warm-up holds them)."""
+        executor = BucketedExecutor({size: await self._instance(model_path, device, config.instance_count)
+                                     for size in config.batch_buckets})
+        outputs = [o.name for o in signature.outputs]
+        for size, one in executor.executors.items():
+            try:
+                await asyncio.to_thread(one, dummy_inputs(signature, size), outputs)
+            except Exception as exc:  # noqa: BLE001 - placeholder inputs are not every model's inputs
+                log.warning("warming %s at batch %d with placeholder inputs failed: %s", model_path, size, exc)
+        return executor
 
     def get(self, model: str, version: int) -> LoadedModel | None:
         return self._loaded.get((model, version))

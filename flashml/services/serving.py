@@ -9,7 +9,14 @@ import asyncio
 from typing import Any
 
 from flashml.errors import BadRequestError
-from flashml.runtime.autotune import batchable, compare_split, performance_card, split_candidate
+from flashml.runtime.autotune import (
+    batch_buckets,
+    batchable,
+    compare_split,
+    performance_card,
+    plans_per_shape,
+    split_candidate,
+)
 from flashml.runtime.batching import BatchingConfig
 from flashml.runtime.batching.config import bad_config, is_whole_number
 from flashml.runtime.devices import parse_device
@@ -19,7 +26,7 @@ from flashml.settings import Settings
 from flashml.signature import Signature
 
 DEFAULT_MAX_BATCH = 32  # batching on, when the first dimension is dynamic and auto-tune is off
-RELOAD_FIELDS = ("device", "instance_count")  # changing these needs new sessions
+RELOAD_FIELDS = ("device", "instance_count", "batch_buckets")  # changing these needs new sessions
 # Auto-tune compares one CPU instance of all the cores with this many sharing them (each of the cores / this many
 # threads; a lone batch still gets all the cores: Batcher's wide instance). Two already take the threads' waits
 # for each other out of a busy server; more would hold more copies of the model for less.
@@ -109,6 +116,15 @@ async def autotune(loaded: LoadedModel, config: dict[str, Any], manifest_batchin
         del trial
     if loaded.on_gpu and batch:
         card["chosen"]["instance_count"] = GPU_INSTANCES
+    max_batch = card["chosen"].get("max_batch_size") or 0
+    if (loaded.on_gpu and loaded.model_path is not None and "batch_buckets" not in manifest_batching
+            and "max_batch_size" not in manifest_batching
+            and await asyncio.to_thread(plans_per_shape, loaded.model_path)):
+        buckets = batch_buckets(card["points"], max_batch)
+        if buckets:
+            card["chosen"]["batch_buckets"] = buckets
+            if "preferred_batch_sizes" not in manifest_batching:  # cut batches at the fixed sizes, not between
+                card["chosen"]["preferred_batch_sizes"] = [b for b in buckets if b > 1]
     chosen = {k: v for k, v in card["chosen"].items() if k not in manifest_batching}
     device, batching = split({**config, **chosen})
     if batching.instance_count == loaded.config.instance_count:

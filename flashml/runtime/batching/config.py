@@ -51,6 +51,10 @@ class BatchingConfig:
     instance_count: int = 1
     padded_inputs: dict[str, PadSpec] = field(default_factory=dict)
     padded_outputs: dict[str, int] = field(default_factory=dict)
+    # Fixed batch shapes: each instance holds a session per size, and a batch runs on the smallest that holds it,
+    # padded with zero rows. ONNX Runtime's CUDA convolutions plan anew whenever a session's input shape changes
+    # (cuDNN 9), which costs milliseconds per layer; a session that always sees one shape plans once.
+    batch_buckets: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in INT_FIELDS:
@@ -66,6 +70,7 @@ class BatchingConfig:
             raise bad_config(f"Batching setting max_queue_delay_us must be at most {MAX_DELAY_US} (one minute).",
                        "max_queue_delay_us")
         object.__setattr__(self, "preferred_batch_sizes", self._check_preferred(self.preferred_batch_sizes))
+        object.__setattr__(self, "batch_buckets", self._check_buckets(self.batch_buckets))
         object.__setattr__(self, "padded_inputs", self._check_padded_inputs(self.padded_inputs))
         object.__setattr__(self, "padded_outputs", self._check_padded_outputs(self.padded_outputs))
 
@@ -78,6 +83,19 @@ class BatchingConfig:
                 raise bad_config(f"Each of preferred_batch_sizes must be between 1 and max_batch_size "
                            f"({self.max_batch_size}); {size} is not.", "preferred_batch_sizes")
         return tuple(sorted(set(sizes)))
+
+    def _check_buckets(self, sizes: Any) -> tuple[int, ...]:
+        if not isinstance(sizes, list | tuple) or not all(is_whole_number(s) for s in sizes):
+            raise bad_config("Batching setting batch_buckets must be a list of whole numbers.", "batch_buckets")
+        buckets = tuple(sorted(set(sizes)))
+        if buckets and (buckets[0] < 1 or buckets[-1] != self.max_batch_size):
+            raise bad_config(f"batch_buckets must be sizes from 1 up to max_batch_size ({self.max_batch_size}), the "
+                             f"largest being max_batch_size itself, so every batch fits one; got {list(buckets)}.",
+                             "batch_buckets")
+        if len(buckets) > 8:
+            raise bad_config("batch_buckets may hold at most 8 sizes: each is a session of the model per instance.",
+                             "batch_buckets")
+        return buckets
 
     @staticmethod
     def _check_padded_inputs(padded: Any) -> dict[str, PadSpec]:
@@ -117,6 +135,7 @@ class BatchingConfig:
         """Plain JSON/TOML-friendly values."""
         out: dict[str, Any] = {name: getattr(self, name) for name in INT_FIELDS}
         out["preferred_batch_sizes"] = list(self.preferred_batch_sizes)
+        out["batch_buckets"] = list(self.batch_buckets)
         out["padded_inputs"] = {k: {"axis": v.axis, "value": v.value} for k, v in self.padded_inputs.items()}
         out["padded_outputs"] = dict(self.padded_outputs)
         return out
