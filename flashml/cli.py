@@ -356,6 +356,8 @@ def models_cache(model: str, enabled: bool | None, max_entries: int | None, url:
 @click.option("--preferred-batch-sizes", help="Batch sizes to cut at, e.g. 4,8 (an empty string: none).")
 @click.option("--max-queue-size", type=int, help="Requests that may wait; past it, 503 with Retry-After.")
 @click.option("--default-timeout-us", type=int, help="Timeout of a request that names none; 0: none.")
+@click.option("--batch-buckets", help="Fixed batch sizes, the largest max_batch_size, e.g. 1,32,64 (a session per "
+              "size; an empty string: none; reloads the version).")
 @click.option("--instance-count", type=int, help="Execution instances (reloads the version).")
 @click.option("--device", help="cpu, cuda or cuda:N, or 'server' for the server's device (reloads the version).")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
@@ -369,11 +371,13 @@ def models_config(model: str, version: int, as_json: bool, url: str, key: str, *
     from flashml.runtime.batching.config import parse_batch_sizes
 
     changes = {name: value for name, value in options.items() if value is not None}
-    if "preferred_batch_sizes" in changes:
-        try:
-            changes["preferred_batch_sizes"] = parse_batch_sizes(changes["preferred_batch_sizes"])
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--preferred-batch-sizes") from None
+    for name in ("preferred_batch_sizes", "batch_buckets"):
+        if name in changes:
+            try:
+                changes[name] = parse_batch_sizes(changes[name])
+            except ValueError as exc:
+                raise click.BadParameter(str(exc).replace("preferred_batch_sizes", name),
+                                         param_hint=f"--{name.replace('_', '-')}") from None
     if "device" in changes and changes["device"] == "server":
         changes["device"] = None
     path = f"/api/v1/models/{quote(model, safe='')}/versions/{version}/config"
@@ -396,6 +400,9 @@ def _config_lines(view: dict[str, Any]) -> list[str]:
              f"batching: max_batch_size {cfg.get('max_batch_size')}, max_queue_delay_us "
              f"{cfg.get('max_queue_delay_us')}, preferred_batch_sizes {sizes}, max_queue_size "
              f"{cfg.get('max_queue_size')}, default_timeout_us {cfg.get('default_timeout_us')}"]
+    if cfg.get("batch_buckets"):
+        lines.append("fixed batch shapes: " + ", ".join(str(b) for b in cfg["batch_buckets"])
+                     + " (a session per size; a batch runs padded on the smallest that holds it)")
     card = view.get("performance")
     if card:
         lines.append(f"performance card ({card['device']}, latency budget {card['latency_budget_ms']:g} ms):")

@@ -38,8 +38,8 @@ class Settings:
     tls_key: str = _s("", "The PEM private key file of tls_certificate.")
     trusted_proxies: tuple[str, ...] = _s((), "Proxy addresses or networks (10.0.0.0/8) whose X-Forwarded-Proto and "
                                               "X-Forwarded-For are believed (Secure cookies, client address).")
-    http_threads: int = _s(0, "Granian's I/O threads, which read request bodies; 0: one per four cores, 1 to 4 (one "
-                            "thread reads about 2 GB/s of tensors, so large binary inputs on a GPU need more).")
+    http_threads: int = _s(0, "Granian's I/O threads, which read request bodies; 0: one per four cores, 1 to 4 "
+                            "(images at a GPU's rate need more than one; on a small box more take cores from models).")
     device: str = _s("auto", "Where models run: auto (CUDA when it works, else CPU), cpu, or cuda / cuda:N.")
     intra_op_threads: int = _s(0, "ONNX Runtime threads per execution instance; 0: the cores split among instances.")
     inline_run_us: int = _s(500, "A batch expected to take less CPU time than this runs on the event loop, not a "

@@ -53,6 +53,8 @@ def test_show_then_change_live(server, api, admin_key, cli_model):
     (("--device", "cuda:-1"), "must be cpu, auto, cuda or cuda:N"),
     (("--device", "cudafoo"), "must be cpu, auto, cuda or cuda:N"),
     (("--instance-count", "0"), "bad_batching_config"),
+    (("--batch-buckets", "1,x"), "batch_buckets must be whole numbers"),
+    (("--batch-buckets", "1,999999"), "the largest being max_batch_size"),
 ])
 def test_bad_values_are_refused_and_change_nothing(server, api, admin_key, cli_model, args, message):
     before = api.get(f"/api/v1/models/{cli_model}/versions/1/config").json()["config"]
@@ -87,3 +89,19 @@ def test_a_device_that_cannot_run_is_shown_with_its_warning(server, api, admin_k
     shown = flashml("models", "config", cli_model, "1", *conn).stdout.splitlines()
     assert shown[0] == f"{cli_model} v1 on the server's device (cpu), instance_count 1"
     assert not shown[1].startswith("warning")
+
+
+def test_fixed_batch_shapes_are_set_live_and_serve(server, api, admin_key, cli_model):
+    """batch_buckets reloads the version with a session per size; a request still answers, then they go."""
+    conn = ("--url", server.url, "--key", admin_key)
+    out = flashml("models", "config", cli_model, "1", "--max-batch-size", "8", "--preferred-batch-sizes", "",
+                  "--batch-buckets", "1, 4, 8", *conn).stdout
+    assert "fixed batch shapes: 1, 4, 8 (a session per size" in out
+    assert api.get(f"/api/v1/models/{cli_model}/versions/1/config").json()["config"]["batch_buckets"] == [1, 4, 8]
+    body = {"inputs": [{"name": "a", "datatype": "FP32", "shape": [3, 4], "data": list(range(12))},
+                       {"name": "b", "datatype": "FP32", "shape": [3, 4], "data": [1] * 12}]}
+    answer = api.post(f"/v2/models/{cli_model}/infer", json=body)
+    assert answer.status_code == 200 and answer.json()["outputs"][0]["shape"] == [3, 4]  # padded to 4, cut to 3
+    assert answer.json()["outputs"][0]["data"] == [v + 1.0 for v in range(12)]
+    out = flashml("models", "config", cli_model, "1", "--batch-buckets", "", *conn).stdout
+    assert "fixed batch shapes" not in out
