@@ -288,6 +288,8 @@ def models_push(file: Path, name: str, as_json: bool, url: str, key: str) -> Non
         sig = record["signature"]
         ins = ", ".join(f"{t['name']} {t['datatype']}{t['shape']}" for t in sig["inputs"])
         click.echo(f"{name} v{record['version']} is ready. Inputs: {ins}")
+        for warning in record.get("warnings") or []:
+            click.echo(f"warning: {warning}", err=True)
     if record["state"] == "failed":
         for err in record.get("errors") or []:
             click.echo(f"error [{err['code']}]: {err['error']}", err=True)

@@ -26,6 +26,9 @@ class TensorSpec:
 class Signature:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
+    # The sizes of the dynamic dimensions (by symbolic name, else "input:axis") that the upload's warm-up ran
+    # at (flashml.runtime.samples); None where no made-up input ran the model.
+    sample_sizes: dict[str, int] | None = None
 
     def input(self, name: str) -> TensorSpec | None:
         return self._by_name[0].get(name)
@@ -39,8 +42,14 @@ class Signature:
         return {t.name: t for t in self.inputs}, {t.name: t for t in self.outputs}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs]}
+        out: dict[str, Any] = {"inputs": [t.to_dict() for t in self.inputs],
+                               "outputs": [t.to_dict() for t in self.outputs]}
+        if self.sample_sizes is not None:
+            out["sample_sizes"] = dict(self.sample_sizes)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Signature:
-        return cls([TensorSpec.from_dict(t) for t in d["inputs"]], [TensorSpec.from_dict(t) for t in d["outputs"]])
+        sizes = d.get("sample_sizes")
+        return cls([TensorSpec.from_dict(t) for t in d["inputs"]], [TensorSpec.from_dict(t) for t in d["outputs"]],
+                   {str(k): int(v) for k, v in sizes.items()} if isinstance(sizes, dict) else None)

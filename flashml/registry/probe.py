@@ -24,6 +24,7 @@ from typing import Any
 import flashml
 from flashml.datatypes import BY_V2, from_ort
 from flashml.errors import ValidationFailedError
+from flashml.runtime.samples import candidate_sizes, sample_inputs
 from flashml.signature import Signature, TensorSpec
 
 POLL_S = 0.05
@@ -36,7 +37,10 @@ EXIT_KNOWN_ERROR = 3  # the child printed {"code": ..., "error": ...}
 class ProbeResult:
     signature: Signature
     providers: list[str]
-    warmup_ms: float
+    warmup_ms: float | None
+    # Set where no made-up input ran the model (each guess failed): what the first guess's run said.
+    warmup_error: str | None = None
+    warmup_tries: int = 0
 
 
 class ProbeError(Exception):
@@ -60,30 +64,25 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(arg.name, dtype.v2, shape, names)
 
 
-def _dummy(spec: TensorSpec) -> Any:
+def _warm_up(session: Any, signature: Signature, sizes: dict[str, int]) -> None:
+    """One run on made-up inputs at ``sizes`` (flashml.runtime.samples)."""
     import numpy as np
-    import onnxruntime as ort  # imported here: the parent side never needs onnxruntime
-
-    dtype = BY_V2[spec.datatype]
-    shape = [1 if d < 0 else d for d in spec.shape]
-    if spec.datatype == "BYTES":
-        return np.full(shape, "", dtype=object)
-    if spec.datatype == "BF16":
-        # onnxruntime's numpy bridge has no bfloat16; hand it the raw bits with the ONNX type attached.
-        return ort.OrtValue.ortvalue_from_numpy_with_onnx_type(np.zeros(shape, np.uint16), dtype.onnx)
-    return np.zeros(shape, dtype.numpy)
-
-
-def _warm_up(session: Any, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> None:
     import onnxruntime as ort
 
-    feed = {spec.name: _dummy(spec) for spec in inputs}
-    if any(spec.datatype == "BYTES" for spec in inputs):
+    feed = sample_inputs(signature, 1, sizes)
+    if any(spec.datatype == "BYTES" for spec in signature.inputs):
         # String inputs cannot be OrtValues; run() cannot hand back bfloat16 outputs, so skip those.
-        wanted = [o.name for o in outputs if o.datatype != "BF16"] or None
+        wanted = [o.name for o in signature.outputs if o.datatype != "BF16"] or None
         session.run(wanted, feed)
         return
-    values = {k: v if isinstance(v, ort.OrtValue) else ort.OrtValue.ortvalue_from_numpy(v) for k, v in feed.items()}
+    values = {}
+    for spec in signature.inputs:
+        arr = feed[spec.name]
+        if spec.datatype == "BF16":  # onnxruntime's numpy bridge has no bfloat16: the raw bits, typed
+            values[spec.name] = ort.OrtValue.ortvalue_from_numpy_with_onnx_type(
+                np.ascontiguousarray(arr).view(np.uint16), BY_V2["BF16"].onnx)
+        else:
+            values[spec.name] = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(arr))
     session.run_with_ort_values(None, values)
 
 
@@ -105,13 +104,26 @@ def probe(model_path: str, device: str) -> dict[str, Any]:
     except Exception as e:
         raise ProbeError("session_failed", f"onnxruntime could not load the model: {e}") from e
     signature = Signature([_spec(a) for a in session.get_inputs()], [_spec(a) for a in session.get_outputs()])
-    start = time.perf_counter()
-    try:
-        _warm_up(session, signature.inputs, signature.outputs)
-    except Exception as e:
-        raise ProbeError("session_failed", f"The warm-up run on dummy inputs failed: {e}") from e
-    warmup_ms = (time.perf_counter() - start) * 1000
-    return {"signature": signature.to_dict(), "providers": session.get_providers(), "warmup_ms": warmup_ms}
+    failures: list[str] = []
+    for sizes in candidate_sizes(signature):
+        start = time.perf_counter()
+        try:
+            _warm_up(session, signature, sizes)
+        except Exception as e:  # noqa: BLE001 - a guess the model refused: try the next one
+            failures.append(f"{_describe(signature, sizes)}: {e}")
+            continue
+        warmup_ms = (time.perf_counter() - start) * 1000
+        signature = Signature(signature.inputs, signature.outputs, sizes)
+        return {"signature": signature.to_dict(), "providers": session.get_providers(), "warmup_ms": warmup_ms}
+    # Only made-up inputs failed: the model may well be valid (the upload is published with a warning).
+    return {"signature": signature.to_dict(), "providers": session.get_providers(), "warmup_ms": None,
+            "warmup_error": failures[0] if failures else "no made-up input could be formed",
+            "warmup_tries": len(failures)}
+
+
+def _describe(signature: Signature, sizes: dict[str, int]) -> str:
+    shapes = {name: list(arr.shape) for name, arr in sample_inputs(signature, 1, sizes).items()}
+    return "inputs of shape " + ", ".join(f"{name} {shape}" for name, shape in shapes.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,7 +236,10 @@ def _result(returncode: int, stdout: str, stderr: str) -> ProbeResult:
                                     code="validation_crashed", details={"signal": name, "stderr": stderr})
     data = _last_json(stdout)
     if returncode == 0 and data and "signature" in data:
-        return ProbeResult(Signature.from_dict(data["signature"]), list(data["providers"]), float(data["warmup_ms"]))
+        ms = data.get("warmup_ms")
+        return ProbeResult(Signature.from_dict(data["signature"]), list(data["providers"]),
+                           float(ms) if ms is not None else None, data.get("warmup_error"),
+                           int(data.get("warmup_tries") or 0))
     if data and "code" in data:
         message = data["error"] + (f" (stderr: {stderr})" if stderr.strip() else "")
         raise ValidationFailedError(message, code=data["code"], details={"stderr": stderr})

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from flashml.datatypes import BY_V2
-from flashml.signature import Signature, TensorSpec
+from flashml.runtime.samples import sample_inputs
+from flashml.signature import Signature
 
 Execute = Callable[[dict[str, np.ndarray], list[str]], dict[str, np.ndarray]]
 Clock = Callable[[], float]
@@ -41,17 +41,8 @@ def batchable(signature: Signature) -> bool:
 
 
 def dummy_inputs(signature: Signature, batch: int) -> dict[str, np.ndarray]:
-    return {t.name: _dummy(t, batch) for t in signature.inputs}
-
-
-def _dummy(spec: TensorSpec, batch: int) -> np.ndarray:
-    shape = [batch if i == 0 and d == -1 else (1 if d == -1 else d) for i, d in enumerate(spec.shape)]
-    dt = BY_V2[spec.datatype]
-    if dt.v2 == "BYTES":
-        return np.full(shape, "", dtype=object)
-    if dt.numpy.kind == "f" or dt.v2 == "BF16":
-        return np.random.default_rng(0).random(shape, dtype=np.float32).astype(dt.numpy)
-    return np.zeros(shape, dtype=dt.numpy)
+    """Inputs of ``batch`` rows at the sizes the upload's warm-up ran at (flashml.runtime.samples)."""
+    return sample_inputs(signature, batch)
 
 
 def _measure(execute: Execute, inputs: dict[str, np.ndarray], outputs: list[str], clock: Clock) -> float:

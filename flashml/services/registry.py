@@ -72,10 +72,10 @@ def public_version(row: dict[str, Any], loaded: LoadedModel | None = None,
     out["pinned"] = bool(row.get("pinned"))
     if row["state"] == "validating" and progress is not None:
         out["progress"] = list(progress)  # the steps done so far, while it validates
+    out["warnings"] = _warnings(row, loaded)
     if loaded is not None:
         out["device"] = loaded.device
         out["providers"] = loaded.providers
-        out["warnings"] = loaded.warnings
         out["last_used_at"] = loaded.last_used or None
         out["memory_bytes"] = loaded.memory_bytes
         out["host_memory_bytes"] = loaded.host_memory_bytes
@@ -87,12 +87,25 @@ def public_version(row: dict[str, Any], loaded: LoadedModel | None = None,
 def _config_view(row: dict[str, Any], loaded: LoadedModel | None) -> dict[str, Any]:
     view: dict[str, Any] = {"model": row["model"], "version": row["version"], "config": row.get("config"),
                             "performance": row.get("perf")}
+    view["warnings"] = _warnings(row, loaded)
     if loaded is not None:
         view["device"] = loaded.device
         view["providers"] = loaded.providers
-        view["warnings"] = loaded.warnings  # e.g. CUDA asked for but the version runs on the CPU
         view["stats"] = loaded.batcher.stats()
     return view
+
+
+def _warnings(row: dict[str, Any], loaded: LoadedModel | None) -> list[str]:
+    """What the upload's checks only warned about, then what loading it found (e.g. CUDA asked for but the
+    version runs on the CPU)."""
+    return [*((row.get("report") or {}).get("warnings") or []), *(loaded.warnings if loaded is not None else [])]
+
+
+def guess_failed_warning(error: str, tries: int) -> str:
+    """The version's warning where no made-up input ran it: valid models may need sizes no guess had."""
+    return (f"FlashML could not run this model on made-up inputs ({tries} tried; the first failed with {error}). "
+            "It is published, but nothing checked that it answers: send it a real request first. Batching stays "
+            "off until you set it (flashml models config, or PATCH .../config), since no batch size was measured.")
 
 
 class RegistryService:
@@ -191,8 +204,12 @@ class RegistryService:
             signature = bundle.probe.signature
             hints = bundle.manifest.batching
             card = None
+            warnings = []
+            if bundle.probe.warmup_error:
+                warnings.append(guess_failed_warning(bundle.probe.warmup_error, bundle.probe.warmup_tries))
             try:
-                config, tune = serving.initial_config(hints, signature, self.settings)
+                config, tune = serving.initial_config(hints, signature, self.settings,
+                                                      ran=not bundle.probe.warmup_error)
                 device, batching = serving.split(config)
                 final = await asyncio.to_thread(self.cache.ensure, model, number, checksums)
                 loaded = await self.pool.load(model, number, final / bundle.manifest.model, signature, batching,
@@ -216,7 +233,7 @@ class RegistryService:
             report = {"steps": steps, "seconds": round(time.time() - started, 3), "files": bundle.files,
                       "checksums": checksums, "bundle_key": kept, "storage": self.store.kind,
                       "check": _as_dict(bundle.report), "providers": bundle.probe.providers,
-                      "warmup_ms": bundle.probe.warmup_ms}
+                      "warmup_ms": bundle.probe.warmup_ms, "warnings": warnings}
             await db.update_version(self.engine, vid, state="ready", signature=signature.to_dict(),
                                     manifest=_as_dict(bundle.manifest), report=report, sha256=bundle.sha256,
                                     errors=None, config=config, perf=card)

@@ -75,9 +75,11 @@ def join(device: str | None, batching: BatchingConfig) -> dict[str, Any]:
     return {"device": device, **batching.to_dict()}
 
 
-def initial_config(manifest_batching: dict[str, Any], signature: Signature, settings: Settings
+def initial_config(manifest_batching: dict[str, Any], signature: Signature, settings: Settings, *, ran: bool = True
                    ) -> tuple[dict[str, Any], bool]:
-    """The config a new version starts with, and whether auto-tune should fill in the rest."""
+    """The config a new version starts with, and whether auto-tune should fill in the rest. ``ran``: made-up inputs
+    ran the model at upload; where none did, auto-tune has no shape to measure at, and batching stays off
+    unless the manifest sets it."""
     given = dict(manifest_batching)
     given.setdefault("max_queue_size", settings.max_queue_size)
     preferred = given.get("preferred_batch_sizes")
@@ -90,6 +92,8 @@ def initial_config(manifest_batching: dict[str, Any], signature: Signature, sett
         return join(device, batching), False
     if "max_batch_size" in given:
         return join(device, batching), False
+    if not ran:
+        return join(device, batching), False  # max_batch_size 0: each request runs alone, at its own shape
     if settings.autotune:
         return join(device, batching), True
     return join(device, BatchingConfig.from_dict({**batching.to_dict(), "max_batch_size": DEFAULT_MAX_BATCH})), False
