@@ -29,6 +29,8 @@ class Signature:
     # The sizes of the dynamic dimensions (by symbolic name, else "input:axis") that the upload's warm-up ran
     # at (flashml.runtime.samples); None where no made-up input ran the model.
     sample_sizes: dict[str, int] | None = None
+    # Some output has no row per input row (NMS results, a summary): requests cannot be merged into batches.
+    unbatched: bool = False
 
     def input(self, name: str) -> TensorSpec | None:
         return self._by_name[0].get(name)
@@ -46,10 +48,13 @@ class Signature:
                                "outputs": [t.to_dict() for t in self.outputs]}
         if self.sample_sizes is not None:
             out["sample_sizes"] = dict(self.sample_sizes)
+        if self.unbatched:
+            out["unbatched"] = True
         return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Signature:
         sizes = d.get("sample_sizes")
         return cls([TensorSpec.from_dict(t) for t in d["inputs"]], [TensorSpec.from_dict(t) for t in d["outputs"]],
-                   {str(k): int(v) for k, v in sizes.items()} if isinstance(sizes, dict) else None)
+                   {str(k): int(v) for k, v in sizes.items()} if isinstance(sizes, dict) else None,
+                   bool(d.get("unbatched", False)))

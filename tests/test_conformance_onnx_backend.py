@@ -135,3 +135,30 @@ def test_every_case_onnx_runtime_runs_answers_over_v2_or_is_refused_for_its_type
           f"ONNX Runtime cannot run in-process: {len(not_run)}")
     assert not failed, failed
     assert len(passed) >= 90, (len(passed), not_run)  # 100 with onnx 1.2x: the suite did not shrink to nothing
+
+
+LIGHT = sorted((DATA / "light").glob("light_*.onnx"))
+
+
+def test_the_light_real_architectures_answer_as_onnx_runtime_does(conformance_server):
+    """ResNet-50, VGG-19, Inception, DenseNet... in the wheel's `light` form (fixed 1x3x224x224 inputs, no test
+    data): seeded random inputs, compared with ONNX Runtime in-process."""
+    import httpx
+    import tritonclient.http as triton
+
+    server, key = conformance_server
+    api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+    client = triton.InferenceServerClient(server.url.removeprefix("http://"), connection_timeout=120,
+                                          network_timeout=120)
+    assert len(LIGHT) >= 9
+    for number, path in enumerate(LIGHT):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        spec, out = session.get_inputs()[0], session.get_outputs()[0]
+        x = np.random.default_rng(number).standard_normal(spec.shape).astype(np.float32)
+        expected = session.run([out.name], {spec.name: x})[0]
+        created = upload(api, f"light{number}", path)
+        assert created.status_code == 201 and created.json()["state"] == "ready", (path.name, created.text[:300])
+        item = triton.InferInput(spec.name, list(x.shape), "FP32")
+        item.set_data_from_numpy(x, binary_data=True)
+        got = client.infer(f"light{number}", [item], headers={"Authorization": f"Bearer {key}"}).as_numpy(out.name)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6, err_msg=path.name)

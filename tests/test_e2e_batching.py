@@ -271,3 +271,35 @@ def test_a_manifest_instance_count_is_not_tuned(api, tmp_path):
     view = _config(api, "b-conv-one")
     assert view["config"]["instance_count"] == 1 and "instances" not in view["performance"]
     assert view["performance"]["chosen"]["max_batch_size"] >= 2  # batching is still tuned
+
+
+def test_the_v2_priority_parameter_puts_a_request_ahead_and_sequences_are_refused(server, api, models):
+    """Triton's `priority`: 1 is the highest. Queued behind a running request, a priority-1 request sent last
+    runs before two sent earlier without one."""
+    assert _patch(api, "b-slow", max_batch_size=0, max_queue_size=8, instance_count=1).status_code == 200
+    done: list[str] = []
+
+    def call(label: str, value: float, priority: int | None = None) -> None:
+        body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 1], "data": [value]}]}
+        if priority is not None:
+            body["parameters"] = {"priority": priority}
+        with httpx.Client(base_url=server.url, headers=api.headers, timeout=60) as client:
+            assert client.post("/v2/models/b-slow/infer", json=body).status_code == 200
+        done.append(label)
+
+    blocker = threading.Thread(target=call, args=("blocker", SLOW))
+    blocker.start()
+    _wait_for(lambda: _config(api, "b-slow")["stats"]["in_flight"] == 1, "the slow request to run")
+    threads = []
+    for label, priority in (("plain-1", None), ("plain-2", 0), ("urgent", 1)):
+        threads.append(threading.Thread(target=call, args=(label, 1, priority)))
+        threads[-1].start()
+        _wait_for(lambda n=len(threads): _config(api, "b-slow")["stats"]["queued"] == n, f"{label} to queue")
+    for t in [blocker, *threads]:
+        t.join(60)
+    assert done[:2] == ["blocker", "urgent"] and set(done[2:]) == {"plain-1", "plain-2"}, done
+    refused = api.post("/v2/models/b-slow/infer", json={
+        "inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 1], "data": [1]}],
+        "parameters": {"sequence_id": 42, "sequence_start": True}})
+    assert refused.status_code == 400 and refused.json()["code"] == "unsupported_parameter"
+    assert "parameters.sequence_id" in refused.json()["error"]

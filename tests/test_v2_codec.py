@@ -99,6 +99,29 @@ def test_unknown_and_missing_and_duplicate_inputs():
         assert err.value.code == code
 
 
+def test_sequence_parameters_are_refused_naming_the_parameter_and_priority_is_read():
+    for name, value in (("sequence_id", 7), ("sequence_start", True), ("sequence_end", True)):
+        with pytest.raises(BadRequestError) as err:
+            _parse([A, T], parameters={name: value})
+        assert err.value.code == "unsupported_parameter" and err.value.details == {"parameter": name}
+        assert f"parameters.{name}" in err.value.message and "sequence batching" in err.value.message
+    assert _parse([A, T], parameters={"priority": 3}).priority == 3
+    assert _parse([A, T]).priority == 0
+    for bad in (-1, 1.5, True, "high"):
+        with pytest.raises(BadRequestError) as err:
+            _parse([A, T], parameters={"priority": bad})
+        assert err.value.code == "malformed_request" and err.value.details == {"parameter": "priority"}
+
+
+def test_triton_priorities_sit_around_the_default_and_ahead_of_batch_jobs():
+    from flashml.jobs.runner import PRIORITY_BATCH
+    from flashml.services.inference import PRIORITY_ONLINE, online_priority
+
+    levels = [online_priority(p) for p in (1, 0, 2, 3, 100)]
+    assert levels == sorted(levels) and online_priority(0) == PRIORITY_ONLINE  # 1 first, then none, then 2, 3...
+    assert all(level < PRIORITY_BATCH for level in levels)
+
+
 def test_unsupported_parameters_are_refused_not_ignored():
     with pytest.raises(BadRequestError) as err:
         _parse([A, T], parameters={"shared_memory_region": "r"})

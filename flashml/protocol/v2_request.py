@@ -12,9 +12,11 @@ from flashml.errors import BadRequestError, TensorError
 from flashml.protocol.tensors import datatype_of, element_count, from_binary, from_json
 from flashml.signature import Signature, TensorSpec
 
-# Request-level parameters we understand or may safely ignore (they only matter to Triton's schedulers).
-_IGNORED_PARAMETERS = {"binary_data_output", "sequence_id", "sequence_start", "sequence_end", "priority",
-                       "timeout", "headers"}
+# Request-level parameters we honour (``headers`` is what tritonclient's HTTP client adds for its own headers).
+_KNOWN_PARAMETERS = {"binary_data_output", "priority", "timeout", "headers"}
+# Triton's sequence batcher keeps a model's state between the requests of one sequence; FlashML has none, and
+# answering such a request as if it were alone would silently drop the state the caller counts on.
+_SEQUENCE_PARAMETERS = ("sequence_id", "sequence_start", "sequence_end")
 _UNSUPPORTED_INPUT_PARAMETERS = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
 _UNSUPPORTED_OUTPUT_PARAMETERS = ("shared_memory_region", "classification")
 
@@ -33,6 +35,7 @@ class InferRequest:
     binary_output_default: bool
     parameters: dict[str, Any] = field(default_factory=dict)
     timeout_us: int | None = None  # Triton's `timeout` parameter: answer 504 rather than run it later
+    priority: int = 0  # Triton's `priority` parameter: 0 the default, 1 the highest, larger numbers lower
 
     def wants_binary(self, name: str) -> bool:
         for o in self.outputs:
@@ -54,10 +57,15 @@ def parse_infer_request(body: bytes, header_length: int | None, signature: Signa
     request_id = header.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequestError("`id` must be a string.", code="malformed_request")
-    unknown = sorted(set(params) - _IGNORED_PARAMETERS) if params else None
+    sequence = [name for name in _SEQUENCE_PARAMETERS if name in params]
+    if sequence:
+        raise BadRequestError(f"`parameters.{sequence[0]}` asks for Triton's sequence batching, which FlashML does "
+                              "not have: send each request on its own, with a stateful model's state as an input.",
+                              code="unsupported_parameter", details={"parameter": sequence[0]})
+    unknown = sorted(set(params) - _KNOWN_PARAMETERS) if params else None
     if unknown:
         raise BadRequestError(f"Unsupported request parameter(s): {', '.join(unknown)}.",
-                              code="unsupported_parameter")
+                              code="unsupported_parameter", details={"parameter": unknown[0]})
     inputs = _parse_inputs(header.get("inputs"), binary, signature)
     outputs = _parse_outputs(header.get("outputs"), signature)
     binary_default = params.get("binary_data_output", False)
@@ -66,7 +74,12 @@ def parse_infer_request(body: bytes, header_length: int | None, signature: Signa
     timeout = params.get("timeout")
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 0):
         raise BadRequestError("`parameters.timeout` must be a whole number of microseconds.", code="malformed_request")
-    return InferRequest(request_id, inputs, outputs, binary_default, params, timeout or None)
+    priority = params.get("priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool) or priority < 0:
+        raise BadRequestError("`parameters.priority` must be a whole number: 0 for the default, 1 for the highest, "
+                              "larger numbers for lower priorities.", code="malformed_request",
+                              details={"parameter": "priority"})
+    return InferRequest(request_id, inputs, outputs, binary_default, params, timeout or None, priority)
 
 
 def _decode_header(raw: bytes) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Any
 import flashml
 from flashml.datatypes import BY_V2, from_ort
 from flashml.errors import ValidationFailedError
-from flashml.runtime.samples import candidate_sizes, sample_inputs
+from flashml.runtime.samples import batch_keys, candidate_sizes, sample_inputs
 from flashml.signature import Signature, TensorSpec
 
 POLL_S = 0.05
@@ -64,17 +64,16 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(arg.name, dtype.v2, shape, names)
 
 
-def _warm_up(session: Any, signature: Signature, sizes: dict[str, int]) -> None:
-    """One run on made-up inputs at ``sizes`` (flashml.runtime.samples)."""
+def _warm_up(session: Any, signature: Signature, sizes: dict[str, int], rows: int = 1) -> list[list[int]]:
+    """One run on made-up inputs at ``sizes`` (flashml.runtime.samples); the shapes of its outputs."""
     import numpy as np
     import onnxruntime as ort
 
-    feed = sample_inputs(signature, 1, sizes)
+    feed = sample_inputs(signature, rows, sizes)
     if any(spec.datatype == "BYTES" for spec in signature.inputs):
         # String inputs cannot be OrtValues; run() cannot hand back bfloat16 outputs, so skip those.
         wanted = [o.name for o in signature.outputs if o.datatype != "BF16"] or None
-        session.run(wanted, feed)
-        return
+        return [list(np.shape(v)) for v in session.run(wanted, feed)]
     values = {}
     for spec in signature.inputs:
         arr = feed[spec.name]
@@ -83,7 +82,19 @@ def _warm_up(session: Any, signature: Signature, sizes: dict[str, int]) -> None:
                 np.ascontiguousarray(arr).view(np.uint16), BY_V2["BF16"].onnx)
         else:
             values[spec.name] = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(arr))
-    session.run_with_ort_values(None, values)
+    return [list(v.shape()) for v in session.run_with_ort_values(None, values)]
+
+
+def _rows_follow_the_batch(session: Any, signature: Signature, sizes: dict[str, int], one: list[list[int]]) -> bool:
+    """Whether every output has a row per input row (checked at 1 and 3 rows): the batcher can then merge
+    requests and cut the answers apart. NMS results, a pooled summary or a fixed table have no such axis."""
+    if not batch_keys(signature):
+        return False
+    try:
+        three = _warm_up(session, signature, sizes, rows=3)
+    except Exception:  # noqa: BLE001 - three rows do not run: one request at a time
+        return False
+    return all(a[:1] == [1] and b[:1] == [3] for a, b in zip(one, three, strict=True))
 
 
 def _providers(device: str) -> list[Any]:
@@ -108,12 +119,13 @@ def probe(model_path: str, device: str) -> dict[str, Any]:
     for sizes in candidate_sizes(signature):
         start = time.perf_counter()
         try:
-            _warm_up(session, signature, sizes)
+            shapes = _warm_up(session, signature, sizes)
         except Exception as e:  # noqa: BLE001 - a guess the model refused: try the next one
             failures.append(f"{_describe(signature, sizes)}: {e}")
             continue
         warmup_ms = (time.perf_counter() - start) * 1000
-        signature = Signature(signature.inputs, signature.outputs, sizes)
+        unbatched = bool(batch_keys(signature)) and not _rows_follow_the_batch(session, signature, sizes, shapes)
+        signature = Signature(signature.inputs, signature.outputs, sizes, unbatched)
         return {"signature": signature.to_dict(), "providers": session.get_providers(), "warmup_ms": warmup_ms}
     # Only made-up inputs failed: the model may well be valid (the upload is published with a warning).
     return {"signature": signature.to_dict(), "providers": session.get_providers(), "warmup_ms": None,

@@ -36,8 +36,10 @@ SPLIT_SECONDS = 0.3  # each side of the comparison, measured twice
 
 
 def batchable(signature: Signature) -> bool:
-    """Batching needs every input's first dimension to be dynamic (the batch axis)."""
-    return bool(signature.inputs) and all(t.shape and t.shape[0] == -1 for t in signature.inputs)
+    """Batching needs every input's first dimension to be dynamic (the batch axis), and every output to have a
+    row per input row (the upload's warm-up checks: ``Signature.unbatched``)."""
+    return (not signature.unbatched and bool(signature.inputs)
+            and all(t.shape and t.shape[0] == -1 for t in signature.inputs))
 
 
 def dummy_inputs(signature: Signature, batch: int) -> dict[str, np.ndarray]:

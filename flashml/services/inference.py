@@ -25,6 +25,17 @@ from flashml.storage.base import StorageUnavailableError
 PRIORITY_ONLINE = 0  # always ahead of batch-job requests (priority 1)
 
 
+def online_priority(requested: int, default: float = PRIORITY_ONLINE) -> float:
+    """The queue level of an online request with Triton's ``priority`` parameter (0: the default; 1 the highest,
+    larger numbers lower): 1 goes ahead of requests that name none, 2 and more after them in that order, and
+    every online request stays ahead of batch jobs (level 1) as before."""
+    if requested == 0:
+        return default
+    if requested == 1:
+        return PRIORITY_ONLINE - 1
+    return PRIORITY_ONLINE + 1 - 1 / requested  # 2 -> 0.5, 3 -> 0.67, ...: below the default, above jobs
+
+
 class InferenceFailedError(FlashMLError):
     status = 500
     code = "inference_failed"
@@ -146,7 +157,9 @@ class InferenceService:
             if outputs is None:
                 ran = time.perf_counter()
                 outputs = await loaded.run(request.inputs, names, key=principal.key_id, weight=principal.weight,
-                                           priority=priority, timeout_us=request.timeout_us or timeout_us)
+                                           priority=online_priority(request.priority, priority)
+                                           if priority == PRIORITY_ONLINE else priority,
+                                           timeout_us=request.timeout_us or timeout_us)
                 if cache is not None:
                     cache.put(key, outputs)
                 if mirror is not None:  # starts a background task at most; the answer does not wait for it

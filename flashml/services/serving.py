@@ -50,6 +50,10 @@ def split(config: dict[str, Any]) -> tuple[str | None, BatchingConfig]:
 
 def check_fits(batching: BatchingConfig, signature: Signature) -> None:
     """Refuse settings this model cannot be served with: merged batches or padding that would fail it."""
+    if batching.max_batch_size and signature.unbatched:
+        raise bad_config("max_batch_size needs a row of every output per input row; this model has an output "
+                         "without one (its warm-up at 1 and 3 rows showed it), so its answers could not be cut "
+                         "apart per request: use 0.", "max_batch_size")
     if batching.max_batch_size and not batchable(signature):
         raise bad_config("max_batch_size needs every input's first dimension to be dynamic (the batch axis); "
                          "this model's is fixed, so its requests cannot be merged: use 0.", "max_batch_size")

@@ -100,7 +100,7 @@ class Batcher:
 
     # ---- the Runner protocol -------------------------------------------------------------------------
     async def run(self, inputs: dict[str, np.ndarray], output_names: list[str], *, key: str = "", weight: int = 1,
-                  priority: int = 0, timeout_us: int | None = None) -> dict[str, np.ndarray]:
+                  priority: float = 0, timeout_us: int | None = None) -> dict[str, np.ndarray]:
         """Queue one request and wait for its own slice of the batch outputs."""
         if self._closed:
             raise self._unloaded()

@@ -39,7 +39,7 @@ class Pending:
     output_names: list[str]
     future: asyncio.Future
     key: str = ""
-    priority: int = 0
+    priority: float = 0  # lower goes first: online 0 (Triton priority 1: -1; 2 and more: between 0 and 1), jobs 1
     weight: int = 1
     deadline: float | None = None  # loop.time() after which it must not run
     timeout_us: int = 0
@@ -73,8 +73,8 @@ class RequestQueue:
         self.max_batch_size = max_batch_size
         self.max_queue_size = max_queue_size
         self.retry_after = retry_after
-        self._levels: dict[int, _Level] = {}
-        self._priorities: list[int] = []  # sorted priorities that have requests
+        self._levels: dict[float, _Level] = {}
+        self._priorities: list[float] = []  # sorted priorities that have requests
         self._rows_by_key: dict[Hashable, int] = {}
         self._count = 0
         self.rows_queued = 0
@@ -139,7 +139,7 @@ class RequestQueue:
         else:
             del self._rows_by_key[req.merge_key]
 
-    def _drop_key(self, priority: int, level: _Level, key: str) -> None:
+    def _drop_key(self, priority: float, level: _Level, key: str) -> None:
         del level.queues[key], level.credits[key], level.weights[key]
         level.ring.remove(key)
         if not level.ring:
