@@ -83,3 +83,90 @@ def test_the_cli_says_what_only_warned(server, admin_key, tmp_path):
     done = flashml("models", "push", str(path), "--name", "cli-long-pad", "--url", server.url, "--key", admin_key)
     assert "cli-long-pad v1 is ready" in done.stdout
     assert "warning: FlashML could not run this model on made-up inputs" in done.stderr
+
+
+def _npy(arr, allow_pickle: bool = False) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=allow_pickle)
+    return buf.getvalue()
+
+
+def _bundle(model_path, manifest: str, **files: bytes) -> bytes:
+    from tests.test_e2e_upload import tar_bundle
+
+    return tar_bundle({"model.onnx": model_path.read_bytes(), "flashml.toml": manifest.encode(), **files})
+
+
+WARMUP = """
+[warmup.x]
+shape = [2, 6]
+fill = "random"
+range = [-1, 1]
+
+[warmup.shape]
+file = "samples/shape.npy"
+"""
+
+
+def test_declared_warm_up_samples_run_a_model_no_guess_can(server, api, tmp_path):
+    path = real_world_models.reshape_by_shape(tmp_path / "reshape.onnx")
+    body = _bundle(path, WARMUP, **{"samples/shape.npy": _npy(np.array([2, 3, 2], np.int64))})
+    created = upload(api, "declared", body, filename="declared.tar.gz")
+    assert created.status_code == 201, created.text
+    version = created.json()
+    assert version["state"] == "ready" and version["warnings"] == []
+    x = np.arange(12, dtype=np.float32).reshape(2, 6)
+    body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 6], "data": x.ravel().tolist()},
+                       {"name": "shape", "datatype": "INT64", "shape": [3], "data": [3, 2, 2]}]}
+    out = api.post("/v2/models/declared/infer", json=body).json()["outputs"][0]
+    assert out["shape"] == [3, 2, 2] and out["data"] == x.ravel().tolist()
+
+
+@pytest.mark.parametrize("manifest,files,code,words", [
+    (WARMUP, {"samples/shape.npy": _npy(np.array([5, 5, 5], np.int64))}, "warmup_failed",
+     "declares failed"),  # the user's samples do not run: refused with what ONNX Runtime said
+    ("[warmup.nope]\nshape = [1, 6]\n", {}, "bad_warmup", "names no input of the model (its inputs: x, shape)"),
+    ("[warmup.x]\nshape = [1, 5]\n", {}, "bad_warmup", "has shape [1, 5]; the input takes [-1, 6]"),
+    ("[warmup.shape]\nfile = \"s.npy\"\n", {"s.npy": _npy(np.array([{"a": 1}], dtype=object), True)},
+     "bad_warmup", "not a plain .npy array"),  # pickled objects are never loaded
+    ("[warmup.x]\nshape = [1, 6]\nfill = \"noise\"\n", {}, "bad_manifest", "must be one of zeros, ones, random"),
+    ("[warmup.x]\nfile = \"../x.npy\"\n", {}, "bad_manifest", "must not leave the bundle"),
+])
+def test_bad_warm_up_declarations_are_refused_with_a_reason(server, api, tmp_path, manifest, files, code, words):
+    from tests.test_e2e_upload import leftovers
+
+    path = real_world_models.reshape_by_shape(tmp_path / "reshape.onnx")
+    answer = upload(api, "declared-bad", _bundle(path, manifest, **files), filename="bad.tar.gz")
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["code"] == code and words in answer.json()["error"], answer.json()
+    assert leftovers(server.data_dir) == []
+
+
+def test_where_auto_tune_cannot_run_made_up_values_the_version_still_publishes(server, api, tmp_path):
+    """Declared samples ran, but auto-tune's made-up values (index 0 + 5, past a 3-row table) do not: published
+    with a warning and batching off, instead of failed."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    idx = helper.make_tensor_value_info("idx", TensorProto.INT64, ["batch"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["idx", "five"], ["shifted"]),
+         helper.make_node("Gather", ["table", "shifted"], ["y"])],
+        "offset_gather", [idx], [y],
+        [numpy_helper.from_array(np.array(5, np.int64), "five"),
+         numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(3, 2), "table")])
+    path = tmp_path / "gather.onnx"
+    import onnx
+
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), str(path))
+    manifest = "[warmup.idx]\nshape = [1]\nfill = \"random\"\nrange = [-5, -4]\n"
+    created = upload(api, "tune-fails", _bundle(path, manifest), filename="tune.tar.gz")
+    assert created.status_code == 201, created.text
+    version = created.json()
+    assert version["state"] == "ready" and version["config"]["max_batch_size"] == 0
+    assert len(version["warnings"]) == 1 and "Auto-tune could not measure" in version["warnings"][0]
+    answer = api.post("/v2/models/tune-fails/infer", json={
+        "inputs": [{"name": "idx", "datatype": "INT64", "shape": [2], "data": [-5, -3]}]}).json()
+    assert answer["outputs"][0]["data"] == [0.0, 1.0, 4.0, 5.0]

@@ -61,3 +61,19 @@ def test_where_no_guess_runs_the_probe_says_so_instead_of_refusing(tmp_path):
     assert result["warmup_ms"] is None and result["warmup_tries"] == len(CANDIDATE_SIZES) - 1
     assert "Pad" in result["warmup_error"] or "pad" in result["warmup_error"]
     assert "sample_sizes" not in result["signature"]
+
+
+def test_the_readme_warm_up_example_parses(tmp_path):
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from flashml.registry.manifest import parse_manifest
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = next(b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[warmup." in b)
+    (tmp_path / "samples").mkdir()
+    np.save(tmp_path / "samples" / "shape.npy", np.array([1, 2], np.int64))
+    manifest = parse_manifest(tomllib.loads("\n".join(line.strip() for line in block.splitlines())), tmp_path)
+    assert manifest.warmup["images"] == {"shape": [1, 3, 320, 320], "fill": "random", "range": [0.0, 1.0]}
+    assert manifest.warmup["shape"] == {"file": str(tmp_path / "samples" / "shape.npy")}

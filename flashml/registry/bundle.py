@@ -64,7 +64,7 @@ def validate_upload(upload: Path, staging_dir: Path, *, limits: BundleLimits | N
         report = check_model(staging_dir, manifest.model, tuple(allowed_domains), known_files=known)
         step("warmup")
         probe = run_probe(staging_dir / manifest.model, device=device, timeout_s=probe_timeout_s,
-                          memory_bytes=probe_memory_bytes)
+                          memory_bytes=probe_memory_bytes, warmup=manifest.warmup)
         if manifest.task != "raw":
             step("task")
             manifest = check_task(manifest, probe.signature, staging_dir)

@@ -13,7 +13,9 @@ from flashml.errors import ValidationFailedError
 
 MANIFEST_NAME = "flashml.toml"
 TASKS = ("raw", "image-classification", "object-detection", "text-classification", "embeddings")
-TABLES = ("batching", "preprocess", "postprocess", "tokenizer", "embedding")
+TABLES = ("batching", "preprocess", "postprocess", "tokenizer", "embedding", "warmup")
+FILLS = ("zeros", "ones", "random")
+MAX_WARMUP_ELEMENTS = 1 << 26  # one declared sample input at most (256 MB of floats)
 KEYS = ("task", "model", "labels", "labels_file", *TABLES)
 
 
@@ -25,6 +27,9 @@ class Manifest:
     labels_file: str | None = None
     batching: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)  # the whole parsed file; later stages read their tables
+    # [warmup.<input>]: declared warm-up samples (Triton's model_warmup), checked: input name -> {"shape": [...],
+    # "fill": ..., "range": [low, high]} or {"file": absolute path of a .npy inside the bundle}
+    warmup: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def table(self, name: str) -> dict[str, Any]:
         """One of the optional tables (``preprocess``, ``tokenizer``...), empty when absent."""
@@ -83,7 +88,47 @@ def parse_manifest(data: dict[str, Any], bundle_dir: Path) -> Manifest:
         labels_file = _bundle_path(bundle_dir, "labels_file", data["labels_file"])
         labels = _read_labels(bundle_dir, labels_file)
     return Manifest(task=task, model=model, labels=list(labels) if labels is not None else None,
-                    labels_file=labels_file, batching=dict(data.get("batching", {})), raw=data)
+                    labels_file=labels_file, batching=dict(data.get("batching", {})), raw=data,
+                    warmup=_parse_warmup(data.get("warmup", {}), bundle_dir))
+
+
+def _parse_warmup(table: dict[str, Any], bundle_dir: Path) -> dict[str, dict[str, Any]]:
+    """``[warmup.<input>]`` tables: a shape with a fill, or a ``.npy`` file in the bundle (data, never code)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in table.items():
+        key = f"warmup.{name}"
+        if not isinstance(spec, dict):
+            raise _bad(key, "must be a table: shape = [...] with fill, or file = \"samples/x.npy\"")
+        unknown = set(spec) - {"shape", "fill", "range", "file"}
+        if unknown:
+            raise _bad(f"{key}.{sorted(unknown)[0]}", "is not a warm-up key (known: shape, fill, range, file)")
+        if "file" in spec:
+            if set(spec) != {"file"}:
+                raise _bad(key, "takes either file, or shape with fill and range, not both")
+            rel = _bundle_path(bundle_dir, f"{key}.file", spec["file"])
+            if not rel.endswith(".npy") or not (bundle_dir / rel).is_file() or (bundle_dir / rel).is_symlink():
+                raise _bad(f"{key}.file", f"names {rel!r}, which is not a .npy file in the bundle")
+            out[name] = {"file": str(bundle_dir / rel)}
+            continue
+        shape = spec.get("shape")
+        if not (isinstance(shape, list) and len(shape) <= 16
+                and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+            raise _bad(f"{key}.shape", "must be a list of whole numbers (the input's full shape, batch axis too)")
+        elements = 1
+        for d in shape:
+            elements *= d
+        if elements > MAX_WARMUP_ELEMENTS:
+            raise _bad(f"{key}.shape", f"holds {elements} elements, more than the {MAX_WARMUP_ELEMENTS} allowed")
+        fill = spec.get("fill", "zeros")
+        if fill not in FILLS:
+            raise _bad(f"{key}.fill", f"must be one of {', '.join(FILLS)}, not {fill!r}")
+        low_high = spec.get("range", [0, 1])
+        numbers = isinstance(low_high, list) and len(low_high) == 2 and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in low_high)
+        if not numbers or low_high[0] >= low_high[1]:
+            raise _bad(f"{key}.range", "must be [low, high] with low below high")
+        out[name] = {"shape": shape, "fill": fill, "range": [float(low_high[0]), float(low_high[1])]}
+    return out
 
 
 def load_manifest(bundle_dir: Path) -> Manifest:

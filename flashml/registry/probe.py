@@ -24,7 +24,7 @@ from typing import Any
 import flashml
 from flashml.datatypes import BY_V2, from_ort
 from flashml.errors import ValidationFailedError
-from flashml.runtime.samples import batch_keys, candidate_sizes, sample_inputs
+from flashml.runtime.samples import batch_keys, candidate_sizes, dim_key, sample_inputs
 from flashml.signature import Signature, TensorSpec
 
 POLL_S = 0.05
@@ -66,10 +66,61 @@ def _spec(arg: Any) -> TensorSpec:
 
 def _warm_up(session: Any, signature: Signature, sizes: dict[str, int], rows: int = 1) -> list[list[int]]:
     """One run on made-up inputs at ``sizes`` (flashml.runtime.samples); the shapes of its outputs."""
+    return _run(session, signature, sample_inputs(signature, rows, sizes))
+
+
+def _declared(signature: Signature, warmup: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, int], int]:
+    """The manifest's declared warm-up samples as arrays, the sizes of the dynamic dimensions they give, and their
+    rows; inputs it does not declare are made up at those sizes. ProbeError ``bad_warmup`` for a sample that
+    does not fit its input."""
+    import numpy as np
+
+    names = ", ".join(t.name for t in signature.inputs)
+    arrays: dict[str, Any] = {}
+    sizes: dict[str, int] = {}
+    rows = 1
+    batch = batch_keys(signature)
+    rng = np.random.default_rng(0)
+    for name, spec in warmup.items():
+        tensor = signature.input(name)
+        if tensor is None:
+            raise ProbeError("bad_warmup", f"flashml.toml [warmup.{name}] names no input of the model (its "
+                             f"inputs: {names}).")
+        dtype = BY_V2[tensor.datatype].numpy if tensor.datatype != "BYTES" else object
+        if "file" in spec:
+            try:
+                arr = np.load(spec["file"], allow_pickle=False)  # data, never code: no pickled objects
+            except (ValueError, OSError) as e:
+                raise ProbeError("bad_warmup", f"flashml.toml [warmup.{name}] file is not a plain .npy array: "
+                                 f"{e}") from e
+        elif spec["fill"] == "random":
+            arr = rng.uniform(*spec["range"], size=spec["shape"])
+        else:
+            arr = (np.ones if spec["fill"] == "ones" else np.zeros)(spec["shape"])
+        try:
+            arr = np.asarray(arr).astype(dtype)
+        except (TypeError, ValueError) as e:
+            raise ProbeError("bad_warmup", f"flashml.toml [warmup.{name}] cannot be {tensor.datatype}: {e}") from e
+        if arr.ndim != len(tensor.shape) or any(d >= 0 and d != n for d, n in zip(tensor.shape, arr.shape,
+                                                                                   strict=True)):
+            raise ProbeError("bad_warmup", f"flashml.toml [warmup.{name}] has shape {list(arr.shape)}; the input "
+                             f"takes {tensor.shape} (-1: any size).")
+        for axis, d in enumerate(tensor.shape):
+            if d < 0:
+                key = dim_key(tensor, axis)
+                if key in batch:
+                    rows = int(arr.shape[axis])
+                else:
+                    sizes[key] = int(arr.shape[axis])
+        arrays[name] = arr
+    return arrays, sizes, rows
+
+
+def _run(session: Any, signature: Signature, feed: dict[str, Any]) -> list[list[int]]:
+    """Run the session once on ``feed``; the shapes of its outputs."""
     import numpy as np
     import onnxruntime as ort
 
-    feed = sample_inputs(signature, rows, sizes)
     if any(spec.datatype == "BYTES" for spec in signature.inputs):
         # String inputs cannot be OrtValues; run() cannot hand back bfloat16 outputs, so skip those.
         wanted = [o.name for o in signature.outputs if o.datatype != "BF16"] or None
@@ -104,8 +155,9 @@ def _providers(device: str) -> list[Any]:
     return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"]
 
 
-def probe(model_path: str, device: str) -> dict[str, Any]:
-    """Create a session, warm it up once and describe it (runs in the child)."""
+def probe(model_path: str, device: str, warmup: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Create a session, warm it up and describe it (runs in the child). ``warmup``: the manifest's declared
+    samples; without them, made-up inputs at sizes tried in turn (flashml.runtime.samples)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -115,6 +167,19 @@ def probe(model_path: str, device: str) -> dict[str, Any]:
     except Exception as e:
         raise ProbeError("session_failed", f"onnxruntime could not load the model: {e}") from e
     signature = Signature([_spec(a) for a in session.get_inputs()], [_spec(a) for a in session.get_outputs()])
+    if warmup:
+        arrays, sizes, rows = _declared(signature, warmup)
+        feed = {**sample_inputs(signature, rows, sizes), **arrays}
+        start = time.perf_counter()
+        try:
+            shapes = _run(session, signature, feed)
+        except Exception as e:  # the user said these inputs are valid: the model is refused with what it said
+            raise ProbeError("warmup_failed", f"The warm-up on the samples flashml.toml declares failed: {e}") from e
+        warmup_ms = (time.perf_counter() - start) * 1000
+        # Declared samples have the rows they have: every output must have as many (a second size is not tried).
+        unbatched = bool(batch_keys(signature)) and not all(o[:1] == [rows] for o in shapes)
+        signature = Signature(signature.inputs, signature.outputs, sizes, unbatched)
+        return {"signature": signature.to_dict(), "providers": session.get_providers(), "warmup_ms": warmup_ms}
     failures: list[str] = []
     for sizes in candidate_sizes(signature):
         start = time.perf_counter()
@@ -144,10 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--parent-pid", type=int, default=0)
     parser.add_argument("--cpu-limit-s", type=int, default=0)
+    parser.add_argument("--warmup", default="", help="the manifest's declared warm-up samples, as JSON")
     args = parser.parse_args(argv)
     _die_with_parent(args.parent_pid, args.cpu_limit_s)
     try:
-        result = probe(args.model_path, args.device)
+        result = probe(args.model_path, args.device, json.loads(args.warmup) if args.warmup else None)
     except ProbeError as e:
         print(json.dumps({"code": e.code, "error": str(e)}), flush=True)
         return EXIT_KNOWN_ERROR
@@ -206,11 +272,13 @@ def _last_json(text: str) -> dict[str, Any] | None:
 
 
 def run_probe(model_path: Path, *, device: str = "cpu", timeout_s: float = 60.0,
-              memory_bytes: int = 4 << 30) -> ProbeResult:
+              memory_bytes: int = 4 << 30, warmup: dict[str, dict[str, Any]] | None = None) -> ProbeResult:
     """Warm the model up in a watched child process (blocking; call it from a worker thread)."""
     # The CPU limit only catches an orphan the parent can no longer watch; the wall-clock deadline comes first.
     cmd = [sys.executable, "-m", "flashml.registry.probe", str(model_path), "--device", device,
            "--parent-pid", str(os.getpid()), "--cpu-limit-s", str(int(timeout_s * ((os.cpu_count() or 1) + 1)) + 30)]
+    if warmup:
+        cmd += ["--warmup", json.dumps(warmup)]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=_child_env(),
                                 start_new_session=True)

@@ -25,6 +25,7 @@ from flashml.errors import BadRequestError, ConflictError, FlashMLError, NotFoun
 from flashml.registry.archive import BundleLimits
 from flashml.registry.bundle import validate_upload
 from flashml.runtime.pool import LoadedModel, ModelPool
+from flashml.runtime.runner import ModelRuntimeError
 from flashml.services import serving
 from flashml.services.aliases import AliasService
 from flashml.services.memory import MemoryService
@@ -216,7 +217,11 @@ class RegistryService:
                                               device)
                 if tune:
                     on_step("autotune")
-                    config, card = await serving.autotune(loaded, config, hints, self.settings, self.pool)
+                    try:
+                        config, card = await serving.autotune(loaded, config, hints, self.settings, self.pool)
+                    except ModelRuntimeError as exc:  # made-up inputs at the warm-up's sizes failed a batch
+                        warnings.append(f"Auto-tune could not measure this model on made-up inputs ({exc}); "
+                                        "batching stays off until you set it (flashml models config).")
                     device, batching = serving.split(config)
                     # On a GPU the sweep grew the arena to its largest batch, which ONNX Runtime keeps: fresh
                     # sessions, so the warm-up below measures the peak at the chosen max_batch_size.
