@@ -205,3 +205,43 @@ def test_empty_text_is_refused(tmp_path):
     with pytest.raises(FlashMLError) as e:
         runtime.prepare(" ", 0, 100)
     assert e.value.code == "empty_text"
+
+
+def test_yolov5_format_multiplies_objectness_into_class_scores():
+    # [batch, anchors, 5 + classes]: cx, cy, w, h, objectness, two class scores
+    pred = np.array([[[15, 15, 10, 10, 0.9, 0.2, 0.8],     # class 1: 0.72
+                      [16, 16, 10, 10, 0.8, 0.1, 0.9],     # class 1: 0.72 * ..., overlaps the first: suppressed
+                      [50, 50, 20, 20, 0.5, 0.9, 0.1],     # class 0: 0.45
+                      [80, 80, 4, 4, 0.1, 0.5, 0.5]]],     # 0.05: under the threshold
+                    np.float32)
+    place = images.Placement(100, 100, 1.0, 1.0, 0.0, 0.0)
+    found = detection.detect({"out": pred}, PostConfig(format="yolov5", score_threshold=0.25), "out", place,
+                             ["a", "b"])
+    # numpy reference: score = objectness * class score; x1y1x2y2 = cx -+ w/2
+    assert [(f["label"], round(f["score"], 4)) for f in found] == [("b", 0.72), ("a", 0.45)]
+    assert found[0]["box"] == {"x1": 10, "y1": 10, "x2": 20, "y2": 20}
+    assert found[1]["box"] == {"x1": 40, "y1": 40, "x2": 60, "y2": 60}
+
+
+def test_end_to_end_format_keeps_the_graphs_own_suppression():
+    # [batch, k, 6]: x1, y1, x2, y2, score, class, as an export with NMS in the graph pads its rows
+    pred = np.array([[[10, 10, 20, 20, 0.9, 1], [11, 11, 21, 21, 0.8, 1], [0, 0, 5, 5, 0.6, 0],
+                      [0, 0, 0, 0, 0.0, 0]]], np.float32)
+    place = images.Placement(100, 100, 2.0, 2.0, 0.0, 0.0)
+    found = detection.detect({"det": pred}, PostConfig(format="end-to-end", score_threshold=0.5, max_detections=2),
+                             "det", place, ["a", "b"])
+    # No second suppression (the overlapping box of the same class stays), best first, at most max_detections.
+    assert [(f["label"], f["score"]) for f in found] == [("b", pytest.approx(0.9)), ("b", pytest.approx(0.8))]
+    assert found[0]["box"] == {"x1": 5, "y1": 5, "x2": 10, "y2": 10}
+
+
+def test_the_new_detection_layouts_are_checked_against_the_model(tmp_path):
+    data = {"task": "object-detection", "labels": ["a", "b"], "preprocess": {"size": [64, 64]}}
+    v5 = {**data, "postprocess": {"format": "yolov5"}}
+    e2e = {**data, "postprocess": {"format": "end-to-end"}}
+    images_in = [("images", "FP32", [-1, 3, 64, 64])]
+    check_task(parse_manifest(v5, tmp_path), sig(images_in, [("out", "FP32", [-1, 100, 7])]), tmp_path)
+    check_task(parse_manifest(e2e, tmp_path), sig(images_in, [("det", "FP32", [-1, 100, 6])]), tmp_path)
+    assert "has 4 classes but 2 labels" in problems(v5, sig(images_in, [("out", "FP32", [-1, 100, 9])]), tmp_path)[0]
+    assert "axis 2 of det is 7, not 6" in problems(e2e, sig(images_in, [("det", "FP32", [-1, 100, 7])]), tmp_path)[0]
+    assert "[batch, k, 6]" in problems(e2e, sig(images_in, [("det", "FP32", [-1, 6])]), tmp_path)[0]

@@ -91,6 +91,21 @@ def _detection_problems(config: TaskConfig, sig: Signature) -> list[str]:
             return [f"Format yolov8 reads [batch, 4 + classes, anchors]; axis 1 of {out.name} is {out.shape[1]}, "
                     "so it has no class scores."]
         return _classes(config, out.shape[1] - 4 if out.shape[1] != -1 else -1, f"Output {out.name}")
+    if config.post.format in ("yolov5", "end-to-end"):
+        out = output_of(config.post.output, sig)
+        layout = ("[batch, anchors, 5 + classes] (cx, cy, w, h, objectness, then a score per class)"
+                  if config.post.format == "yolov5" else "[batch, k, 6] (x1, y1, x2, y2, score, class)")
+        if out is None:
+            return [f"The model has no output {config.post.output!r}."]
+        if len(out.shape) != 3:
+            return [f"Format {config.post.format} reads an output {layout}; output {out.name} has shape {out.shape}."]
+        if config.post.format == "end-to-end":
+            return [] if _fits(out.shape[2], 6) else [
+                f"Format end-to-end reads {layout}; axis 2 of {out.name} is {out.shape[2]}, not 6."]
+        if out.shape[2] != -1 and out.shape[2] < 6:
+            return [f"Format yolov5 reads {layout}; axis 2 of {out.name} is {out.shape[2]}, so it has no class "
+                    "scores."]
+        return _classes(config, out.shape[2] - 5 if out.shape[2] != -1 else -1, f"Output {out.name}")
     names = {o.name: o for o in sig.outputs}
     missing = [n for n in ("boxes", "scores", "classes") if n not in names]
     if missing:

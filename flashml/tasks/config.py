@@ -10,7 +10,7 @@ from flashml.errors import ValidationFailedError
 IMAGE_TASKS = ("image-classification", "object-detection")
 TEXT_TASKS = ("text-classification", "embeddings")
 RESIZES = ("stretch", "letterbox", "center-crop")
-FORMATS = ("yolov8", "boxes-scores-classes")
+FORMATS = ("yolov8", "yolov5", "end-to-end", "boxes-scores-classes")
 ACTIVATIONS = ("softmax", "sigmoid", "none")
 
 PREPROCESS_KEYS = ("input", "size", "resize", "color", "layout", "scale", "mean", "std", "pad_value")

@@ -41,7 +41,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshol
 
 def candidates(outputs: dict[str, np.ndarray], config: PostConfig, output: str
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(boxes x1y1x2y2 in input pixels, scores, classes) of one image, from either supported format."""
+    """(boxes x1y1x2y2 in input pixels, scores, classes) of one image, from any supported format."""
     if config.format == "yolov8":
         pred = outputs[output][0].astype(np.float64)  # [4 + classes, anchors]
         cx, cy, w, h = pred[0], pred[1], pred[2], pred[3]
@@ -50,6 +50,17 @@ def candidates(outputs: dict[str, np.ndarray], config: PostConfig, output: str
         scores = cls_scores[classes, np.arange(cls_scores.shape[1])]
         boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
         return boxes, scores, classes
+    if config.format == "yolov5":
+        pred = outputs[output][0].astype(np.float64)  # [anchors, 5 + classes]: cx, cy, w, h, objectness, scores
+        cx, cy, w, h, objectness = pred[:, 0], pred[:, 1], pred[:, 2], pred[:, 3], pred[:, 4]
+        cls_scores = pred[:, 5:] * objectness[:, None]  # a class's score is its own times the objectness
+        classes = cls_scores.argmax(axis=1)
+        scores = cls_scores[np.arange(len(pred)), classes]
+        boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+        return boxes, scores, classes
+    if config.format == "end-to-end":
+        pred = outputs[output][0].astype(np.float64).reshape(-1, 6)  # [k, 6]: x1, y1, x2, y2, score, class
+        return pred[:, :4], pred[:, 4], pred[:, 5].astype(np.int64)
     boxes = outputs["boxes"][0].astype(np.float64).reshape(-1, 4)
     return boxes, outputs["scores"][0].astype(np.float64).reshape(-1), \
         outputs["classes"][0].astype(np.int64).reshape(-1)
@@ -61,7 +72,10 @@ def detect(outputs: dict[str, np.ndarray], config: PostConfig, output: str, plac
     boxes, scores, classes = candidates(outputs, config, output)
     strong = scores >= config.score_threshold
     boxes, scores, classes = boxes[strong], scores[strong], classes[strong]
-    keep = nms(boxes, scores, classes, config.iou_threshold, config.max_detections)
+    if config.format == "end-to-end":  # the graph ran its own suppression: best first, at most max_detections
+        keep = [int(i) for i in np.argsort(-scores, kind="stable")[: config.max_detections]]
+    else:
+        keep = nms(boxes, scores, classes, config.iou_threshold, config.max_detections)
     original = placement.to_original(boxes[keep]) if keep else np.zeros((0, 4))
     return [{"label": label_of(labels, int(classes[i])), "score": float(scores[i]),
              "box": {"x1": float(b[0]), "y1": float(b[1]), "x2": float(b[2]), "y2": float(b[3])}}
