@@ -170,3 +170,12 @@ def test_where_auto_tune_cannot_run_made_up_values_the_version_still_publishes(s
     answer = api.post("/v2/models/tune-fails/infer", json={
         "inputs": [{"name": "idx", "datatype": "INT64", "shape": [2], "data": [-5, -3]}]}).json()
     assert answer["outputs"][0]["data"] == [0.0, 1.0, 4.0, 5.0]
+
+
+def test_an_image_task_warms_up_and_tunes_at_its_own_image_size(server, api, tmp_path):
+    """[preprocess] size = [320, 320]: the warm-up and auto-tune run at 320 x 320, not at a guess."""
+    path = real_world_models.pyramid_detector(tmp_path / "det.onnx")
+    manifest = 'task = "image-classification"\n[preprocess]\nsize = [320, 320]\n'
+    created = upload(api, "sized", _bundle(path, manifest), filename="sized.tar.gz")
+    assert created.status_code == 201, created.text
+    assert created.json()["signature"]["sample_sizes"] == {"height": 320, "width": 320}

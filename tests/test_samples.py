@@ -77,3 +77,13 @@ def test_the_readme_warm_up_example_parses(tmp_path):
     manifest = parse_manifest(tomllib.loads("\n".join(line.strip() for line in block.splitlines())), tmp_path)
     assert manifest.warmup["images"] == {"shape": [1, 3, 320, 320], "fill": "random", "range": [0.0, 1.0]}
     assert manifest.warmup["shape"] == {"file": str(tmp_path / "samples" / "shape.npy")}
+
+
+def test_task_settings_size_an_image_and_a_token_sequence():
+    from flashml.runtime.samples import task_sizes
+
+    image = Signature([_spec("images", "FP32", [-1, -1, -1, 3], ["batch", "h", "w", None])], [])
+    assert task_sizes(image, {"image": {"size": [240, 320], "layout": "NHWC", "input": None}}) == {"h": 240, "w": 320}
+    assert next(candidate_sizes(image, {"image": {"size": [240, 320], "layout": "NHWC"}})) == {"h": 240, "w": 320}
+    assert task_sizes(TEXT, {"sequence": 128}) == {"sequence": 128}
+    assert task_sizes(TEXT, None) == {}

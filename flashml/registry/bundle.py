@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flashml.errors import ValidationFailedError
 from flashml.registry.archive import BundleLimits, extract_bundle
@@ -63,8 +64,13 @@ def validate_upload(upload: Path, staging_dir: Path, *, limits: BundleLimits | N
             known.append(task.tokenizer.file)
         report = check_model(staging_dir, manifest.model, tuple(allowed_domains), known_files=known)
         step("warmup")
+        hints: dict[str, Any] = {}
+        if task.image is not None:
+            hints["image"] = {"size": list(task.image.size), "layout": task.image.layout, "input": task.image.input}
+        if task.tokenizer is not None:
+            hints["sequence"] = task.tokenizer.max_length
         probe = run_probe(staging_dir / manifest.model, device=device, timeout_s=probe_timeout_s,
-                          memory_bytes=probe_memory_bytes, warmup=manifest.warmup)
+                          memory_bytes=probe_memory_bytes, warmup=manifest.warmup, hints=hints)
         if manifest.task != "raw":
             step("task")
             manifest = check_task(manifest, probe.signature, staging_dir)

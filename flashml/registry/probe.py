@@ -155,7 +155,8 @@ def _providers(device: str) -> list[Any]:
     return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"]
 
 
-def probe(model_path: str, device: str, warmup: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def probe(model_path: str, device: str, warmup: dict[str, dict[str, Any]] | None = None,
+          hints: dict[str, Any] | None = None) -> dict[str, Any]:
     """Create a session, warm it up and describe it (runs in the child). ``warmup``: the manifest's declared
     samples; without them, made-up inputs at sizes tried in turn (flashml.runtime.samples)."""
     import onnxruntime as ort
@@ -181,7 +182,7 @@ def probe(model_path: str, device: str, warmup: dict[str, dict[str, Any]] | None
         signature = Signature(signature.inputs, signature.outputs, sizes, unbatched)
         return {"signature": signature.to_dict(), "providers": session.get_providers(), "warmup_ms": warmup_ms}
     failures: list[str] = []
-    for sizes in candidate_sizes(signature):
+    for sizes in candidate_sizes(signature, hints):
         start = time.perf_counter()
         try:
             shapes = _warm_up(session, signature, sizes)
@@ -210,10 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent-pid", type=int, default=0)
     parser.add_argument("--cpu-limit-s", type=int, default=0)
     parser.add_argument("--warmup", default="", help="the manifest's declared warm-up samples, as JSON")
+    parser.add_argument("--hints", default="", help="sizes a task's settings give, as JSON (samples.task_sizes)")
     args = parser.parse_args(argv)
     _die_with_parent(args.parent_pid, args.cpu_limit_s)
     try:
-        result = probe(args.model_path, args.device, json.loads(args.warmup) if args.warmup else None)
+        result = probe(args.model_path, args.device, json.loads(args.warmup) if args.warmup else None,
+                       json.loads(args.hints) if args.hints else None)
     except ProbeError as e:
         print(json.dumps({"code": e.code, "error": str(e)}), flush=True)
         return EXIT_KNOWN_ERROR
@@ -272,13 +275,16 @@ def _last_json(text: str) -> dict[str, Any] | None:
 
 
 def run_probe(model_path: Path, *, device: str = "cpu", timeout_s: float = 60.0,
-              memory_bytes: int = 4 << 30, warmup: dict[str, dict[str, Any]] | None = None) -> ProbeResult:
+              memory_bytes: int = 4 << 30, warmup: dict[str, dict[str, Any]] | None = None,
+              hints: dict[str, Any] | None = None) -> ProbeResult:
     """Warm the model up in a watched child process (blocking; call it from a worker thread)."""
     # The CPU limit only catches an orphan the parent can no longer watch; the wall-clock deadline comes first.
     cmd = [sys.executable, "-m", "flashml.registry.probe", str(model_path), "--device", device,
            "--parent-pid", str(os.getpid()), "--cpu-limit-s", str(int(timeout_s * ((os.cpu_count() or 1) + 1)) + 30)]
     if warmup:
         cmd += ["--warmup", json.dumps(warmup)]
+    if hints:
+        cmd += ["--hints", json.dumps(hints)]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=_child_env(),
                                 start_new_session=True)

@@ -7,7 +7,7 @@ samples than the pad. So the sizes come from, in order:
 
 1. what the graph names: inputs that share a symbolic dimension name (``batch``, ``sequence``, ``height``)
    get the same size, so ``input_ids`` and ``attention_mask`` always agree;
-2. hints (a task's image size), by dimension name;
+2. a task's settings (an image task's size and layout, a text task's tokenizer length: ``task_sizes``);
 3. candidate sizes tried in turn (``CANDIDATE_SIZES``) until one runs: the probe records the one that ran
    in the signature (``Signature.sample_sizes``) and everything after it uses that one.
 
@@ -48,11 +48,33 @@ def batch_keys(signature: Signature) -> set[str]:
     return {dim_key(t, 0) for t in signature.inputs}
 
 
+def task_sizes(signature: Signature, hints: dict | None) -> dict[str, int]:
+    """Sizes a task's settings give, by dimension key: an image task's ``size`` ([height, width], on the axes its
+    ``layout`` puts them), a text task's tokenizer ``max_length`` (axis 1 of its integer inputs)."""
+    out: dict[str, int] = {}
+    image = (hints or {}).get("image")
+    if image:
+        named = [t for t in signature.inputs if t.name == image.get("input")]
+        four_d = named or [t for t in signature.inputs if len(t.shape) == 4]
+        if len(four_d) == 1:
+            spec = four_d[0]
+            axes = (2, 3) if image.get("layout", "NCHW") == "NCHW" else (1, 2)
+            for axis, size in zip(axes, image["size"], strict=True):
+                if spec.shape[axis] == -1:
+                    out[dim_key(spec, axis)] = int(size)
+    sequence = (hints or {}).get("sequence")
+    if sequence:
+        for spec in signature.inputs:
+            if len(spec.shape) >= 2 and spec.shape[1] == -1 and BY_V2[spec.datatype].numpy.kind in "iu":
+                out[dim_key(spec, 1)] = int(sequence)
+    return out
+
+
 def candidate_sizes(signature: Signature, hints: dict[str, int] | None = None) -> Iterator[dict[str, int]]:
     """Sizes for the dynamic dimensions that are not the batch axis, to try in turn (first: most likely)."""
     keys = sorted({dim_key(t, i) for t in signature.inputs for i, d in enumerate(t.shape) if d == -1}
                   - batch_keys(signature))
-    hints = {k: v for k, v in (hints or {}).items() if k in keys}
+    hints = {k: v for k, v in task_sizes(signature, hints).items() if k in keys}
     seen: set[tuple] = set()
     for size in CANDIDATE_SIZES:
         sizes = {k: hints.get(k, size) for k in keys}
