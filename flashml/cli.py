@@ -303,7 +303,8 @@ def models_list(url: str, key: str) -> None:
     from flashml.client import api_get
 
     for m in api_get(url, key, "/api/v1/models"):
-        states = ", ".join(f"v{v['version']}:{v['state']}" for v in m["versions"])
+        states = ", ".join(f"v{v['version']}:{v['state']}" + (" (warning: see models config)" if v.get("warnings")
+                                                              else "") for v in m["versions"])
         click.echo(f"{m['name']}\t{states}")
 
 

@@ -174,3 +174,17 @@ def test_the_performance_card_says_how_many_instances_auto_tune_chose(server, ap
     assert f"At batch size {split['batch_size']}, one instance of all the cores ran" in said
     assert "2 instances sharing them" in said and f"auto-tune chose {split['instance_count']} instance" in said
     page.shots("perf-instances")
+
+
+def test_a_version_published_with_a_warning_shows_it_on_its_page(server, api, page, tmp_path):  # noqa: F811
+    """A model no made-up input runs is published with a warning (issue 21): its page says what failed and what
+    to do, in words."""
+    from tests import real_world_models
+    from tests.test_e2e_upload import upload
+
+    path = real_world_models.reflect_padded_audio(tmp_path / "warned.onnx", pad=20000)
+    assert upload(api, "console-warned", path).json()["warnings"]
+    sign_in_as_new_user(page, server, "console-warned-viewer", "viewer", "/models/console-warned")
+    text = page.inner_text("#version-1")
+    assert "FlashML could not run this model on made-up inputs" in text and "send it a real request" in text
+    page.shots("version-warning")

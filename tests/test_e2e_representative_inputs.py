@@ -83,6 +83,11 @@ def test_the_cli_says_what_only_warned(server, admin_key, tmp_path):
     done = flashml("models", "push", str(path), "--name", "cli-long-pad", "--url", server.url, "--key", admin_key)
     assert "cli-long-pad v1 is ready" in done.stdout
     assert "warning: FlashML could not run this model on made-up inputs" in done.stderr
+    conn = ("--url", server.url, "--key", admin_key)
+    listed = flashml("models", "list", *conn).stdout
+    assert "cli-long-pad\tv1:ready (warning: see models config)" in listed.splitlines()
+    shown = flashml("models", "config", "cli-long-pad", "1", *conn).stdout
+    assert "warning: FlashML could not run this model on made-up inputs" in shown
 
 
 def _npy(arr, allow_pickle: bool = False) -> bytes:

@@ -1,7 +1,8 @@
 """Warm a model up in a child process, so a hostile or broken model cannot take the server down.
 
 The child (``python -m flashml.registry.probe MODEL --device cpu``) creates an onnxruntime session,
-runs it once on dummy inputs and prints one JSON line. The parent watches its memory and clock and
+runs it on the manifest's declared samples, else on made-up inputs at sizes tried in turn
+(``flashml.runtime.samples``), and prints one JSON line. The parent watches its memory and clock and
 kills the whole process group when either runs over.
 """
 

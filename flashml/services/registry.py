@@ -276,7 +276,9 @@ class RegistryService:
             mine = [v for v in versions if v["model_id"] == m["id"]]
             out.append({"name": m["name"], "created_by": m["created_by"], "created_at": m["created_at"],
                         "latest_ready": self.latest_ready.get(m["name"]),
-                        "versions": [{"version": v["version"], "state": v["state"]} for v in mine]})
+                        "versions": [{"version": v["version"], "state": v["state"],
+                                      "warnings": len((v.get("report") or {}).get("warnings") or [])}
+                                     for v in mine]})
         return out
 
     async def get_model(self, model: str) -> dict[str, Any]:
