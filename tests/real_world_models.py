@@ -161,3 +161,15 @@ def optional_input(path: Path) -> Path:
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])
     default = numpy_helper.from_array(np.array(1.5, np.float32), "scale")
     return _save([helper.make_node("Mul", ["x", "scale"], ["y"])], "optional", [x, scale], [y], [default], path)
+
+
+def long_reflect_pad(path: Path, pad: int = 20000) -> Path:
+    """audio [batch, samples] reflect-padded by ``pad`` (over 20000 samples needed: longer than any guess),
+    energy [batch]: batchable, and only a real request shows a length that runs."""
+    audio = helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", "samples"])
+    energy = helper.make_tensor_value_info("energy", TensorProto.FLOAT, ["batch"])
+    pads = numpy_helper.from_array(np.array([0, pad, 0, pad], np.int64), "pads")
+    nodes = [helper.make_node("Pad", ["audio", "pads"], ["padded"], mode="reflect"),
+             helper.make_node("Mul", ["padded", "padded"], ["squared"]),
+             helper.make_node("ReduceMean", ["squared"], ["energy"], axes=[1], keepdims=0)]
+    return _save(nodes, "long_audio", [audio], [energy], [pads], path)

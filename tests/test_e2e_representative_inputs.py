@@ -184,3 +184,28 @@ def test_an_image_task_warms_up_and_tunes_at_its_own_image_size(server, api, tmp
     created = upload(api, "sized", _bundle(path, manifest), filename="sized.tar.gz")
     assert created.status_code == 201, created.text
     assert created.json()["signature"]["sample_sizes"] == {"height": 320, "width": 320}
+
+
+def test_the_first_real_request_shows_the_shapes_and_auto_tune_measures_there(server, api, tmp_path):
+    """Published with batching off (no guess ran it); its first real request runs, and in the background the
+    version is measured at that request's shapes: batching on, the warning gone, the shapes recorded."""
+    import time
+
+    path = real_world_models.long_reflect_pad(tmp_path / "learn.onnx")
+    version = upload(api, "learns", path).json()
+    assert version["config"]["max_batch_size"] == 0 and version["warnings"]
+    x = np.random.default_rng(4).standard_normal([2, 20001]).astype(np.float32)
+    answer = api.post("/v2/models/learns/infer", json={
+        "inputs": [{"name": "audio", "datatype": "FP32", "shape": [2, 20001], "data": x.ravel().tolist()}]})
+    assert answer.status_code == 200
+    np.testing.assert_allclose(answer.json()["outputs"][0]["data"],
+                               ort.InferenceSession(str(path)).run(None, {"audio": x})[0], rtol=1e-5)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        record = api.get("/api/v1/models/learns/versions/1").json()
+        if record["signature"].get("sample_sizes"):
+            break
+        time.sleep(0.2)
+    assert record["signature"]["sample_sizes"] == {"samples": 20001}
+    assert record["config"]["max_batch_size"] > 0 and record["performance"]["points"]
+    assert record["warnings"] == [] and not record["signature"].get("unbatched")

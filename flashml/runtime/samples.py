@@ -96,6 +96,20 @@ def _elements(signature: Signature, sizes: dict[str, int]) -> int:
     return total
 
 
+def shape_sizes(signature: Signature, inputs: dict[str, np.ndarray]) -> dict[str, int]:
+    """The sizes of the dynamic dimensions (not the batch axis) that these real inputs have, by dimension key."""
+    batch = batch_keys(signature)
+    out: dict[str, int] = {}
+    for spec in signature.inputs:
+        arr = inputs.get(spec.name)
+        if arr is None or arr.ndim != len(spec.shape):
+            continue
+        for axis, d in enumerate(spec.shape):
+            if d == -1 and dim_key(spec, axis) not in batch:
+                out[dim_key(spec, axis)] = int(arr.shape[axis])
+    return out
+
+
 def sample_inputs(signature: Signature, rows: int = 1, sizes: dict[str, int] | None = None,
                   seed: int = 0) -> dict[str, np.ndarray]:
     """One input array per input: ``rows`` on the batch axis, other dynamic dimensions from ``sizes`` (by

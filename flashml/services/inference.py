@@ -162,6 +162,8 @@ class InferenceService:
                                            timeout_us=request.timeout_us or timeout_us)
                 if cache is not None:
                     cache.put(key, outputs)
+                if loaded.signature.sample_sizes is None:  # no made-up input ran it: learn from this request
+                    self.registry.learn_from_request(loaded, request.inputs)
                 if mirror is not None:  # starts a background task at most; the answer does not wait for it
                     self.shadow.offer(model, mirror[0], mirror[1], request.inputs, names,  # type: ignore[union-attr]
                                       outputs, time.perf_counter() - ran, loaded.version)

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db import audit
@@ -26,6 +27,7 @@ from flashml.registry.archive import BundleLimits
 from flashml.registry.bundle import validate_upload
 from flashml.runtime.pool import LoadedModel, ModelPool
 from flashml.runtime.runner import ModelRuntimeError
+from flashml.runtime.samples import batch_keys, shape_sizes
 from flashml.services import serving
 from flashml.services.aliases import AliasService
 from flashml.services.memory import MemoryService
@@ -106,7 +108,8 @@ def guess_failed_warning(error: str, tries: int) -> str:
     """The version's warning where no made-up input ran it: valid models may need sizes no guess had."""
     return (f"FlashML could not run this model on made-up inputs ({tries} tried; the first failed with {error}). "
             "It is published, but nothing checked that it answers: send it a real request first. Batching stays "
-            "off until you set it (flashml models config, or PATCH .../config), since no batch size was measured.")
+            "off until a real request shows shapes that run: auto-tune then measures at them (or set it yourself "
+            "with flashml models config, or PATCH .../config).")
 
 
 class RegistryService:
@@ -125,6 +128,7 @@ class RegistryService:
         self.response_caches = ResponseCacheService(engine, settings.response_cache_max_bytes,
                                                     settings.response_cache_max_entries)
         self._tasks: set[asyncio.Task] = set()
+        self._learned: set[tuple[str, int]] = set()  # versions measured at a real request's shapes (or trying)
         self.progress: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (model, version) -> steps, while validating
         self.waiting_for_store: set[tuple[str, int]] = set()  # ready versions whose files could not be fetched
 
@@ -238,7 +242,8 @@ class RegistryService:
             report = {"steps": steps, "seconds": round(time.time() - started, 3), "files": bundle.files,
                       "checksums": checksums, "bundle_key": kept, "storage": self.store.kind,
                       "check": _as_dict(bundle.report), "providers": bundle.probe.providers,
-                      "warmup_ms": bundle.probe.warmup_ms, "warnings": warnings}
+                      "warmup_ms": bundle.probe.warmup_ms, "warnings": warnings,
+                      "guesses_failed": bool(bundle.probe.warmup_error)}
             await db.update_version(self.engine, vid, state="ready", signature=signature.to_dict(),
                                     manifest=_as_dict(bundle.manifest), report=report, sha256=bundle.sha256,
                                     errors=None, config=config, perf=card)
@@ -556,6 +561,57 @@ class RegistryService:
                     await asyncio.to_thread(self.store.delete, key)
         except FlashMLError as exc:
             log.warning("storage clean-up skipped: %s", exc.message)
+
+    def learn_from_request(self, loaded: LoadedModel, inputs: dict[str, np.ndarray]) -> None:
+        """A version no made-up input ran just answered a real request: in the background, measure it at that
+        request's shapes (rows follow the batch? auto-tune there) and record them, once per version."""
+        key = (loaded.model, loaded.version)
+        if loaded.signature.sample_sizes is not None or key in self._learned:
+            return
+        self._learned.add(key)
+        task = asyncio.get_running_loop().create_task(self._learn(loaded, inputs))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _learn(self, loaded: LoadedModel, inputs: dict[str, np.ndarray]) -> None:
+        row = await self._version_row(loaded.model, loaded.version)
+        report = dict(row.get("report") or {})
+        manifest_batching = (row.get("manifest") or {}).get("batching") or {}
+        if not report.get("guesses_failed") or row["state"] != "ready":
+            return
+        signature = loaded.signature
+        sizes = shape_sizes(signature, inputs)
+        unbatched = False  # no batch axis at all: batchable() says no by itself
+        if batch_keys(signature):
+            unbatched = True
+            first = {k: v[:1] for k, v in inputs.items()}
+            three = {k: np.concatenate([v[:1]] * 3) for k, v in inputs.items()}
+            outputs = [o.name for o in signature.outputs]
+            try:
+                one_out = await asyncio.to_thread(loaded.executors[0], first, outputs)
+                three_out = await asyncio.to_thread(loaded.executors[0], three, outputs)
+                unbatched = not all(one_out[o].shape[:1] == (1,) and three_out[o].shape[:1] == (3,) for o in outputs)
+            except Exception as exc:  # noqa: BLE001 - one row of it, or three, does not run: one at a time
+                log.info("%s v%d: rows of a real request did not run apart (%s)", loaded.model, loaded.version, exc)
+        loaded.signature = Signature(signature.inputs, signature.outputs, sizes, unbatched)
+        config, card = row.get("config") or {}, None
+        warnings = [w for w in report.get("warnings") or [] if not w.startswith("FlashML could not run this model")]
+        if self.settings.autotune and not unbatched and "max_batch_size" not in manifest_batching:
+            try:
+                config, card = await serving.autotune(loaded, config, manifest_batching, self.settings, self.pool)
+            except ModelRuntimeError as exc:
+                warnings.append(f"Auto-tune could not measure this model at the shapes of its first request "
+                                f"({exc}); batching stays off until you set it (flashml models config).")
+            else:
+                device, batching = serving.split(config)
+                if batching.instance_count != loaded.config.instance_count or loaded.on_gpu:
+                    loaded = await self.pool.load(loaded.model, loaded.version, loaded.model_path, loaded.signature,
+                                                  batching, device)  # type: ignore[arg-type]
+                await self.memory.after_load(loaded)
+        report.update(warnings=warnings, learned_from_request_at=time.time())
+        await db.update_version(self.engine, row["id"], signature=loaded.signature.to_dict(), config=config,
+                                perf=card if card is not None else row.get("perf"), report=report)
+        log.info("%s v%d measured at the shapes of its first request: %s", loaded.model, loaded.version, sizes)
 
     async def wait_idle(self) -> None:
         """Let validations in progress finish (used at shutdown and in tests)."""
