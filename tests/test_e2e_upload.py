@@ -62,7 +62,8 @@ def test_upload_onnx_creates_model_and_ready_version(api, server, tmp_path):
     r2 = upload(api, "adder", tmp_path / "add.onnx")
     assert r2.status_code == 201 and r2.json()["version"] == 2
     listed = api.get("/api/v1/models").json()
-    assert {"version": 2, "state": "ready"} in next(m for m in listed if m["name"] == "adder")["versions"]
+    adder = next(m for m in listed if m["name"] == "adder")
+    assert {"version": 2, "state": "ready", "warnings": 0} in adder["versions"]  # warnings: how many it has
     assert leftovers(server.data_dir) == []
 
 
