@@ -64,6 +64,8 @@ def test_a_model_no_guess_runs_is_published_with_a_warning_and_batching_off(api,
     [warning] = version["warnings"]
     assert "could not run this model on made-up inputs" in warning and "Pad" in warning
     assert "real request" in warning and "Batching stays off" in warning
+    assert "[warmup.<input>]" in warning  # how to declare inputs that run it
+    assert "the Pad node: Pad reflect" in warning and "ONNXRuntimeError" not in warning  # no internal codes
     assert version["config"]["max_batch_size"] == 0 and version["performance"] is None
     assert "sample_sizes" not in version["signature"]
     listed = api.get("/api/v1/models/long-pad/versions/1").json()

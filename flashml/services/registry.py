@@ -104,12 +104,26 @@ def _warnings(row: dict[str, Any], loaded: LoadedModel | None) -> list[str]:
     return [*((row.get("report") or {}).get("warnings") or []), *(loaded.warnings if loaded is not None else [])]
 
 
+_ORT_PREFIX = re.compile(r"\[ONNXRuntimeError\] : \d+ : \w+ : ")
+_ORT_NODE = re.compile(r"Non-zero status code returned while running (\w+) node\. Name:'([^']*)' Status Message: ")
+_ORT_SOURCE = re.compile(r"/onnxruntime_src/\S+:\d+ [^)]*\)( const)? ")
+
+
+def plain_runtime_error(message: str) -> str:
+    """ONNX Runtime's message without its codes and source locations: 'the Pad node: <what it said>'."""
+    message = _ORT_PREFIX.sub("", message)
+    message = _ORT_NODE.sub(lambda m: f"the {m[1]} node{f' {m[2]!r}' if m[2] else ''}: ", message)
+    return _ORT_SOURCE.sub("", message).strip()
+
+
 def guess_failed_warning(error: str, tries: int) -> str:
     """The version's warning where no made-up input ran it: valid models may need sizes no guess had."""
-    return (f"FlashML could not run this model on made-up inputs ({tries} tried; the first failed with {error}). "
-            "It is published, but nothing checked that it answers: send it a real request first. Batching stays "
-            "off until a real request shows shapes that run: auto-tune then measures at them (or set it yourself "
-            "with flashml models config, or PATCH .../config).")
+    return (f"FlashML could not run this model on made-up inputs ({tries} tried; the first failed with "
+            f"{plain_runtime_error(error)}). It is published, but nothing checked that it answers: send it a real "
+            "request first, or upload it again in a bundle whose flashml.toml declares valid inputs "
+            "([warmup.<input>] with a shape and a fill, or a .npy file: see the README). Batching stays off until "
+            "a real request shows shapes that run: auto-tune then measures at them (or set it yourself with "
+            "flashml models config).")
 
 
 class RegistryService:
