@@ -25,7 +25,7 @@ from typing import Any
 import flashml
 from flashml.datatypes import BY_V2, from_ort
 from flashml.errors import ValidationFailedError
-from flashml.runtime.samples import batch_keys, candidate_sizes, dim_key, sample_inputs
+from flashml.runtime.samples import batch_keys, candidate_sizes, dim_key, rows_follow_the_batch, sample_inputs
 from flashml.signature import Signature, TensorSpec
 
 POLL_S = 0.05
@@ -137,18 +137,6 @@ def _run(session: Any, signature: Signature, feed: dict[str, Any]) -> list[list[
     return [list(v.shape()) for v in session.run_with_ort_values(None, values)]
 
 
-def _rows_follow_the_batch(session: Any, signature: Signature, sizes: dict[str, int], one: list[list[int]]) -> bool:
-    """Whether every output has a row per input row (checked at 1 and 3 rows): the batcher can then merge
-    requests and cut the answers apart. NMS results, a pooled summary or a fixed table have no such axis."""
-    if not batch_keys(signature):
-        return False
-    try:
-        three = _warm_up(session, signature, sizes, rows=3)
-    except Exception:  # noqa: BLE001 - three rows do not run: one request at a time
-        return False
-    return all(a[:1] == [1] and b[:1] == [3] for a, b in zip(one, three, strict=True))
-
-
 def _providers(device: str) -> list[Any]:
     if device == "cpu":
         return ["CPUExecutionProvider"]
@@ -186,12 +174,13 @@ def probe(model_path: str, device: str, warmup: dict[str, dict[str, Any]] | None
     for sizes in candidate_sizes(signature, hints):
         start = time.perf_counter()
         try:
-            shapes = _warm_up(session, signature, sizes)
+            _warm_up(session, signature, sizes)
         except Exception as e:  # noqa: BLE001 - a guess the model refused: try the next one
             failures.append(f"{_describe(signature, sizes)}: {e}")
             continue
         warmup_ms = (time.perf_counter() - start) * 1000
-        unbatched = bool(batch_keys(signature)) and not _rows_follow_the_batch(session, signature, sizes, shapes)
+        unbatched = bool(batch_keys(signature)) and not rows_follow_the_batch(
+            signature, sample_inputs(signature, 1, sizes), lambda feed, sig=signature: _run(session, sig, feed))
         signature = Signature(signature.inputs, signature.outputs, sizes, unbatched)
         return {"signature": signature.to_dict(), "providers": session.get_providers(), "warmup_ms": warmup_ms}
     # Only made-up inputs failed: the model may well be valid (the upload is published with a warning).

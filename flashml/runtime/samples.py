@@ -19,7 +19,7 @@ short fixed-length integer vector, the usual shape input of ``Expand``, is ones.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -142,3 +142,19 @@ def _values(spec: TensorSpec, shape: list[int], rng: np.random.Generator) -> np.
     if MASK.search(spec.name) or (len(shape) == 1 and -1 not in spec.shape and shape[0] <= SHAPE_VECTOR_MAX):
         return np.ones(shape, dtype=dt.numpy)  # an attention mask; a shape input (ones broadcast to anything)
     return np.zeros(shape, dtype=dt.numpy)  # token ids, indices: zero is in every range
+
+
+def rows_follow_the_batch(signature: Signature, row: dict[str, np.ndarray],
+                          run: Callable[[dict[str, np.ndarray]], Sequence[Sequence[int]]]) -> bool:
+    """Whether every output has a row per input row, checked by running one row of inputs and then three copies
+    of it (``run`` answers the outputs' shapes): the batcher can then merge requests and cut the answers apart.
+    NMS results, a pooled summary or a fixed table have no such axis. False where there is no batch axis, or
+    where either run fails."""
+    if not batch_keys(signature):
+        return False
+    one = {k: v[:1] for k, v in row.items()}
+    try:
+        shapes_one, shapes_three = run(one), run({k: np.concatenate([v] * 3) for k, v in one.items()})
+    except Exception:  # noqa: BLE001 - one row, or three, does not run: one request at a time
+        return False
+    return all(tuple(a[:1]) == (1,) and tuple(b[:1]) == (3,) for a, b in zip(shapes_one, shapes_three, strict=True))

@@ -27,7 +27,7 @@ from flashml.registry.archive import BundleLimits
 from flashml.registry.bundle import validate_upload
 from flashml.runtime.pool import LoadedModel, ModelPool
 from flashml.runtime.runner import ModelRuntimeError
-from flashml.runtime.samples import batch_keys, shape_sizes
+from flashml.runtime.samples import batch_keys, rows_follow_the_batch, shape_sizes
 from flashml.services import serving
 from flashml.services.aliases import AliasService
 from flashml.services.memory import MemoryService
@@ -597,16 +597,10 @@ class RegistryService:
         sizes = shape_sizes(signature, inputs)
         unbatched = False  # no batch axis at all: batchable() says no by itself
         if batch_keys(signature):
-            unbatched = True
-            first = {k: v[:1] for k, v in inputs.items()}
-            three = {k: np.concatenate([v[:1]] * 3) for k, v in inputs.items()}
-            outputs = [o.name for o in signature.outputs]
-            try:
-                one_out = await asyncio.to_thread(loaded.executors[0], first, outputs)
-                three_out = await asyncio.to_thread(loaded.executors[0], three, outputs)
-                unbatched = not all(one_out[o].shape[:1] == (1,) and three_out[o].shape[:1] == (3,) for o in outputs)
-            except Exception as exc:  # noqa: BLE001 - one row of it, or three, does not run: one at a time
-                log.info("%s v%d: rows of a real request did not run apart (%s)", loaded.model, loaded.version, exc)
+            outputs, executor = [o.name for o in signature.outputs], loaded.executors[0]
+            unbatched = not await asyncio.to_thread(
+                rows_follow_the_batch, signature, inputs,
+                lambda feed: [o.shape for o in executor(feed, outputs).values()])
         loaded.signature = Signature(signature.inputs, signature.outputs, sizes, unbatched)
         config, card = row.get("config") or {}, None
         warnings = [w for w in report.get("warnings") or [] if not w.startswith("FlashML could not run this model")]
