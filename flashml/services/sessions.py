@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections import deque
@@ -12,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.auth.csrf import new_csrf_token
-from flashml.auth.passwords import hash_password, verify_password
+from flashml.auth.passwords import hash_password_async, verify_password_async
 from flashml.auth.principal import USER_ROLES, Principal
 from flashml.auth.tokens import hash_token
 from flashml.db import audit
@@ -112,11 +111,11 @@ class SessionService:
         if user is None:
             # Spend the same time as a real check, so timing does not tell which names exist.
             if self._dummy_hash is None:
-                self._dummy_hash = await asyncio.to_thread(hash_password, secrets.token_urlsafe(16))
-            await asyncio.to_thread(verify_password, self._dummy_hash, password or "")
+                self._dummy_hash = await hash_password_async(secrets.token_urlsafe(16))
+            await verify_password_async(self._dummy_hash, password or "")
             ok = False
         else:
-            ok = await asyncio.to_thread(verify_password, user["password_hash"], password or "")
+            ok = await verify_password_async(user["password_hash"], password or "")
             ok = ok and not user["disabled"] and user["role"] in USER_ROLES
         if not ok:
             self.by_name.fail(name_key)

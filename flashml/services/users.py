@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flashml.auth.passwords import hash_password, password_problem
+from flashml.auth.passwords import hash_password_async, password_problem
 from flashml.auth.tokens import hash_token
 from flashml.db import audit
 from flashml.db import users as db
@@ -36,7 +35,7 @@ class UserService:
         if role not in USER_ROLES:
             raise BadRequestError(f"Unknown role {role!r}; use one of: {', '.join(USER_ROLES)}.", code="bad_role")
         _check(name, password)
-        pw_hash = await asyncio.to_thread(hash_password, password)
+        pw_hash = await hash_password_async(password)
         user = await db.insert_user(self.engine, name, pw_hash, role)
         if user is None:
             raise ConflictError(f"A user named {name!r} already exists.", code="user_exists")
@@ -61,7 +60,7 @@ class UserService:
     async def complete_setup(self, token: str, name: str, password: str) -> dict[str, Any]:
         """Create the first admin with the one-time token; the token is spent either way it succeeds."""
         _check(name, password)
-        pw_hash = await asyncio.to_thread(hash_password, password)
+        pw_hash = await hash_password_async(password)
         user = await db.consume_setup_token(self.engine, hash_token(token or ""), name, pw_hash)
         if user is None:
             raise ForbiddenError("This setup link is not valid: it was used already, has expired, or an admin "
