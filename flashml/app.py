@@ -23,6 +23,7 @@ from flashml.api.keys import KeysController, MeController
 from flashml.api.metrics import MetricsController
 from flashml.api.models import ModelsController
 from flashml.api.predict import PredictController
+from flashml.api.security_headers import security_headers_hook
 from flashml.api.setup import SetupController
 from flashml.api.uploads import UploadsController
 from flashml.api.v2 import V2HealthController, V2ModelController
@@ -59,6 +60,7 @@ def create_app(settings: Settings) -> Litestar:
                         create_static_files_router(path="/static", directories=[STATIC_DIR],
                                                    include_in_schema=False)],
         dependencies=DEPENDENCIES,
+        before_send=[security_headers_hook(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_bytes,

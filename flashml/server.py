@@ -21,6 +21,7 @@ from granian.asgi import LifespanProtocol
 
 from flashml.api import error_handlers
 from flashml.api.asgi_bridge import run_asgi
+from flashml.api.security_headers import fast_path_headers, forwarded_https
 from flashml.api.v2_infer import HEADER_LENGTH_KEY, ROUTING_HEADER, TIMEOUT_HEADER, answer_infer, error_body
 from flashml.errors import FlashMLError
 
@@ -39,6 +40,8 @@ class FlashMLServer:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self._lifespan: LifespanProtocol | None = None
+        self._headers = {False: fast_path_headers(False), True: fast_path_headers(True)}  # plain, HTTPS
+        self._trusted: tuple[str, ...] = ()
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._lifespan = LifespanProtocol(self.app)
@@ -46,6 +49,8 @@ class FlashMLServer:
         if self._lifespan.interrupt:
             log.error("start-up failed", exc_info=self._lifespan.exc)
             sys.exit(1)
+        services = getattr(self.app.state, "services", None)
+        self._trusted = tuple(services.settings.trusted_proxies) if services is not None else ()
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._lifespan is not None:
@@ -60,26 +65,28 @@ class FlashMLServer:
             await run_asgi(self.app, scope, protocol, self._lifespan.state if self._lifespan else {})
             return
         headers = scope.headers
+        security = self._headers[scope.scheme == "https" or (bool(self._trusted) and forwarded_https(
+            headers.get("x-forwarded-proto"), scope.client.rpartition(":")[0].strip("[]"), self._trusted))]
         try:
             length = headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-                protocol.response_bytes(413, JSON, TOO_LARGE)
+                protocol.response_bytes(413, [*JSON, *security], TOO_LARGE)
                 return
             # With a length (checked above) the body comes in one call; without one it is read in chunks.
             body = await protocol() if length is not None and length.isdigit() else await self._body(protocol)
             if body is None:
-                protocol.response_bytes(413, JSON, TOO_LARGE)
+                protocol.response_bytes(413, [*JSON, *security], TOO_LARGE)
                 return
             content, out = await answer_infer(self.app.state.services, match[1], match[2],
                                               headers.get("authorization"), headers.get(HEADER_LENGTH_KEY),
                                               headers.get(TIMEOUT_HEADER), headers.get(ROUTING_HEADER), body)
-            protocol.response_bytes(200, list(out.items()), content)
+            protocol.response_bytes(200, [*out.items(), *security], content)
         except FlashMLError as exc:
             status, content, out = error_body(exc)
-            protocol.response_bytes(status, [*JSON, *out.items()], content)
+            protocol.response_bytes(status, [*JSON, *out.items(), *security], content)
         except Exception:
             log.exception("unhandled error on POST %s", scope.path)
-            protocol.response_bytes(500, JSON, INTERNAL)
+            protocol.response_bytes(500, [*JSON, *security], INTERNAL)
 
     async def _body(self, protocol: Any) -> bytes | None:
         """The whole body, or None past ``max_body_bytes`` (read in chunks: chunked bodies have no length)."""
