@@ -68,7 +68,7 @@ def serve(config: Path | None = None, **values: Any) -> None:
     from granian.constants import Interfaces
 
     settings = _resolve(config, values)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _start_checks(settings)
     os.environ[RESOLVED_ENV] = settings.to_json()
     event_loop.install()  # before Granian forks its worker, which builds the loop with asyncio.new_event_loop()
     server = Granian("flashml.app:app_from_env", factory=True, address=settings.host, port=settings.port,
@@ -76,6 +76,17 @@ def serve(config: Path | None = None, **values: Any) -> None:
                      log_level=settings.log_level.lower(),
                      workers_kill_timeout=30, **_tls_options(settings))
     server.serve()
+
+
+def _start_checks(settings: Settings) -> None:
+    """Private files from here on (the umask Granian's worker and SQLite inherit), a private data directory,
+    and a warning when the server would listen beyond this machine in clear text. Printed like the setup link:
+    the person starting the server must see them."""
+    from flashml.startup_checks import exposure_warning, private_data_dir
+
+    for line in (private_data_dir(settings.data_dir), exposure_warning(settings)):
+        if line:
+            print(line, file=sys.stderr, flush=True)
 
 
 def http_threads(setting: int, cores: int | None = None) -> int:
@@ -244,6 +255,11 @@ def keys_revoke(key_id: int, config: Path | None, data_dir: Path | None) -> None
 def _run_metadata(settings: Settings, action):
     from flashml.errors import FlashMLError
     from flashml.services.container import open_metadata
+    from flashml.startup_checks import private_data_dir
+
+    notice = private_data_dir(settings.data_dir)  # these commands may be the first to create it
+    if notice:
+        click.echo(notice, err=True)
 
     async def go():
         services = await open_metadata(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import Table, event, text
@@ -23,7 +24,8 @@ def _on_connect(dbapi_conn, _record) -> None:
 
 async def open_database(path: Path) -> AsyncEngine:
     """Create the engine and the tables that are missing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private(path)
     engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
     event.listen(engine.sync_engine, "connect", _on_connect)
     async with engine.begin() as conn:
@@ -31,6 +33,21 @@ async def open_database(path: Path) -> AsyncEngine:
         for table in metadata.sorted_tables:
             await conn.run_sync(_add_missing_columns, table)
     return engine
+
+
+def _private(path: Path) -> None:
+    """The database file 0600, whatever the umask: it holds password hashes, sessions and the audit log.
+
+    Made empty before SQLite opens it (SQLite takes an empty file as a new database), because SQLite gives its
+    -wal, -shm and -journal files the database file's mode. Files an older FlashML made looser are tightened.
+    """
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for p in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        try:
+            if p.stat().st_mode & 0o077:
+                p.chmod(0o600)
+        except FileNotFoundError:
+            continue
 
 
 def _add_missing_columns(conn: Connection, table: Table) -> None:

@@ -27,8 +27,9 @@ class LocalArtifactStore(ArtifactStore):
         self.tmp = root / "tmp" / "store"
 
     def prepare(self) -> None:
-        for d in (*(self.root / t for t in _TOP), self.tmp):
-            d.mkdir(parents=True, exist_ok=True)
+        # Private whatever the umask; each folder named, as parents made on the way get the umask's mode.
+        for d in (self.root, *(self.root / t for t in _TOP), self.tmp.parent, self.tmp):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def check(self) -> None:
         self.root.stat()

@@ -16,8 +16,9 @@ _SUBDIRS = ("uploads", "staging", "trash", "store")
 class ScratchSpace:
     def __init__(self, data_dir: Path) -> None:
         self.root = data_dir / "tmp"
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # private whatever the umask
         for sub in _SUBDIRS:
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            (self.root / sub).mkdir(mode=0o700, exist_ok=True)
 
     def new_upload_path(self) -> Path:
         return self.root / "uploads" / f"{uuid.uuid4().hex}.part"
