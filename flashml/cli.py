@@ -137,6 +137,17 @@ def users_create(name: str, admin: bool, role: str | None, password_stdin: bool,
     click.echo(f"Created {user['role']} {user['name']}.")
 
 
+@users.command("unlock")
+@click.argument("name")
+@_data_options
+def users_unlock(name: str, config: Path | None, data_dir: Path | None) -> None:
+    """Clear a user's failed sign-ins, so that addresses refused for the account may try again (a running
+    server reads the unlock from the database)."""
+    settings = _resolve(config, {"data_dir": data_dir})
+    _run_metadata(settings, lambda s: s.sessions.unlock(name, actor="cli"))
+    click.echo(f"Unlocked {name}.")
+
+
 # ---- keys ----
 
 @main.group()

@@ -7,8 +7,9 @@ import pytest
 from flashml.auth.csrf import csrf_matches, new_csrf_token, require_csrf
 from flashml.auth.principal import Principal, require_role
 from flashml.db.engine import open_database
-from flashml.errors import ForbiddenError, TooManyRequestsError, UnauthorizedError
-from flashml.services.sessions import LOGIN_MAX_FAILURES_PER_NAME, SessionService
+from flashml.errors import ForbiddenError, NotFoundError, TooManyRequestsError, UnauthorizedError
+from flashml.services.login_brake import ACCOUNT_SLOW_AFTER, PAIR_MAX_FAILURES, SOURCE_FREE_FAILURES
+from flashml.services.sessions import SessionService
 from flashml.services.users import UserService
 from flashml.ui.auth import safe_next
 from tests.in_process import run
@@ -63,29 +64,64 @@ def test_bad_password_and_unknown_user(env):
     assert sqlite3.connect(db).execute("select count(*) from sessions").fetchone()[0] == 0
 
 
-def test_failed_logins_are_rate_limited_per_name(env):
-    svc, clock, _ = env
-    for i in range(LOGIN_MAX_FAILURES_PER_NAME):
+def test_failed_logins_lock_the_address_for_that_account_only(env):
+    svc, clock, db = env
+    for _ in range(PAIR_MAX_FAILURES):
         with pytest.raises(UnauthorizedError):
-            run(svc.login("alice", "wrong password", f"10.0.0.{i}"))
+            run(svc.login("alice", "wrong password", "10.0.0.1"))
         clock.now += 1
-    with pytest.raises(TooManyRequestsError) as e:  # even the right password waits now
-        run(svc.login("alice", "correct horse", "10.0.1.1"))
-    assert e.value.code == "login_rate_limited" and e.value.status == 429
+    with pytest.raises(TooManyRequestsError) as e:  # even the right password waits, from that address
+        run(svc.login("alice", "correct horse", "10.0.0.1"))
+    assert e.value.code == "login_rate_limited" and e.value.status == 429 and e.value.details["scope"] == "account"
     assert 0 < int(e.value.headers["Retry-After"]) <= 300
+    assert run(svc.login("alice", "correct horse", "10.0.1.1"))[0]  # the owner elsewhere is not held up
+    with pytest.raises(UnauthorizedError):  # nor is that address for other accounts
+        run(svc.login("bob", "wrong password", "10.0.0.1"))
     clock.now += 300
-    token, _ = run(svc.login("alice", "correct horse", "10.0.1.1"))
-    assert token
+    assert run(svc.login("alice", "correct horse", "10.0.0.1"))[0]
 
 
-def test_failed_logins_are_rate_limited_per_address(env):
-    svc, _, _ = env
-    for i in range(svc.by_ip.max_failures):
+def test_an_unlock_clears_the_lock_even_from_another_process(env):
+    svc, clock, db = env
+    for _ in range(PAIR_MAX_FAILURES):
+        with pytest.raises(UnauthorizedError):
+            run(svc.login("alice", "wrong password", "10.0.0.1"))
+    assert svc.brake.refused_sources("alice") == 1
+    other = SessionService(svc.engine, clock=clock)  # the CLI: its own memory, the same database
+    clock.now += 1
+    assert run(other.unlock("alice", actor="cli")) == 0
+    assert run(svc.login("alice", "correct horse", "10.0.0.1"))[0]
+    assert _audit(db)[-2:] == ["user.unlock", "user.login"]
+    with pytest.raises(NotFoundError):
+        run(svc.unlock("nobody", actor="t"))
+
+
+def test_an_address_spraying_names_is_slowed_more_and_more(env):
+    svc, clock, _ = env
+    for i in range(SOURCE_FREE_FAILURES):
         with pytest.raises(UnauthorizedError):
             run(svc.login(f"guess{i}", "wrong password", "10.9.9.9"))
-    with pytest.raises(TooManyRequestsError):
-        run(svc.login("alice", "correct horse", "10.9.9.9"))
+    waits = []
+    for i in range(3):
+        with pytest.raises(TooManyRequestsError) as e:
+            run(svc.login("alice", "correct horse", "10.9.9.9"))
+        assert e.value.details["scope"] == "address"
+        waits.append(e.value.retry_after_s)
+        clock.now += e.value.retry_after_s
+        with pytest.raises(UnauthorizedError):
+            run(svc.login(f"more{i}", "wrong password", "10.9.9.9"))
+    assert waits == [2, 4, 8]
     assert run(svc.login("alice", "correct horse", "10.0.0.2"))[0]  # another address is not held up
+
+
+def test_many_addresses_at_one_account_get_one_try_each(env):
+    svc, clock, _ = env
+    for i in range(ACCOUNT_SLOW_AFTER):
+        with pytest.raises(UnauthorizedError):
+            run(svc.login("alice", "wrong password", f"10.1.0.{i}"))
+    with pytest.raises(TooManyRequestsError):
+        run(svc.login("alice", "wrong password", "10.1.0.0"))
+    assert run(svc.login("alice", "correct horse", "10.2.0.1"))[0]
 
 
 def test_sessions_expire_unless_used(env):

@@ -26,6 +26,7 @@ users = Table(
     Column("role", String(16), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("disabled", Integer, nullable=False, default=0),
+    Column("unlocked_at", Float, nullable=True),  # an admin's unlock: failed sign-ins before it do not count
 )
 
 api_keys = Table(

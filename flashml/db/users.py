@@ -31,7 +31,7 @@ async def insert_user(engine: AsyncEngine, name: str, password_hash: str, role: 
 
 async def list_users(engine: AsyncEngine) -> list[dict[str, Any]]:
     """Every user by name, without the password hash."""
-    cols = (users.c.id, users.c.name, users.c.role, users.c.created_at, users.c.disabled)
+    cols = (users.c.id, users.c.name, users.c.role, users.c.created_at, users.c.disabled, users.c.unlocked_at)
     async with engine.connect() as conn:
         rows = (await conn.execute(select(*cols).order_by(users.c.name))).mappings().all()
     return [dict(r) for r in rows]
@@ -41,6 +41,13 @@ async def get_user(engine: AsyncEngine, name: str) -> dict[str, Any] | None:
     async with engine.connect() as conn:
         row = (await conn.execute(select(users).where(users.c.name == name))).mappings().first()
     return dict(row) if row else None
+
+
+async def set_unlocked_at(engine: AsyncEngine, name: str, at: float) -> bool:
+    """Stamp an admin's unlock on user ``name``; False when there is no such user."""
+    async with engine.begin() as conn:
+        res = await conn.execute(update(users).where(users.c.name == name).values(unlocked_at=at))
+    return res.rowcount == 1
 
 
 async def replace_setup_token(engine: AsyncEngine, token_hash: str, ttl_s: float) -> None:

@@ -1,10 +1,9 @@
-"""Console sign-in: password check, sessions behind an HttpOnly cookie, and a brake on guessing."""
+"""Console sign-in: password check, sessions behind an HttpOnly cookie, and a brake on guessing (login_brake)."""
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,16 +16,20 @@ from flashml.auth.tokens import hash_token
 from flashml.db import audit
 from flashml.db import sessions as db
 from flashml.db import users as users_db
-from flashml.errors import TooManyRequestsError, UnauthorizedError
+from flashml.errors import NotFoundError, TooManyRequestsError, UnauthorizedError
+from flashml.services.login_brake import LoginBrake
 
 SESSION_COOKIE = "flashml_session"
 SESSION_LIFETIME_S = 12 * 3600.0  # a session ends after this long unused (sliding expiry)
 CACHE_TTL_S = 10.0  # a session ended elsewhere (another process) stops working within this time
 TOUCH_EVERY_S = 60.0  # how often a used session's expiry is pushed forward in the database
-LOGIN_WINDOW_S = 300.0
-LOGIN_MAX_FAILURES_PER_NAME = 5  # failed sign-ins per user name in LOGIN_WINDOW_S
-LOGIN_MAX_FAILURES_PER_IP = 20  # per client address: higher, as one address can front many people (NAT)
-_MAX_TRACKED = 10_000  # failure records kept in memory at most
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(1, round(seconds))
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{round(seconds / 60)} minutes"
 
 
 @dataclass(frozen=True)
@@ -44,70 +47,35 @@ class SessionUser:
         return Principal(0, "", self.name, self.role, None, self.name, via="session", csrf_token=self.csrf_token)
 
 
-class FailureLimiter:
-    """At most ``max_failures`` failures per key in a sliding window of ``window_s`` seconds, in memory."""
-
-    def __init__(self, max_failures: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str, now: float) -> deque[float] | None:
-        times = self._failures.get(key)
-        if times is None:
-            return None
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-            return None
-        return times
-
-    def retry_after(self, key: str) -> float:
-        """Seconds until ``key`` may try again; 0 when it may now."""
-        now = self.clock()
-        times = self._recent(key, now)
-        if times is None or len(times) < self.max_failures:
-            return 0.0
-        return times[-self.max_failures] + self.window_s - now
-
-    def fail(self, key: str) -> None:
-        now = self.clock()
-        if len(self._failures) >= _MAX_TRACKED:
-            for old in list(self._failures):
-                self._recent(old, now)
-            while len(self._failures) >= _MAX_TRACKED:  # still full: forget the oldest keys
-                del self._failures[next(iter(self._failures))]
-        times = self._recent(key, now) or self._failures.setdefault(key, deque())
-        times.append(now)
-        while len(times) > self.max_failures:
-            times.popleft()
-
-    def reset(self, key: str) -> None:
-        self._failures.pop(key, None)
-
-
 class SessionService:
     def __init__(self, engine: AsyncEngine, *, lifetime_s: float = SESSION_LIFETIME_S,
                  clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         self.lifetime_s = lifetime_s
         self.clock = clock
-        self.by_name = FailureLimiter(LOGIN_MAX_FAILURES_PER_NAME, LOGIN_WINDOW_S, clock)
-        self.by_ip = FailureLimiter(LOGIN_MAX_FAILURES_PER_IP, LOGIN_WINDOW_S, clock)
+        self.brake = LoginBrake(clock)
         self._cache: dict[str, tuple[SessionUser, float]] = {}  # session id -> (user, valid until)
         self._dummy_hash: str | None = None
         self._last_sweep = 0.0
 
     async def login(self, name: str, password: str, client_ip: str) -> tuple[str, SessionUser]:
         """Check the password; the new session's cookie token (shown only now) and user, else 401 or 429."""
-        name_key, ip_key = f"name:{(name or '').strip().lower()[:64]}", f"ip:{client_ip or '?'}"
-        wait = max(self.by_name.retry_after(name_key), self.by_ip.retry_after(ip_key))
+        source = client_ip or "?"
+        wait = self.brake.source_wait(source)
         if wait > 0:
-            raise TooManyRequestsError("Too many failed sign-ins; wait a few minutes and try again.",
-                                       retry_after_s=wait, code="login_rate_limited")
+            raise TooManyRequestsError(f"Too many failed sign-ins from your address; wait {_duration(wait)} and try "
+                                       "again.", retry_after_s=wait, code="login_rate_limited",
+                                       details={"scope": "address"})
         user = await users_db.get_user(self.engine, name) if name else None
+        wait = self.brake.account_wait(source, name)
+        if wait > 0 and user is not None and user.get("unlocked_at"):
+            wait = self.brake.account_wait(source, name, since=user["unlocked_at"])  # an admin unlocked it since
+        if wait > 0:
+            # Refused before the password is checked: the right password must not get through either, or the
+            # brake would only slow the search. Other addresses are not held up by this.
+            raise TooManyRequestsError(f"Too many failed sign-ins at this account from your address; wait "
+                                       f"{_duration(wait)}, or ask an admin to unlock the account.",
+                                       retry_after_s=wait, code="login_rate_limited", details={"scope": "account"})
         if user is None:
             # Spend the same time as a real check, so timing does not tell which names exist.
             if self._dummy_hash is None:
@@ -118,12 +86,11 @@ class SessionService:
             ok = await verify_password_async(user["password_hash"], password or "")
             ok = ok and not user["disabled"] and user["role"] in USER_ROLES
         if not ok:
-            self.by_name.fail(name_key)
-            self.by_ip.fail(ip_key)
+            self.brake.fail(source, name)
             await audit.record(self.engine, (name or "?")[:64], "user.login_failed", f"user:{(name or '')[:64]}",
                                {"ip": client_ip})
             raise UnauthorizedError("Wrong user name or password.", code="login_failed")
-        self.by_name.reset(name_key)
+        self.brake.succeed(source, name)
         token = secrets.token_urlsafe(32)
         now = self.clock()
         session = SessionUser(hash_token(token), user["id"], user["name"], user["role"], new_csrf_token(),
@@ -133,6 +100,16 @@ class SessionService:
         await audit.record(self.engine, user["name"], "user.login", f"user:{user['name']}", {"ip": client_ip})
         await self._sweep(now)
         return token, session
+
+    async def unlock(self, name: str, *, actor: str) -> int:
+        """Clear account ``name``'s failed sign-ins (an admin's unlock), here and in a running server: the stamp
+        in the database makes the server ignore the failures before it. How many addresses this server held."""
+        now = self.clock()
+        if not await users_db.set_unlocked_at(self.engine, name, now):
+            raise NotFoundError(f"There is no user named {name!r}.", code="user_not_found")
+        held = self.brake.forget_account(name)
+        await audit.record(self.engine, actor, "user.unlock", f"user:{name}", {"refused_addresses": held})
+        return held
 
     async def resolve(self, token: str | None) -> SessionUser | None:
         """The signed-in user behind a cookie token, or None (no such session, expired, user disabled)."""

@@ -1,7 +1,8 @@
-"""Console page for people: GET /users (the users and a create form), POST /users (create one). Admins only.
+"""Console page for people: GET /users (the users and a create form), POST /users (create one), POST
+/users/{name}/unlock (clear an account's failed sign-ins). Admins only.
 
 UserService does the checks (name, role, password length) and records "user.create" in the audit log; the page
-adds the second password field and shows every refusal in words.
+adds the second password field and shows every refusal in words. SessionService.unlock records "user.unlock".
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ class UsersPageController(Controller):
     async def _page(self, user: SessionUser, services: Services, *, status_code: int = 200,
                     error: str | None = None, notice: str | None = None,
                     values: dict[str, Any] | None = None) -> Template:
-        people = [{**u, "created_text": _when(u.get("created_at"))} for u in await services.users.list_users()]
+        brake = services.sessions.brake
+        people = [{**u, "created_text": _when(u.get("created_at")),
+                   "refused": brake.refused_sources(u["name"], u.get("unlocked_at") or 0.0),
+                   "failures": brake.failures(u["name"])}
+                  for u in await services.users.list_users()]
         return render("users.html", user, active="users", status_code=status_code, allowed=True, users=people,
                       roles=USER_ROLES, error=error, notice=notice, values=values or {})
 
@@ -74,3 +79,21 @@ class UsersPageController(Controller):
             return await self._page(user, services, status_code=exc.status, error=exc.message, values=values)
         return await self._page(user, services,
                                 notice=f"Created the user {created['name']!r} with the {created['role']} role.")
+
+    @post("/users/{name:str}/unlock", status_code=200)
+    async def unlock_user(self, request: Request, name: str, sessions: SessionService, services: Services) -> Response:
+        user = await current_user(request, sessions)
+        if user is None:
+            return Redirect("/login?next=%2Fusers", status_code=303)
+        try:
+            require_csrf(user.csrf_token, await submitted_csrf(request))
+            principal = user.principal()
+            require_role(principal, "admin")
+            held = await sessions.unlock(name, actor=_actor(principal))
+        except FlashMLError as exc:
+            if not user.principal().is_admin:
+                return render("users.html", user, active="users", status_code=exc.status, allowed=False,
+                              error=exc.message)
+            return await self._page(user, services, status_code=exc.status, error=exc.message)
+        refused = f"; {held} address{'es' if held != 1 else ''} may try again" if held else ""
+        return await self._page(user, services, notice=f"Unlocked {name!r}: its failed sign-ins are cleared{refused}.")
