@@ -5,6 +5,7 @@ Plain functions, not fixtures: each writes what it builds to the path it is give
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import stat
@@ -289,3 +290,89 @@ def two_head_model(path: Path) -> Path:
     nodes = [helper.make_node("MatMul", ["x", "W"], ["scores"]),
              helper.make_node("ArgMax", ["scores"], ["top"], axis=1, keepdims=0)]
     return _save(helper.make_graph(nodes, "two_head", [x], [scores, top], initializer=[w]), path)
+
+
+# ---- hostile tar headers ------------------------------------------------------------------------
+
+def _tar_block_pad(size: int) -> bytes:
+    return bytes(-size % tarfile.BLOCKSIZE)
+
+
+def _write_repeated(out, byte: bytes, count: int) -> None:
+    chunk = byte * (1 << 20)
+    while count > 0:
+        out.write(chunk[:count])
+        count -= len(chunk)
+
+
+def tar_header_bomb(path: Path, kind: str = "pax", size: int = 400 << 20, model: bytes = b"onnx") -> Path:
+    """A .tar.gz whose first header is a ``kind`` ("pax" record or "gnu" long name) of ``size`` bytes, then
+    a small ``model.onnx``. Written as it goes and gzip-compressed: 400 MB of header is about 400 KB."""
+    with gzip.open(path, "wb", compresslevel=9) as out:
+        if kind == "pax":
+            head = tarfile.TarInfo("././@PaxHeader")
+            head.type = tarfile.XHDTYPE
+            key = b" comment="  # a record tarfile accepts and ignores
+            filler = size - len(str(size)) - len(key) - 1
+            out.write(_sized(head, size) + str(size).encode() + key)
+            _write_repeated(out, b"a", filler)
+            out.write(b"\n")
+        else:
+            head = tarfile.TarInfo("././@LongLink")
+            head.type = tarfile.GNUTYPE_LONGNAME
+            out.write(_sized(head, size, tarfile.GNU_FORMAT))
+            _write_repeated(out, b"a", size - 1)
+            out.write(b"\0")
+        out.write(_tar_block_pad(size))
+        out.write(_sized(tarfile.TarInfo("model.onnx"), len(model)) + model + _tar_block_pad(len(model)))
+        out.write(bytes(2 * tarfile.BLOCKSIZE))
+    return path
+
+
+def _sized(info: tarfile.TarInfo, size: int, fmt: int = tarfile.USTAR_FORMAT) -> bytes:
+    info.size = size
+    return info.tobuf(fmt)
+
+
+def _pax_record(key: str, value: str) -> bytes:
+    body = f" {key}={value}\n".encode()
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
+        n += 1
+    return str(n).encode() + body
+
+
+def tar_header_chain(path: Path, count: int) -> Path:
+    """A .tar.gz whose one member follows ``count`` small PAX headers (tarfile reads them recursively)."""
+    record = _pax_record("comment", "x")
+    with gzip.open(path, "wb") as out:
+        for _ in range(count):
+            head = tarfile.TarInfo("././@PaxHeader")
+            head.type = tarfile.XHDTYPE
+            out.write(_sized(head, len(record)) + record + _tar_block_pad(len(record)))
+        out.write(_sized(tarfile.TarInfo("model.onnx"), 4) + b"onnx" + _tar_block_pad(4) + bytes(1024))
+    return path
+
+
+def tar_pax_sparse_map_bomb(path: Path, size: int = 2 << 20) -> Path:
+    """A member in GNU's PAX sparse format 1.0 whose map (read line by line from its data) never ends a line."""
+    records = b"".join(_pax_record(k, v) for k, v in (("GNU.sparse.major", "1"), ("GNU.sparse.minor", "0"),
+                                                      ("GNU.sparse.name", "model.onnx"),
+                                                      ("GNU.sparse.realsize", "4")))
+    with gzip.open(path, "wb") as out:
+        head = tarfile.TarInfo("././@PaxHeader")
+        head.type = tarfile.XHDTYPE
+        out.write(_sized(head, len(records)) + records + _tar_block_pad(len(records)))
+        out.write(_sized(tarfile.TarInfo("GNUSparseFile.0/model.onnx"), size) + b"99999999\n")
+        _write_repeated(out, b"7", size - 9)
+        out.write(_tar_block_pad(size) + bytes(1024))
+    return path
+
+
+def tar_gnu_sparse(path: Path) -> Path:
+    """A .tar.gz holding one old-style GNU sparse member (type 'S')."""
+    info = tarfile.TarInfo("model.onnx")
+    info.type = tarfile.GNUTYPE_SPARSE
+    with gzip.open(path, "wb") as out:
+        out.write(_sized(info, 4, tarfile.GNU_FORMAT) + b"onnx" + _tar_block_pad(4) + bytes(1024))
+    return path
