@@ -26,6 +26,7 @@ MODEL_NAME = "model.onnx"
 MAX_NAME_BYTES = 4096  # PATH_MAX on Linux; no real bundle comes near it
 MAX_PART_BYTES = 255  # NAME_MAX: longer would fail at open() with our own path in the message
 SHOWN_NAME_CHARS = 200  # how much of a member name an error message quotes
+ZIP_ENTRY_BYTES = 46 + MAX_NAME_BYTES + 1024  # one central-directory entry: fixed part, name, extras
 MAX_CHAINED_HEADERS = 8  # extended headers before one member (tarfile follows them recursively)
 _EXTENDED = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
              tarfile.SOLARIS_XHDTYPE)
@@ -248,7 +249,25 @@ def _extract_tar(src: Path, w: _Writer) -> None:
                 raise _special_error(info.name)
 
 
+def _check_zip_directory(src: Path, lim: BundleLimits) -> None:
+    """Bound the central directory before ZipFile reads it whole and makes an object per entry."""
+    with open(src, "rb") as f:
+        end = zipfile._EndRecData(f)  # the end-of-central-directory record (zip64 too), or None
+    if end is None:
+        return  # not a zip after all: ZipFile says so
+    entries, size, most = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE], lim.max_members * ZIP_ENTRY_BYTES
+    if entries > lim.max_members:
+        raise ValidationFailedError(f"The bundle has {entries} members, more than {lim.max_members}; remove files "
+                                    "the model does not need.", code="too_many_members",
+                                    details={"max_members": lim.max_members})
+    if size > most:  # the count can lie; ZipFile reads every entry the directory holds
+        raise ValidationFailedError(f"The zip's directory is {size} bytes, more than {most} for {lim.max_members} "
+                                    "members; repack the bundle with a standard zip.", code="bad_archive",
+                                    details={"kind": "zip"})
+
+
 def _extract_zip(src: Path, w: _Writer) -> None:
+    _check_zip_directory(src, w.limits)
     with zipfile.ZipFile(src) as zf:
         infos = zf.infolist()
         if len(infos) > w.limits.max_members:  # the central directory tells us up front

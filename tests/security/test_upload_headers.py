@@ -119,3 +119,14 @@ def test_unpacking_errors_never_show_our_paths(tmp_path: Path) -> None:
     src = make_tar_gz(tmp_path / "b.tar.gz", {"a": b"file", "a/b": b"under a file"})
     err = refused(src, tmp_path / "out", "bad_archive")
     assert str(tmp_path) not in err.message
+
+
+def test_zip_directory_is_bounded_before_it_is_read(tmp_path: Path) -> None:
+    src = make_zip(tmp_path / "b.zip", {f"{i:040d}": b"" for i in range(2000)})
+    data = bytearray(src.read_bytes())
+    end = data.rindex(b"PK\x05\x06")
+    data[end + 8:end + 12] = (1).to_bytes(2, "little") * 2  # the record claims one member
+    src.write_bytes(bytes(data))
+    err = refused(src, tmp_path / "out", "bad_archive", BundleLimits(max_members=10))
+    assert "directory" in err.message
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
