@@ -376,3 +376,12 @@ def tar_gnu_sparse(path: Path) -> Path:
     with gzip.open(path, "wb") as out:
         out.write(_sized(info, 4, tarfile.GNU_FORMAT) + b"onnx" + _tar_block_pad(4) + bytes(1024))
     return path
+
+
+def long_node_name_model(path: Path, length: int = 1 << 20) -> Path:
+    """bad_session_model whose node has a ``length``-character name, which ONNX Runtime's refusal quotes whole."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+    k = numpy_helper.from_array(np.ones(2, np.int64), "k")
+    node = helper.make_node("Add", ["x", "k"], ["y"], name="n" * length)
+    return _save(helper.make_graph([node], "bad", [x], [y], [k]), path)

@@ -12,6 +12,38 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flashml.db.schema import models, versions
 
 VERSION_STATES = ("validating", "ready", "failed", "archived")
+# A failed version's reasons quote what the upload held (member names, tensor names, parser messages): stored
+# and echoed on every read, so each is bounded here, where every writer passes.
+MAX_ERRORS = 10
+MAX_ERROR_CHARS = 2000
+MAX_DETAIL_CHARS = 300
+MAX_DETAIL_ITEMS = 20
+
+
+def _clip(value: Any, limit: int, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + "..."
+    if depth >= 3 and isinstance(value, dict | list | tuple):
+        return "..."
+    if isinstance(value, dict):
+        return {_clip(str(k), 100): _clip(v, limit, depth + 1) for k, v in list(value.items())[:MAX_DETAIL_ITEMS]}
+    if isinstance(value, list | tuple):
+        return [_clip(v, limit, depth + 1) for v in value[:MAX_DETAIL_ITEMS]]
+    return value
+
+
+def bounded_errors(errors: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """A version's errors cut to a size fit to store and show: a few KB whatever the upload held."""
+    if errors is None:
+        return None
+    out = []
+    for item in errors[:MAX_ERRORS]:
+        err = {k: _clip(v, MAX_DETAIL_CHARS) for k, v in item.items() if k not in ("error", "details")}
+        err["error"] = _clip(str(item.get("error", "")), MAX_ERROR_CHARS)
+        if "details" in item:
+            err["details"] = _clip(item["details"], MAX_DETAIL_CHARS)
+        out.append(err)
+    return out
 
 
 async def create_version(engine: AsyncEngine, model_name: str, *, created_by: str, source_name: str,
@@ -81,6 +113,8 @@ async def list_models(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 async def update_version(engine: AsyncEngine, vid: int, **values: Any) -> None:
     values["updated_at"] = time.time()
+    if "errors" in values:
+        values["errors"] = bounded_errors(values["errors"])
     async with engine.begin() as conn:
         await conn.execute(update(versions).where(versions.c.id == vid).values(**values))
 
