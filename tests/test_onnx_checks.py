@@ -227,3 +227,116 @@ def test_model_in_subfolder_and_known_files(tmp_path: Path) -> None:
     (tmp_path / "labels.txt").write_text("a\n")
     report = check_model(tmp_path, "nets/m.onnx", known_files=["labels.txt"])
     assert report.extra_files == []
+
+
+# ---- every place a tensor can sit: each is walked for external data ------------------------------
+
+def _sparse(location: str) -> onnx.SparseTensorProto:
+    return helper.make_sparse_tensor(external_tensor("sv", location),
+                                     numpy_helper.from_array(np.array([0, 1], np.int64), "si"), [4])
+
+
+def _sparse_indices(location: str) -> onnx.SparseTensorProto:
+    indices = external_tensor("si", location)
+    indices.data_type = TensorProto.INT64
+    return helper.make_sparse_tensor(numpy_helper.from_array(np.ones(2, np.float32), "sv"), indices, [4])
+
+
+def _graph_holding(location: str) -> onnx.GraphProto:
+    """A small graph whose one initializer keeps its data at ``location``."""
+    out = helper.make_tensor_value_info("c", TensorProto.FLOAT, [2])
+    return helper.make_graph([helper.make_node("Identity", ["w"], ["c"])], "inner", [], [out],
+                             [external_tensor("w", location)])
+
+
+def _const_graph(location: str) -> onnx.GraphProto:
+    out = helper.make_tensor_value_info("c", TensorProto.FLOAT, [2])
+    return helper.make_graph([helper.make_node("Constant", [], ["c"], value=external_tensor("c", location))],
+                             "inner", [], [out])
+
+
+def _if(branch: onnx.GraphProto) -> onnx.NodeProto:
+    return helper.make_node("If", ["cond"], ["y"], then_branch=branch, else_branch=branch)
+
+
+def _training(model: onnx.ModelProto, initialization: onnx.GraphProto | None = None,
+              algorithm: onnx.GraphProto | None = None) -> onnx.ModelProto:
+    info = onnx.TrainingInfoProto()
+    if initialization is not None:
+        info.initialization.CopyFrom(initialization)
+    if algorithm is not None:
+        info.algorithm.CopyFrom(algorithm)
+    model.training_info.append(info)
+    return model
+
+
+def _in_function(node: onnx.NodeProto) -> onnx.ModelProto:
+    fn = helper.make_function("local", "F", ["i"], ["o"], [node, helper.make_node("Add", ["i", "c"], ["o"])],
+                              [helper.make_opsetid("", 17)])
+    model = _model_with([helper.make_node("F", ["x"], ["y"], domain="local")], functions=[fn])
+    model.opset_import.append(helper.make_opsetid("local", 1))
+    return model
+
+
+ADD = helper.make_node("Add", ["x", "x"], ["y"])
+COND = numpy_helper.from_array(np.array(True), "cond")
+PLACES = {
+    "initializer": lambda loc: _model_with([ADD], [external_tensor("w", loc)]),
+    "sparse initializer values": lambda loc: _sparse_model(_sparse(loc)),
+    "sparse initializer indices": lambda loc: _sparse_model(_sparse_indices(loc)),
+    "attribute t": lambda loc: _model_with([helper.make_node("Constant", [], ["c"], value=external_tensor("c", loc)),
+                                            helper.make_node("Add", ["x", "c"], ["y"])]),
+    "attribute tensors": lambda loc: _model_with([ADD, helper.make_node(
+        "Identity", ["x"], ["z"], extra=[external_tensor("a", "ok.bin"), external_tensor("b", loc)])]),
+    "attribute sparse_tensor": lambda loc: _model_with([helper.make_node("Constant", [], ["c"],
+                                                                         sparse_value=_sparse(loc)), ADD]),
+    "attribute g (If branch)": lambda loc: _model_with([_if(_const_graph(loc))], [COND]),
+    "subgraph initializer": lambda loc: _model_with([_if(_graph_holding(loc))], [COND]),
+    "attribute graphs": lambda loc: _model_with([ADD, helper.make_node("Identity", ["x"], ["z"],
+                                                                       bodies=[_graph_holding("ok.bin"),
+                                                                               _graph_holding(loc)])]),
+    "If inside an If": lambda loc: _model_with([_if(helper.make_graph(
+        [_if(_const_graph(loc))], "outer", [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        [COND]))], [COND]),
+    "training initialization initializer": lambda loc: _training(_model_with([ADD]), _graph_holding(loc)),
+    "training algorithm initializer": lambda loc: _training(_model_with([ADD]), algorithm=_graph_holding(loc)),
+    "training algorithm node": lambda loc: _training(_model_with([ADD]), algorithm=_const_graph(loc)),
+    "training initialization subgraph": lambda loc: _training(_model_with([ADD]), helper.make_graph(
+        [_if(_const_graph(loc))], "init", [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        [COND])),
+    "function node attribute": lambda loc: _in_function(
+        helper.make_node("Constant", [], ["c"], value=external_tensor("c", loc))),
+    "function node subgraph": lambda loc: _in_function(_if(_const_graph(loc))),
+}
+
+
+def _sparse_model(sparse: onnx.SparseTensorProto) -> onnx.ModelProto:
+    model = _model_with([ADD])
+    model.graph.sparse_initializer.append(sparse)
+    return model
+
+
+@pytest.mark.parametrize("place", list(PLACES))
+def test_external_data_is_checked_wherever_a_tensor_sits(tmp_path: Path, place: str) -> None:
+    (tmp_path / "ok.bin").write_bytes(bytes(64))
+    onnx.save(PLACES[place]("/etc/passwd"), str(tmp_path / "model.onnx"))
+    err = refused(tmp_path, "unsafe_external_data")
+    assert err.details["location"] == "/etc/passwd"
+
+
+@pytest.mark.parametrize("place", [p for p in PLACES if p.startswith("training")])
+def test_training_info_data_inside_the_bundle_is_listed(tmp_path: Path, place: str) -> None:
+    (tmp_path / "ok.bin").write_bytes(bytes(64))
+    onnx.save(PLACES[place]("ok.bin"), str(tmp_path / "model.onnx"))
+    assert check_model(tmp_path, "model.onnx").external_data_files == ["ok.bin"]
+
+
+def test_messages_quote_hostile_names_short(tmp_path: Path) -> None:
+    model = _model_with([ADD], [external_tensor("t" * 100_000, "../" + "x" * 100_000)])
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    err = refused(tmp_path, "unsafe_external_data")
+    assert len(err.message) < 1000 and len(err.details["tensor"]) < 300 and len(err.details["location"]) < 300
+    custom = helper.make_node("Frob", ["x"], ["y"], name="n" * 100_000, domain="d" * 100_000)
+    onnx.save(_model_with([custom]), str(tmp_path / "model.onnx"))
+    err = refused(tmp_path, "custom_op_domain")
+    assert len(err.message) < 1000 and len(repr(err.details)) < 1000

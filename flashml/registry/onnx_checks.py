@@ -19,9 +19,11 @@ from google.protobuf.message import DecodeError
 from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
 
 from flashml.errors import ValidationFailedError
+from flashml.registry.archive import MAX_NAME_BYTES, shown
 
 DEFAULT_ALLOWED_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
 KNOWN_FILES = ("flashml.toml", "checksums.json")
+MAX_SAID_CHARS = 1000  # of a parser's or checker's own message, which may quote names from the model
 
 
 @dataclass
@@ -78,24 +80,30 @@ def _node_tensors(nodes: Iterable[NodeProto]) -> Iterator[TensorProto]:
 
 
 def all_tensors(model: ModelProto) -> Iterator[TensorProto]:
-    """Every tensor stored in the model: initializers, Constant attributes, subgraphs, local functions."""
+    """Every tensor stored in the model: initializers, Constant attributes, subgraphs, local functions, and
+    training info (its initialization and algorithm graphs), wherever onnx's format lets one sit."""
     yield from _graph_tensors(model.graph)
     for fn in model.functions:
         yield from _node_tensors(fn.node)
+    for info in model.training_info:
+        yield from _graph_tensors(info.initialization)
+        yield from _graph_tensors(info.algorithm)
 
 
 def _check_external(bundle_dir: Path, model_rel: str, tensor: TensorProto) -> str:
     """Check one external-data reference; return the data file's path relative to the bundle."""
     info = {e.key: e.value for e in tensor.external_data}
     loc = info.get("location", "")
-    name = tensor.name or "<unnamed>"
+    name, quoted = shown(tensor.name or "<unnamed>"), shown(loc)  # names in a hostile model can be megabytes
 
     def unsafe(why: str) -> ValidationFailedError:
-        return _fail("unsafe_external_data", f"Tensor {name!r} has external data location {loc!r} that {why}; "
-                     "keep external data files beside model.onnx inside the bundle.", tensor=name, location=loc)
+        return _fail("unsafe_external_data", f"Tensor {name!r} has external data location {quoted!r} that {why}; "
+                     "keep external data files beside model.onnx inside the bundle.", tensor=name, location=quoted)
 
     if not loc:
         raise unsafe("is empty")
+    if len(loc) > MAX_NAME_BYTES:
+        raise unsafe(f"is longer than {MAX_NAME_BYTES} characters")
     if "\\" in loc or "\x00" in loc or posixpath.isabs(loc) or (len(loc) > 1 and loc[1] == ":"):
         raise unsafe("is not a plain relative path")
     if ".." in loc.split("/"):
@@ -111,8 +119,8 @@ def _check_external(bundle_dir: Path, model_rel: str, tensor: TensorProto) -> st
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        raise _fail("missing_external_data", f"Tensor {name!r} keeps its data in {loc!r}, which is not in the "
-                    "bundle; include that file.", tensor=name, location=loc) from None
+        raise _fail("missing_external_data", f"Tensor {name!r} keeps its data in {quoted!r}, which is not in the "
+                    "bundle; include that file.", tensor=name, location=quoted) from None
     if not stat.S_ISREG(st.st_mode):
         raise unsafe("is not a regular file")
     try:
@@ -134,13 +142,15 @@ def _check_domains(model: ModelProto, allowed: Iterable[str]) -> None:
     nodes = list(_graph_nodes(model.graph)) + [n for f in model.functions for n in _nodes_of(f.node)]
     for node in nodes:
         if node.domain not in allowed_set and (node.domain, node.op_type) not in functions:
-            raise _fail("custom_op_domain", f"Node {node.name or node.op_type!r} ({node.op_type}) uses operator "
-                        f"domain {node.domain!r}, which needs a custom-op library; FlashML only runs built-in "
-                        "onnxruntime operators.", domain=node.domain, node=node.name, op_type=node.op_type)
+            node_name, domain, op_type = shown(node.name or node.op_type), shown(node.domain), shown(node.op_type)
+            raise _fail("custom_op_domain", f"Node {node_name!r} ({op_type}) uses operator domain {domain!r}, which "
+                        "needs a custom-op library; FlashML only runs built-in onnxruntime operators.",
+                        domain=domain, node=shown(node.name), op_type=op_type)
     for opset in list(model.opset_import) + [o for f in model.functions for o in f.opset_import]:
         if opset.domain not in allowed_set and opset.domain not in fn_domains:
-            raise _fail("custom_op_domain", f"The model imports operator domain {opset.domain!r}, which needs a "
-                        "custom-op library; FlashML only runs built-in onnxruntime operators.", domain=opset.domain)
+            raise _fail("custom_op_domain", f"The model imports operator domain {shown(opset.domain)!r}, which needs "
+                        "a custom-op library; FlashML only runs built-in onnxruntime operators.",
+                        domain=shown(opset.domain))
 
 
 def _looks_like_onnx(path: Path) -> bool:
@@ -160,7 +170,8 @@ def _load(path: Path, model_rel: str) -> ModelProto:
         raise _fail("not_onnx", f"{model_rel!r} is not an ONNX model (it does not parse as one: {e}); "
                     "upload the .onnx file exported from your framework.", model=model_rel) from e
     except Exception as e:  # onnx raises assorted errors on damaged files
-        raise _fail("corrupt_onnx", f"{model_rel!r} could not be read as ONNX: {e}.", model=model_rel) from e
+        said = str(e).replace(str(path), model_rel)[:MAX_SAID_CHARS]
+        raise _fail("corrupt_onnx", f"{model_rel!r} could not be read as ONNX: {said}.", model=model_rel) from e
     # Random bytes sometimes parse as an empty protobuf; a real model always has these.
     if model.ir_version <= 0 or not model.HasField("graph"):
         raise _fail("not_onnx", f"{model_rel!r} is not an ONNX model (no IR version or graph); "
@@ -191,7 +202,8 @@ def check_model(bundle_dir: Path, model_rel: str, allowed_domains: Iterable[str]
     try:
         onnx.checker.check_model(str(path))  # the path form copes with >2 GB models and external data
     except Exception as e:  # ValidationError, and C++ errors on damaged files
-        raise _fail("corrupt_onnx", f"{model_rel!r} fails the ONNX checker: {e}", model=model_rel) from e
+        said = str(e).replace(str(bundle_dir), "<bundle>")[:MAX_SAID_CHARS]  # it may quote our path, and names
+        raise _fail("corrupt_onnx", f"{model_rel!r} fails the ONNX checker: {said}", model=model_rel) from e
     known = {model_rel, *external, *KNOWN_FILES, *known_files}
     extra = [f for f in _bundle_files(bundle_dir) if f not in known]
     warnings = [f"Bundle files not used by FlashML: {', '.join(extra[:20])}"] if extra else []
