@@ -79,6 +79,10 @@ class Settings:
     s3_credentials_file: str = _s("", "A TOML file with access_key and secret_key; else FLASHML_S3_ACCESS_KEY / "
                                       "FLASHML_S3_SECRET_KEY or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.")
     storage_timeout_s: float = _s(5.0, "Connect timeout to the store: past it, storage calls fail fast with 503.")
+    storage_deadline_s: float = _s(60.0, "Longest a storage request may go with nothing moving (connect, each read "
+                                         "and write, retries): past it a hung store fails the call with 503. A big "
+                                         "transfer that keeps moving is never cut off; 60 s outlasts a busy store's "
+                                         "pauses.")
     upload_part_bytes: int = _s(64 * MiB, "Direct uploads over this size go in parts of this size (5 MiB at least).")
     upload_session_ttl_s: float = _s(3600.0, "How long a direct-upload session (and its upload URL) stays valid.")
     housekeeping_interval_s: float = _s(60.0, "How often housekeeping runs: expired uploads, old job outputs, the "
@@ -89,6 +93,8 @@ class Settings:
     job_chunk_rows: int = _s(1000, "Rows per chunk of a batch job unless the job says (each chunk is a checkpoint).")
     job_online_share: float = _s(0.2, "While online requests arrive, a batch job keeps the model busy at most this "
                                       "share of the time (1: no limit).")
+    job_storage_wait_s: float = _s(1800.0, "How long a batch job waits (retrying with backoff) for a store that "
+                                           "cannot be reached before it fails: 30 min outlasts a store restart.")
     job_retention_s: float = _s(7 * 86400.0, "How long a finished job's result file is kept before housekeeping "
                                              "removes it.")
     setup_token_ttl_s: float = _s(86400.0, "How long the first-run setup link stays valid.")
@@ -181,6 +187,7 @@ def _build(values: Mapping[str, Any]) -> Settings:
 _ABOVE_ZERO = ("latency_budget_ms", "max_upload_bytes", "max_request_bytes", "predict_max_items",
                "predict_max_image_pixels", "bundle_max_members", "bundle_max_bytes", "bundle_max_ratio",
                "validation_timeout_s", "validation_memory_bytes", "canary_check_interval_s", "storage_timeout_s",
+               "storage_deadline_s", "job_storage_wait_s",
                "upload_part_bytes", "upload_session_ttl_s", "housekeeping_interval_s", "max_dataset_bytes",
                "dataset_zip_max_files", "dataset_zip_max_bytes", "job_chunk_rows", "job_retention_s",
                "setup_token_ttl_s")

@@ -15,6 +15,7 @@ from flashml.api.openapi_bodies import read_json_object
 from flashml.auth.principal import Principal
 from flashml.jobs.results import MEDIA_TYPES
 from flashml.services.container import Services
+from flashml.storage.threads import in_store_thread
 
 
 class DatasetsController(Controller):
@@ -48,7 +49,7 @@ async def result_file(services: Services, job_id: int) -> File:
     cleanup = None
     if local is None:
         local = services.jobs.runner.work / f"download-{uuid.uuid4().hex}"
-        await asyncio.to_thread(store.get_file, key, local)
+        await in_store_thread(store.get_file, key, local)
         cleanup = BackgroundTask(asyncio.to_thread, local.unlink, True)
     return File(local, filename=name, media_type=MEDIA_TYPES[fmt], background=cleanup)
 

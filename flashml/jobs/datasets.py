@@ -17,6 +17,7 @@ from flashml.services.uploads import receive_upload
 from flashml.settings import Settings
 from flashml.storage.base import ArtifactStore
 from flashml.storage.scratch import ScratchSpace
+from flashml.storage.threads import in_store_thread
 
 
 def public_dataset(row: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +56,7 @@ class DatasetService:
             rows, columns = await asyncio.to_thread(inspect, tmp, fmt, filename, limits)
             dataset_id = secrets.token_hex(8)
             key = f"datasets/{dataset_id}/data.{fmt}"  # the file's own name may not suit a storage key
-            await asyncio.to_thread(self.store.put_file, key, tmp, move=True)
+            await in_store_thread(self.store.put_file, key, tmp, move=True)
         finally:
             tmp.unlink(missing_ok=True)
         await db.add_dataset(self.engine, id=dataset_id, name=filename, format=fmt, size_bytes=size, rows=rows,

@@ -3,6 +3,9 @@
 Every finished chunk is written to the store as its own object, then checkpointed in SQLite; a job that a
 restart (or ``kill -9``) interrupted resumes at its first chunk without a checkpoint, so the result has every
 row exactly once. Between chunks the runner re-reads the job's state: pause and cancel take effect there.
+
+A job that finds the store unreachable goes back to the queue and waits for it (probing with backoff), then
+goes on from its last checkpoint; past ``job_storage_wait_s`` without the store it fails, saying so.
 """
 
 from __future__ import annotations
@@ -29,13 +32,15 @@ from flashml.runtime.pool import LoadedModel
 from flashml.runtime.runner import ModelRuntimeError
 from flashml.services.inference import InferenceService
 from flashml.settings import Settings
-from flashml.storage.base import ArtifactStore
+from flashml.storage.base import ArtifactStore, StorageUnavailableError
 from flashml.storage.scratch import remove_path
+from flashml.storage.threads import in_store_thread
 from flashml.tasks.service import PredictService
 
 log = logging.getLogger("flashml.jobs")
 PRIORITY_BATCH = 1  # behind every online request (PRIORITY_ONLINE = 0)
 SUB_BATCH_ROWS = 256  # rows per request a job sends: small enough that an online request never waits long
+STORE_PROBE_FIRST_S, STORE_PROBE_MAX_S = 1.0, 60.0  # waiting for the store: probes 1, 2, 4 ... 60 s apart
 SYSTEM = Principal(key_pk=0, key_id="batch-jobs", name="batch jobs", role="admin", models=None,
                    created_by="system")
 
@@ -60,6 +65,8 @@ class JobRunner:
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self.current: int | None = None
+        self._store_waits: dict[int, float] = {}  # job id -> when it first found the store unreachable
+        self._waiters: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         """Queue every job a stop or a crash left running or queued; they resume from their checkpoints."""
@@ -73,9 +80,10 @@ class JobRunner:
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [t for t in (self._task, *self._waiters) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def submit(self, job_id: int) -> None:
         self._queue.put_nowait(job_id)
@@ -107,10 +115,45 @@ class JobRunner:
             return  # paused or cancelled while it waited
         try:
             await self._score(job)
+        except StorageUnavailableError:
+            await self._wait_for_store(job_id)
+            return
         except JobFailed as exc:
             await self._fail(job_id, exc.code, exc.message)
         except FlashMLError as exc:
             await self._fail(job_id, exc.code, exc.message)
+        self._store_waits.pop(job_id, None)
+
+    async def _wait_for_store(self, job_id: int) -> None:
+        """Queue the job again and resubmit it once the store answers; fail it past ``job_storage_wait_s``."""
+        first = self._store_waits.setdefault(job_id, time.monotonic())
+        waited, limit = time.monotonic() - first, self.settings.job_storage_wait_s
+        if waited >= limit:
+            self._store_waits.pop(job_id, None)
+            await self._fail(job_id, "storage_unavailable", f"The artifact storage could not be reached for "
+                             f"{waited:.0f} s (setting job_storage_wait_s), so the job stopped at its last finished "
+                             "chunk. Retry it when the storage is back: it goes on from there.")
+            return
+        if not await db.move_job(self.engine, job_id, ("running",), "queued"):
+            return  # paused or cancelled meanwhile
+        await db.log(self.engine, job_id, "The artifact storage cannot be reached; the job waits for it (up to "
+                     f"{limit - waited:.0f} s more) and goes on from its last finished chunk.", level="info")
+        task = asyncio.create_task(self._resubmit_when_store_answers(job_id, first + limit))
+        self._waiters.add(task)
+        task.add_done_callback(self._waiters.discard)
+
+    async def _resubmit_when_store_answers(self, job_id: int, give_up_at: float) -> None:
+        delay = STORE_PROBE_FIRST_S
+        while True:
+            await asyncio.sleep(min(delay, max(0.0, give_up_at - time.monotonic())))
+            try:
+                await in_store_thread(self.store.check)
+                break
+            except StorageUnavailableError:
+                if time.monotonic() >= give_up_at:
+                    break  # the run fails it, saying how long the store was away
+            delay = min(delay * 2, STORE_PROBE_MAX_S)
+        self.submit(job_id)
 
     async def _score(self, job: dict[str, Any]) -> None:
         job_id = job["id"]
@@ -123,7 +166,7 @@ class JobRunner:
             return
         mapping = resolve_mapping(loaded.signature, dataset["columns"], job["mapping"])
         await db.set_job(self.engine, job_id, resolved_version=loaded.version)
-        path = await asyncio.to_thread(self._dataset_file, dataset)
+        path = await in_store_thread(self._dataset_file, dataset)
         chunks = read_chunks(path, dataset["format"], dataset["name"], job["chunk_rows"], await self._first(job_id))
         while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
             if not await self._still_running(job_id):
@@ -147,7 +190,7 @@ class JobRunner:
             raise JobFailed("unsupported_format", "This server cannot score zips of images (no image task models).")
         runtime = await self.predict.runtime(loaded)
         await db.set_job(self.engine, job_id, resolved_version=loaded.version)
-        path = await asyncio.to_thread(self._dataset_file, dataset)
+        path = await in_store_thread(self._dataset_file, dataset)
         limits = ZipLimits(self.settings.dataset_zip_max_files, self.settings.dataset_zip_max_bytes)
         chunks = imagezip.read(path, size, await self._first(job_id) * size, limits)
         fixed = any(s.shape and s.shape[0] != -1 for s in loaded.signature.inputs)  # a model of batch 1
@@ -190,7 +233,7 @@ class JobRunner:
         tmp = self.work / f"{job_id}-{number}.{fmt}"
         try:
             await asyncio.to_thread(write, tmp)
-            await asyncio.to_thread(self.store.put_file, key, tmp, move=True)
+            await in_store_thread(self.store.put_file, key, tmp, move=True)
         finally:
             tmp.unlink(missing_ok=True)
         await db.checkpoint(self.engine, job_id, number, rows, len(bad), key)
@@ -237,20 +280,20 @@ class JobRunner:
                 local = self.store.local_path(part["object_key"])
                 if local is None:
                     local = folder / Path(part["object_key"]).name
-                    await asyncio.to_thread(self.store.get_file, part["object_key"], local)
+                    await in_store_thread(self.store.get_file, part["object_key"], local)
                 files.append(local)
             try:
                 await asyncio.to_thread(assemble, fmt, files, dest)
             except ResultError as exc:
                 raise JobFailed("result_shape_varies", str(exc)) from None
             size = dest.stat().st_size
-            await asyncio.to_thread(self.store.put_file, key, dest, move=True)
+            await in_store_thread(self.store.put_file, key, dest, move=True)
         finally:
             remove_path(folder)
             dest.unlink(missing_ok=True)
         if await db.move_job(self.engine, job_id, ("running",), "succeeded", result_key=key, result_bytes=size,
                              finished_at=time.time()):
-            await asyncio.to_thread(self.store.delete_prefix, f"jobs/{job_id}/chunks/")
+            await in_store_thread(self.store.delete_prefix, f"jobs/{job_id}/chunks/")
 
     def _dataset_file(self, dataset: dict[str, Any]) -> Path:
         local = self.store.local_path(dataset["object_key"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import datetime
@@ -19,6 +18,7 @@ from flashml.jobs.scheduler import Scheduler, make_trigger
 from flashml.runtime.pool import LoadedModel
 from flashml.services.inference import InferenceService
 from flashml.settings import Settings
+from flashml.storage.threads import in_store_thread
 from flashml.tasks.config import IMAGE_TASKS
 
 log = logging.getLogger("flashml.jobs")
@@ -245,7 +245,7 @@ class JobService:
         removed = 0
         before = time.time() - self.settings.job_retention_s
         for row in await db.finished_before(self.engine, before):
-            await asyncio.to_thread(self.runner.store.delete_prefix, f"jobs/{row['id']}/")
+            await in_store_thread(self.runner.store.delete_prefix, f"jobs/{row['id']}/")
             await db.drop_chunks(self.engine, row["id"])
             await db.set_job(self.engine, row["id"], result_key=None)
             removed += 1

@@ -33,6 +33,7 @@ from flashml.storage.base import ArtifactStore, StorageUnavailableError
 from flashml.storage.cache import ModelCache
 from flashml.storage.factory import open_store
 from flashml.storage.scratch import ScratchSpace
+from flashml.storage.threads import in_store_thread
 from flashml.tasks.service import PredictService
 
 log = logging.getLogger("flashml")
@@ -96,7 +97,7 @@ async def open_services(settings: Settings) -> Services:
     services.pool = ModelPool(device, options, inline_run_s=settings.inline_run_us / 1e6)
     store = open_store(settings)
     try:
-        await asyncio.to_thread(store.prepare)
+        await in_store_thread(store.prepare)
     except StorageUnavailableError as exc:  # serve what the cache holds; uploads answer 503 until it is back
         log.warning("%s", exc.message)
     cache = ModelCache(store, settings.data_dir / "cache" / "models")

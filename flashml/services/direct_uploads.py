@@ -31,6 +31,7 @@ from flashml.services.uploads import receive_upload
 from flashml.settings import Settings
 from flashml.storage.base import file_sha256
 from flashml.storage.scratch import remove_path
+from flashml.storage.threads import in_store_thread
 
 log = logging.getLogger("flashml.uploads")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -84,13 +85,13 @@ class DirectUploadService:
         part_bytes = max(MIN_PART, self.settings.upload_part_bytes)
         multipart_id, parts, url = None, None, None
         if size > part_bytes:
-            multipart_id = await asyncio.to_thread(self.store.start_multipart, key)
+            multipart_id = await in_store_thread(self.store.start_multipart, key)
             parts = []
             for n, offset in enumerate(range(0, size, part_bytes), 1):
                 part_url = self.store.presigned_part_url(key, multipart_id, n, ttl) or f"{own}&part={n}"
                 parts.append({"part": n, "url": part_url, "offset": offset, "size": min(part_bytes, size - offset)})
         else:
-            url = await asyncio.to_thread(self.store.presigned_put_url, key, ttl) or own
+            url = await in_store_thread(self.store.presigned_put_url, key, ttl) or own
         await db.create(self.engine, id=upload_id, token_hash=_hash(token), model=model, filename=filename,
                         size_bytes=size, sha256=sha256.lower() if sha256 else None, user=user[:64], actor=actor,
                         object_key=key, multipart_id=multipart_id, part_bytes=part_bytes if parts else None,
@@ -120,9 +121,9 @@ class DirectUploadService:
                 raise BadRequestError(f"{size} bytes arrived; this {'part' if part else 'upload'} should be "
                                       f"{expected}.", code="size_mismatch")
             if part:
-                await asyncio.to_thread(self.store.put_part, row["object_key"], row["multipart_id"], part, tmp)
+                await in_store_thread(self.store.put_part, row["object_key"], row["multipart_id"], part, tmp)
             else:
-                await asyncio.to_thread(self.store.put_file, row["object_key"], tmp, move=True)
+                await in_store_thread(self.store.put_file, row["object_key"], tmp, move=True)
         except PayloadTooLargeError:
             raise BadRequestError(f"More bytes arrived than the {expected} expected.", code="size_mismatch") from None
         finally:
@@ -193,12 +194,12 @@ class DirectUploadService:
         if row["multipart_id"]:
             count = -(-row["size_bytes"] // row["part_bytes"])
             try:
-                await asyncio.to_thread(self.store.complete_multipart, key, row["multipart_id"], count)
+                await in_store_thread(self.store.complete_multipart, key, row["multipart_id"], count)
             except ValueError as exc:
                 raise ConflictError(f"Not every part has arrived ({exc}): PUT each part to its URL, then complete "
                                     "the upload.", code="upload_incomplete") from None
             await db.set_values(self.engine, row["id"], multipart_id=None)  # joined: nothing left to abort
-        info = await asyncio.to_thread(self.store.stat, key)
+        info = await in_store_thread(self.store.stat, key)
         if info is None:
             raise ConflictError("No bytes have arrived for this upload yet: PUT the file to its URL, then complete "
                                 "it.", code="upload_incomplete")
@@ -209,13 +210,13 @@ class DirectUploadService:
         if local is not None:
             await asyncio.to_thread(os.rename, local, tmp)  # same disk: no copy
         else:
-            await asyncio.to_thread(self.store.get_file, key, tmp)
+            await in_store_thread(self.store.get_file, key, tmp)
         digest = await asyncio.to_thread(file_sha256, tmp)
         if row["sha256"] and digest != row["sha256"]:
             raise BadRequestError(f"The bytes received hash to {digest}, not the sha256 {row['sha256']} declared: "
                                   "the file changed or was damaged on the way. Start a new upload.",
                                   code="checksum_mismatch")
-        await asyncio.to_thread(self.store.delete, key)
+        await in_store_thread(self.store.delete, key)
 
     async def _failed(self, row: dict[str, Any], exc: FlashMLError) -> None:
         if exc.code in ("upload_incomplete", "storage_unavailable"):  # still pending: the client may retry
@@ -228,8 +229,8 @@ class DirectUploadService:
         """Remove an upload's bytes: the object, and the parts of an unfinished multipart upload."""
         try:
             if row["multipart_id"]:
-                await asyncio.to_thread(self.store.abort_multipart, row["object_key"], row["multipart_id"])
-            await asyncio.to_thread(self.store.delete, row["object_key"])
+                await in_store_thread(self.store.abort_multipart, row["object_key"], row["multipart_id"])
+            await in_store_thread(self.store.delete, row["object_key"])
         except FlashMLError:
             pass  # housekeeping removes it when the store is back
 
@@ -249,10 +250,10 @@ class DirectUploadService:
                 removed += 1
                 await self._drop_bytes(row)
         live = {r["object_key"] for r in await db.in_state(self.engine, "pending", "completing")}
-        keys = await asyncio.to_thread(self.store.list_prefix, INCOMING)
+        keys = await in_store_thread(self.store.list_prefix, INCOMING)
         for key in keys:
             if key not in live and key.split(".parts/")[0] not in live:  # expired, failed, done, or a crash's
-                await asyncio.to_thread(self.store.delete, key)
+                await in_store_thread(self.store.delete, key)
         keep = self.settings.upload_session_ttl_s
         old = [r["id"] for r in await db.in_state(self.engine, "done", "failed", "expired")
                if r["updated_at"] < now - keep]

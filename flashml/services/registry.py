@@ -38,6 +38,7 @@ from flashml.signature import Signature
 from flashml.storage.base import CHECKSUMS_NAME, ArtifactStore, StorageUnavailableError
 from flashml.storage.cache import ModelCache, version_prefix
 from flashml.storage.scratch import ScratchSpace, remove_path
+from flashml.storage.threads import in_store_thread
 
 log = logging.getLogger("flashml.registry")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -164,7 +165,7 @@ class RegistryService:
     async def check_store(self, what: str) -> None:
         """Fail fast (503 storage_unavailable) when the artifact store is down, before any work starts."""
         try:
-            await asyncio.to_thread(self.store.check)
+            await in_store_thread(self.store.check)
         except FlashMLError:
             raise
         except OSError as exc:
@@ -213,8 +214,8 @@ class RegistryService:
             on_step("publish")
             checksums = json.loads((bundle.dir / CHECKSUMS_NAME).read_text())
             try:
-                await asyncio.to_thread(self.store.put_file, kept, upload, sha256=bundle.sha256, move=True)
-                await asyncio.to_thread(self.store.publish_dir, version_prefix(model, number), bundle.dir,
+                await in_store_thread(self.store.put_file, kept, upload, sha256=bundle.sha256, move=True)
+                await in_store_thread(self.store.publish_dir, version_prefix(model, number), bundle.dir,
                                         [*bundle.files, CHECKSUMS_NAME])
             except BaseException:
                 await self._remove_objects(model, number, kept)
@@ -230,7 +231,7 @@ class RegistryService:
                 config, tune = serving.initial_config(hints, signature, self.settings,
                                                       ran=not bundle.probe.warmup_error)
                 device, batching = serving.split(config)
-                final = await asyncio.to_thread(self.cache.ensure, model, number, checksums)
+                final = await in_store_thread(self.cache.ensure, model, number, checksums)
                 loaded = await self.pool.load(model, number, final / bundle.manifest.model, signature, batching,
                                               device)
                 if tune:
@@ -276,9 +277,9 @@ class RegistryService:
     async def _remove_objects(self, model: str, number: int, kept: str | None) -> None:
         """Remove a version's objects from the store and the cache (best effort when the store is down)."""
         try:
-            await asyncio.to_thread(self.store.delete_prefix, version_prefix(model, number))
+            await in_store_thread(self.store.delete_prefix, version_prefix(model, number))
             if kept:
-                await asyncio.to_thread(self.store.delete, kept)
+                await in_store_thread(self.store.delete, kept)
         except FlashMLError as exc:
             log.warning("could not remove %s v%d from storage: %s", model, number, exc.message)
         await asyncio.to_thread(self.cache.evict, model, number)
@@ -403,10 +404,10 @@ class RegistryService:
         model, number = row["model"], row["version"]
         if row["state"] == "failed":  # never published (what a failure left is removed as strays at start-up)
             return
-        await asyncio.to_thread(self.store.delete_prefix, version_prefix(model, number))
+        await in_store_thread(self.store.delete_prefix, version_prefix(model, number))
         kept = (row.get("report") or {}).get("bundle_key")
         if kept:
-            await asyncio.to_thread(self.store.delete, kept)
+            await in_store_thread(self.store.delete, kept)
         await asyncio.to_thread(self.cache.evict, model, number)
 
     async def set_archived(self, model: str, number: int, archived: bool, *, actor: str) -> dict[str, Any]:
@@ -437,7 +438,7 @@ class RegistryService:
     async def _load_row(self, row: dict[str, Any], config: dict[str, Any] | None = None) -> LoadedModel:
         model_file = (row.get("manifest") or {}).get("model", "model.onnx")
         checksums = (row.get("report") or {}).get("checksums")
-        folder = await asyncio.to_thread(self.cache.ensure, row["model"], row["version"], checksums)
+        folder = await in_store_thread(self.cache.ensure, row["model"], row["version"], checksums)
         path = folder / model_file
         device, batching = serving.split(config if config is not None else (row.get("config") or {}))
         loaded = await self.pool.load(row["model"], row["version"], path, Signature.from_dict(row["signature"]),
@@ -565,14 +566,14 @@ class RegistryService:
             if (model, number) not in known:
                 await asyncio.to_thread(self.cache.evict, model, number)
         try:
-            keys = await asyncio.to_thread(self.store.list_prefix, "models/")
+            keys = await in_store_thread(self.store.list_prefix, "models/")
             strays = {(k.split("/")[1], k.split("/")[2]) for k in keys if len(k.split("/")) > 3}
             for model, vdir in strays:
                 if vdir[1:].isdigit() and (model, int(vdir[1:])) not in known:
-                    await asyncio.to_thread(self.store.delete_prefix, f"models/{model}/{vdir}/")
-            for key in await asyncio.to_thread(self.store.list_prefix, "uploads/"):
+                    await in_store_thread(self.store.delete_prefix, f"models/{model}/{vdir}/")
+            for key in await in_store_thread(self.store.list_prefix, "uploads/"):
                 if key not in bundles:
-                    await asyncio.to_thread(self.store.delete, key)
+                    await in_store_thread(self.store.delete, key)
         except FlashMLError as exc:
             log.warning("storage clean-up skipped: %s", exc.message)
 

@@ -29,8 +29,9 @@ _SEGMENT = re.compile(r"^[A-Za-z0-9_.@+=-][A-Za-z0-9_.@+= -]*$")
 class StorageUnavailableError(UnavailableError):
     code = "storage_unavailable"
 
-    def __init__(self, what: str, cause: object = None) -> None:
-        detail = f" ({type(cause).__name__})" if cause is not None else ""
+    def __init__(self, what: str, cause: object = None, *, why: str = "") -> None:
+        # The cause (an exception) stays out of the message: people read ``why``, in words.
+        detail = f" ({why})" if why else ""
         super().__init__(f"The artifact storage is unreachable, so {what} cannot be done now{detail}; models that "
                          "are already loaded keep serving. Try again when the storage is back.",
                          code="storage_unavailable")

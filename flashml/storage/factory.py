@@ -16,5 +16,6 @@ def open_store(settings: Settings) -> ArtifactStore:
         access, secret = load_credentials(settings.s3_credentials_file)
         return S3ArtifactStore(settings.s3_endpoint, settings.s3_bucket, prefix=settings.s3_prefix,
                                secure=settings.s3_secure, region=settings.s3_region, access_key=access,
-                               secret_key=secret, timeout_s=settings.storage_timeout_s)
+                               secret_key=secret, timeout_s=settings.storage_timeout_s,
+                               deadline_s=settings.storage_deadline_s)
     raise ValueError(f"setting storage: {settings.storage!r} is not local or s3")

@@ -13,6 +13,7 @@ from flashml.runtime.pool import LoadedModel
 from flashml.runtime.runner import ModelRuntimeError
 from flashml.services.inference import PRIORITY_ONLINE, InferenceFailedError, InferenceService, tag_version
 from flashml.settings import Settings
+from flashml.storage.threads import in_store_thread
 from flashml.tasks.config import TaskConfig, parse_task
 from flashml.tasks.requests import PredictItems, check_count
 from flashml.tasks.runtime import TaskRuntime
@@ -40,7 +41,7 @@ class PredictService:
         if config.task == "raw":
             raise ConflictError(f"{loaded.model} v{loaded.version} is a raw tensor model (no task in its "
                                 "flashml.toml); use POST /v2/models/{model}/infer.", code="not_a_task_model")
-        folder = await asyncio.to_thread(registry.cache.ensure, loaded.model, loaded.version,
+        folder = await in_store_thread(registry.cache.ensure, loaded.model, loaded.version,
                                          ((row or {}).get("report") or {}).get("checksums"))
         runtime = await asyncio.to_thread(TaskRuntime.build, config, loaded.signature, folder)
         self._runtimes = {k: v for k, v in self._runtimes.items() if registry.pool.get(*k) is v[0]}
