@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
@@ -22,6 +21,7 @@ from flashml.api.jobs import DatasetsController, HousekeepingController, JobsCon
 from flashml.api.keys import KeysController, MeController
 from flashml.api.metrics import MetricsController
 from flashml.api.models import ModelsController
+from flashml.api.openapi_errors import ErrorDocumentPlugin
 from flashml.api.predict import PredictController
 from flashml.api.security_headers import security_headers_hook
 from flashml.api.setup import SetupController
@@ -68,8 +68,9 @@ def create_app(settings: Settings) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="FlashML", version=__version__, path="/schema",
             description="Serve ONNX models: KServe V2 inference and the management API.",
-            # Only the machine-readable documents: the bundled HTML viewers load scripts from CDNs.
-            render_plugins=[JsonRenderPlugin()],
+            # Only the machine-readable documents: the bundled HTML viewers load scripts from CDNs. The JSON
+            # document lists each operation's error answers with our {error, code, details} body.
+            render_plugins=[ErrorDocumentPlugin()],
         ),
         debug=False,
     )
@@ -82,7 +83,7 @@ def app_from_env() -> FlashMLServer:
     text = os.environ.get(RESOLVED_ENV)
     settings = Settings.from_json(text) if text else load_settings()
     configure_logging(settings.log_level)
-    return FlashMLServer(create_app(settings), settings.max_request_bytes)
+    return FlashMLServer(create_app(settings), settings.max_request_bytes, settings.body_timeout_s)
 
 
 # Libraries that log routine work at INFO: APScheduler writes two lines for every housekeeping round, six a

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import logging
 import math
 import os
 import sys
@@ -16,6 +17,8 @@ import click
 
 from flashml import __version__, event_loop
 from flashml.settings import RESOLVED_ENV, Settings, SettingsError, load_settings, settings_table
+
+log = logging.getLogger("flashml")
 
 
 def _flag(name: str) -> str:
@@ -74,7 +77,7 @@ def serve(config: Path | None = None, **values: Any) -> None:
     server = Granian("flashml.app:app_from_env", factory=True, address=settings.host, port=settings.port,
                      interface=Interfaces.RSGI, workers=1, runtime_threads=http_threads(settings.http_threads),
                      log_level=settings.log_level.lower(),
-                     workers_kill_timeout=30, **_tls_options(settings))
+                     workers_kill_timeout=30, **_connection_options(settings), **_tls_options(settings))
     server.serve()
 
 
@@ -95,6 +98,36 @@ def http_threads(setting: int, cores: int | None = None) -> int:
     if setting > 0:
         return setting
     return max(1, min(4, (cores or os.cpu_count() or 1) // 4))
+
+
+def _connection_options(settings: Settings) -> dict[str, Any]:
+    """Bounds that keep idle and slow clients from holding the server.
+
+    HTTP/1.1 only: in Granian's auto mode a connection that never sends a byte waits forever in the HTTP/2
+    detection, outside the header timeout, and 1024 of them (the default limit) locked every client out.
+    """
+    from granian.constants import HTTPModes
+    from granian.http import HTTP1Settings
+
+    limit = raise_open_files(settings.max_connections)
+    return {"http": HTTPModes.http1, "backpressure": limit, "backlog": min(limit, 4096),
+            "http1_settings": HTTP1Settings(header_read_timeout=int(settings.header_timeout_s * 1000))}
+
+
+def raise_open_files(connections: int, spare: int = 256) -> int:
+    """Raise the open-files soft limit towards the hard one so that ``connections`` sockets fit next to the
+    files the server itself opens (``spare``); returns the connections that fit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + spare
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    fits = connections if soft == resource.RLIM_INFINITY else max(16, min(connections, soft - spare))
+    if fits < connections:
+        log.warning("only %d connections fit the open-files limit (%d); raise it (LimitNOFILE)", fits, soft)
+    return fits
 
 
 def _tls_options(settings: Settings) -> dict[str, Any]:

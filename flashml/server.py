@@ -15,12 +15,11 @@ import logging
 import re
 import sys
 from typing import Any
-from urllib.parse import unquote
 
 from granian.asgi import LifespanProtocol
 
 from flashml.api import error_handlers
-from flashml.api.asgi_bridge import run_asgi
+from flashml.api.asgi_bridge import BODY_STALLED, run_asgi
 from flashml.api.security_headers import fast_path_headers, forwarded_https
 from flashml.api.v2_infer import HEADER_LENGTH_KEY, ROUTING_HEADER, TIMEOUT_HEADER, answer_infer, error_body
 from flashml.errors import FlashMLError
@@ -30,15 +29,18 @@ log = logging.getLogger("flashml.api")
 INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer/?")
 TOO_LARGE = json.dumps({"error": error_handlers.TOO_LARGE, "code": "payload_too_large"}).encode()
 INTERNAL = json.dumps({"error": error_handlers.INTERNAL, "code": "internal_error"}).encode()
+BODY_TIMEOUT = json.dumps({"error": BODY_STALLED, "code": "body_timeout"}).encode()
+MIN_BODY_RATE = 1024 * 1024  # bytes/s: a body with a length may take body_timeout_s plus length at this rate
 JSON = [("content-type", "application/json")]
 
 
 class FlashMLServer:
     """RSGI application around the Litestar app (``app``)."""
 
-    def __init__(self, app: Any, max_body_bytes: int) -> None:
+    def __init__(self, app: Any, max_body_bytes: int, body_timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
         self._lifespan: LifespanProtocol | None = None
         self._headers = {False: fast_path_headers(False), True: fast_path_headers(True)}  # plain, HTTPS
         self._trusted: tuple[str, ...] = ()
@@ -60,9 +62,10 @@ class FlashMLServer:
         if scope.proto != "http":
             protocol.close(403)  # no websockets here
             return
-        match = INFER_PATH.fullmatch(unquote(scope.path)) if scope.method == "POST" else None
+        match = INFER_PATH.fullmatch(scope.path) if scope.method == "POST" else None
         if match is None:
-            await run_asgi(self.app, scope, protocol, self._lifespan.state if self._lifespan else {})
+            await run_asgi(self.app, scope, protocol, self._lifespan.state if self._lifespan else {},
+                           self.body_timeout_s)
             return
         headers = scope.headers
         security = self._headers[scope.scheme == "https" or (bool(self._trusted) and forwarded_https(
@@ -72,8 +75,17 @@ class FlashMLServer:
             if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
                 protocol.response_bytes(413, [*JSON, *security], TOO_LARGE)
                 return
-            # With a length (checked above) the body comes in one call; without one it is read in chunks.
-            body = await protocol() if length is not None and length.isdigit() else await self._body(protocol)
+            # With a length (checked above) the body comes in one call, within a deadline that grows with the
+            # length; without one it is read in chunks, each within body_timeout_s. A stalled client is let go.
+            try:
+                if length is not None and length.isdigit():
+                    async with asyncio.timeout(self.body_timeout_s + int(length) / MIN_BODY_RATE):
+                        body = await protocol()
+                else:
+                    body = await self._body(protocol)
+            except TimeoutError:
+                protocol.response_bytes(408, [*JSON, *security], BODY_TIMEOUT)
+                return
             if body is None:
                 protocol.response_bytes(413, [*JSON, *security], TOO_LARGE)
                 return
@@ -91,7 +103,13 @@ class FlashMLServer:
     async def _body(self, protocol: Any) -> bytes | None:
         """The whole body, or None past ``max_body_bytes`` (read in chunks: chunked bodies have no length)."""
         chunks, size = [], 0
-        async for chunk in protocol:
+        stream = protocol.__aiter__()
+        while True:
+            try:
+                async with asyncio.timeout(self.body_timeout_s):
+                    chunk = await stream.__anext__()
+            except StopAsyncIteration:
+                break
             size += len(chunk)
             if size > self.max_body_bytes:
                 return None

@@ -6,10 +6,15 @@ everything else (the console, the management API, static files) still runs on Li
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote
 
 ASGI = {"version": "3.0", "spec_version": "2.3"}
+BODY_STALLED = "The request body stopped arriving; send it again (setting body_timeout_s)."
+_BODY_TIMEOUT = json.dumps({"error": BODY_STALLED, "code": "body_timeout"}).encode()
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 def _address(value: str) -> tuple[str, int] | None:
@@ -18,38 +23,55 @@ def _address(value: str) -> tuple[str, int] | None:
 
 
 def asgi_scope(scope: Any, state: dict[str, Any]) -> dict[str, Any]:
+    # Granian hands over the path already percent-decoded (invalid UTF-8 as U+FFFD): decoding it again would
+    # turn %2525 into %, and any text may be in it, so raw_path is re-quoted, never encoded as Latin-1.
     path = scope.path
     return {
         "type": "http", "asgi": ASGI, "http_version": scope.http_version, "method": scope.method,
-        "scheme": scope.scheme, "path": unquote(path), "raw_path": path.encode("latin-1"), "root_path": "",
-        "query_string": scope.query_string.encode("latin-1"),
-        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in scope.headers.items()],
+        "scheme": scope.scheme, "path": path, "raw_path": quote(path, safe=_PATH_SAFE).encode("ascii"),
+        "root_path": "", "query_string": scope.query_string.encode("utf-8", "replace"),
+        "headers": [(k.lower().encode("latin-1", "replace"), v.encode("latin-1", "replace"))
+                    for k, v in scope.headers.items()],
         "client": _address(scope.client), "server": _address(scope.server), "state": state.copy(),
     }
 
 
-async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any]) -> None:
-    """One HTTP request through ``app``: the body streams in, the answer goes out whole or streamed."""
+async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any], body_timeout_s: float = 30.0) -> None:
+    """One HTTP request through ``app``: the body streams in, the answer goes out whole or streamed.
+
+    A body whose next piece takes longer than ``body_timeout_s`` reads as a disconnect to the app, and the
+    client gets 408: a stalled upload frees its handler instead of holding it forever.
+    """
     body = protocol.__aiter__()
-    body_done = False
+    body_done = stalled = False
     response: dict[str, Any] = {}  # status and headers, once the app starts its answer
     stream = None
 
     async def receive() -> dict[str, Any]:
-        nonlocal body_done
+        nonlocal body_done, stalled
         if not body_done:
             try:
-                chunk = await body.__anext__()
+                async with asyncio.timeout(body_timeout_s):
+                    chunk = await body.__anext__()
                 return {"type": "http.request", "body": chunk, "more_body": True}
             except StopAsyncIteration:
                 body_done = True
                 return {"type": "http.request", "body": b"", "more_body": False}
+            except TimeoutError:
+                body_done = stalled = True
+                return {"type": "http.disconnect"}
         await protocol.client_disconnect()
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         nonlocal stream
         kind = message["type"]
+        if stalled:  # whatever the app makes of the "disconnect", the client gets the reason
+            if kind == "http.response.start":
+                response["status"] = 408
+            elif not message.get("more_body", False) and stream is None:
+                protocol.response_bytes(408, [("content-type", "application/json")], _BODY_TIMEOUT)
+            return
         if kind == "http.response.start":
             response["status"] = message["status"]
             response["headers"] = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())]
@@ -65,4 +87,7 @@ async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any]) -
 
     await app(asgi_scope(scope, state), receive, send)
     if not response:  # the app ended without answering (ASGI servers answer 500 then)
-        protocol.response_empty(500, [])
+        if stalled:
+            protocol.response_bytes(408, [("content-type", "application/json")], _BODY_TIMEOUT)
+        else:
+            protocol.response_empty(500, [])
