@@ -40,6 +40,13 @@ class Settings:
                                               "X-Forwarded-For are believed (Secure cookies, client address).")
     http_threads: int = _s(0, "Granian's I/O threads, which read request bodies; 0: one per four cores, 1 to 4 "
                             "(images at a GPU's rate need more than one; on a small box more take cores from models).")
+    max_connections: int = _s(4096, "Open client connections served at once; more wait in the listen backlog. Above "
+                               "Granian's default 1024 so that idle connections cannot lock clients out (each costs "
+                               "some KiB); the open-files limit is raised to fit it.")
+    header_timeout_s: float = _s(15.0, "Longest a connection may take to send a request's headers, and longest a "
+                                 "kept-alive connection may sit idle: then it is closed (idle clients hold nothing).")
+    body_timeout_s: float = _s(30.0, "Longest wait for the next piece of a request body; a stalled upload is answered "
+                               "408 and its connection freed.")
     device: str = _s("auto", "Where models run: auto (CUDA when it works, else CPU), cpu, or cuda / cuda:N.")
     intra_op_threads: int = _s(0, "ONNX Runtime threads per execution instance; 0: the cores split among instances.")
     inline_run_us: int = _s(500, "A batch expected to take less CPU time than this runs on the event loop, not a "
@@ -51,6 +58,8 @@ class Settings:
     max_queue_size: int = _s(256, "Requests that may wait per model version; more are refused with 503.")
     max_upload_bytes: int = _s(4 * GiB, "Largest model upload accepted, in bytes (413 above it).")
     max_request_bytes: int = _s(64 * MiB, "Largest inference request body, in bytes (413 above it).")
+    max_request_strings: int = _s(1_000_000, "Most BYTES (string) elements one inference request may carry (413 "
+                                  "above it): each is a Python object, and 15.7 million cost 9.6 s of CPU to read.")
     predict_max_items: int = _s(64, "Most images or texts one predict call may carry (413 above it).")
     predict_max_image_pixels: int = _s(40_000_000, "Largest image predict decodes, in pixels (413 above it).")
     bundle_max_members: int = _s(1000, "Most files a bundle archive may hold.")
@@ -184,7 +193,8 @@ def _build(values: Mapping[str, Any]) -> Settings:
 
 # Numbers that 0 or less would break (a zero interval, a zero budget, an empty upload limit); where 0 means
 # something (none, off, unbounded, every batch in a worker thread) the setting may be 0. Floats must be finite.
-_ABOVE_ZERO = ("latency_budget_ms", "max_upload_bytes", "max_request_bytes", "predict_max_items",
+_ABOVE_ZERO = ("max_request_strings", "max_connections", "header_timeout_s", "body_timeout_s",
+               "latency_budget_ms", "max_upload_bytes", "max_request_bytes", "predict_max_items",
                "predict_max_image_pixels", "bundle_max_members", "bundle_max_bytes", "bundle_max_ratio",
                "validation_timeout_s", "validation_memory_bytes", "canary_check_interval_s", "storage_timeout_s",
                "storage_deadline_s", "job_storage_wait_s",
