@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import socket
+import threading
+import time
 import uuid
 
 import httpx
@@ -185,3 +190,80 @@ def test_multipart_with_a_missing_part_is_refused_and_can_be_aborted(store, tmp_
     store.abort_multipart(key, mp)
     store.abort_multipart(key, mp)  # twice is fine
     assert store.list_prefix("incoming/") == [] and not store.exists(key)
+
+
+def test_a_vanished_bucket_reads_as_empty_and_the_next_write_makes_it_again(s3_endpoint, tmp_path):
+    store = make_s3(s3_endpoint, "team/")
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"model bytes")
+    store.put_file("models/a/v1/model.onnx", src)
+    store.delete_prefix("models/")
+    store.client.remove_bucket(store.bucket)  # what a store that restarted empty looks like
+    assert store.stat("models/a/v1/model.onnx") is None
+    assert store.list_prefix("models/") == [] and store.delete_prefix("models/") == 0
+    store.delete("models/a/v1/model.onnx")
+    with pytest.raises(FileNotFoundError):
+        store.get_file("models/a/v1/model.onnx", tmp_path / "out.bin")
+    store.put_file("models/a/v1/model.onnx", src)  # not NoSuchBucket: the bucket is made again
+    assert store.list_prefix("models/") == ["models/a/v1/model.onnx"]
+    store.delete_prefix("models/")
+    store.client.remove_bucket(store.bucket)
+    store.put_stream("incoming/x", io.BytesIO(b"streamed"), 8)
+    assert store.stat("incoming/x").size == 8
+
+
+class _SlowLink:
+    """A TCP relay in front of the store whose answers move at ``rate`` bytes a second: slow, never still.
+
+    Only answers: a slow request body sits in the sender's socket buffers, which look like silence at its end.
+    """
+
+    def __init__(self, upstream: str, rate: int) -> None:
+        self.upstream, self.rate = upstream.rsplit(":", 1), rate
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection((self.upstream[0], int(self.upstream[1])))
+            for src, dst, rate in ((client, upstream, None), (upstream, client, self.rate)):
+                threading.Thread(target=self._pump, args=(src, dst, rate), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, rate: int | None) -> None:
+        try:
+            while data := src.recv(32 << 10):
+                dst.sendall(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_slow_transfer_that_keeps_moving_outlasts_the_deadline(s3_endpoint, tmp_path):
+    """The deadline is on silence, not on length: a 6 MiB download at 3 MiB/s takes 2 s, with a 1 s deadline."""
+    link = _SlowLink(s3_endpoint, 3 << 20)
+    try:
+        store = S3ArtifactStore(link.endpoint, f"b-{uuid.uuid4().hex[:12]}", secure=False, access_key=ACCESS,
+                                secret_key=SECRET, timeout_s=1, deadline_s=1)
+        store.prepare()
+        src = tmp_path / "big.bin"
+        src.write_bytes(os.urandom(6 << 20))
+        store.put_file("models/big/v1/model.onnx", src)
+        started = time.monotonic()
+        store.get_file("models/big/v1/model.onnx", tmp_path / "back.bin")
+        assert time.monotonic() - started > 1.5  # well past the deadline, and fine
+        assert file_sha256(tmp_path / "back.bin") == file_sha256(src)
+    finally:
+        link.close()
