@@ -12,6 +12,7 @@ from litestar.response import File
 
 from flashml.api.models import _actor, _source_name
 from flashml.api.openapi_bodies import read_json_object
+from flashml.api.params import RowId
 from flashml.auth.principal import Principal
 from flashml.jobs.results import MEDIA_TYPES
 from flashml.services.container import Services
@@ -39,7 +40,7 @@ class DatasetsController(Controller):
         return await services.datasets.get(dataset_id)
 
 
-async def result_file(services: Services, job_id: int) -> File:
+async def result_file(services: Services, job_id: RowId) -> File:
     """The job's result file from the store (copied to scratch first when the store is remote)."""
     row, key = await services.jobs.result(job_id)
     store = services.jobs.runner.store
@@ -70,19 +71,19 @@ class JobsController(Controller):
         return await services.jobs.list()
 
     @get("/{job_id:int}", summary="A job: state, rows done, rows/s, ETA")
-    async def get_job(self, job_id: int, viewer: Principal, services: Services) -> dict[str, Any]:
+    async def get_job(self, job_id: RowId, viewer: Principal, services: Services) -> dict[str, Any]:
         return await services.jobs.get(job_id)
 
     @get("/{job_id:int}/log", summary="A job's log: errors with their row numbers, and events")
-    async def job_log(self, job_id: int, viewer: Principal, services: Services) -> list[dict[str, Any]]:
+    async def job_log(self, job_id: RowId, viewer: Principal, services: Services) -> list[dict[str, Any]]:
         return await services.jobs.log(job_id)
 
     @get("/{job_id:int}/result", summary="Download a succeeded job's result file")
-    async def job_result(self, job_id: int, viewer: Principal, services: Services) -> File:
+    async def job_result(self, job_id: RowId, viewer: Principal, services: Services) -> File:
         return await result_file(services, job_id)
 
     @post("/{job_id:int}/{action:str}", summary="cancel, pause, resume or retry a job", status_code=200)
-    async def control_job(self, job_id: int, action: str, maintainer: Principal, services: Services
+    async def control_job(self, job_id: RowId, action: str, maintainer: Principal, services: Services
                           ) -> dict[str, Any]:
         return await services.jobs.control(job_id, action, actor=_actor(maintainer))
 
@@ -96,7 +97,7 @@ class SchedulesController(Controller):
         return await services.jobs.list_schedules()
 
     @delete("/{schedule_id:int}", summary="Delete a schedule (its jobs stay)", status_code=204)
-    async def delete_schedule(self, schedule_id: int, maintainer: Principal, services: Services) -> None:
+    async def delete_schedule(self, schedule_id: RowId, maintainer: Principal, services: Services) -> None:
         await services.jobs.delete_schedule(schedule_id)
 
 

@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, delete, get, patch, post
 
 from flashml.api.models import _actor
+from flashml.api.params import RowId
 from flashml.auth.principal import Principal, require_may_manage_key
 from flashml.db import audit
 from flashml.services.container import Services
@@ -55,19 +56,19 @@ class KeysController(Controller):
         return keys if maintainer.is_admin else [k for k in keys if k["role"] == "inference"]
 
     @get("/{key_id:int}", summary="One API key, with its limits and today's use")
-    async def get_key(self, key_id: int, maintainer: Principal, services: Services) -> dict[str, Any]:
+    async def get_key(self, key_id: RowId, maintainer: Principal, services: Services) -> dict[str, Any]:
         key = await services.keys.get(key_id)
         require_may_manage_key(maintainer, key["role"])
         return key
 
     @patch("/{key_id:int}", summary="Change an API key's rate limit, burst, daily quota or weight")
-    async def set_limits(self, key_id: int, data: KeyLimits, maintainer: Principal,
+    async def set_limits(self, key_id: RowId, data: KeyLimits, maintainer: Principal,
                          services: Services) -> dict[str, Any]:
         require_may_manage_key(maintainer, (await services.keys.get(key_id))["role"])
         return await services.keys.set_limits(key_id, actor=_actor(maintainer), **data.changes())
 
     @delete("/{key_id:int}", summary="Revoke an API key (it stops working at once)", status_code=200)
-    async def revoke_key(self, key_id: int, maintainer: Principal, services: Services) -> dict[str, Any]:
+    async def revoke_key(self, key_id: RowId, maintainer: Principal, services: Services) -> dict[str, Any]:
         require_may_manage_key(maintainer, (await services.keys.get(key_id))["role"])
         return await services.keys.revoke(key_id, actor=_actor(maintainer))
 

@@ -8,6 +8,7 @@ from urllib.parse import unquote
 from litestar import Controller, Request, Response, delete, get, patch, post
 
 from flashml.api.openapi_bodies import ConfigPatchOperation, UploadOperation, read_json_object
+from flashml.api.params import RowId
 from flashml.auth.principal import Principal
 from flashml.services.container import Services
 
@@ -79,40 +80,40 @@ class ModelsController(Controller):
         return (await services.registry.get_model(model))["versions"]
 
     @get("/{model:str}/versions/{version:int}", summary="Get a version: state, signature, validation report")
-    async def get_version(self, model: str, version: int, viewer: Principal, services: Services) -> dict[str, Any]:
+    async def get_version(self, model: str, version: RowId, viewer: Principal, services: Services) -> dict[str, Any]:
         return await services.registry.get_version(model, version)
 
     @patch("/{model:str}/versions/{version:int}", summary="Pin a version (never unloaded for memory) or unpin it")
-    async def patch_version(self, model: str, version: int, request: Request, maintainer: Principal,
+    async def patch_version(self, model: str, version: RowId, request: Request, maintainer: Principal,
                             services: Services) -> dict[str, Any]:
         body = await read_json_object(request)
         return await services.registry.set_pinned(model, version, body, actor=_actor(maintainer))
 
     @delete("/{model:str}/versions/{version:int}", summary="Delete a version", status_code=204)
-    async def delete_version(self, model: str, version: int, maintainer: Principal, services: Services,
+    async def delete_version(self, model: str, version: RowId, maintainer: Principal, services: Services,
                              force: bool = False) -> None:
         await services.registry.delete_version(model, version, force=force, actor=_actor(maintainer))
 
     @post("/{model:str}/versions/{version:int}/archive", summary="Archive a version (stop serving it)",
           status_code=200)
-    async def archive_version(self, model: str, version: int, maintainer: Principal,
+    async def archive_version(self, model: str, version: RowId, maintainer: Principal,
                               services: Services) -> dict[str, Any]:
         return await services.registry.set_archived(model, version, True, actor=_actor(maintainer))
 
     @post("/{model:str}/versions/{version:int}/restore", summary="Serve an archived version again",
           status_code=200)
-    async def restore_version(self, model: str, version: int, maintainer: Principal,
+    async def restore_version(self, model: str, version: RowId, maintainer: Principal,
                               services: Services) -> dict[str, Any]:
         return await services.registry.set_archived(model, version, False, actor=_actor(maintainer))
 
     @get("/{model:str}/versions/{version:int}/config",
          summary="A version's serving config (device, instances, batching), performance card and live stats")
-    async def get_config(self, model: str, version: int, viewer: Principal, services: Services) -> dict[str, Any]:
+    async def get_config(self, model: str, version: RowId, viewer: Principal, services: Services) -> dict[str, Any]:
         return await services.registry.get_config(model, version)
 
     @patch("/{model:str}/versions/{version:int}/config", summary="Change a version's serving config live",
            operation_class=ConfigPatchOperation)
-    async def patch_config(self, model: str, version: int, request: Request, maintainer: Principal,
+    async def patch_config(self, model: str, version: RowId, request: Request, maintainer: Principal,
                            services: Services) -> dict[str, Any]:
         changes = await read_json_object(request)
         return await services.registry.patch_config(model, version, changes, actor=_actor(maintainer))

@@ -11,6 +11,7 @@ from flashml.services.container import Services
 
 HEADER_LENGTH_KEY = HEADER_LENGTH.lower()  # header names as the servers hand them over
 TIMEOUT_HEADER = "flashml-timeout-ms"  # or Triton's `timeout` request parameter (microseconds)
+MAX_TIMEOUT_MS = 86_400_000
 ROUTING_HEADER = "flashml-routing-key"  # sticks a caller to one side of an alias's split (default: the key id)
 
 
@@ -53,7 +54,7 @@ def _timeout_us(value: str | None) -> int | None:
         ms = float(value)
     except ValueError:
         ms = -1.0
-    if not ms >= 0:
-        raise BadRequestError("FlashML-Timeout-Ms must be a non-negative number of milliseconds.",
-                              code="malformed_request")
+    if not 0 <= ms <= MAX_TIMEOUT_MS:  # also NaN, inf and 1e308, which no clock can add
+        raise BadRequestError(f"FlashML-Timeout-Ms must be a number of milliseconds from 0 to {MAX_TIMEOUT_MS} "
+                              "(a day).", code="malformed_request")
     return int(ms * 1000) or None

@@ -6,6 +6,7 @@ import math
 import struct
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from flashml.datatypes import BY_V2, DataType
@@ -20,13 +21,30 @@ def element_count(shape: list[int]) -> int:
 
 
 def from_json(name: str, dt: DataType, shape: list[int], data: Any) -> np.ndarray:
-    """A JSON `data` member (flat or nested, row-major) as an array of the declared datatype and shape."""
-    if dt.v2 == "BYTES":
-        return _bytes_from_json(name, shape, data)
-    try:
-        raw = np.asarray(data)
-    except ValueError:
-        raise TensorError(f"Input {name!r}: `data` is a ragged nested list.", code="tensor_shape") from None
+    """A JSON `data` member (flat or nested, row-major) as an array of the declared datatype and shape.
+
+    ``data`` may also be the member's undecoded text (``msgspec.Raw``, for large bodies): numbers are then read
+    a piece at a time, so that no single call holds the interpreter for long (see ``_numbers_from_text``)."""
+    if isinstance(data, msgspec.Raw):
+        if dt.v2 == "BYTES":
+            # Every string has two quotes no backslash escapes: a count that refuses far too many strings
+            # before any of them becomes an object (escaped backslashes only make the estimate smaller).
+            text = bytes(data)
+            if (text.count(b'"') - text.count(b'\\"')) // 2 > element_count(shape):
+                raise TensorError(f"Input {name!r}: shape {shape} needs {element_count(shape)} elements, `data` "
+                                  "has more.", code="tensor_element_count")
+            return _bytes_from_json(name, shape, _decode(name, data))
+        raw = _numbers_from_text(name, data)
+        if dt.numpy.kind in "iu" and raw.dtype.kind in "fO":  # the exact slow path needs the values themselves
+            return from_json(name, dt, shape, _decode(name, data))
+        data = None
+    else:
+        if dt.v2 == "BYTES":
+            return _bytes_from_json(name, shape, data)
+        try:
+            raw = np.asarray(data)
+        except ValueError:
+            raise TensorError(f"Input {name!r}: `data` is a ragged nested list.", code="tensor_shape") from None
     if raw.size != element_count(shape):
         raise TensorError(f"Input {name!r}: shape {shape} needs {element_count(shape)} elements, "
                           f"`data` has {raw.size}.", code="tensor_element_count")
@@ -43,6 +61,37 @@ def from_json(name: str, dt: DataType, shape: list[int], data: Any) -> np.ndarra
             raise TensorError(f"Input {name!r}: a value is outside the range of {dt.v2} "
                               f"[{info.min}, {info.max}].", code="tensor_datatype")
     return raw.astype(target, copy=False).reshape(shape)
+
+
+TEXT_PIECE_BYTES = 1 << 20
+
+
+def _decode(name: str, text: msgspec.Raw) -> Any:
+    try:
+        return msgspec.json.decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        raise TensorError(f"Input {name!r}: `data` is not a JSON list of values.", code="malformed_request") from None
+
+
+def _numbers_from_text(name: str, text: msgspec.Raw) -> np.ndarray:
+    """The numbers of a JSON list (nested or flat) in row-major order, decoded about a MiB of text at a time.
+
+    Brackets and blanks are dropped (the element count is checked against the shape afterwards), the rest is
+    cut at commas; each piece is one short call, and between them other threads, the event loop's included,
+    get the interpreter. One 60 MB list of numbers read in a single call held it for over two seconds."""
+    raw = bytes(text)
+    pieces, start = [], 0
+    try:
+        while start < len(raw):
+            end = raw.find(b",", start + TEXT_PIECE_BYTES)
+            end = len(raw) if end < 0 else end
+            piece = raw[start:end].translate(None, b"[] \n\r\t")
+            if piece:
+                pieces.append(np.asarray(msgspec.json.decode(b"[" + piece + b"]")))
+            start = end + 1
+    except msgspec.DecodeError:
+        raise TensorError(f"Input {name!r}: `data` must be a JSON list of numbers.", code="tensor_datatype") from None
+    return np.concatenate(pieces) if pieces else np.asarray([])
 
 
 def _big_integers(name: str, dt: DataType, data: Any, raw: np.ndarray) -> np.ndarray:
@@ -67,20 +116,26 @@ def _describe(raw: np.ndarray) -> str:
 
 
 def _bytes_from_json(name: str, shape: list[int], data: Any) -> np.ndarray:
+    count = element_count(shape)
     flat: list[str] = []
-
-    def walk(item: Any) -> None:
-        if isinstance(item, list):
-            for x in item:
-                walk(x)
-        elif isinstance(item, str):
+    # A loop, not recursion, whatever the nesting; and it stops at one string more than the shape holds, so a
+    # request's cost follows its declared shape (bounded by max_request_strings), not the size of its data.
+    stack = [iter((data,))]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                stack.append(iter(item))
+                break
+            if not isinstance(item, str):
+                raise TensorError(f"Input {name!r}: datatype BYTES needs strings in `data`, got "
+                                  f"{type(item).__name__}.", code="tensor_datatype")
             flat.append(item)
+            if len(flat) > count:
+                raise TensorError(f"Input {name!r}: shape {shape} needs {count} elements, `data` has more.",
+                                  code="tensor_element_count")
         else:
-            raise TensorError(f"Input {name!r}: datatype BYTES needs strings in `data`, got {type(item).__name__}.",
-                              code="tensor_datatype")
-
-    walk(data)
-    if len(flat) != element_count(shape):
+            stack.pop()
+    if len(flat) != count:
         raise TensorError(f"Input {name!r}: shape {shape} needs {element_count(shape)} elements, "
                           f"`data` has {len(flat)}.", code="tensor_element_count")
     return np.array(flat, dtype=object).reshape(shape)
@@ -104,6 +159,9 @@ def _bytes_from_binary(name: str, shape: list[int], count: int, buf: memoryview)
     items: list[str] = []
     offset, end = 0, len(buf)
     while offset < end:
+        if len(items) == count:
+            raise TensorError(f"Input {name!r}: shape {shape} needs {count} elements, the binary data holds more.",
+                              code="tensor_element_count")
         if offset + 4 > end:
             raise TensorError(f"Input {name!r}: BYTES element {len(items)} has a cut-off length prefix.",
                               code="binary_size")

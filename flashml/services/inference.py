@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flashml.auth.principal import Principal
@@ -23,6 +25,10 @@ from flashml.services.shadow import ShadowService
 from flashml.storage.base import StorageUnavailableError
 
 PRIORITY_ONLINE = 0  # always ahead of batch-job requests (priority 1)
+# Bodies up to this are read on the event loop (handing them to a thread costs more than reading them); larger
+# ones in a thread of their own pool, which reads large JSON in pieces so the loop keeps answering meanwhile.
+DECODE_INLINE_BYTES = 256 * 1024
+_decode_pool = ThreadPoolExecutor(2, thread_name_prefix="flashml-decode")
 
 
 def online_priority(requested: int, default: float = PRIORITY_ONLINE) -> float:
@@ -145,7 +151,12 @@ class InferenceService:
     async def _answer(self, loaded: LoadedModel, principal: Principal, model: str, body: bytes,
                       header_length: int | None, timeout_us: int | None, priority: int,
                       mirror: tuple[Any, Any] | None = None) -> tuple[bytes, dict[str, str]]:
-        request = parse_infer_request(body, header_length, loaded.signature)
+        max_strings = self.registry.settings.max_request_strings
+        if len(body) <= DECODE_INLINE_BYTES:
+            request = parse_infer_request(body, header_length, loaded.signature, max_strings)
+        else:
+            request = await asyncio.get_running_loop().run_in_executor(
+                _decode_pool, parse_infer_request, body, header_length, loaded.signature, max_strings)
         names = [o.name for o in request.outputs] if request.outputs else [o.name for o in loaded.signature.outputs]
         cache = self.registry.response_caches.caches.get(model)  # None unless the model turned it on
         key = request_key(loaded.version, request.inputs, names) if cache is not None else b""
@@ -172,8 +183,13 @@ class InferenceService:
             if "INVALID_ARGUMENT" in message or "invalid dimensions" in message.lower():
                 raise BadRequestError(f"The model refused these inputs: {message}", code="inference_failed") from exc
             raise InferenceFailedError(f"The model failed while running: {message}") from exc
-        body_out, headers = encode_infer_response(model, str(loaded.version), request.id, outputs, request,
-                                                  loaded.signature)
+        if sum(a.nbytes for a in outputs.values()) <= DECODE_INLINE_BYTES:
+            body_out, headers = encode_infer_response(model, str(loaded.version), request.id, outputs, request,
+                                                      loaded.signature)
+        else:  # a large answer is written in the decode pool too
+            body_out, headers = await asyncio.get_running_loop().run_in_executor(
+                _decode_pool, encode_infer_response, model, str(loaded.version), request.id, outputs, request,
+                loaded.signature)
         headers["FlashML-Model-Version"] = str(loaded.version)
         if cache is not None:
             headers["FlashML-Cache"] = "hit" if hit else "miss"

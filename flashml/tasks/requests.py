@@ -39,6 +39,8 @@ def from_json(body: bytes) -> PredictItems:
         data = json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequestError(f"The body is not valid JSON: {exc}.", code="bad_json") from None
+    except RecursionError:
+        raise BadRequestError("The body's JSON is nested too deeply.", code="bad_json") from None
     if not isinstance(data, dict) or len({"images", "texts"} & set(data)) != 1:
         raise BadRequestError('Send {"images": ["<base64>", ...]} or {"texts": ["...", ...]}.', code="no_items")
     kind = "images" if "images" in data else "texts"

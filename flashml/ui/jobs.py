@@ -14,6 +14,7 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 
+from flashml.api.params import RowId
 from flashml.auth.csrf import CSRF_FIELD, CSRF_HEADER, require_csrf
 from flashml.auth.principal import require_role
 from flashml.errors import FlashMLError
@@ -80,7 +81,7 @@ class JobsPageController(Controller):
 
     @get("/jobs/{job_id:int}")
     async def job_page(self, request: Request, sessions: SessionService, services: Services,
-                       job_id: int) -> Template | Redirect:
+                       job_id: RowId) -> Template | Redirect:
         user = await current_user(request, sessions)
         if user is None:
             return to_login(request)
@@ -123,7 +124,7 @@ class JobsPageController(Controller):
         return Redirect(f"/jobs/{record['id']}" if kind == "job" else "/jobs?done=schedule", status_code=303)
 
     @post("/jobs/{job_id:int}/{action:str}", status_code=303)
-    async def control(self, request: Request, sessions: SessionService, services: Services, job_id: int,
+    async def control(self, request: Request, sessions: SessionService, services: Services, job_id: RowId,
                       action: str) -> Template | Redirect:
         user = await self._checked(request, sessions)
         if isinstance(user, Redirect):
@@ -138,7 +139,7 @@ class JobsPageController(Controller):
 
     @post("/schedules/{schedule_id:int}/delete", status_code=303)
     async def delete_schedule(self, request: Request, sessions: SessionService, services: Services,
-                              schedule_id: int) -> Template | Redirect:
+                              schedule_id: RowId) -> Template | Redirect:
         user = await self._checked(request, sessions)
         if isinstance(user, Redirect):
             return user

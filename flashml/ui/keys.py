@@ -15,6 +15,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
 from flashml.api.models import _actor
+from flashml.api.params import RowId
 from flashml.auth.csrf import require_csrf, submitted_csrf
 from flashml.auth.principal import KEY_ROLES, Principal, require_may_manage_key
 from flashml.errors import BadRequestError, FlashMLError
@@ -151,7 +152,7 @@ class KeysPageController(Controller):
         return await self._page(user, services, new_key=key_view(key, user.principal()),
                                 notice=f"Created the key {key['name']!r}.")
 
-    async def _change(self, request: Request, sessions: SessionService, services: Services, key_id: int,
+    async def _change(self, request: Request, sessions: SessionService, services: Services, key_id: RowId,
                       action: str) -> Response:
         user = await current_user(request, sessions)
         if user is None:
@@ -177,10 +178,10 @@ class KeysPageController(Controller):
 
     @post("/keys/{key_id:int}/revoke", status_code=200)
     async def revoke_key(self, request: Request, sessions: SessionService, services: Services,
-                         key_id: int) -> Response:
+                         key_id: RowId) -> Response:
         return await self._change(request, sessions, services, key_id, "revoke")
 
     @post("/keys/{key_id:int}/limits", status_code=200)
     async def set_limits(self, request: Request, sessions: SessionService, services: Services,
-                         key_id: int) -> Response:
+                         key_id: RowId) -> Response:
         return await self._change(request, sessions, services, key_id, "limits")

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 
+from flashml.api.params import RowId
 from flashml.auth.csrf import CSRF_FIELD, CSRF_HEADER, require_csrf
 from flashml.auth.principal import require_role
 from flashml.errors import FlashMLError
@@ -197,7 +198,7 @@ class ModelsPageController(Controller):
 
     @post("/models/{name:str}/versions/{version:int}/config", status_code=303)
     async def save_config(self, request: Request, sessions: SessionService, services: Services, name: str,
-                          version: int) -> Template | Redirect:
+                          version: RowId) -> Template | Redirect:
         user = await self._checked(request, sessions, name)
         if isinstance(user, Redirect):
             return user
@@ -215,7 +216,7 @@ class ModelsPageController(Controller):
         return Redirect(f"/models/{quote(name, safe='')}?done=config", status_code=303)
 
     async def _lifecycle(self, request: Request, sessions: SessionService, services: Services, name: str,
-                         version: int, action: str) -> Template | Redirect:
+                         version: RowId, action: str) -> Template | Redirect:
         user = await self._checked(request, sessions, name)
         if isinstance(user, Redirect):
             return user
@@ -232,17 +233,17 @@ class ModelsPageController(Controller):
 
     @post("/models/{name:str}/versions/{version:int}/archive", status_code=303)
     async def archive(self, request: Request, sessions: SessionService, services: Services, name: str,
-                      version: int) -> Template | Redirect:
+                      version: RowId) -> Template | Redirect:
         return await self._lifecycle(request, sessions, services, name, version, "archive")
 
     @post("/models/{name:str}/versions/{version:int}/restore", status_code=303)
     async def restore(self, request: Request, sessions: SessionService, services: Services, name: str,
-                      version: int) -> Template | Redirect:
+                      version: RowId) -> Template | Redirect:
         return await self._lifecycle(request, sessions, services, name, version, "restore")
 
     @post("/models/{name:str}/versions/{version:int}/delete", status_code=303)
     async def delete(self, request: Request, sessions: SessionService, services: Services, name: str,
-                     version: int) -> Template | Redirect:
+                     version: RowId) -> Template | Redirect:
         return await self._lifecycle(request, sessions, services, name, version, "delete")
 
     @post("/models/{name:str}/aliases", status_code=303)
@@ -278,7 +279,7 @@ class ModelsPageController(Controller):
 
     @post("/models/{name:str}/versions/{version:int}/pin", status_code=303)
     async def pin(self, request: Request, sessions: SessionService, services: Services, name: str,
-                  version: int) -> Template | Redirect:
+                  version: RowId) -> Template | Redirect:
         user = await self._checked(request, sessions, name)
         if isinstance(user, Redirect):
             return user
