@@ -108,6 +108,8 @@ async def read_json_object(request: Request) -> dict[str, Any]:
         data = json.loads(await request.body() or b"null")
     except ValueError as exc:
         raise BadRequestError(f"The body is not valid JSON: {exc}.", code="malformed_request") from None
+    except RecursionError:
+        raise BadRequestError("The body's JSON is nested too deeply.", code="malformed_request") from None
     if not isinstance(data, dict):
         raise BadRequestError("The body must be a JSON object.", code="malformed_request")
     return data

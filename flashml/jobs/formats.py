@@ -72,7 +72,7 @@ def inspect(path: Path, fmt: str, name: str, zip_limits: imagezip.ZipLimits | No
                     if rows < 100:
                         try:
                             obj = json.loads(line)
-                        except ValueError:
+                        except (ValueError, RecursionError):
                             obj = None
                         if isinstance(obj, dict):
                             names.update(dict.fromkeys(obj))
@@ -154,6 +154,9 @@ def _jsonl_rows(fh: io.TextIOBase) -> Iterator[dict[str, Any] | str]:
             obj = json.loads(line)
         except ValueError as exc:
             yield f"is not JSON ({exc})"
+            continue
+        except RecursionError:
+            yield "is JSON nested too deeply"
             continue
         yield obj if isinstance(obj, dict) else "is not a JSON object"
 

@@ -114,7 +114,7 @@ def _value(raw: Any, spec: TensorSpec) -> np.ndarray:
     if isinstance(raw, str) and raw.lstrip().startswith("["):
         try:
             raw = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValueError(f"{raw[:40]!r} is not a JSON list") from None
     try:
         arr = np.array(raw, dtype=object if spec.datatype == "BYTES" else dtype)

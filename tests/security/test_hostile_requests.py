@@ -7,6 +7,7 @@ loop busy for seconds, `/v2/health/live` waiting behind it).
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import onnx
 import pytest
 
 from flashml.errors import BadRequestError, PayloadTooLargeError, TensorError
+from flashml.jobs import formats
 from flashml.protocol.v2_request import LARGE_HEADER_BYTES, parse_infer_request
 from flashml.signature import Signature, TensorSpec
 from tests.onnx_models import add_model, identity_model
@@ -96,6 +98,11 @@ def test_a_large_body_with_bad_numbers_is_a_400(data: str) -> None:
         parse_infer_request(_body(data + padding), None, _signature())
 
 
+def test_a_jsonl_dataset_row_nested_too_deeply_is_a_row_error() -> None:
+    rows = list(formats._jsonl_rows(io.StringIO('{"x": 1}\n' + DEEP + "\n")))
+    assert rows[0] == {"x": 1} and isinstance(rows[1], str) and "deeply" in rows[1]
+
+
 # ---- over HTTP, on the real server ----
 
 @pytest.fixture(scope="module")
@@ -127,6 +134,16 @@ def _no_traceback(srv: ServerProcess) -> None:
 def test_paths_and_queries_of_any_text_are_not_500s(srv: ServerProcess, client: httpx.Client, path: str) -> None:
     answer = client.get(path)
     assert answer.status_code < 500, answer.text
+    _no_traceback(srv)
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(("method", "path"), [("PATCH", "/api/v1/models/add"), ("POST", "/v1/models/add/predict"),
+                                             ("PUT", "/api/v1/models/add/aliases/production")])
+def test_management_bodies_nested_too_deeply_are_4xx(srv: ServerProcess, client: httpx.Client, method: str,
+                                                     path: str) -> None:
+    answer = client.request(method, path, content=DEEP_OBJECT, headers={"Content-Type": "application/json"})
+    assert 400 <= answer.status_code < 500, answer.text
     _no_traceback(srv)
 
 
