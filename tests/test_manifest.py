@@ -104,3 +104,25 @@ def test_symlinked_labels_file_refused(tmp_path: Path) -> None:
     bundle.mkdir()
     (bundle / "labels.txt").symlink_to(outside)
     bad(bundle, 'labels_file = "labels.txt"\n', "labels_file")
+
+
+@pytest.mark.parametrize("text", [
+    "labels = " + "[" * 5000 + "]" * 5000 + "\n",  # tomllib recurses: RecursionError
+    "labels = " + "{a = " * 5000 + "1" + "}" * 5000 + "\n",
+    "[preprocess." + ".".join(["a"] * 5000) + "]\nx = 1\n",  # parses flat, nests 5000 deep
+    "preprocess." + ".".join(["a"] * 5000) + " = 1\n",
+    "labels = " + "[" * 18 + "]" * 18 + "\n",  # just past the limit
+])
+def test_deep_nesting_is_a_bad_manifest(tmp_path: Path, text: str) -> None:
+    err = bad(tmp_path, text, None)
+    assert "levels deep" in err.message
+
+
+def test_huge_manifest_and_values_are_refused_and_quoted_short(tmp_path: Path) -> None:
+    err = bad(tmp_path, "labels = [" + '"x",' * (2 << 20) + "]\n", "flashml.toml")
+    assert "larger than" in err.message
+    err = bad(tmp_path, f'task = "{"t" * 100_000}"\n', "task")
+    assert len(err.message) < 1000
+    with pytest.raises(ValidationFailedError) as info:
+        load_manifest(write(tmp_path, f'{"k" * 100_000} = 1\n'))
+    assert len(info.value.message) < 1000 and len(info.value.details["key"]) < 300

@@ -17,6 +17,9 @@ TABLES = ("batching", "preprocess", "postprocess", "tokenizer", "embedding", "wa
 FILLS = ("zeros", "ones", "random")
 MAX_WARMUP_ELEMENTS = 1 << 26  # one declared sample input at most (256 MB of floats)
 KEYS = ("task", "model", "labels", "labels_file", *TABLES)
+MAX_MANIFEST_BYTES = 4 << 20  # read whole and parsed into Python objects: a real one is a few KB
+MAX_LABELS_BYTES = 64 << 20  # a labels file is read whole: a million long labels fit
+MAX_DEPTH = 16  # tables and arrays inside each other; FlashML's own keys go 3 deep ([warmup.x] range = [..])
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,28 @@ class Manifest:
 
 
 def _bad(key: str, why: str) -> ValidationFailedError:
+    key = key if len(key) <= 200 else key[:200] + "..."  # keys come from the upload
     return ValidationFailedError(f"{MANIFEST_NAME}: {key!r} {why}.", code="bad_manifest", details={"key": key})
+
+
+def _q(value: Any) -> str:
+    """A value from the upload as a message quotes it: its repr, cut to a few hundred characters."""
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _too_deep(data: Any) -> bool:
+    """True when tables or arrays nest past MAX_DEPTH (later steps copy and serialize the manifest recursively)."""
+    todo: list[tuple[Any, int]] = [(data, 0)]
+    while todo:
+        value, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(value, dict):
+            todo.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            todo.extend((v, depth + 1) for v in value)
+    return False
 
 
 def _bundle_path(bundle_dir: Path, key: str, value: Any) -> str:
@@ -58,11 +82,13 @@ def _bundle_path(bundle_dir: Path, key: str, value: Any) -> str:
 def _read_labels(bundle_dir: Path, rel: str) -> list[str]:
     path = bundle_dir / rel
     if path.is_symlink() or not path.is_file():
-        raise _bad("labels_file", f"names {rel!r}, which is not a file in the bundle")
+        raise _bad("labels_file", f"names {_q(rel)}, which is not a file in the bundle")
+    if path.stat().st_size > MAX_LABELS_BYTES:
+        raise _bad("labels_file", f"names a file larger than {MAX_LABELS_BYTES} bytes")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise _bad("labels_file", f"names {rel!r}, which is not UTF-8 text") from e
+        raise _bad("labels_file", f"names {_q(rel)}, which is not UTF-8 text") from e
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
@@ -73,7 +99,7 @@ def parse_manifest(data: dict[str, Any], bundle_dir: Path) -> Manifest:
             raise _bad(key, f"is not a known key (known: {', '.join(KEYS)})")
     task = data.get("task", "raw")
     if task not in TASKS:
-        raise _bad("task", f"must be one of {', '.join(TASKS)}, not {task!r}")
+        raise _bad("task", f"must be one of {', '.join(TASKS)}, not {_q(task)}")
     model = _bundle_path(bundle_dir, "model", data.get("model", "model.onnx"))
     for table in TABLES:
         if table in data and not isinstance(data[table], dict):
@@ -107,7 +133,7 @@ def _parse_warmup(table: dict[str, Any], bundle_dir: Path) -> dict[str, dict[str
                 raise _bad(key, "takes either file, or shape with fill and range, not both")
             rel = _bundle_path(bundle_dir, f"{key}.file", spec["file"])
             if not rel.endswith(".npy") or not (bundle_dir / rel).is_file() or (bundle_dir / rel).is_symlink():
-                raise _bad(f"{key}.file", f"names {rel!r}, which is not a .npy file in the bundle")
+                raise _bad(f"{key}.file", f"names {_q(rel)}, which is not a .npy file in the bundle")
             out[name] = {"file": str(bundle_dir / rel)}
             continue
         shape = spec.get("shape")
@@ -121,7 +147,7 @@ def _parse_warmup(table: dict[str, Any], bundle_dir: Path) -> dict[str, dict[str
             raise _bad(f"{key}.shape", f"holds {elements} elements, more than the {MAX_WARMUP_ELEMENTS} allowed")
         fill = spec.get("fill", "zeros")
         if fill not in FILLS:
-            raise _bad(f"{key}.fill", f"must be one of {', '.join(FILLS)}, not {fill!r}")
+            raise _bad(f"{key}.fill", f"must be one of {', '.join(FILLS)}, not {_q(fill)}")
         low_high = spec.get("range", [0, 1])
         numbers = isinstance(low_high, list) and len(low_high) == 2 and all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in low_high)
@@ -138,9 +164,16 @@ def load_manifest(bundle_dir: Path) -> Manifest:
         return Manifest()
     if path.is_symlink() or not path.is_file():
         raise _bad(MANIFEST_NAME, "must be a plain file")
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise _bad(MANIFEST_NAME, f"is larger than {MAX_MANIFEST_BYTES} bytes; put long label lists in labels_file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ValidationFailedError(f"{MANIFEST_NAME} is not valid TOML: {e}. Fix the syntax and upload again.",
-                                    code="bad_manifest", details={"key": None}) from e
+        raise ValidationFailedError(f"{MANIFEST_NAME} is not valid TOML: {str(e)[:300]}. Fix the syntax and upload "
+                                    "again.", code="bad_manifest", details={"key": None}) from e
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        data = None
+    if data is None or _too_deep(data):
+        raise ValidationFailedError(f"{MANIFEST_NAME} nests tables or arrays more than {MAX_DEPTH} levels deep; "
+                                    "FlashML's keys need 3 at most.", code="bad_manifest", details={"key": None})
     return parse_manifest(data, bundle_dir)
