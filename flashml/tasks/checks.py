@@ -17,6 +17,7 @@ from flashml.tasks.config import TaskConfig, parse_task
 
 TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 INT_TYPES = ("INT64", "INT32")
+MAX_METADATA_LABELS_CHARS = 4 << 20  # parsed whole (ast for YOLO's names); a million labels fit
 
 
 def image_input(config: TaskConfig, signature: Signature) -> TensorSpec | None:
@@ -160,22 +161,30 @@ def metadata_labels(model_path: Path) -> list[str] | None:
     """Labels from the ONNX metadata: ``labels`` (JSON list or one per line) or ``names`` (a YOLO dict)."""
     model = onnx.load(str(model_path), load_external_data=False)
     props = {p.key: p.value for p in model.metadata_props}
+    for key in ("labels", "names"):
+        if len(props.get(key, "")) > MAX_METADATA_LABELS_CHARS:
+            raise ValidationFailedError(f"The model's {key!r} metadata is longer than {MAX_METADATA_LABELS_CHARS} "
+                                        "characters; give the labels in a labels_file instead.",
+                                        code="task_mismatch", details={"metadata": key})
     if "labels" in props:
         text = props["labels"].strip()
         try:
             value = json.loads(text)
             if isinstance(value, list):
                 return [str(x) for x in value]
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting is no label list either: read it as lines
             pass
         return [x.strip() for x in text.replace(",", "\n").splitlines() if x.strip()]
     if "names" in props:
         try:
             value = ast.literal_eval(props["names"])
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, MemoryError, RecursionError):  # deep nesting: the parser's own limits
             return None
         if isinstance(value, dict):
-            return [str(value[k]) for k in sorted(value)]
+            try:
+                return [str(value[k]) for k in sorted(value)]
+            except TypeError:  # keys of mixed types: keep their order
+                return [str(v) for v in value.values()]
         if isinstance(value, list):
             return [str(x) for x in value]
     return None
