@@ -33,7 +33,9 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture()
 def page(browser, request) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    # Playwright's wait_for_function evaluates its string in the page, which the console's CSP forbids (no
+    # unsafe-eval); tests/security/test_browser_csp.py checks the policy itself, in a context of its own.
+    context = browser.new_context(viewport={"width": 1200, "height": 800}, bypass_csp=True)
     pg = context.new_page()
     pg.set_default_timeout(20_000)
     external: list[str] = []

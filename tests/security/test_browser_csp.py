@@ -7,12 +7,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests import onnx_models
-from tests.browser import browser, page  # noqa: F401 - pytest fixtures
+from tests.browser import Shots, browser  # noqa: F401 - browser is a pytest fixture
 from tests.conftest import SERVER_FLAGS
 from tests.server_process import ServerProcess
 
@@ -30,6 +31,17 @@ document.addEventListener('securitypolicyviolation', e => window.__csp.push(
 """
 
 
+@pytest.fixture()
+def page(browser, request) -> Iterator[object]:  # noqa: F811 - the browser fixture
+    """A page that keeps the CSP (tests/browser.py's bypasses it for Playwright's wait_for_function)."""
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    pg.shots = Shots(pg, f"csp-{request.node.name}")  # type: ignore[attr-defined]
+    yield pg
+    context.close()
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     srv = ServerProcess(tmp_path_factory.mktemp("csp") / "data", *SERVER_FLAGS).start()
@@ -40,8 +52,8 @@ def served(tmp_path_factory):
 class Watcher:
     """The page's CSP violations and console errors since the last ``check``."""
 
-    def __init__(self, page) -> None:  # noqa: F811 - a Playwright page
-        self.page = page
+    def __init__(self, page, policy: str = POLICY) -> None:
+        self.page, self.policy = page, policy
         self.console: list[str] = []
         page.on("console", self._console)
         page.on("pageerror", lambda e: self.console.append(str(e)))
@@ -53,7 +65,7 @@ class Watcher:
 
     def visit(self, url: str, status: int = 200) -> None:
         answer = self.page.goto(url)
-        assert answer.status == status and answer.headers.get("content-security-policy") == POLICY, (
+        assert answer.status == status and answer.headers.get("content-security-policy") == self.policy, (
             url, answer.status, answer.headers)
         self.page.wait_for_load_state("networkidle")
         if status != 200:  # the browser logs the page's own error status; that is not what this test looks for
@@ -65,7 +77,7 @@ class Watcher:
         assert violations == [] and self.console == [], (where, violations, self.console)
 
 
-def _set_up(page, srv: ServerProcess, watcher: Watcher) -> str:  # noqa: F811 - a Playwright page
+def _set_up(page, srv: ServerProcess, watcher: Watcher) -> str:
     """The first-run setup page in the browser; returns the admin's API key it shows."""
     watcher.visit(srv.url + "/login")
     watcher.visit(srv.setup_url())
@@ -98,7 +110,7 @@ def _traffic(srv: ServerProcess, key: str, folder) -> int:
         return r.json()["job"]["id"]
 
 
-def test_no_console_page_breaks_the_content_security_policy(served, page, tmp_path):  # noqa: F811
+def test_no_console_page_breaks_the_content_security_policy(served, page, tmp_path):
     watcher = Watcher(page)
     key = _set_up(page, served, watcher)
     job_id = _traffic(served, key, tmp_path)
@@ -109,7 +121,14 @@ def test_no_console_page_breaks_the_content_security_policy(served, page, tmp_pa
     watcher.visit(served.url + "/models/no-such-model", status=404)  # the error page
 
 
-def test_htmx_interactions_stay_inside_the_policy(served, page):  # noqa: F811
+def _upload_in_console(page, name: str, path) -> None:
+    page.get_by_label("Model name").fill(name)
+    page.get_by_label("Model file").set_input_files(str(path))
+    page.get_by_role("button", name="Upload").click()
+    page.locator("#model-link").wait_for(timeout=120_000)
+
+
+def test_htmx_interactions_stay_inside_the_policy(served, page, tmp_path):
     watcher = Watcher(page)
     page.goto(served.url + "/login")
     page.get_by_label("User name").fill("csp-admin")
@@ -143,7 +162,32 @@ def test_htmx_interactions_stay_inside_the_policy(served, page):  # noqa: F811
     row.locator(".key-state", has_text="revoked").wait_for()
     watcher.check("keys")
 
+    watcher.visit(served.url + "/upload")  # the upload page sends the file with XHR and follows validation
+    _upload_in_console(page, "csp-upload", onnx_models.add_model(tmp_path / "add.onnx"))
+    watcher.check("upload")
+
     watcher.visit(served.url + "/")  # the dashboard's live part refreshes itself through htmx and redraws
     page.wait_for_timeout(11_000)  # REFRESH_S (10 s) and a little
     watcher.check("dashboard refresh")
+    assert page.locator("#dash-data").count() == 1  # the chart's JSON survived the swap (htmx config)
     page.shots("dashboard-refreshed")
+
+
+def test_the_s3_store_upload_goes_straight_to_the_store_within_the_policy(tmp_path, page):
+    """With the S3 store the browser PUTs the file to a presigned URL: the policy's one outside origin."""
+    from tests.test_e2e_s3 import Moto, s3_server
+
+    moto = Moto().start()
+    srv = s3_server(tmp_path / "data", moto).start()
+    puts: list[str] = []
+    page.on("request", lambda r: puts.append(r.url) if r.method == "PUT" else None)
+    try:
+        watcher = Watcher(page, POLICY.replace("connect-src 'self'", f"connect-src 'self' http://{moto.endpoint}"))
+        _set_up(page, srv, watcher)
+        watcher.visit(srv.url + "/upload")
+        _upload_in_console(page, "csp-s3", onnx_models.add_model(tmp_path / "add.onnx"))
+        watcher.check("s3 upload")
+        assert puts and all(u.startswith(f"http://{moto.endpoint}/") for u in puts)
+    finally:
+        srv.stop()
+        moto.stop()
