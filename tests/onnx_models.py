@@ -385,3 +385,20 @@ def long_node_name_model(path: Path, length: int = 1 << 20) -> Path:
     k = numpy_helper.from_array(np.ones(2, np.int64), "k")
     node = helper.make_node("Add", ["x", "k"], ["y"], name="n" * length)
     return _save(helper.make_graph([node], "bad", [x], [y], [k]), path)
+
+
+def training_info_external_model(path: Path, location: str = "/etc/passwd") -> Path:
+    """add_model plus training info whose initialization graph keeps a tensor's data at ``location``
+    (ONNX Runtime never reads it, so only FlashML's own walk can refuse it)."""
+    model = onnx.load(str(add_model(path)))
+    w = numpy_helper.from_array(np.zeros(2, np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    w.external_data.add(key="location", value=location)
+    out = helper.make_tensor_value_info("c", TensorProto.FLOAT, [2])
+    info = onnx.TrainingInfoProto()
+    info.initialization.CopyFrom(helper.make_graph([helper.make_node("Identity", ["w"], ["c"])], "init", [], [out],
+                                                   [w]))
+    model.training_info.append(info)
+    onnx.save(model, str(path))
+    return path

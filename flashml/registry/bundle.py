@@ -78,6 +78,20 @@ def validate_upload(upload: Path, staging_dir: Path, *, limits: BundleLimits | N
         return ValidatedBundle(dir=staging_dir, manifest=manifest, report=report, probe=probe, files=files,
                                size_bytes=sum((staging_dir / f).stat().st_size for f in files),
                                sha256=file_sha256(upload))
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(staging_dir, ignore_errors=True)
+        if isinstance(e, ValidationFailedError):
+            _hide_path(e, staging_dir)
         raise
+
+
+def _hide_path(e: ValidationFailedError, staging_dir: Path) -> None:
+    """Name files as the bundle does: ONNX Runtime's messages quote the full path of our scratch folder."""
+    def plain(text: str) -> str:
+        for folder in {str(staging_dir), os.path.realpath(staging_dir)}:
+            text = text.replace(folder + os.sep, "").replace(folder, "<bundle>")
+        return text
+
+    e.message = plain(e.message)
+    e.args = (e.message,)
+    e.details = {k: plain(v) if isinstance(v, str) else v for k, v in e.details.items()}
