@@ -11,6 +11,8 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from flashml.api.security_headers import fast_path_headers
+
 ASGI = {"version": "3.0", "spec_version": "2.3"}
 BODY_STALLED = "The request body stopped arriving; send it again (setting body_timeout_s)."
 _BODY_TIMEOUT = json.dumps({"error": BODY_STALLED, "code": "body_timeout"}).encode()
@@ -34,6 +36,12 @@ def asgi_scope(scope: Any, state: dict[str, Any]) -> dict[str, Any]:
                     for k, v in scope.headers.items()],
         "client": _address(scope.client), "server": _address(scope.server), "state": state.copy(),
     }
+
+
+def _answer_stalled(protocol: Any, scope: Any) -> None:
+    """408 with the headers every answer carries (this one never passes Litestar's hook)."""
+    headers = [("content-type", "application/json"), *fast_path_headers(scope.scheme == "https")]
+    protocol.response_bytes(408, headers, _BODY_TIMEOUT)
 
 
 async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any], body_timeout_s: float = 30.0) -> None:
@@ -70,7 +78,7 @@ async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any], b
             if kind == "http.response.start":
                 response["status"] = 408
             elif not message.get("more_body", False) and stream is None:
-                protocol.response_bytes(408, [("content-type", "application/json")], _BODY_TIMEOUT)
+                _answer_stalled(protocol, scope)
             return
         if kind == "http.response.start":
             response["status"] = message["status"]
@@ -88,6 +96,6 @@ async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any], b
     await app(asgi_scope(scope, state), receive, send)
     if not response:  # the app ended without answering (ASGI servers answer 500 then)
         if stalled:
-            protocol.response_bytes(408, [("content-type", "application/json")], _BODY_TIMEOUT)
+            _answer_stalled(protocol, scope)
         else:
             protocol.response_empty(500, [])

@@ -94,7 +94,7 @@ def test_slow_headers_are_cut_off(srv: ServerProcess) -> None:
     sock.close()
 
 
-def _stalled(port: int, head: bytes) -> tuple[float, int, dict]:
+def _stalled(port: int, head: bytes) -> tuple[float, int, dict, bytes]:
     sock = socket.create_connection(("127.0.0.1", port))
     sock.sendall(head)
     sock.settimeout(BODY_TIMEOUT_S + 10)
@@ -107,7 +107,8 @@ def _stalled(port: int, head: bytes) -> tuple[float, int, dict]:
         data += chunk
     sock.close()
     status = int(data.split(b" ", 2)[1])
-    return time.monotonic() - start, status, json.loads(data.split(b"\r\n\r\n", 1)[1])
+    head_out, body = data.split(b"\r\n\r\n", 1)
+    return time.monotonic() - start, status, json.loads(body), head_out.lower()
 
 
 @pytest.mark.parametrize("framing", [b"Content-Length: 1000\r\n\r\n{\"inputs\"",
@@ -115,16 +116,17 @@ def _stalled(port: int, head: bytes) -> tuple[float, int, dict]:
 def test_a_stalled_inference_body_is_answered_408(srv: ServerProcess, key: str, model: str, framing: bytes) -> None:
     head = (f"POST /v2/models/{model}/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
             "Content-Type: application/json\r\n").encode() + framing
-    seconds, status, body = _stalled(srv.port, head)
-    assert status == 408 and body["code"] == "body_timeout"
+    seconds, status, body, headers = _stalled(srv.port, head)
+    assert status == 408 and body["code"] == "body_timeout" and b"x-content-type-options: nosniff" in headers
     assert BODY_TIMEOUT_S - 0.5 < seconds < BODY_TIMEOUT_S + 3
 
 
 def test_a_stalled_upload_is_answered_408_and_leaves_nothing(srv: ServerProcess, key: str) -> None:
     head = (f"POST /api/v1/models/stalled/versions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
             "Content-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n").encode() + b"\x08" * 5000
-    seconds, status, body = _stalled(srv.port, head)
+    seconds, status, body, headers = _stalled(srv.port, head)
     assert status == 408 and body["code"] == "body_timeout", body
+    assert b"x-content-type-options: nosniff" in headers
     assert seconds < BODY_TIMEOUT_S + 3
     models = httpx.get(f"{srv.url}/api/v1/models", headers={"Authorization": f"Bearer {key}"}).json()
     assert "stalled" not in [m["name"] for m in models]
