@@ -22,12 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db import audit
 from flashml.db import models as db
-from flashml.errors import BadRequestError, ConflictError, FlashMLError, NotFoundError, PayloadTooLargeError
+from flashml.errors import (
+    BadRequestError,
+    ConflictError,
+    FlashMLError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ValidationFailedError,
+)
 from flashml.registry.archive import BundleLimits
 from flashml.registry.bundle import validate_upload
+from flashml.registry.probe import run_probe
+from flashml.runtime.autotune import batchable
 from flashml.runtime.pool import LoadedModel, ModelPool
 from flashml.runtime.runner import ModelRuntimeError
-from flashml.runtime.samples import batch_keys, rows_follow_the_batch, shape_sizes
+from flashml.runtime.samples import shape_sizes
 from flashml.services import serving
 from flashml.services.aliases import AliasService
 from flashml.services.memory import MemoryService
@@ -117,6 +126,15 @@ def plain_runtime_error(message: str) -> str:
     return _ORT_SOURCE.sub("", message).strip()
 
 
+def _learning_refused(exc: ValidationFailedError) -> str:
+    """The warning where made-up inputs at a first request's shapes broke a validation limit in the sandbox."""
+    what = {"validation_memory": "went over the validation memory limit",
+            "validation_timeout": "took longer than the validation timeout",
+            "validation_crashed": "crashed the process running them"}.get(exc.code, "could not be run")
+    return (f"Made-up inputs at the shapes of this model's first request {what} in the validation sandbox, so "
+            "nothing measured it there: batching stays off (set it yourself with flashml models config).")
+
+
 def guess_failed_warning(error: str, tries: int) -> str:
     """The version's warning where no made-up input ran it: valid models may need sizes no guess had."""
     return (f"FlashML could not run this model on made-up inputs ({tries} tried; the first failed with "
@@ -125,6 +143,32 @@ def guess_failed_warning(error: str, tries: int) -> str:
             "([warmup.<input>] with a shape and a fill, or a .npy file: see the README). Batching stays off until "
             "a real request shows shapes that run: auto-tune then measures at them (or set it yourself with "
             "flashml models config).")
+
+
+def batch_proof_warning(proof: dict[str, Any] | None, signature: Signature, settings: Settings) -> str | None:
+    """The version's warning where a batch its sandbox ran went over a validation limit or failed: batching is
+    then capped at the largest that ran there (serving.within_proof). None where nothing was cut short."""
+    reason = (proof or {}).get("reason")
+    if proof is None or reason not in ("memory", "timeout", "error", "crashed") or not batchable(signature):
+        return None
+    largest, rows = proof["largest"], proof.get("stopped_at")
+    batch = f"a batch of {rows} rows" if rows else "a larger batch"
+    if reason == "error" and not largest:
+        return (f"Auto-tune could not measure this model on made-up inputs ({plain_runtime_error(proof['error'])}); "
+                "batching stays off until you set it (flashml models config).")
+    if reason == "memory":
+        why = (f"{batch} went over the validation memory limit ({settings.validation_memory_bytes} bytes). Raise "
+               "FLASHML_VALIDATION_MEMORY_BYTES and upload the model again to batch more")
+    elif reason == "timeout":
+        why = (f"{batch} would not finish within the validation timeout ({settings.validation_timeout_s:g} s). "
+               "Raise FLASHML_VALIDATION_TIMEOUT_S and upload the model again to batch more")
+    elif reason == "error":
+        why = f"{batch} of made-up inputs failed ({plain_runtime_error(proof['error'])})"
+    else:
+        why = f"the process running {batch} crashed"
+    head = f"Batching is capped at {largest} rows" if largest >= 2 else "Batching is off"
+    return (f"{head}: in the validation sandbox, {why}. Nothing runs this model in the server at a larger batch "
+            "than the sandbox did.")
 
 
 class RegistryService:
@@ -210,7 +254,8 @@ class RegistryService:
                                     self.settings.bundle_max_ratio),
                 allowed_domains=tuple(self.settings.allowed_op_domains), device=self.pool.device,
                 probe_timeout_s=self.settings.validation_timeout_s,
-                probe_memory_bytes=self.settings.validation_memory_bytes, on_step=on_step)
+                probe_memory_bytes=self.settings.validation_memory_bytes, on_step=on_step,
+                plan_batches=lambda manifest: serving.batches_to_prove(manifest.batching, self.settings))
             on_step("publish")
             checksums = json.loads((bundle.dir / CHECKSUMS_NAME).read_text())
             try:
@@ -227,17 +272,25 @@ class RegistryService:
             warnings = []
             if bundle.probe.warmup_error:
                 warnings.append(guess_failed_warning(bundle.probe.warmup_error, bundle.probe.warmup_tries))
+            # Nothing runs the version here at a batch its sandbox did not run (none, where no guess ran it).
+            proof = bundle.probe.batch_proof
+            largest = proof["largest"] if proof else 0
+            capped = batch_proof_warning(proof, signature, self.settings)
+            if capped:
+                warnings.append(capped)
             try:
                 config, tune = serving.initial_config(hints, signature, self.settings,
                                                       ran=not bundle.probe.warmup_error)
+                config = serving.within_proof(config, largest)
                 device, batching = serving.split(config)
                 final = await in_store_thread(self.cache.ensure, model, number, checksums)
                 loaded = await self.pool.load(model, number, final / bundle.manifest.model, signature, batching,
                                               device)
-                if tune:
+                if tune and largest:
                     on_step("autotune")
                     try:
-                        config, card = await serving.autotune(loaded, config, hints, self.settings, self.pool)
+                        config, card = await serving.autotune(loaded, config, hints, self.settings, self.pool,
+                                                              largest)
                     except ModelRuntimeError as exc:  # made-up inputs at the warm-up's sizes failed a batch
                         warnings.append(f"Auto-tune could not measure this model on made-up inputs ({exc}); "
                                         "batching stays off until you set it (flashml models config).")
@@ -259,6 +312,8 @@ class RegistryService:
                       "check": _as_dict(bundle.report), "providers": bundle.probe.providers,
                       "warmup_ms": bundle.probe.warmup_ms, "warnings": warnings,
                       "guesses_failed": bool(bundle.probe.warmup_error)}
+            if proof is not None:
+                report["batch_proof"] = proof
             await db.update_version(self.engine, vid, state="ready", signature=signature.to_dict(),
                                     manifest=_as_dict(bundle.manifest), report=report, sha256=bundle.sha256,
                                     errors=None, config=config, perf=card)
@@ -266,9 +321,11 @@ class RegistryService:
             log.info("published %s v%d", model, number)
         except FlashMLError as exc:
             await self._fail(vid, steps, [{"code": exc.code, "error": exc.message, **_details(exc)}])
-        except Exception as exc:  # noqa: BLE001 - whatever broke, the version must not stay "validating"
+        except Exception:  # noqa: BLE001 - whatever broke, the version must not stay "validating"
             log.exception("validation of %s v%d failed unexpectedly", model, number)
-            await self._fail(vid, steps, [{"code": "internal_error", "error": f"Validation failed: {exc}"}])
+            # The exception's text is ours (paths, store replies, request ids), not the uploader's: the log has it.
+            await self._fail(vid, steps, [{"code": "internal_error", "error": "The server failed while checking this "
+                                           "model; its log has the details. Try the upload again."}])
         finally:
             self.progress.pop((model, number), None)
             upload.unlink(missing_ok=True)
@@ -592,31 +649,58 @@ class RegistryService:
         row = await self._version_row(loaded.model, loaded.version)
         report = dict(row.get("report") or {})
         manifest_batching = (row.get("manifest") or {}).get("batching") or {}
-        if not report.get("guesses_failed") or row["state"] != "ready":
+        if not report.get("guesses_failed") or row["state"] != "ready" or report.get("learned_from_request_at"):
             return
         signature = loaded.signature
         sizes = shape_sizes(signature, inputs)
-        unbatched = False  # no batch axis at all: batchable() says no by itself
-        if batch_keys(signature):
-            outputs, executor = [o.name for o in signature.outputs], loaded.executors[0]
-            unbatched = not await asyncio.to_thread(
-                rows_follow_the_batch, signature, inputs,
-                lambda feed: [o.shape for o in executor(feed, outputs).values()])
+        # The sandbox runs made-up inputs at these shapes first, at every batch size auto-tune may then run here.
+        batch_sizes, budget_ms = serving.batches_to_prove(manifest_batching, self.settings)
+        try:
+            probe = await asyncio.to_thread(
+                run_probe, loaded.model_path, device=loaded.device, timeout_s=self.settings.validation_timeout_s,
+                memory_bytes=self.settings.validation_memory_bytes, sizes=sizes, batch_sizes=batch_sizes,
+                budget_ms=budget_ms)
+        except ValidationFailedError as exc:  # one row at these shapes broke a limit: nothing more runs here
+            report.update(warnings=[*(report.get("warnings") or []), _learning_refused(exc)],
+                          learned_from_request_at=time.time())
+            await db.update_version(self.engine, row["id"], report=report)
+            log.warning("%s v%d at the shapes of its first request (%s): %s", loaded.model, loaded.version, sizes,
+                        exc.code)
+            return
+        unbatched = probe.signature.unbatched and not probe.warmup_error
         loaded.signature = Signature(signature.inputs, signature.outputs, sizes, unbatched)
         config, card = row.get("config") or {}, None
         warnings = [w for w in report.get("warnings") or [] if not w.startswith("FlashML could not run this model")]
-        if self.settings.autotune and not unbatched and "max_batch_size" not in manifest_batching:
+        proof = probe.batch_proof
+        largest = proof["largest"] if proof else 0
+        if probe.warmup_error:
+            warnings.append(f"Auto-tune could not measure this model at the shapes of its first request "
+                            f"({plain_runtime_error(probe.warmup_error)}); batching stays off until you set it "
+                            "(flashml models config).")
+        elif capped := batch_proof_warning(proof, loaded.signature, self.settings):
+            warnings.append(capped)
+        tune = False
+        if not unbatched and batchable(loaded.signature):  # what publication starts from, had a guess run it
+            start, tune = serving.initial_config(manifest_batching, loaded.signature, self.settings)
+            config = {**config, **{k: start[k] for k in ("max_batch_size", "preferred_batch_sizes", "batch_buckets")}}
+        config = serving.within_proof(config, largest)
+        if tune and largest:
             try:
-                config, card = await serving.autotune(loaded, config, manifest_batching, self.settings, self.pool)
+                config, card = await serving.autotune(loaded, config, manifest_batching, self.settings, self.pool,
+                                                      largest)
             except ModelRuntimeError as exc:
                 warnings.append(f"Auto-tune could not measure this model at the shapes of its first request "
                                 f"({exc}); batching stays off until you set it (flashml models config).")
-            else:
-                device, batching = serving.split(config)
-                if batching.instance_count != loaded.config.instance_count or loaded.on_gpu:
-                    loaded = await self.pool.load(loaded.model, loaded.version, loaded.model_path, loaded.signature,
-                                                  batching, device)  # type: ignore[arg-type]
-                await self.memory.after_load(loaded)
+        device, batching = serving.split(config)
+        if (batching.instance_count != loaded.config.instance_count or batching.batch_buckets
+                != loaded.config.batch_buckets or loaded.on_gpu):
+            loaded = await self.pool.load(loaded.model, loaded.version, loaded.model_path, loaded.signature,
+                                          batching, device)  # type: ignore[arg-type]
+        else:
+            loaded.reconfigure(batching)
+        await self.memory.after_load(loaded)
+        if proof is not None:
+            report["batch_proof"] = proof
         report.update(warnings=warnings, learned_from_request_at=time.time())
         await db.update_version(self.engine, row["id"], signature=loaded.signature.to_dict(), config=config,
                                 perf=card if card is not None else row.get("perf"), report=report)
