@@ -16,8 +16,10 @@ from flashml.runtime.autotune import (
     dummy_inputs,
     measure,
     parallel_throughput,
+    performance_card,
     split_candidate,
 )
+from flashml.runtime.batching import BatchingConfig
 from flashml.signature import Signature, TensorSpec
 
 SIG = Signature([TensorSpec("x", "FP32", [-1, 3]), TensorSpec("t", "BYTES", [-1])], [TensorSpec("y", "FP32", [-1])])
@@ -209,3 +211,37 @@ def test_on_a_gpu_auto_tune_serves_from_two_instances_where_batches_take_a_while
     assert run_ms >= 1.0 and config["instance_count"] == serving.GPU_INSTANCES == 2
     config, _ = asyncio.run(tune(True, {"instance_count": 1}))  # what the manifest sets stays
     assert config["instance_count"] == 1
+
+
+def test_the_sandbox_runs_every_batch_auto_tune_or_the_manifest_may_run_here():
+    from flashml.services import serving
+    from flashml.settings import Settings
+
+    tuned = Settings(latency_budget_ms=50)
+    assert serving.batches_to_prove({}, tuned) == ([1, 2, 4, 8, 16, 32, 64, 128, 256], 100.0)
+    assert serving.batches_to_prove({}, Settings(autotune=False)) == ([1, 2, 4, 8, 16, 32], 0.0)
+    # A manifest's sizes are run whatever they are (the GPU warm-ups run them), with no budget to stop at.
+    assert serving.batches_to_prove({"max_batch_size": 24, "batch_buckets": [1, 6, 24]}, tuned) == (
+        [1, 2, 4, 6, 8, 16, 24], 0.0)
+    assert serving.batches_to_prove({"preferred_batch_sizes": [4, 12]}, tuned) == ([1, 2, 4, 8, 12], 0.0)
+    assert serving.batches_to_prove({"max_batch_size": 0}, tuned) == ([1], 0.0)
+
+
+def test_batching_is_brought_down_to_the_largest_batch_the_sandbox_ran():
+    from flashml.services import serving
+
+    config = serving.join(None, BatchingConfig(max_batch_size=64, preferred_batch_sizes=(8, 64),
+                                               batch_buckets=(1, 8, 64)))
+    capped = serving.within_proof(config, 32)
+    assert capped["max_batch_size"] == 32 and capped["preferred_batch_sizes"] == [8]
+    assert capped["batch_buckets"] == [1, 8, 32]
+    serving.split(capped)  # still a valid config
+    off = serving.within_proof(config, 1)
+    assert off["max_batch_size"] == 0 and off["batch_buckets"] == [] and off["preferred_batch_sizes"] == []
+    serving.split(off)
+    assert serving.within_proof(config, 64) is config
+
+
+def test_auto_tune_measures_no_batch_past_the_one_it_is_given():
+    card = performance_card(_sleeper(0.001), SIG, 1000, "cpu", max_batch=8)  # batching pays all the way
+    assert [p["batch_size"] for p in card["points"]] == [1, 2, 4, 8]

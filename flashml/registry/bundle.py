@@ -46,8 +46,11 @@ def write_checksums(bundle_dir: Path, files: Iterable[str]) -> dict[str, str]:
 def validate_upload(upload: Path, staging_dir: Path, *, limits: BundleLimits | None = None,
                     allowed_domains: Iterable[str] = DEFAULT_ALLOWED_DOMAINS, device: str = "cpu",
                     probe_timeout_s: float = 60.0, probe_memory_bytes: int = 4 << 30,
-                    on_step: Callable[[str], None] | None = None) -> ValidatedBundle:
-    """Validate an uploaded model or bundle into ``staging_dir``; on any failure remove it and re-raise."""
+                    on_step: Callable[[str], None] | None = None,
+                    plan_batches: Callable[[Manifest], tuple[list[int], float]] | None = None) -> ValidatedBundle:
+    """Validate an uploaded model or bundle into ``staging_dir``; on any failure remove it and re-raise.
+    ``plan_batches``: the batch sizes (and latency budget) the probe runs after its warm-up, for the manifest:
+    whatever the server may run the version at before it is published (services.serving.batches_to_prove)."""
     step = on_step or (lambda _name: None)
     try:
         step("extract")
@@ -69,8 +72,10 @@ def validate_upload(upload: Path, staging_dir: Path, *, limits: BundleLimits | N
             hints["image"] = {"size": list(task.image.size), "layout": task.image.layout, "input": task.image.input}
         if task.tokenizer is not None:
             hints["sequence"] = task.tokenizer.max_length
+        batch_sizes, budget_ms = plan_batches(manifest) if plan_batches else ([], 0.0)
         probe = run_probe(staging_dir / manifest.model, device=device, timeout_s=probe_timeout_s,
-                          memory_bytes=probe_memory_bytes, warmup=manifest.warmup, hints=hints)
+                          memory_bytes=probe_memory_bytes, warmup=manifest.warmup, hints=hints,
+                          batch_sizes=batch_sizes, budget_ms=budget_ms)
         if manifest.task != "raw":
             step("task")
             manifest = check_task(manifest, probe.signature, staging_dir)

@@ -190,9 +190,11 @@ def split_candidate(card: dict[str, Any]) -> int:
     return chosen if point is not None and point["latency_ms"] >= SPLIT_MIN_RUN_MS else 0
 
 
-def performance_card(execute: Execute, signature: Signature, latency_budget_ms: float, device: str) -> dict[str, Any]:
-    """Measure and choose; blocking (run it in a worker thread)."""
-    points = measure(execute, signature, latency_budget_ms)
+def performance_card(execute: Execute, signature: Signature, latency_budget_ms: float, device: str,
+                     max_batch: int = MAX_MEASURED_BATCH) -> dict[str, Any]:
+    """Measure (at most ``max_batch`` rows: what the upload's sandbox ran) and choose; blocking (run it in a
+    worker thread)."""
+    points = measure(execute, signature, latency_budget_ms, max_batch)
     return {"device": device, "measured_at": time.time(), "latency_budget_ms": latency_budget_ms,
             "points": points, "chosen": choose(points, latency_budget_ms)}
 

@@ -1,6 +1,10 @@
 """A version's serving configuration: from its manifest, auto-tuned at publication, changed by PATCH.
 
 The stored config is one flat dict: ``device`` (None: the server's) plus every ``BatchingConfig`` field.
+
+Before publication nothing runs a version in the server at a batch size its upload's sandbox did not run first
+(``batches_to_prove``, ``registry.probe.BatchPlan``): auto-tune measures up to the largest that ran there, and
+a config over it is brought down to it (``within_proof``).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from typing import Any
 
 from flashml.errors import BadRequestError
 from flashml.runtime.autotune import (
+    MAX_MEASURED_BATCH,
     batch_buckets,
     batchable,
     compare_split,
@@ -75,6 +80,42 @@ def check_fits(batching: BatchingConfig, signature: Signature) -> None:
                              "padded_outputs")
 
 
+def batches_to_prove(manifest_batching: dict[str, Any], settings: Settings) -> tuple[list[int], float]:
+    """The batch sizes the sandbox runs a new version at before the server may (ascending), and the latency
+    past which it stops as auto-tune would (0: never). Where the manifest sets ``max_batch_size`` (or
+    ``preferred_batch_sizes``), that size and its ``batch_buckets``, which the GPU warm-ups run; else every size
+    auto-tune may measure (1, 2, 4, ... ``MAX_MEASURED_BATCH``), or ``DEFAULT_MAX_BATCH`` with auto-tune off.
+    The powers of two below the largest say where to cap batching when a larger one fails."""
+    given = manifest_batching.get("max_batch_size")
+    preferred = manifest_batching.get("preferred_batch_sizes")
+    if not is_whole_number(given) and isinstance(preferred, list) and preferred \
+            and all(is_whole_number(s) for s in preferred):
+        given = max(preferred)
+    budget = 0.0
+    if is_whole_number(given):
+        top = given
+    elif settings.autotune:
+        top, budget = MAX_MEASURED_BATCH, 2 * settings.latency_budget_ms  # a first run at a new shape is slower
+    else:
+        top = DEFAULT_MAX_BATCH
+    buckets = manifest_batching.get("batch_buckets")
+    extra = {b for b in buckets if is_whole_number(b)} if isinstance(buckets, list) else set()
+    sizes = {1, top, *extra} | {1 << i for i in range(max(top, 1).bit_length())}
+    return sorted(s for s in sizes if 1 <= s <= max(top, 1)), budget
+
+
+def within_proof(config: dict[str, Any], largest: int) -> dict[str, Any]:
+    """``config`` batching at most ``largest`` rows, the largest batch the sandbox ran (0 or 1: batching off):
+    ``max_batch_size`` down to it, preferred sizes and buckets over it dropped."""
+    if (config.get("max_batch_size") or 0) <= largest:
+        return config
+    top = largest if largest >= 2 else 0
+    buckets = [b for b in config.get("batch_buckets") or [] if b <= top]
+    return {**config, "max_batch_size": top,
+            "preferred_batch_sizes": [s for s in config.get("preferred_batch_sizes") or [] if s <= top],
+            "batch_buckets": sorted({*buckets, top}) if buckets else []}
+
+
 def join(device: str | None, batching: BatchingConfig) -> dict[str, Any]:
     return {"device": device, **batching.to_dict()}
 
@@ -104,8 +145,10 @@ def initial_config(manifest_batching: dict[str, Any], signature: Signature, sett
 
 
 async def autotune(loaded: LoadedModel, config: dict[str, Any], manifest_batching: dict[str, Any],
-                   settings: Settings, pool: ModelPool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Measure the loaded version and pick what to apply (never over what the manifest set): (config, card).
+                   settings: Settings, pool: ModelPool, max_batch: int = MAX_MEASURED_BATCH
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Measure the loaded version, at most ``max_batch`` rows (the largest batch the upload's sandbox ran), and
+    pick what to apply (never over what the manifest set): (config, card).
 
     Batching applies at once. On a CPU, where the chosen batch keeps the cores busy, auto-tune also measures
     ``SPLIT_INSTANCES`` instances sharing the cores against the one it loaded and keeps them unless they served
@@ -113,7 +156,7 @@ async def autotune(loaded: LoadedModel, config: dict[str, Any], manifest_batchin
     (the caller's job).
     """
     card = await asyncio.to_thread(performance_card, loaded.executors[0], loaded.signature,
-                                   settings.latency_budget_ms, loaded.device)
+                                   settings.latency_budget_ms, loaded.device, max_batch)
     batch = split_candidate(card)
     if (batch and "instance_count" not in manifest_batching and loaded.config.instance_count == 1
             and wide_instance(settings.intra_op_threads, SPLIT_INSTANCES, loaded.device)):
