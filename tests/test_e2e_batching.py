@@ -291,8 +291,10 @@ def test_the_v2_priority_parameter_puts_a_request_ahead_and_sequences_are_refuse
     blocker.start()
     _wait_for(lambda: _config(api, "b-slow")["stats"]["in_flight"] == 1, "the slow request to run")
     threads = []
+    # Each queued request runs a few tenths of a second, so the answers leave far enough apart that the client
+    # threads record them in the order the server ran them (answers a microsecond apart raced on a busy box).
     for label, priority in (("plain-1", None), ("plain-2", 0), ("urgent", 1)):
-        threads.append(threading.Thread(target=call, args=(label, 1, priority)))
+        threads.append(threading.Thread(target=call, args=(label, SLOW // 8, priority)))
         threads[-1].start()
         _wait_for(lambda n=len(threads): _config(api, "b-slow")["stats"]["queued"] == n, f"{label} to queue")
     for t in [blocker, *threads]:
