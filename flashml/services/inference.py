@@ -25,8 +25,8 @@ from flashml.services.shadow import ShadowService
 from flashml.storage.base import StorageUnavailableError
 
 PRIORITY_ONLINE = 0  # always ahead of batch-job requests (priority 1)
-# Bodies up to this are read on the event loop (handing them to a thread costs more than reading them); larger
-# ones in a thread of their own pool, which reads large JSON in pieces so the loop keeps answering meanwhile.
+# JSON up to this is read on the event loop (handing it to a thread costs more than reading it); more in a
+# thread of this pool, which reads large JSON in pieces so the loop keeps answering meanwhile.
 DECODE_INLINE_BYTES = 256 * 1024
 _decode_pool = ThreadPoolExecutor(2, thread_name_prefix="flashml-decode")
 
@@ -152,7 +152,8 @@ class InferenceService:
                       header_length: int | None, timeout_us: int | None, priority: int,
                       mirror: tuple[Any, Any] | None = None) -> tuple[bytes, dict[str, str]]:
         max_strings = self.registry.settings.max_request_strings
-        if len(body) <= DECODE_INLINE_BYTES:
+        # Binary tensors after a short JSON header cost next to nothing to read: only JSON text counts.
+        if (header_length if header_length is not None else len(body)) <= DECODE_INLINE_BYTES:
             request = parse_infer_request(body, header_length, loaded.signature, max_strings)
         else:
             request = await asyncio.get_running_loop().run_in_executor(
@@ -183,10 +184,10 @@ class InferenceService:
             if "INVALID_ARGUMENT" in message or "invalid dimensions" in message.lower():
                 raise BadRequestError(f"The model refused these inputs: {message}", code="inference_failed") from exc
             raise InferenceFailedError(f"The model failed while running: {message}") from exc
-        if sum(a.nbytes for a in outputs.values()) <= DECODE_INLINE_BYTES:
+        if sum(a.nbytes for n, a in outputs.items() if not request.wants_binary(n)) <= DECODE_INLINE_BYTES:
             body_out, headers = encode_infer_response(model, str(loaded.version), request.id, outputs, request,
                                                       loaded.signature)
-        else:  # a large answer is written in the decode pool too
+        else:  # a large JSON answer is written in the decode pool too
             body_out, headers = await asyncio.get_running_loop().run_in_executor(
                 _decode_pool, encode_infer_response, model, str(loaded.version), request.id, outputs, request,
                 loaded.signature)
