@@ -7,7 +7,7 @@ import asyncio
 import threading
 
 from flashml.runtime.batching import Batcher, BatchingConfig
-from tests.test_batching_chain import Gated, answers, submitter, until, x
+from tests.helpers.batching import Gated, answers, submitter, until, x
 
 
 def serve_split(test, *, with_wide: bool = True, **settings):

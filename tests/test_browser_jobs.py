@@ -9,7 +9,7 @@ import io
 import pytest
 
 from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
-from tests.test_e2e_jobs import adder, csv_dataset  # noqa: F401 - adder is a fixture
+from tests.helpers.jobs import csv_dataset
 
 pytestmark = pytest.mark.server
 

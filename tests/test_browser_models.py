@@ -11,7 +11,7 @@ import pytest
 
 from tests import onnx_models
 from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
-from tests.test_e2e_upload import upload
+from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server
 
@@ -180,7 +180,7 @@ def test_a_version_published_with_a_warning_shows_it_on_its_page(server, api, pa
     """A model no made-up input runs is published with a warning (issue 21): its page says what failed and what
     to do, in words."""
     from tests import real_world_models
-    from tests.test_e2e_upload import upload
+    from tests.helpers.uploads import upload
 
     path = real_world_models.reflect_padded_audio(tmp_path / "warned.onnx", pad=20000)
     assert upload(api, "console-warned", path).json()["warnings"]

@@ -7,7 +7,7 @@ import pytest
 
 from tests import onnx_models
 from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
-from tests.test_e2e_upload import upload
+from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server
 

@@ -7,8 +7,8 @@ import pytest
 
 from tests import task_models as tm
 from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
-from tests.test_e2e_predict import DET_TOML, EMB_TOML, png
-from tests.test_e2e_upload import upload
+from tests.helpers.tasks import DET_TOML, EMB_TOML, png
+from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server
 

@@ -7,8 +7,8 @@ import pytest
 from tests import onnx_models
 from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
 from tests.conftest import SERVER_FLAGS
+from tests.helpers.uploads import upload
 from tests.server_process import ServerProcess
-from tests.test_e2e_upload import upload
 
 pytestmark = pytest.mark.server
 

@@ -7,8 +7,8 @@ import hashlib
 import pytest
 
 from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
-from tests.test_e2e_direct_upload import big_bundle
-from tests.test_e2e_s3 import Moto, objects, s3_server
+from tests.helpers.s3 import Moto, objects, s3_server
+from tests.helpers.uploads import big_bundle
 
 pytestmark = pytest.mark.server
 

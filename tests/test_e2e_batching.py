@@ -14,8 +14,8 @@ import onnxruntime as ort
 import pytest
 
 from tests import onnx_models
+from tests.helpers.uploads import upload
 from tests.server_process import flashml
-from tests.test_e2e_upload import upload
 
 pytestmark = pytest.mark.server
 

@@ -11,8 +11,8 @@ from onnx import TensorProto
 
 from tests import onnx_models
 from tests.conftest import SERVER_FLAGS
+from tests.helpers.uploads import upload
 from tests.server_process import ServerProcess
-from tests.test_e2e_upload import upload
 
 pytestmark = pytest.mark.server
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import os
-import tarfile
 import time
 from urllib.parse import urljoin
 
@@ -14,9 +11,9 @@ import pytest
 
 from tests import onnx_models
 from tests.conftest import SERVER_FLAGS
+from tests.helpers.s3 import Moto, objects, s3_server
+from tests.helpers.uploads import big_bundle, leftovers
 from tests.server_process import ServerProcess, flashml
-from tests.test_e2e_s3 import Moto, objects, s3_server
-from tests.test_e2e_upload import leftovers
 
 pytestmark = pytest.mark.server
 
@@ -165,18 +162,6 @@ def test_s3_direct_upload_goes_straight_to_the_bucket(tmp_path):
     finally:
         srv.stop()
         moto.stop()
-
-
-def big_bundle(tmp_path) -> bytes:
-    """A .tar.gz of about 11 MiB (a model and incompressible padding): three parts of 5 MiB at most."""
-    onnx_models.add_model(tmp_path / "big.onnx")
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in (("model.onnx", (tmp_path / "big.onnx").read_bytes()), ("padding.bin", os.urandom(11 << 20))):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def send_parts(c: httpx.Client, up: dict, body: bytes, skip: int | None = None) -> None:

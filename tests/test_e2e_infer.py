@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto
 
 from tests import onnx_models
-from tests.test_e2e_upload import upload
+from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server
 

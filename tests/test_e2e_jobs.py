@@ -7,58 +7,12 @@ import io
 import json
 import time
 
-import httpx
 import numpy as np
 import pytest
 
-from tests import onnx_models
-from tests.test_e2e_upload import upload
+from tests.helpers.jobs import csv_dataset, push, run_job, wait
 
 pytestmark = pytest.mark.server
-MODEL = "jobadder"
-
-
-@pytest.fixture(scope="module")
-def adder(server, admin_key, tmp_path_factory) -> str:
-    folder = tmp_path_factory.mktemp("jobs")
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as api:
-        if api.get(f"/api/v1/models/{MODEL}").status_code == 200:  # another module of this session made it
-            return MODEL
-        assert upload(api, MODEL, onnx_models.offset_add_model(folder / "v1.onnx", 0)).status_code == 201
-        assert upload(api, MODEL, onnx_models.offset_add_model(folder / "v2.onnx", 100)).status_code == 201
-        assert api.put(f"/api/v1/models/{MODEL}/aliases/stable", json={"version": 1}).status_code == 200
-    return MODEL
-
-
-def push(api: httpx.Client, filename: str, data: bytes) -> httpx.Response:
-    return api.post("/api/v1/datasets", params={"filename": filename}, content=data,
-                    headers={"Content-Type": "application/octet-stream"})
-
-
-def wait(api: httpx.Client, job_id: int, states=("succeeded", "failed", "cancelled"), timeout=60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = api.get(f"/api/v1/jobs/{job_id}").json()
-        if job["state"] in states:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} is still {job['state']}")
-
-
-def run_job(api: httpx.Client, **body) -> dict:
-    r = api.post("/api/v1/jobs", json=body)
-    assert r.status_code == 201, r.text
-    return wait(api, r.json()["job"]["id"])
-
-
-def csv_dataset(rows: int, bad: set[int] = frozenset()) -> bytes:
-    out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(["a", "b", "note"])
-    for i in range(rows):
-        a = "oops" if i in bad else json.dumps([i, i, i, i])
-        w.writerow([a, json.dumps([1, 2, 3, 4]), f"row {i}"])
-    return out.getvalue().encode()
 
 
 def test_csv_dataset_scored_by_alias_every_row_once_with_row_ids(api, adder):

@@ -7,13 +7,13 @@ import io
 
 import pytest
 
+from tests.helpers.jobs import csv_dataset
 from tests.server_process import flashml
-from tests.test_e2e_jobs import adder, csv_dataset  # noqa: F401 - adder is a fixture
 
 pytestmark = pytest.mark.server
 
 
-def test_datasets_and_jobs_from_the_cli(server, admin_key, adder, tmp_path):  # noqa: F811
+def test_datasets_and_jobs_from_the_cli(server, admin_key, adder, tmp_path):
     conn = ("--url", server.url, "--key", admin_key)
     data = tmp_path / "cli.csv"
     data.write_bytes(csv_dataset(12, bad={5}))

@@ -13,8 +13,8 @@ import onnxruntime as ort
 import pytest
 
 from tests import onnx_models
-from tests.test_e2e_jobs import push, run_job
-from tests.test_e2e_upload import upload
+from tests.helpers.jobs import push, run_job
+from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server
 MODEL = "jobtwohead"

@@ -13,8 +13,8 @@ import pytest
 
 from tests import onnx_models
 from tests.conftest import SERVER_FLAGS
+from tests.helpers.jobs import push
 from tests.server_process import ServerProcess
-from tests.test_e2e_jobs import push
 
 pytestmark = pytest.mark.server
 MAX_FILES, MAX_BYTES = 5, 4_000_000
@@ -78,8 +78,8 @@ def test_a_safe_zip_is_a_dataset_of_one_row_per_image(small_limits):
 
 def image_models(api: httpx.Client, folder) -> None:
     from tests import task_models as tm
-    from tests.test_e2e_predict import BSC_TOML, CLS_TOML
-    from tests.test_e2e_upload import upload
+    from tests.helpers.tasks import BSC_TOML, CLS_TOML
+    from tests.helpers.uploads import upload
 
     for name, path in {
         "zcls": tm.bundle(folder / "cls.tar.gz", CLS_TOML, tm.image_classifier(folder / "c.onnx",
@@ -91,8 +91,8 @@ def image_models(api: httpx.Client, folder) -> None:
 
 
 def test_zip_of_pngs_scored_per_image_like_predict(small_limits, tmp_path):
-    from tests.test_e2e_jobs import run_job
-    from tests.test_e2e_predict import png, ref_classify
+    from tests.helpers.jobs import run_job
+    from tests.helpers.tasks import png, ref_classify
 
     api = small_limits
     image_models(api, tmp_path)
@@ -125,8 +125,8 @@ def test_zip_of_pngs_scored_per_image_like_predict(small_limits, tmp_path):
 
 
 def test_zip_jobs_refused_for_models_and_formats_that_do_not_fit(small_limits, tmp_path):
-    from tests.test_e2e_predict import png
-    from tests.test_e2e_upload import upload
+    from tests.helpers.tasks import png
+    from tests.helpers.uploads import upload
 
     api = small_limits
     if api.get("/api/v1/models/zcls").status_code != 200:

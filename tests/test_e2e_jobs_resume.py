@@ -13,9 +13,9 @@ import pytest
 
 from tests import onnx_models
 from tests.conftest import SERVER_FLAGS
+from tests.helpers.jobs import csv_dataset, push, wait
+from tests.helpers.uploads import upload
 from tests.server_process import ServerProcess
-from tests.test_e2e_jobs import csv_dataset, push, wait
-from tests.test_e2e_upload import upload
 
 pytestmark = pytest.mark.server
 ROWS = 20000

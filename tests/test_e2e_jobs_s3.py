@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from tests import onnx_models
-from tests.test_e2e_jobs import csv_dataset, push, wait
-from tests.test_e2e_s3 import Moto, objects, s3_server
-from tests.test_e2e_upload import upload
+from tests.helpers.jobs import csv_dataset, push, wait
+from tests.helpers.s3 import Moto, objects, s3_server
+from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server
 

@@ -12,8 +12,8 @@ import pytest
 
 from tests import onnx_models
 from tests.conftest import SERVER_FLAGS
+from tests.helpers.uploads import leftovers, upload, warmup_probes
 from tests.server_process import ServerProcess
-from tests.test_e2e_upload import leftovers, upload
 
 pytestmark = pytest.mark.server
 
@@ -65,24 +65,6 @@ def test_delete_model_in_use_needs_force(api, tmp_path):
     assert api.delete("/api/v1/models/busy", params={"force": True}).status_code == 204
 
 
-def _probes(data_dir) -> list[int]:
-    """Live warm-up subprocesses working on files under data_dir."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().decode(errors="replace")
-            with open(f"/proc/{entry}/stat") as f:
-                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
-        except OSError:
-            continue
-        if "flashml.registry.probe" in cmd and str(data_dir) in cmd and not zombie:
-            found.append(int(entry))
-    return found
-
-
 def test_restart_loads_models_and_a_crash_mid_validation_leaves_no_version(tmp_path):
     onnx_models.add_model(tmp_path / "m.onnx")
     onnx_models.hang_model(tmp_path / "hang.onnx")
@@ -104,7 +86,7 @@ def test_restart_loads_models_and_a_crash_mid_validation_leaves_no_version(tmp_p
             assert r.status_code == 202 and r.json()["state"] == "validating"
             assert r.headers["location"] == "/api/v1/models/hangs/versions/1"
             time.sleep(1.0)  # the warm-up subprocess is running now
-        probes = _probes(srv.data_dir)
+        probes = warmup_probes(srv.data_dir)
         assert probes, "the warm-up subprocess should be running"
         # kill -9 the worker process that runs the app (as the OOM killer would): its probe must not outlive it
         with open(f"/proc/{probes[0]}/stat") as f:
@@ -113,9 +95,9 @@ def test_restart_loads_models_and_a_crash_mid_validation_leaves_no_version(tmp_p
         srv.signal(signal.SIGKILL)
         srv.proc.wait(10)
         deadline = time.monotonic() + 10
-        while _probes(srv.data_dir) and time.monotonic() < deadline:
+        while warmup_probes(srv.data_dir) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _probes(srv.data_dir) == []
+        assert warmup_probes(srv.data_dir) == []
     finally:
         srv.stop()
     again = ServerProcess(tmp_path / "data", *flags).start()

@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 
 from tests import real_world_models as rw
-from tests.test_e2e_upload import upload
+from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server
 RNG = np.random.default_rng(11)

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 
 from tests import real_world_models
-from tests.test_e2e_upload import upload
+from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server
 
@@ -101,7 +101,7 @@ def _npy(arr, allow_pickle: bool = False) -> bytes:
 
 
 def _bundle(model_path, manifest: str, **files: bytes) -> bytes:
-    from tests.test_e2e_upload import tar_bundle
+    from tests.helpers.uploads import tar_bundle
 
     return tar_bundle({"model.onnx": model_path.read_bytes(), "flashml.toml": manifest.encode(), **files})
 
@@ -142,7 +142,7 @@ def test_declared_warm_up_samples_run_a_model_no_guess_can(server, api, tmp_path
     ("[warmup.x]\nfile = \"../x.npy\"\n", {}, "bad_manifest", "must not leave the bundle"),
 ])
 def test_bad_warm_up_declarations_are_refused_with_a_reason(server, api, tmp_path, manifest, files, code, words):
-    from tests.test_e2e_upload import leftovers
+    from tests.helpers.uploads import leftovers
 
     path = real_world_models.reshape_by_shape(tmp_path / "reshape.onnx")
     answer = upload(api, "declared-bad", _bundle(path, manifest, **files), filename="bad.tar.gz")

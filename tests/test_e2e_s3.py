@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import os
 import shutil
 import signal
@@ -12,55 +11,16 @@ import time
 import httpx
 import pytest
 from minio import Minio
-from moto.server import ThreadedMotoServer
 
 from tests import onnx_models
-from tests.conftest import SERVER_FLAGS
+from tests.helpers.s3 import BUCKET, Moto, objects, s3_server
+from tests.helpers.uploads import leftovers, upload, warmup_probes
 from tests.s3_server import ACCESS, SECRET
-from tests.server_process import ServerProcess, free_port
-from tests.test_e2e_lifecycle import _probes
-from tests.test_e2e_upload import leftovers, upload
 
 pytestmark = pytest.mark.server
 
 A = {"name": "a", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}
 B = {"name": "b", "datatype": "FP32", "shape": [1, 4], "data": [1, 1, 1, 1]}
-BUCKET = "flashml-e2e"
-
-
-class Moto:
-    """A moto server that can be stopped and started again on the same port (its data stays in-process)."""
-
-    def __init__(self) -> None:
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self.port = free_port()
-        self.endpoint = f"127.0.0.1:{self.port}"
-        self.server: ThreadedMotoServer | None = None
-        self.started = False
-
-    def start(self) -> Moto:
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
-        if not self.started:  # moto keeps every bucket in process memory: start each test's store empty
-            httpx.post(f"http://{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
-            self.started = True
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-
-def s3_server(data_dir, moto: Moto, *extra: str) -> ServerProcess:
-    return ServerProcess(data_dir, *SERVER_FLAGS, "--storage", "s3", "--s3-endpoint", moto.endpoint,
-                         "--s3-bucket", BUCKET, "--s3-prefix", "site-a", "--no-s3-secure", *extra,
-                         env={"FLASHML_S3_ACCESS_KEY": ACCESS, "FLASHML_S3_SECRET_KEY": SECRET})
-
-
-def objects(moto: Moto) -> list[str]:
-    client = Minio(moto.endpoint, access_key=ACCESS, secret_key=SECRET, secure=False, region="us-east-1")
-    return sorted(o.object_name for o in client.list_objects(BUCKET, recursive=True))
 
 
 def infer(c: httpx.Client, model: str) -> httpx.Response:
@@ -158,9 +118,9 @@ def test_a_kill_mid_upload_leaves_no_version_and_a_restart_cleans_the_bucket(tmp
             assert c.get("/api/v1/models/keep/versions/1").json()["state"] == "ready"
             assert upload(c, "hangs", tmp_path / "hang.onnx").status_code == 202
         deadline = time.monotonic() + 30
-        while not _probes(srv.data_dir) and time.monotonic() < deadline:
+        while not warmup_probes(srv.data_dir) and time.monotonic() < deadline:
             time.sleep(0.1)
-        probes = _probes(srv.data_dir)
+        probes = warmup_probes(srv.data_dir)
         assert probes
         with open(f"/proc/{probes[0]}/stat") as f:
             worker = int(f.read().rsplit(")", 1)[1].split()[1])
@@ -183,7 +143,7 @@ def test_a_kill_mid_upload_leaves_no_version_and_a_restart_cleans_the_bucket(tmp
                                  "site-a/uploads/cli/keep-v1.onnx"]
         assert leftovers(again.data_dir) == []
         deadline = time.monotonic() + 10
-        while _probes(again.data_dir) and time.monotonic() < deadline:
+        while warmup_probes(again.data_dir) and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         again.stop()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests import onnx_models
-from tests.test_e2e_upload import upload
+from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server
 

@@ -2,49 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import tarfile
-import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests import onnx_models
+from tests.helpers.uploads import leftovers, tar_bundle, upload, zip_bundle
 
 pytestmark = pytest.mark.server
-
-
-def upload(api: httpx.Client, name: str, path_or_bytes, filename: str | None = None) -> httpx.Response:
-    data = path_or_bytes.read_bytes() if isinstance(path_or_bytes, Path) else path_or_bytes
-    params = {"filename": filename} if filename else None
-    return api.post(f"/api/v1/models/{name}/versions", content=data, params=params,
-                    headers={"Content-Type": "application/octet-stream"})
-
-
-def leftovers(data_dir: Path) -> list[str]:
-    """Files under tmp/: an upload or validation that left something behind."""
-    return [str(p.relative_to(data_dir)) for p in (data_dir / "tmp").rglob("*") if p.is_file()]
-
-
-def tar_bundle(members: dict[str, bytes], extra=None) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        if extra:
-            extra(tar)
-    return buf.getvalue()
-
-
-def zip_bundle(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buf.getvalue()
 
 
 def test_upload_onnx_creates_model_and_ready_version(api, server, tmp_path):

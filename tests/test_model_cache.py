@@ -10,7 +10,7 @@ from flashml.registry.bundle import write_checksums
 from flashml.storage.base import CHECKSUMS_NAME
 from flashml.storage.cache import ArtifactCorruptError, ModelCache
 from flashml.storage.local import LocalArtifactStore
-from tests.test_storage_contract import make_s3, s3_endpoint  # noqa: F401 - the module's moto server fixture
+from tests.helpers.s3 import make_s3
 
 
 def _publish(store, tmp_path, model="m", version=1) -> dict[str, str]:
@@ -23,7 +23,7 @@ def _publish(store, tmp_path, model="m", version=1) -> dict[str, str]:
     return sums
 
 
-def test_remote_store_fills_the_cache_and_refetches_a_damaged_file(s3_endpoint, tmp_path):  # noqa: F811
+def test_remote_store_fills_the_cache_and_refetches_a_damaged_file(s3_endpoint, tmp_path):
     store = make_s3(s3_endpoint)
     sums = _publish(store, tmp_path)
     cache = ModelCache(store, tmp_path / "data" / "cache" / "models")
@@ -45,7 +45,7 @@ def test_remote_store_fills_the_cache_and_refetches_a_damaged_file(s3_endpoint, 
     assert cache.cached() == [] and not (cache.root / "m").exists()
 
 
-def test_without_recorded_checksums_the_stores_manifest_is_the_reference(s3_endpoint, tmp_path):  # noqa: F811
+def test_without_recorded_checksums_the_stores_manifest_is_the_reference(s3_endpoint, tmp_path):
     store = make_s3(s3_endpoint)
     sums = _publish(store, tmp_path, "legacy", 2)
     cache = ModelCache(store, tmp_path / "cache")
@@ -53,7 +53,7 @@ def test_without_recorded_checksums_the_stores_manifest_is_the_reference(s3_endp
     assert json.loads((folder / CHECKSUMS_NAME).read_text()) == sums
 
 
-def test_a_store_object_that_does_not_match_is_refused(s3_endpoint, tmp_path):  # noqa: F811
+def test_a_store_object_that_does_not_match_is_refused(s3_endpoint, tmp_path):
     store = make_s3(s3_endpoint)
     sums = _publish(store, tmp_path)
     bad = tmp_path / "bad"

@@ -17,21 +17,9 @@ from flashml.errors import BadRequestError
 from flashml.storage.base import CHECKSUMS_NAME, ArtifactStore, StorageUnavailableError, file_sha256
 from flashml.storage.local import LocalArtifactStore
 from flashml.storage.s3 import S3ArtifactStore, load_credentials
-from tests.s3_server import ACCESS, SECRET, moto_server
+from tests.helpers.s3 import make_s3
+from tests.s3_server import ACCESS, SECRET
 from tests.server_process import free_port
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    with moto_server() as endpoint:
-        yield endpoint
-
-
-def make_s3(endpoint: str, prefix: str = "") -> S3ArtifactStore:
-    store = S3ArtifactStore(endpoint, f"b-{uuid.uuid4().hex[:12]}", prefix=prefix, secure=False,
-                            access_key=ACCESS, secret_key=SECRET)
-    store.prepare()
-    return store
 
 
 @pytest.fixture(params=["local", "s3", "s3-prefixed"])

@@ -10,8 +10,8 @@ import pytest
 
 from flashml.ui.models import python_snippet
 from tests import onnx_models
+from tests.helpers.uploads import upload
 from tests.server_process import flashml, login_token
-from tests.test_e2e_upload import upload
 
 pytestmark = pytest.mark.server
 

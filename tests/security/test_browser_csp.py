@@ -175,7 +175,7 @@ def test_htmx_interactions_stay_inside_the_policy(served, page, tmp_path):
 
 def test_the_s3_store_upload_goes_straight_to_the_store_within_the_policy(tmp_path, page):
     """With the S3 store the browser PUTs the file to a presigned URL: the policy's one outside origin."""
-    from tests.test_e2e_s3 import Moto, s3_server
+    from tests.helpers.s3 import Moto, s3_server
 
     moto = Moto().start()
     srv = s3_server(tmp_path / "data", moto).start()
