@@ -15,7 +15,6 @@ from litestar.template import TemplateConfig
 
 from flashml import __version__
 from flashml.api.aliases import AliasesController
-from flashml.api.deps import DEPENDENCIES
 from flashml.api.error_handlers import EXCEPTION_HANDLERS
 from flashml.api.jobs import DatasetsController, HousekeepingController, JobsController, SchedulesController
 from flashml.api.keys import KeysController, MeController
@@ -24,14 +23,15 @@ from flashml.api.models import ModelsController
 from flashml.api.openapi_errors import ErrorDocumentPlugin
 from flashml.api.predict import PredictController
 from flashml.api.security_headers import security_headers_hook
-from flashml.api.setup import SetupController
 from flashml.api.uploads import UploadsController
 from flashml.api.v2 import V2HealthController, V2ModelController
+from flashml.composition import open_services
+from flashml.console import CONTROLLERS as CONSOLE_CONTROLLERS
+from flashml.console.setup import SetupController
 from flashml.paths import STATIC_DIR, TEMPLATES_DIR
 from flashml.server import FlashMLServer
-from flashml.services.container import open_services
 from flashml.settings import RESOLVED_ENV, Settings, load_settings
-from flashml.ui import CONTROLLERS as CONSOLE_CONTROLLERS
+from flashml.web.deps import DEPENDENCIES
 
 log = logging.getLogger("flashml")
 

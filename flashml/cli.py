@@ -177,7 +177,7 @@ def users_unlock(name: str, config: Path | None, data_dir: Path | None) -> None:
     """Clear a user's failed sign-ins, so that addresses refused for the account may try again (a running
     server reads the unlock from the database)."""
     settings = _resolve(config, {"data_dir": data_dir})
-    _run_metadata(settings, lambda s: s.sessions.unlock(name, actor="cli"))
+    _run_metadata(settings, lambda s: s.sign_ins.unlock(name, actor="cli"))
     click.echo(f"Unlocked {name}.")
 
 
@@ -297,8 +297,8 @@ def keys_revoke(key_id: int, config: Path | None, data_dir: Path | None) -> None
 
 
 def _run_metadata(settings: Settings, action):
+    from flashml.composition import open_admin
     from flashml.errors import FlashMLError
-    from flashml.services.container import open_metadata
     from flashml.startup_checks import private_data_dir
 
     notice = private_data_dir(settings.data_dir)  # these commands may be the first to create it
@@ -306,11 +306,11 @@ def _run_metadata(settings: Settings, action):
         click.echo(notice, err=True)
 
     async def go():
-        services = await open_metadata(settings)
+        services = await open_admin(settings)
         try:
             return await action(services)
         finally:
-            await services.engine.dispose()
+            await services.close()
 
     try:
         return asyncio.run(go())
@@ -501,7 +501,7 @@ def _alias_path(model: str, alias: str | None = None) -> str:
 
 def _alias_target(text: str) -> dict[str, Any]:
     from flashml.errors import FlashMLError
-    from flashml.services.aliases import parse_target_text
+    from flashml.registry.aliases import parse_target_text
 
     try:
         return parse_target_text(text)
@@ -523,7 +523,7 @@ def _alias_text(a: dict[str, Any]) -> str:
 
 def _alias_extras(guard: str | None, shadow: str | None) -> dict[str, Any]:
     from flashml.errors import FlashMLError
-    from flashml.services.aliases import parse_guard_text, parse_shadow_text
+    from flashml.registry.aliases import parse_guard_text, parse_shadow_text
 
     try:
         out: dict[str, Any] = {}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import event
 
 from flashml.auth.principal import Principal
-from flashml.services.aliases import AliasService
-from flashml.services.container import open_services
+from flashml.composition import open_services
+from flashml.registry.aliases import AliasService
 from flashml.settings import load_settings
 from tests.in_process import publish_offset_versions, run
 

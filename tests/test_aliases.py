@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from flashml.errors import BadRequestError
-from flashml.services.aliases import Route, bucket_of, check_alias_name, parse_target, parse_target_text
+from flashml.registry.aliases import Route, bucket_of, check_alias_name, parse_target, parse_target_text
 
 KEYS = [f"client-{i}" for i in range(10_000)]  # a fixed set of routing keys: no randomness
 

@@ -185,10 +185,10 @@ def test_on_a_gpu_auto_tune_serves_from_two_instances_where_batches_take_a_while
     GPU: the version runs on the CPU and is marked as CUDA's (what the pool records where CUDA runs it)."""
     import asyncio
 
+    from flashml.registry import serving
     from flashml.runtime.batching import BatchingConfig
     from flashml.runtime.devices import CPU, CUDA
     from flashml.runtime.pool import ModelPool
-    from flashml.services import serving
     from flashml.settings import Settings
     from tests import onnx_models
 
@@ -214,7 +214,7 @@ def test_on_a_gpu_auto_tune_serves_from_two_instances_where_batches_take_a_while
 
 
 def test_the_sandbox_runs_every_batch_auto_tune_or_the_manifest_may_run_here():
-    from flashml.services import serving
+    from flashml.registry import serving
     from flashml.settings import Settings
 
     tuned = Settings(latency_budget_ms=50)
@@ -228,7 +228,7 @@ def test_the_sandbox_runs_every_batch_auto_tune_or_the_manifest_may_run_here():
 
 
 def test_batching_is_brought_down_to_the_largest_batch_the_sandbox_ran():
-    from flashml.services import serving
+    from flashml.registry import serving
 
     config = serving.join(None, BatchingConfig(max_batch_size=64, preferred_batch_sizes=(8, 64),
                                                batch_buckets=(1, 8, 64)))

@@ -14,12 +14,12 @@ import onnxruntime as ort
 import pytest
 
 from flashml.errors import BadRequestError
+from flashml.registry import serving
 from flashml.runtime.autotune import batch_buckets, plans_per_shape
 from flashml.runtime.batching import BatchingConfig
 from flashml.runtime.devices import CPU, CUDA
 from flashml.runtime.executor import BucketedExecutor
 from flashml.runtime.pool import ModelPool
-from flashml.services import serving
 from flashml.settings import Settings
 from flashml.signature import Signature, TensorSpec
 from tests import onnx_models

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from flashml.composition import open_services
 from flashml.errors import BadRequestError
-from flashml.metrics import histogram as hist
-from flashml.metrics.recorder import RequestMetrics
-from flashml.services.alias_rules import Guard, parse_guard
-from flashml.services.aliases import Route
-from flashml.services.canary_guard import Totals, totals, verdict
-from flashml.services.container import open_services
+from flashml.inference.canary_guard import Totals, totals, verdict
+from flashml.registry.alias_rules import Guard, parse_guard
+from flashml.registry.aliases import Route
 from flashml.settings import load_settings
+from flashml.telemetry import histogram as hist
+from flashml.telemetry.recorder import RequestMetrics
 from tests.in_process import publish_offset_versions, run
 
 SPLIT = {"1": 90, "2": 10}
@@ -73,7 +73,7 @@ async def _errors_before_the_first_check(tmp_path) -> tuple[list[dict], dict]:
                                                              "guard": {"max_error_rate": 0.2, "min_requests": 5}},
                                          actor="t")
         for _ in range(6):  # the canary fails at once, before the guard's first round
-            services.metrics.record("m", 2, 500, 0.001)
+            services.recorder.record("m", 2, 500, 0.001)
         rolled = await services.guard.check()
         return rolled, await registry.aliases.get_alias("m", "production")
     finally:

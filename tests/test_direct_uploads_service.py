@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
+from flashml.composition import open_services
 from flashml.db import uploads as db
-from flashml.services.container import open_services
 from flashml.settings import load_settings
 from tests.in_process import run
 

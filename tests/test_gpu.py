@@ -17,15 +17,15 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from flashml.metrics import gpu_memory
+from flashml.registry.memory import MemoryService
 from flashml.runtime.batching import BatchingConfig
 from flashml.runtime.devices import CPU, CUDA, TENSORRT, cuda_works
 from flashml.runtime.executor import SessionExecutor
 from flashml.runtime.pool import ModelPool
 from flashml.runtime.runner import ModelRuntimeError
 from flashml.runtime.sessions import SessionOptions, create_session
-from flashml.services.memory import MemoryService
 from flashml.signature import Signature, TensorSpec
+from flashml.telemetry import gpu_memory
 from tests import onnx_models
 
 pytestmark = [pytest.mark.gpu,

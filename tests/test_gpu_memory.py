@@ -11,11 +11,11 @@ import asyncio
 
 import pytest
 
-from flashml.metrics import gpu_memory
 from flashml.runtime.batching import BatchingConfig
 from flashml.runtime.devices import cuda_works
 from flashml.runtime.pool import ModelPool
 from flashml.signature import Signature, TensorSpec
+from flashml.telemetry import gpu_memory
 from tests import onnx_models
 
 MiB = 1 << 20

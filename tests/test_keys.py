@@ -5,10 +5,10 @@ import sqlite3
 
 import pytest
 
+from flashml.auth.keys import KeyService
 from flashml.auth.tokens import hash_token, parse_token
 from flashml.db.engine import open_database
 from flashml.errors import BadRequestError, UnauthorizedError
-from flashml.services.keys import KeyService
 
 
 @pytest.fixture()

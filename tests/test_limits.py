@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from flashml.auth.keys import KeyService
+from flashml.auth.limits import KeyLimiter, effective_burst
 from flashml.auth.principal import Principal
 from flashml.db.engine import open_database
 from flashml.errors import BadRequestError, NotFoundError, TooManyRequestsError
-from flashml.services.keys import KeyService
-from flashml.services.limits import KeyLimiter, effective_burst
 
 NOON = datetime(2026, 3, 14, 12, 0, tzinfo=UTC).timestamp()
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from flashml.auth.principal import Principal
+from flashml.composition import open_services
 from flashml.errors import FlashMLError
 from flashml.runtime.memory_budget import ANY, budget_for, parse_budget
-from flashml.services.container import open_services
 from flashml.settings import SettingsError, load_settings
 from tests.in_process import publish_offset_versions, run
 

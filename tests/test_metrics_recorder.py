@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flashml.metrics import RequestMetrics
-from flashml.metrics import histogram as hist
-from flashml.metrics.recorder import OTHER, WINDOW_MINUTES
-from flashml.services.metrics import points, summary
+from flashml.inference.metrics_report import points, summary
+from flashml.telemetry import RequestMetrics
+from flashml.telemetry import histogram as hist
+from flashml.telemetry.recorder import OTHER, WINDOW_MINUTES
 
 
 class Clock:

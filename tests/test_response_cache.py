@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flashml.services.response_cache import ResponseCache, request_key
+from flashml.registry.response_cache import ResponseCache, request_key
 
 
 def test_the_key_covers_version_values_shapes_dtypes_names_and_outputs():

@@ -5,13 +5,13 @@ import sqlite3
 import pytest
 
 from flashml.auth.csrf import csrf_matches, new_csrf_token, require_csrf
+from flashml.auth.login_brake import ACCOUNT_SLOW_AFTER, PAIR_MAX_FAILURES, SOURCE_FREE_FAILURES
 from flashml.auth.principal import Principal, require_role
+from flashml.auth.sign_ins import SignInService
+from flashml.auth.users import UserService
+from flashml.console.auth import safe_next
 from flashml.db.engine import open_database
 from flashml.errors import ForbiddenError, NotFoundError, TooManyRequestsError, UnauthorizedError
-from flashml.services.login_brake import ACCOUNT_SLOW_AFTER, PAIR_MAX_FAILURES, SOURCE_FREE_FAILURES
-from flashml.services.sessions import SessionService
-from flashml.services.users import UserService
-from flashml.ui.auth import safe_next
 from tests.in_process import run
 
 
@@ -28,7 +28,7 @@ def env(tmp_path):
     engine = run(open_database(tmp_path / "t.db"))
     run(UserService(engine).create("alice", "correct horse", role="maintainer", actor="t"))
     clock = Clock()
-    yield SessionService(engine, lifetime_s=3600, clock=clock), clock, tmp_path / "t.db"
+    yield SignInService(engine, lifetime_s=3600, clock=clock), clock, tmp_path / "t.db"
     run(engine.dispose())
 
 
@@ -87,7 +87,7 @@ def test_an_unlock_clears_the_lock_even_from_another_process(env):
         with pytest.raises(UnauthorizedError):
             run(svc.login("alice", "wrong password", "10.0.0.1"))
     assert svc.brake.refused_sources("alice") == 1
-    other = SessionService(svc.engine, clock=clock)  # the CLI: its own memory, the same database
+    other = SignInService(svc.engine, clock=clock)  # the CLI: its own memory, the same database
     clock.now += 1
     assert run(other.unlock("alice", actor="cli")) == 0
     assert run(svc.login("alice", "correct horse", "10.0.0.1"))[0]

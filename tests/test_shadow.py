@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from flashml.services.alias_rules import Shadow
-from flashml.services.shadow import ShadowService, compare
+from flashml.inference.shadow import ShadowService, compare
+from flashml.registry.alias_rules import Shadow
 
 
 def test_compare_top_label_and_largest_difference():

@@ -11,9 +11,9 @@ from PIL import Image
 
 from flashml.errors import FlashMLError, ValidationFailedError
 from flashml.registry.manifest import parse_manifest
+from flashml.registry.task_checks import check_task, metadata_labels
 from flashml.signature import Signature, TensorSpec
 from flashml.tasks import detection, images
-from flashml.tasks.checks import check_task, metadata_labels
 from flashml.tasks.config import ImageConfig, PostConfig, TokenizerConfig, parse_task
 from flashml.tasks.runtime import TaskRuntime
 from flashml.tasks.text import TextEncoder

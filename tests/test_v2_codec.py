@@ -114,8 +114,8 @@ def test_sequence_parameters_are_refused_naming_the_parameter_and_priority_is_re
 
 
 def test_triton_priorities_sit_around_the_default_and_ahead_of_batch_jobs():
-    from flashml.jobs.runner import PRIORITY_BATCH
-    from flashml.services.inference import PRIORITY_ONLINE, online_priority
+    from flashml.inference.service import PRIORITY_ONLINE, online_priority
+    from flashml.jobs.job_runner import PRIORITY_BATCH
 
     levels = [online_priority(p) for p in (1, 0, 2, 3, 100)]
     assert levels == sorted(levels) and online_priority(0) == PRIORITY_ONLINE  # 1 first, then none, then 2, 3...

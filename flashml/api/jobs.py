@@ -10,13 +10,13 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.response import File
 
-from flashml.api.models import _actor, _source_name
+from flashml.api.models import source_name
 from flashml.api.openapi_bodies import read_json_object
-from flashml.api.params import RowId
 from flashml.auth.principal import Principal
+from flashml.composition import Services
 from flashml.jobs.results import MEDIA_TYPES
-from flashml.services.container import Services
 from flashml.storage.threads import in_store_thread
+from flashml.web.params import RowId
 
 
 class DatasetsController(Controller):
@@ -28,8 +28,8 @@ class DatasetsController(Controller):
           request_max_body_size=None, status_code=201)
     async def upload_dataset(self, request: Request, maintainer: Principal, services: Services,
                              filename: str | None = None) -> dict[str, Any]:
-        return await services.datasets.upload(_source_name(request, filename), request.stream(),
-                                              content_length=request.content_length, actor=_actor(maintainer))
+        return await services.datasets.upload(source_name(request, filename), request.stream(),
+                                              content_length=request.content_length, actor=maintainer.actor)
 
     @get("/", summary="List datasets")
     async def list_datasets(self, viewer: Principal, services: Services) -> list[dict[str, Any]]:
@@ -62,7 +62,7 @@ class JobsController(Controller):
     @post("/", summary="Score a dataset now, or on a schedule (cron or interval_s, timezone)", status_code=201)
     async def create_job(self, request: Request, maintainer: Principal, services: Services) -> Response:
         """Body: model, version?, dataset, output_format?, chunk_rows?, on_bad_row?, mapping?, schedule?"""
-        kind, record = await services.jobs.create(await read_json_object(request), actor=_actor(maintainer))
+        kind, record = await services.jobs.create(await read_json_object(request), actor=maintainer.actor)
         where = f"/api/v1/jobs/{record['id']}" if kind == "job" else f"/api/v1/schedules/{record['id']}"
         return Response({kind: record}, status_code=201, headers={"Location": where})
 
@@ -85,7 +85,7 @@ class JobsController(Controller):
     @post("/{job_id:int}/{action:str}", summary="cancel, pause, resume or retry a job", status_code=200)
     async def control_job(self, job_id: RowId, action: str, maintainer: Principal, services: Services
                           ) -> dict[str, Any]:
-        return await services.jobs.control(job_id, action, actor=_actor(maintainer))
+        return await services.jobs.control(job_id, action, actor=maintainer.actor)
 
 
 class SchedulesController(Controller):

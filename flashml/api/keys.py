@@ -8,11 +8,10 @@ from typing import Any, Literal
 import msgspec
 from litestar import Controller, delete, get, patch, post
 
-from flashml.api.models import _actor
-from flashml.api.params import RowId
 from flashml.auth.principal import Principal, require_may_manage_key
+from flashml.composition import Services
 from flashml.db import audit
-from flashml.services.container import Services
+from flashml.web.params import RowId
 
 
 @dataclass
@@ -46,7 +45,7 @@ class KeysController(Controller):
     async def create_key(self, data: NewKey, maintainer: Principal, services: Services) -> dict[str, Any]:
         require_may_manage_key(maintainer, data.role)
         return await services.keys.create(name=data.name, role=data.role, models=data.models,
-                                          actor=_actor(maintainer),
+                                          actor=maintainer.actor,
                                           rate_limit_per_s=data.rate_limit_per_s, burst=data.burst,
                                           daily_quota=data.daily_quota, weight=data.weight)
 
@@ -65,12 +64,12 @@ class KeysController(Controller):
     async def set_limits(self, key_id: RowId, data: KeyLimits, maintainer: Principal,
                          services: Services) -> dict[str, Any]:
         require_may_manage_key(maintainer, (await services.keys.get(key_id))["role"])
-        return await services.keys.set_limits(key_id, actor=_actor(maintainer), **data.changes())
+        return await services.keys.set_limits(key_id, actor=maintainer.actor, **data.changes())
 
     @delete("/{key_id:int}", summary="Revoke an API key (it stops working at once)", status_code=200)
     async def revoke_key(self, key_id: RowId, maintainer: Principal, services: Services) -> dict[str, Any]:
         require_may_manage_key(maintainer, (await services.keys.get(key_id))["role"])
-        return await services.keys.revoke(key_id, actor=_actor(maintainer))
+        return await services.keys.revoke(key_id, actor=maintainer.actor)
 
 
 class MeController(Controller):

@@ -6,8 +6,8 @@ from litestar import Controller, get
 from litestar.params import Parameter
 
 from flashml.auth.principal import Principal
-from flashml.services.container import Services
-from flashml.services.metrics import MetricsReport, metrics_report
+from flashml.composition import Services
+from flashml.inference.metrics_report import MetricsReport
 
 
 class MetricsController(Controller):
@@ -19,4 +19,4 @@ class MetricsController(Controller):
                           model: str | None = Parameter(default=None, description="only this model's requests")
                           ) -> MetricsReport:
         """Counted in this process since it started (at most the last hour); viewers and stronger roles."""
-        return await metrics_report(services, model or None)
+        return await services.reports.report(model or None)

@@ -8,18 +8,12 @@ from urllib.parse import unquote
 from litestar import Controller, Request, Response, delete, get, patch, post
 
 from flashml.api.openapi_bodies import ConfigPatchOperation, UploadOperation, read_json_object
-from flashml.api.params import RowId
 from flashml.auth.principal import Principal
-from flashml.services.container import Services
+from flashml.composition import Services
+from flashml.web.params import RowId
 
 
-def _actor(principal: Principal) -> str:
-    if principal.is_session:
-        return f"{principal.name}/console"
-    return f"{principal.created_by}/key:{principal.name}"
-
-
-def _source_name(request: Request, filename: str | None) -> str:
+def source_name(request: Request, filename: str | None) -> str:
     if filename:
         return filename
     disposition = request.headers.get("content-disposition", "")
@@ -58,11 +52,11 @@ class ModelsController(Controller):
     async def patch_model(self, model: str, request: Request, maintainer: Principal, services: Services
                           ) -> dict[str, Any]:
         body = await read_json_object(request)
-        return await services.registry.response_caches.configure(model, body, actor=_actor(maintainer))
+        return await services.registry.response_caches.configure(model, body, actor=maintainer.actor)
 
     @delete("/{model:str}", summary="Delete a model and all its versions", status_code=204)
     async def delete_model(self, model: str, maintainer: Principal, services: Services, force: bool = False) -> None:
-        await services.registry.delete_model(model, force=force, actor=_actor(maintainer))
+        await services.registry.delete_model(model, force=force, actor=maintainer.actor)
 
     @post("/{model:str}/versions", summary="Upload a new version", operation_class=UploadOperation,
           request_max_body_size=None, status_code=201)
@@ -70,7 +64,7 @@ class ModelsController(Controller):
                              filename: str | None = None) -> Response:
         """Stream an .onnx file or a bundle; 201 when validated, 202 (poll the version) when it takes long."""
         record, done = await services.registry.upload(
-            model, request.stream(), source_name=_source_name(request, filename), actor=_actor(maintainer),
+            model, request.stream(), source_name=source_name(request, filename), actor=maintainer.actor,
             content_length=request.content_length)
         return version_response(record, done)
 
@@ -87,24 +81,24 @@ class ModelsController(Controller):
     async def patch_version(self, model: str, version: RowId, request: Request, maintainer: Principal,
                             services: Services) -> dict[str, Any]:
         body = await read_json_object(request)
-        return await services.registry.set_pinned(model, version, body, actor=_actor(maintainer))
+        return await services.registry.set_pinned(model, version, body, actor=maintainer.actor)
 
     @delete("/{model:str}/versions/{version:int}", summary="Delete a version", status_code=204)
     async def delete_version(self, model: str, version: RowId, maintainer: Principal, services: Services,
                              force: bool = False) -> None:
-        await services.registry.delete_version(model, version, force=force, actor=_actor(maintainer))
+        await services.registry.delete_version(model, version, force=force, actor=maintainer.actor)
 
     @post("/{model:str}/versions/{version:int}/archive", summary="Archive a version (stop serving it)",
           status_code=200)
     async def archive_version(self, model: str, version: RowId, maintainer: Principal,
                               services: Services) -> dict[str, Any]:
-        return await services.registry.set_archived(model, version, True, actor=_actor(maintainer))
+        return await services.registry.set_archived(model, version, True, actor=maintainer.actor)
 
     @post("/{model:str}/versions/{version:int}/restore", summary="Serve an archived version again",
           status_code=200)
     async def restore_version(self, model: str, version: RowId, maintainer: Principal,
                               services: Services) -> dict[str, Any]:
-        return await services.registry.set_archived(model, version, False, actor=_actor(maintainer))
+        return await services.registry.set_archived(model, version, False, actor=maintainer.actor)
 
     @get("/{model:str}/versions/{version:int}/config",
          summary="A version's serving config (device, instances, batching), performance card and live stats")
@@ -116,4 +110,4 @@ class ModelsController(Controller):
     async def patch_config(self, model: str, version: RowId, request: Request, maintainer: Principal,
                            services: Services) -> dict[str, Any]:
         changes = await read_json_object(request)
-        return await services.registry.patch_config(model, version, changes, actor=_actor(maintainer))
+        return await services.registry.patch_config(model, version, changes, actor=maintainer.actor)

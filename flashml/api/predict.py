@@ -7,7 +7,7 @@ from litestar.datastructures import UploadFile
 
 from flashml.api.v2_infer import ROUTING_HEADER
 from flashml.auth.principal import Principal
-from flashml.services.container import Services
+from flashml.composition import Services
 from flashml.tasks.requests import PredictItems, from_body, from_files
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post, put
 
-from flashml.api.models import _actor, version_response
+from flashml.api.models import version_response
 from flashml.api.openapi_bodies import UploadStartOperation, read_json_object
 from flashml.auth.principal import Principal
+from flashml.composition import Services
 from flashml.errors import BadRequestError
-from flashml.services.container import Services
 
 
 def _user(principal: Principal) -> str:
@@ -30,7 +30,7 @@ class UploadsController(Controller):
         if unknown:
             raise BadRequestError(f"Unknown field(s): {', '.join(sorted(unknown))}.", code="malformed_request")
         return await services.uploads.create(str(body.get("model") or ""), str(body.get("filename") or ""),
-                                             body.get("size"), body.get("sha256"), actor=_actor(maintainer),
+                                             body.get("size"), body.get("sha256"), actor=maintainer.actor,
                                              user=_user(maintainer))
 
     @put("/{upload_id:str}/data", summary="The file's bytes, for uploads kept on local disk (token in the URL)",

@@ -10,9 +10,9 @@ from flashml import __version__
 from flashml.api.openapi_bodies import V2InferOperation
 from flashml.api.v2_infer import ROUTING_HEADER, TIMEOUT_HEADER, answer_infer
 from flashml.auth.principal import Principal
+from flashml.composition import Services
 from flashml.errors import UnavailableError
 from flashml.protocol.triton_config import model_config
-from flashml.services.container import Services
 
 EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
+from flashml.composition import Services
 from flashml.errors import BadRequestError, FlashMLError, UnavailableError
 from flashml.protocol.v2_response import HEADER_LENGTH
-from flashml.services.container import Services
 
 HEADER_LENGTH_KEY = HEADER_LENGTH.lower()  # header names as the servers hand them over
 TIMEOUT_HEADER = "flashml-timeout-ms"  # or Triton's `timeout` request parameter (microseconds)

@@ -48,6 +48,13 @@ class Principal:
         return self.via == "session"
 
     @property
+    def actor(self) -> str:
+        """Who acted, as the audit log records it: ``ada/console`` or ``ada/key:deploy``."""
+        if self.is_session:
+            return f"{self.name}/console"
+        return f"{self.created_by}/key:{self.name}"
+
+    @property
     def can_manage_models(self) -> bool:
         return self.has_role("maintainer")
 

@@ -41,7 +41,7 @@ api_keys = Table(
     Column("created_at", Float, nullable=False),
     Column("last_used_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),
-    # Limits (flashml.services.limits). None: unlimited; burst None: max(1, ceil(rate)).
+    # Limits (flashml.auth.limits). None: unlimited; burst None: max(1, ceil(rate)).
     Column("rate_limit_per_s", Float, nullable=True),
     Column("burst", Integer, nullable=True),
     Column("daily_quota", Integer, nullable=True),

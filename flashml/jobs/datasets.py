@@ -13,7 +13,7 @@ from flashml.db import jobs as db
 from flashml.errors import BadRequestError, NotFoundError, PayloadTooLargeError
 from flashml.jobs.formats import detect_format, inspect
 from flashml.jobs.imagezip import ZipLimits
-from flashml.services.uploads import receive_upload
+from flashml.registry.uploads import receive_upload
 from flashml.settings import Settings
 from flashml.storage.base import ArtifactStore
 from flashml.storage.scratch import ScratchSpace

@@ -13,21 +13,28 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from flashml.db import jobs as db
-from flashml.db.models import get_version
 from flashml.jobs.scheduler import Scheduler, make_trigger
+from flashml.jobs.service import JobService
+from flashml.registry.direct_uploads import DirectUploadService
+from flashml.registry.service import RegistryService
 
 log = logging.getLogger("flashml.housekeeping")
 TASKS = ("uploads", "job_outputs", "model_cache")
 
 
 class Housekeeping:
-    def __init__(self, services: Any, scheduler: Scheduler) -> None:
-        self.services = services
+    def __init__(self, engine: AsyncEngine, scheduler: Scheduler, registry: RegistryService,
+                 uploads: DirectUploadService, jobs: JobService) -> None:
+        self.engine = engine
         self.scheduler = scheduler
+        self.registry = registry
+        self.uploads = uploads
         self._running = 0
         self.tasks: dict[str, Callable[[], Awaitable[int]]] = {
-            "uploads": self._uploads, "job_outputs": services.jobs.expire_outputs, "model_cache": self._model_cache}
+            "uploads": self._uploads, "job_outputs": jobs.expire_outputs, "model_cache": registry.evict_unused_cache}
 
     async def wait_idle(self) -> None:
         """Let rounds that are running finish (before the database closes at shutdown)."""
@@ -50,12 +57,12 @@ class Housekeeping:
             except Exception as exc:  # noqa: BLE001 - a failed round is recorded and tried again next time
                 error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
                 log.warning("housekeeping %s failed: %s", name, error)
-            await db.record_housekeeping(self.services.engine, name, time.time() - started, removed, error)
+            await db.record_housekeeping(self.engine, name, time.time() - started, removed, error)
         finally:
             self._running -= 1
 
     async def status(self) -> list[dict[str, Any]]:
-        runs = {r["task"]: r for r in await db.housekeeping_runs_all(self.services.engine)}
+        runs = {r["task"]: r for r in await db.housekeeping_runs_all(self.engine)}
         out = []
         for name in self.tasks:
             nxt = self.scheduler.next_run(f"housekeeping-{name}")
@@ -65,18 +72,5 @@ class Housekeeping:
         return out
 
     async def _uploads(self) -> int:
-        await self.services.registry.load_waiting()
-        return await self.services.uploads.housekeeping()
-
-    async def _model_cache(self) -> int:
-        registry = self.services.registry
-        serving = {(m.model, m.version) for m in registry.pool.loaded()}
-        removed = 0
-        for model, version in await asyncio.to_thread(registry.cache.cached):
-            if (model, version) in serving or (model, version) in registry.waiting_for_store:
-                continue
-            row = await get_version(self.services.engine, model, version)
-            if row is None or row["state"] in ("archived", "failed"):  # ready ones may be loading right now
-                await asyncio.to_thread(registry.cache.evict, model, version)
-                removed += 1
-        return removed
+        await self.registry.load_waiting()
+        return await self.uploads.housekeeping()

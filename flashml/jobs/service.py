@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db import jobs as db
 from flashml.errors import BadRequestError, ConflictError, FlashMLError, NotFoundError
+from flashml.inference.service import InferenceService
+from flashml.jobs.job_runner import SYSTEM, JobRunner
 from flashml.jobs.mapping import resolve_mapping
 from flashml.jobs.results import ANSWER_FORMATS, BINARY_OUTPUTS, OUTPUT_FORMATS
-from flashml.jobs.runner import SYSTEM, JobRunner
 from flashml.jobs.scheduler import Scheduler, make_trigger
 from flashml.runtime.pool import LoadedModel
-from flashml.services.inference import InferenceService
 from flashml.settings import Settings
 from flashml.storage.threads import in_store_thread
 from flashml.tasks.config import IMAGE_TASKS

@@ -16,8 +16,8 @@ from flashml.registry.archive import BundleLimits, extract_bundle
 from flashml.registry.manifest import Manifest, load_manifest
 from flashml.registry.onnx_checks import DEFAULT_ALLOWED_DOMAINS, ModelCheckReport, check_model
 from flashml.registry.probe import ProbeResult, run_probe
+from flashml.registry.task_checks import check_task
 from flashml.storage.base import file_sha256
-from flashml.tasks.checks import check_task
 from flashml.tasks.config import parse_task
 
 CHECKSUMS_NAME = "checksums.json"

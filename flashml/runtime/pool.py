@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from flashml.metrics import gpu_memory
-from flashml.metrics.memory import growth, rss_bytes
 from flashml.runtime.autotune import batchable, dummy_inputs
 from flashml.runtime.batching import Batcher, BatchingConfig
 from flashml.runtime.devices import CUDA, TENSORRT, resolve_device
 from flashml.runtime.executor import BucketedExecutor, SessionExecutor
 from flashml.runtime.sessions import SessionOptions, create_session, wide_instance
 from flashml.signature import Signature
+from flashml.telemetry import gpu_memory
+from flashml.telemetry.memory import growth, rss_bytes
 
 log = logging.getLogger("flashml.runtime")
 DRAIN_TIMEOUT_S = 30.0  # the longest an unload waits for the requests a version is answering
@@ -48,7 +48,7 @@ class LoadedModel:
     # Growth of this process's RSS while the sessions were created: approximate (other threads allocate too).
     host_memory_bytes: int | None = None
     # Growth of this process's GPU memory from before the sessions were created to after the warm-up (which
-    # grows ONNX Runtime's arena): None on the CPU or where NVML cannot be read (flashml.metrics.gpu_memory).
+    # grows ONNX Runtime's arena): None on the CPU or where NVML cannot be read (flashml.telemetry.gpu_memory).
     gpu_memory_bytes: int | None = None
     gpu_baseline: int | None = None  # the GPU reading before the sessions were created
     gpu_reader: Callable[[str], int | None] | None = None

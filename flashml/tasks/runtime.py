@@ -12,8 +12,8 @@ from flashml.datatypes import BY_V2
 from flashml.errors import BadRequestError
 from flashml.signature import Signature
 from flashml.tasks import classification, detection, embeddings, images
-from flashml.tasks.checks import image_input, output_of
 from flashml.tasks.config import TaskConfig
+from flashml.tasks.io import image_input, output_of
 from flashml.tasks.text import TextEncoder
 
 

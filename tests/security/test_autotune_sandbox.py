@@ -18,7 +18,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from flashml.auth.principal import Principal
-from flashml.services.container import open_services
+from flashml.composition import open_services
 from flashml.settings import load_settings
 from tests.in_process import run
 from tests.onnx_models import add_model

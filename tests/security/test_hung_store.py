@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from flashml.services.container import open_services
+from flashml.composition import open_services
 from flashml.settings import load_settings
 from flashml.storage.base import StorageUnavailableError
 from tests import onnx_models
@@ -107,7 +107,7 @@ def test_hung_store_calls_leave_the_default_thread_pool_and_the_hashing_threads_
             await asyncio.sleep(0.3)
             started = time.monotonic()
             assert await asyncio.wait_for(asyncio.to_thread(lambda: "free"), SLACK_S) == "free"
-            token, user = await asyncio.wait_for(services.sessions.login("ada", PASSWORD, "127.0.0.1"), 2 * SLACK_S)
+            token, user = await asyncio.wait_for(services.sign_ins.login("ada", PASSWORD, "127.0.0.1"), 2 * SLACK_S)
             assert user.name == "ada" and time.monotonic() - started < 2 * SLACK_S
             assert not any(c.done() for c in calls)
             for outcome in await asyncio.gather(*calls, return_exceptions=True):

@@ -10,7 +10,7 @@ import pytest
 from onnx import helper
 
 from flashml.errors import ValidationFailedError
-from flashml.tasks.checks import metadata_labels
+from flashml.registry.task_checks import metadata_labels
 from tests.onnx_models import add_model
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
+from flashml.composition import open_services
 from flashml.db.models import MAX_ERROR_CHARS, bounded_errors
-from flashml.services.container import open_services
 from flashml.settings import load_settings
 from tests.in_process import run
 from tests.onnx_models import long_node_name_model

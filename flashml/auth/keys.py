@@ -1,0 +1,190 @@
+"""Create, list, revoke and check API keys."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import re
+import time
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from flashml.auth.limits import KeyLimiter
+from flashml.auth.principal import KEY_ROLES, Principal
+from flashml.auth.tokens import hash_token, new_token, parse_token, same_hash
+from flashml.db import audit
+from flashml.db import keys as db
+from flashml.errors import BadRequestError, NotFoundError, UnauthorizedError
+
+CACHE_TTL_S = 10.0  # a key revoked by the CLI (another process) stops working within this time
+FLUSH_EVERY_S = 15.0
+_NAME = re.compile(r"^[\w .@:-]{1,128}$")
+LIMIT_FIELDS = ("rate_limit_per_s", "burst", "daily_quota", "weight")
+MAX_WEIGHT = 100
+MAX_COUNT = 10**12  # burst and daily quota: far past any real use, and inside SQLite's 64-bit integers
+
+
+def check_limits(changes: dict[str, Any]) -> dict[str, Any]:
+    """Validate limit values (None clears one; a cleared weight is 1); the values to store, or 400 bad_limits."""
+    unknown = sorted(set(changes) - set(LIMIT_FIELDS))
+    if unknown:
+        raise BadRequestError(f"Unknown limit {unknown[0]!r}; use: {', '.join(LIMIT_FIELDS)}.", code="bad_limits")
+    out: dict[str, Any] = {}
+    for field, value in changes.items():
+        if value is None:
+            out[field] = 1 if field == "weight" else None
+            continue
+        if field == "rate_limit_per_s":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                    or not 0 < value <= MAX_COUNT:
+                raise BadRequestError(f"rate_limit_per_s is requests per second, a number above 0 and at most "
+                                      f"{MAX_COUNT:,} (or null: no limit).", code="bad_limits",
+                                      details={"field": field})
+            out[field] = float(value)
+            continue
+        high = MAX_WEIGHT if field == "weight" else MAX_COUNT
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            raise BadRequestError(f"{field} must be a whole number from 1 to {high:,}.", code="bad_limits",
+                                  details={"field": field})
+        out[field] = value
+    return out
+
+
+class KeyService:
+    def __init__(self, engine: AsyncEngine, limiter: KeyLimiter | None = None) -> None:
+        self.engine = engine
+        self.limiter = limiter if limiter is not None else KeyLimiter(engine)
+        self._cache: dict[str, tuple[Principal, float]] = {}  # token hash -> (principal, valid until)
+        self._last_used: dict[str, float] = {}
+        self._flusher: asyncio.Task | None = None
+
+    async def create(self, *, name: str, role: str, models: list[str] | None, actor: str,
+                     rate_limit_per_s: float | None = None, burst: int | None = None,
+                     daily_quota: int | None = None, weight: int = 1) -> dict[str, Any]:
+        """Create a key; the answer holds the secret token, which is never shown again."""
+        limits = check_limits({"rate_limit_per_s": rate_limit_per_s, "burst": burst, "daily_quota": daily_quota,
+                               "weight": weight})
+        if role not in KEY_ROLES:
+            raise BadRequestError(f"Unknown role {role!r}; use one of: {', '.join(KEY_ROLES)}.", code="bad_role")
+        if not _NAME.match(name or ""):
+            raise BadRequestError("A key name is 1 to 128 letters, digits, spaces or . @ : - _.", code="bad_name")
+        if models is not None:
+            models = sorted({m.strip() for m in models if m.strip()}) or None
+            if role == "admin" and models:
+                raise BadRequestError("An admin key reaches every model; limit only inference keys.",
+                                      code="bad_models")
+        token, key_id = new_token()
+        record = await db.insert_key(self.engine, key_id=key_id, secret_hash=hash_token(token), name=name,
+                                     role=role, models=models, created_by=actor, limits=limits)
+        detail = {"name": name, "role": role, **{k: v for k, v in limits.items() if v is not None}}
+        await audit.record(self.engine, actor, "key.create", f"key:{record['id']}", detail)
+        return {**record, "used_today": 0, "token": token}
+
+    async def list(self) -> list[dict[str, Any]]:
+        records = await db.list_keys(self.engine)
+        day = self.limiter.today
+        used = await db.usage_on(self.engine, day)
+        return [{**r, "used_today": used.get(r["id"], 0) + self.limiter.pending_today(r["id"])} for r in records]
+
+    async def get(self, ident: int) -> dict[str, Any]:
+        record = await db.get_key(self.engine, ident)
+        if record is None:
+            raise NotFoundError(f"There is no API key with id {ident}.", code="key_not_found")
+        return await self._with_usage(record)
+
+    async def _with_usage(self, record: dict[str, Any]) -> dict[str, Any]:
+        day = self.limiter.today
+        used = (await db.usage_on(self.engine, day, record["id"])).get(record["id"], 0)
+        return {**record, "used_today": used + self.limiter.pending_today(record["id"])}
+
+    async def set_limits(self, ident: int, *, actor: str, **changes: Any) -> dict[str, Any]:
+        """Change some limits of a key (only the fields given; None clears one). Takes effect at once here;
+        another process (the server, after the CLI) sees it when its key cache expires (CACHE_TTL_S)."""
+        if not changes:
+            raise BadRequestError(f"Give at least one of: {', '.join(LIMIT_FIELDS)}.", code="bad_limits")
+        values = check_limits(changes)
+        record = await db.update_limits(self.engine, ident, values)
+        if record is None:
+            raise NotFoundError(f"There is no API key with id {ident}.", code="key_not_found")
+        self._forget(ident)
+        await audit.record(self.engine, actor, "key.limits", f"key:{ident}", {"name": record["name"], **values})
+        return await self._with_usage(record)
+
+    def admit(self, principal: Principal) -> None:
+        """Count one inference request of this key, or raise 429 (rate_limited, quota_exceeded).
+
+        Limits and quotas belong to API keys; a console session (the playground) has no key to count against.
+        """
+        if principal.is_session:
+            return
+        self.limiter.admit(principal)
+
+    def _forget(self, ident: int) -> None:
+        """Drop cached principals of this key, so the next request reads the key again."""
+        self._cache = {h: v for h, v in self._cache.items() if v[0].key_pk != ident}
+
+    async def revoke(self, ident: int, *, actor: str) -> dict[str, Any]:
+        record = await db.revoke_key(self.engine, ident)
+        if record is None:
+            raise NotFoundError(f"There is no API key with id {ident}.", code="key_not_found")
+        self._forget(ident)
+        await audit.record(self.engine, actor, "key.revoke", f"key:{ident}", {"name": record["name"]})
+        return record
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The principal behind an ``Authorization: Bearer`` header, or 401."""
+        if not authorization:
+            raise UnauthorizedError("This endpoint needs an API key: send 'Authorization: Bearer <key>'.",
+                                    code="missing_key")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise UnauthorizedError("Send the API key as 'Authorization: Bearer <key>'.", code="missing_key")
+        digest = hash_token(token)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[1] > now:
+            principal = hit[0]
+        else:
+            principal = await self._lookup(token, digest)
+            self._cache[digest] = (principal, now + CACHE_TTL_S)
+        self._last_used[principal.key_id] = time.time()
+        return principal
+
+    async def _lookup(self, token: str, digest: str) -> Principal:
+        key_id = parse_token(token)
+        row = await db.get_key_by_key_id(self.engine, key_id) if key_id else None
+        if row is None or not same_hash(row["secret_hash"], digest):
+            raise UnauthorizedError("The API key is not valid.", code="invalid_key")
+        if row["revoked_at"] is not None:
+            raise UnauthorizedError("The API key has been revoked.", code="revoked_key")
+        models = frozenset(row["models"]) if row["models"] is not None else None
+        return Principal(row["id"], row["key_id"], row["name"], row["role"], models, row["created_by"],
+                         rate_limit_per_s=row["rate_limit_per_s"], burst=row["burst"],
+                         daily_quota=row["daily_quota"], weight=row["weight"] if row["weight"] is not None else 1)
+
+    async def flush(self) -> None:
+        pending, self._last_used = self._last_used, {}
+        try:
+            await db.touch_keys(self.engine, pending)
+        finally:
+            await self.limiter.flush()
+
+    async def start(self) -> None:
+        await self.limiter.load()
+        self._flusher = asyncio.create_task(self._flush_loop())
+
+    async def stop(self) -> None:
+        if self._flusher:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self.flush()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            with contextlib.suppress(Exception):  # a busy database must not kill the loop; next turn retries
+                await self.flush()

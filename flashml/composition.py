@@ -1,0 +1,160 @@
+"""The composition root: every service of one running FlashML, built once, in one place, at start-up.
+
+``open_services`` builds the server's graph; ``open_admin`` the database-only part the CLI's in-process
+commands use (users, keys, sign-ins). Nothing else constructs a service: controllers receive the ones
+they use through Litestar's dependency injection (``flashml.web.deps``), the CLI through ``open_admin``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from flashml.auth.keys import KeyService
+from flashml.auth.sign_ins import SignInService
+from flashml.auth.users import UserService
+from flashml.db.engine import open_database
+from flashml.inference.canary_guard import CanaryGuard
+from flashml.inference.metrics_report import MetricsReportService
+from flashml.inference.predict import PredictService
+from flashml.inference.service import InferenceService
+from flashml.inference.shadow import ShadowService
+from flashml.jobs.datasets import DatasetService
+from flashml.jobs.housekeeping import Housekeeping
+from flashml.jobs.job_runner import JobRunner
+from flashml.jobs.scheduler import Scheduler
+from flashml.jobs.service import JobService
+from flashml.registry.aliases import AliasService
+from flashml.registry.direct_uploads import DirectUploadService
+from flashml.registry.response_cache import ResponseCacheService
+from flashml.registry.service import RegistryService
+from flashml.runtime.devices import resolve_device
+from flashml.runtime.memory_budget import parse_budget
+from flashml.runtime.pool import ModelPool
+from flashml.runtime.sessions import SessionOptions
+from flashml.settings import Settings
+from flashml.storage.base import ArtifactStore, StorageUnavailableError
+from flashml.storage.cache import ModelCache
+from flashml.storage.factory import open_store
+from flashml.storage.scratch import ScratchSpace
+from flashml.storage.threads import in_store_thread
+from flashml.telemetry import RequestMetrics
+
+log = logging.getLogger("flashml")
+
+
+@dataclass(frozen=True)
+class AdminServices:
+    """The database-only services: what the CLI's in-process commands need (users, keys, sign-ins)."""
+
+    settings: Settings
+    engine: AsyncEngine
+    keys: KeyService
+    users: UserService
+    sign_ins: SignInService
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything the server runs, each built once by ``open_services``."""
+
+    settings: Settings
+    engine: AsyncEngine
+    store: ArtifactStore
+    pool: ModelPool  # the loaded versions and their ONNX Runtime sessions
+    keys: KeyService
+    users: UserService
+    sign_ins: SignInService  # console sign-ins behind a cookie
+    registry: RegistryService
+    aliases: AliasService
+    response_caches: ResponseCacheService
+    uploads: DirectUploadService  # presigned direct uploads to the store
+    recorder: RequestMetrics  # inference requests, last hour
+    reports: MetricsReportService
+    shadow: ShadowService  # aliases' shadow traffic and its comparisons
+    inference: InferenceService
+    predict: PredictService  # the task endpoints
+    guard: CanaryGuard  # rolls back guarded canaries that cross their thresholds
+    datasets: DatasetService
+    jobs: JobService
+    scheduler: Scheduler
+    housekeeping: Housekeeping
+
+    async def close(self) -> None:
+        """Stop in the reverse order of start: background work first, the database last."""
+        self.scheduler.shutdown()
+        await asyncio.wait_for(self.housekeeping.wait_idle(), 30)
+        await self.jobs.runner.stop()
+        await self.guard.stop()
+        await self.keys.stop()
+        await self.uploads.stop()
+        await self.shadow.wait_idle()
+        await self.registry.wait_idle()
+        await self.pool.close()
+        await self.engine.dispose()
+
+
+async def open_admin(settings: Settings) -> AdminServices:
+    """The database-only services, for the CLI's users and keys commands."""
+    engine = await open_database(settings.db_path)
+    return AdminServices(settings, engine, KeyService(engine), UserService(engine), SignInService(engine))
+
+
+def _open_pool(settings: Settings) -> ModelPool:
+    options = SessionOptions(settings.intra_op_threads, settings.tensorrt, settings.tensorrt_fp16,
+                             str(settings.data_dir / "cache" / "tensorrt"), parse_budget(settings.memory_budget))
+    if settings.tensorrt:
+        Path(options.trt_cache_dir).mkdir(parents=True, exist_ok=True)
+    return ModelPool(resolve_device(settings.device), options, inline_run_s=settings.inline_run_us / 1e6)
+
+
+async def _prepare_store(settings: Settings) -> ArtifactStore:
+    store = open_store(settings)
+    try:
+        await in_store_thread(store.prepare)
+    except StorageUnavailableError as exc:  # serve what the cache holds; uploads answer 503 until it is back
+        log.warning("%s", exc.message)
+    return store
+
+
+async def open_services(settings: Settings) -> Services:
+    """Build and start everything the server needs, with every ready version loaded."""
+    admin = await open_admin(settings)
+    engine = admin.engine
+    pool = _open_pool(settings)
+    store = await _prepare_store(settings)
+    scratch = ScratchSpace(settings.data_dir)
+    registry = RegistryService(engine, store, scratch, ModelCache(store, settings.data_dir / "cache" / "models"),
+                               pool, settings)
+    recorder = RequestMetrics()
+    shadow = ShadowService(pool, settings.shadow_max_concurrency)
+    inference = InferenceService(registry, limiter=admin.keys.admit, metrics=recorder, shadow=shadow)
+    predict = PredictService(inference, settings)
+    await registry.recover_and_load()
+    uploads = DirectUploadService(engine, registry, settings)
+    await uploads.start()
+    await admin.keys.start()
+    # Datasets, batch jobs (resuming what a stop left), schedules and housekeeping, on one APScheduler.
+    scheduler = Scheduler()
+    runner = JobRunner(engine, store, inference, settings, predict)
+    jobs = JobService(engine, inference, runner, scheduler, settings)
+    housekeeping = Housekeeping(engine, scheduler, registry, uploads, jobs)
+    await runner.start()
+    await jobs.load_schedules()
+    housekeeping.plan(settings.housekeeping_interval_s)
+    scheduler.start()
+    guard = CanaryGuard(registry.aliases, recorder, settings.canary_check_interval_s)
+    guard.start()
+    return Services(
+        settings=settings, engine=engine, store=store, pool=pool, keys=admin.keys, users=admin.users,
+        sign_ins=admin.sign_ins, registry=registry, aliases=registry.aliases, response_caches=registry.response_caches,
+        uploads=uploads, recorder=recorder, reports=MetricsReportService(recorder, registry, pool), shadow=shadow,
+        inference=inference, predict=predict, guard=guard, datasets=DatasetService(engine, store, scratch, settings),
+        jobs=jobs, scheduler=scheduler, housekeeping=housekeeping)

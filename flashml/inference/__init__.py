@@ -1,0 +1,1 @@
+"""The request path: V2 inference through aliases, the task endpoints, shadow traffic and canary guards."""

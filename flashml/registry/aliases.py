@@ -1,0 +1,318 @@
+"""Aliases: a model's named pointers at versions (``production``, ``staging``, ...), shared by API, CLI, console.
+
+An alias points at one version, or splits traffic between versions by weight (a canary or an A/B test).
+Inference resolves them from an in-memory map (``routes``) loaded at start-up and updated on every change,
+so a request never queries the database for them. A split is sticky: the same routing key (an API key's id,
+or the ``FlashML-Routing-Key`` header) always lands on the same version while the weights stay the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from flashml.db import aliases as db
+from flashml.db import audit
+from flashml.db import models as models_db
+from flashml.errors import BadRequestError, ConflictError, NotFoundError
+from flashml.registry.alias_rules import Guard, Shadow, parse_guard, parse_shadow
+
+SERVED = "production"  # the alias a call without a version goes to, when set
+ALIAS_NAME = re.compile(r"^(?![0-9]+$)[a-z0-9][a-z0-9_-]{0,63}$")
+NUMBER = re.compile(r"^[0-9]+$")
+
+
+def check_alias_name(name: str) -> None:
+    if not ALIAS_NAME.match(name or ""):
+        raise BadRequestError(f"{name!r} is not an alias name: use 1 to 64 lowercase letters, digits, - or _, "
+                              "starting with a letter or digit, and not only digits (numbers name versions).",
+                              code="bad_alias_name")
+
+
+def bucket_of(routing_key: str) -> int:
+    """0 to 99 from a SHA-256 of the routing key: the same key always gets the same bucket."""
+    return int.from_bytes(hashlib.sha256(routing_key.encode()).digest()[:8], "big") % 100
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an alias sends requests: (version, weight) pairs by version; the weights sum to 100."""
+
+    weights: tuple[tuple[int, int], ...]
+    guard: Guard | None = None
+    shadow: Shadow | None = None
+
+    @classmethod
+    def from_versions(cls, versions: dict[str, int], guard: Guard | None = None,
+                      shadow: Shadow | None = None) -> Route:
+        return cls(tuple(sorted((int(v), int(w)) for v, w in versions.items())), guard, shadow)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Route:
+        return cls.from_versions(row["versions"], Guard(**row["guard"]) if row.get("guard") else None,
+                                 Shadow(**row["shadow"]) if row.get("shadow") else None)
+
+    @property
+    def numbers(self) -> list[int]:
+        return [n for n, _ in self.weights]
+
+    @property
+    def stable(self) -> int:
+        """The version with the most weight (the lowest number on a tie): where a tripped guard goes back to."""
+        return max(self.weights, key=lambda nw: (nw[1], -nw[0]))[0]
+
+    def versions(self) -> dict[str, int]:
+        return {str(n): w for n, w in self.weights}
+
+    def to_body(self) -> dict[str, Any]:
+        """The PUT body that sets this route again (what rollback sends)."""
+        body: dict[str, Any] = {"versions": self.versions()}
+        if self.guard:
+            body["guard"] = self.guard.to_dict()
+        if self.shadow:
+            body["shadow"] = self.shadow.to_dict()
+        return body
+
+    def pick(self, routing_key: str) -> int:
+        if len(self.weights) == 1:
+            return self.weights[0][0]
+        bucket = bucket_of(routing_key)
+        for number, weight in self.weights:
+            if bucket < weight:
+                return number
+            bucket -= weight
+        return self.weights[-1][0]
+
+
+def parse_route(body: dict[str, Any]) -> Route:
+    """The whole body of PUT .../aliases/{alias}: versions, and an optional guard and shadow."""
+    versions = parse_target(body)
+    guard = parse_guard(body["guard"], versions) if body.get("guard") is not None else None
+    shadow = parse_shadow(body["shadow"], versions) if body.get("shadow") is not None else None
+    return Route.from_versions(versions, guard, shadow)
+
+
+def parse_target(body: dict[str, Any]) -> dict[str, int]:
+    """The body of PUT .../aliases/{alias} as {"<version>": weight}: {"version": 3} or {"versions": {"3": 95, ...}}."""
+    if ("version" in body) == ("versions" in body) or set(body) - {"version", "versions", "guard", "shadow"}:
+        raise BadRequestError('Send {"version": 3}, or a split {"versions": {"3": 95, "4": 5}} (with an optional '
+                              '"guard" and "shadow").', code="bad_alias_body")
+    if "version" in body:
+        number = body["version"]
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            raise BadRequestError(f'"version" must be a version number (1 or more), not {number!r}.',
+                                  code="bad_alias_body")
+        return {str(number): 100}
+    split = body["versions"]
+    if not isinstance(split, dict) or not split:
+        raise BadRequestError('"versions" must be an object of version numbers and weights, e.g. '
+                              '{"3": 95, "4": 5}.', code="bad_alias_body")
+    out: dict[str, int] = {}
+    for key, weight in split.items():
+        if not NUMBER.match(str(key)) or int(key) < 1:
+            raise BadRequestError(f"{key!r} is not a version number.", code="bad_alias_body")
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 100:
+            raise BadRequestError(f"The weight of version {key} must be a whole number from 1 to 100, not "
+                                  f"{weight!r}.", code="bad_alias_weights")
+        out[str(int(key))] = weight
+    if sum(out.values()) != 100:
+        raise BadRequestError(f"The weights must sum to 100 (percent of requests); these sum to "
+                              f"{sum(out.values())}.", code="bad_alias_weights")
+    return out
+
+
+def parse_target_text(text: str) -> dict[str, Any]:
+    """What a person types (CLI, console) as a PUT body: `3` -> {"version": 3}; `3=95, 4=5` -> a split."""
+    text = text.strip()
+    if "=" not in text:
+        if not NUMBER.match(text):
+            raise BadRequestError(f"{text!r} is not a version number (or a split like 3=95, 4=5).",
+                                  code="bad_alias_body")
+        return {"version": int(text)}
+    split: dict[str, int] = {}
+    for part in text.split(","):
+        number, _, weight = (p.strip() for p in part.partition("="))
+        if not (NUMBER.match(number) and NUMBER.match(weight)):
+            raise BadRequestError(f"{part.strip()!r} is not VERSION=WEIGHT, e.g. 3=95.", code="bad_alias_body")
+        split[str(int(number))] = int(weight)
+    return {"versions": split}
+
+
+def parse_guard_text(text: str) -> dict[str, Any]:
+    """What a person types as a guard: `max_error_rate=0.05, max_p99_ms=200` -> the "guard" object."""
+    out: dict[str, Any] = {}
+    for part in text.split(","):
+        name, _, value = (p.strip() for p in part.partition("="))
+        try:
+            out[name] = int(value) if NUMBER.match(value) else float(value)
+        except ValueError:
+            raise BadRequestError(f"{part.strip()!r} is not NAME=NUMBER, e.g. max_error_rate=0.05.",
+                                  code="bad_alias_guard") from None
+    return out
+
+
+def parse_shadow_text(text: str) -> dict[str, Any]:
+    """`5=20` -> {"version": 5, "percent": 20}."""
+    number, _, percent = (p.strip() for p in text.partition("="))
+    try:
+        return {"version": int(number), "percent": float(percent)}
+    except ValueError:
+        raise BadRequestError(f"{text.strip()!r} is not VERSION=PERCENT, e.g. 5=20.", code="bad_alias_shadow") from None
+
+
+def public_alias(model: str, name: str, row: dict[str, Any]) -> dict[str, Any]:
+    route = Route.from_row(row)
+    return {"model": model, "alias": name, "version": route.numbers[0] if len(route.numbers) == 1 else None,
+            "versions": route.versions(), "guard": row.get("guard"), "shadow": row.get("shadow"),
+            "previous": row.get("previous"), "updated_by": row["updated_by"], "updated_at": row["updated_at"]}
+
+
+Prepare = Callable[[str, list[int]], Awaitable[None]]
+
+
+class AliasService:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.routes: dict[str, dict[str, Route]] = {}  # model -> alias -> route, read by every inference call
+        # Alias changes and version deletes/archives take turns, so no alias ever points at a gone version.
+        self.lock = asyncio.Lock()
+        # Loads and warms versions before an alias sends them traffic (set by the registry; None: nothing to do).
+        self.prepare: Prepare | None = None
+        # Told (model, alias, route) the moment a changed route takes traffic, before any request uses it.
+        self.listeners: list[Callable[[str, str, Route], None]] = []
+
+    async def load(self) -> None:
+        """Fill the in-memory map from the database (at start-up)."""
+        routes: dict[str, dict[str, Route]] = {}
+        for row in await db.list_aliases(self.engine):
+            routes.setdefault(row["model"], {})[row["name"]] = Route.from_row(row)
+        self.routes = routes
+
+    # ---- resolution (in memory, per request) ----
+
+    def route(self, model: str, name: str) -> Route | None:
+        return self.routes.get(model, {}).get(name)
+
+    def served(self, model: str, routing_key: str) -> int | None:
+        """The version the production alias picks for this routing key; None when it is not set."""
+        route = self.route(model, SERVED)
+        return route.pick(routing_key) if route else None
+
+    def pointing_at(self, model: str, number: int) -> list[str]:
+        """The aliases of ``model`` that send some traffic to version ``number`` (or shadow it)."""
+        return sorted(name for name, route in self.routes.get(model, {}).items()
+                      if number in route.numbers or (route.shadow and route.shadow.version == number))
+
+    def refuse_if_aliased(self, model: str, number: int, action: str) -> None:
+        names = self.pointing_at(model, number)
+        if names:
+            listed = ", ".join(names)
+            raise ConflictError(f"{model} v{number} is what the alias{'es' if len(names) > 1 else ''} {listed} "
+                                f"point{'' if len(names) > 1 else 's'} at; move or delete "
+                                f"{'them' if len(names) > 1 else 'it'} before you {action} this version.",
+                                code="version_aliased", details={"aliases": names})
+
+    def forget_model(self, model: str) -> None:
+        self.routes.pop(model, None)
+
+    # ---- management ----
+
+    async def _require_model(self, model: str) -> None:
+        if await models_db.get_model(self.engine, model) is None:
+            raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
+
+    async def list_aliases(self, model: str) -> list[dict[str, Any]]:
+        await self._require_model(model)
+        return [public_alias(model, r["name"], r) for r in await db.list_aliases(self.engine, model)]
+
+    async def get_alias(self, model: str, name: str) -> dict[str, Any]:
+        check_alias_name(name)
+        for alias in await self.list_aliases(model):
+            if alias["alias"] == name:
+                return alias
+        raise NotFoundError(f"Model {model!r} has no alias {name!r}.", code="alias_not_found")
+
+    async def set_alias(self, model: str, name: str, body: dict[str, Any], *, actor: str) -> dict[str, Any]:
+        """Point ``name`` at a ready version (or split it between ready versions); creates or moves it.
+
+        The versions it will send traffic to are loaded and warmed first: the switch itself is one dict write.
+        """
+        check_alias_name(name)
+        route = parse_route(body)
+        async with self.lock:
+            return await self._apply(model, name, route, actor=actor, action="model.alias_set")
+
+    async def rollback(self, model: str, name: str, *, actor: str) -> dict[str, Any]:
+        """Point the alias back at its previous target (and remember the current one: a second call undoes it)."""
+        check_alias_name(name)
+        async with self.lock:
+            await self._require_model(model)
+            rows = {r["name"]: r for r in await db.list_aliases(self.engine, model)}
+            if name not in rows:
+                raise NotFoundError(f"Model {model!r} has no alias {name!r}.", code="alias_not_found")
+            previous = rows[name].get("previous")
+            if not previous:
+                raise ConflictError(f"The alias {name!r} of {model} has not been changed since it was made: there "
+                                    "is nothing to roll back to.", code="no_previous_target")
+            return await self._apply(model, name, parse_route(previous), actor=actor, action="model.alias_rollback")
+
+    async def guard_rollback(self, model: str, name: str, seen: Route, detail: dict[str, Any]) -> bool:
+        """Send every request of a guarded split back to its stable version (the canary crossed a threshold).
+
+        ``seen``: the route the numbers were measured on; a route changed meanwhile is left alone (False).
+        """
+        async with self.lock:
+            if self.route(model, name) is not seen:
+                return False
+            back = Route.from_versions({str(seen.stable): 100}, shadow=seen.shadow)
+            await self._apply(model, name, back, actor="flashml/guard", action="model.alias_auto_rollback",
+                              detail=detail)
+            return True
+
+    async def _apply(self, model: str, name: str, route: Route, *, actor: str, action: str,
+                     detail: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Check, load and warm, write, then switch the in-memory route (call with the lock held)."""
+        await self._require_model(model)
+        numbers = route.numbers + ([route.shadow.version] if route.shadow else [])
+        for number in numbers:
+            row = await models_db.get_version(self.engine, model, number)
+            if row is None:
+                raise NotFoundError(f"Model {model!r} has no version {number}.", code="version_not_found")
+            if row["state"] != "ready":
+                raise ConflictError(f"{model} v{number} is {row['state']}; an alias can only point at a ready "
+                                    "version.", code="version_not_ready")
+        if self.prepare is not None:
+            await self.prepare(model, numbers)
+        before = self.route(model, name)
+        previous = before.to_body() if before else None
+        versions = route.versions()
+        saved = await db.put_alias(self.engine, model, name, versions, actor=actor,
+                                   guard=route.guard.to_dict() if route.guard else None,
+                                   shadow=route.shadow.to_dict() if route.shadow else None, previous=previous)
+        if saved is None:
+            raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
+        self.routes.setdefault(model, {})[name] = route
+        for listener in self.listeners:
+            listener(model, name, route)
+        record = {"versions": versions, "previous": previous and previous["versions"]}
+        for extra in ("guard", "shadow"):
+            if saved[extra]:
+                record[extra] = saved[extra]
+        await audit.record(self.engine, actor, action, f"{model}/{name}", {**record, **(detail or {})})
+        return public_alias(model, name, saved)
+
+    async def delete_alias(self, model: str, name: str, *, actor: str) -> None:
+        check_alias_name(name)
+        async with self.lock:
+            await self._require_model(model)
+            if not await db.delete_alias(self.engine, model, name):
+                raise NotFoundError(f"Model {model!r} has no alias {name!r}.", code="alias_not_found")
+            before = self.routes.get(model, {}).pop(name, None)
+            previous = before.versions() if before else None
+            await audit.record(self.engine, actor, "model.alias_delete", f"{model}/{name}", {"previous": previous})

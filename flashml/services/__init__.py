@@ -1,1 +1,0 @@
-"""Logic shared by the JSON API, the console and the CLI. HTTP handlers stay thin and call these."""

@@ -1,0 +1,1 @@
+"""What the JSON API and the console share about HTTP: path parameter types."""

@@ -1,0 +1,67 @@
+"""Dependencies the handlers ask for by name.
+
+``services``; ``principal`` (an API key, for inference); ``caller`` (an API key of any role or a console
+session); ``viewer``, ``maintainer`` and ``admin`` (a key or a console session with at least that role);
+``sessions`` (the console's SignInService).
+
+A console session (cookie) must carry its CSRF token on every request that changes something. When both
+are sent, the ``Authorization`` header wins over the cookie.
+"""
+
+from __future__ import annotations
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from flashml.auth.csrf import check_csrf
+from flashml.auth.principal import Principal, require_role
+from flashml.auth.sign_ins import SESSION_COOKIE, SignInService
+from flashml.composition import Services
+from flashml.errors import UnauthorizedError
+
+
+def provide_services(state: State) -> Services:
+    return state.services
+
+
+def session_service(state: State) -> SignInService:
+    return state.services.sign_ins
+
+
+async def provide_principal(request: Request, state: State) -> Principal:
+    return await state.services.keys.authenticate(request.headers.get("authorization"))
+
+
+async def authenticate_caller(request: Request, state: State) -> Principal:
+    """The API key of the Authorization header, else the console session of the cookie, else 401."""
+    authorization = request.headers.get("authorization")
+    token = request.cookies.get(SESSION_COOKIE)
+    if authorization or not token:
+        return await state.services.keys.authenticate(authorization)
+    session = await session_service(state).resolve(token)
+    if session is None:
+        raise UnauthorizedError("Your console session has ended; sign in again at /login.", code="session_expired")
+    await check_csrf(request, session.csrf_token)
+    return session.principal()
+
+
+def _with_role(role: str):
+    async def provide(request: Request, state: State) -> Principal:
+        principal = await authenticate_caller(request, state)
+        require_role(principal, role)
+        return principal
+
+    provide.__name__ = f"provide_{role}"
+    return provide
+
+
+DEPENDENCIES = {
+    "services": Provide(provide_services, sync_to_thread=False),
+    "sessions": Provide(session_service, sync_to_thread=False),
+    "principal": Provide(provide_principal),
+    "caller": Provide(authenticate_caller),
+    "admin": Provide(_with_role("admin")),
+    "maintainer": Provide(_with_role("maintainer")),
+    "viewer": Provide(_with_role("viewer")),
+}
