@@ -89,7 +89,8 @@ class FlashMLServer:
             if body is None:
                 protocol.response_bytes(413, [*JSON, *security], TOO_LARGE)
                 return
-            content, out = await answer_infer(self.app.state.services, match[1], match[2],
+            services = self.app.state.services
+            content, out = await answer_infer(services.keys, services.inference, match[1], match[2],
                                               headers.get("authorization"), headers.get(HEADER_LENGTH_KEY),
                                               headers.get(TIMEOUT_HEADER), headers.get(ROUTING_HEADER), body)
             protocol.response_bytes(200, [*out.items(), *security], content)

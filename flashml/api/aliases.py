@@ -7,34 +7,39 @@ from typing import Any
 from litestar import Controller, Request, delete, get, post, put
 
 from flashml.api.openapi_bodies import AliasPutOperation, read_json_object
-from flashml.auth.principal import Principal
-from flashml.composition import Services
+from flashml.inference.shadow import ShadowService
+from flashml.registry.aliases import AliasService
+from flashml.web.deps import Authenticated, Injected, provide
 
 
 class AliasesController(Controller):
     path = "/api/v1/models/{model:str}/aliases"
     tags = ["Models"]
+    dependencies = provide("aliases", "shadow")
 
     @get("/", summary="List a model's aliases")
-    async def list_aliases(self, model: str, viewer: Principal, services: Services) -> list[dict[str, Any]]:
-        return await services.registry.aliases.list_aliases(model)
+    async def list_aliases(self, model: str, viewer: Authenticated,
+                           aliases: Injected[AliasService]) -> list[dict[str, Any]]:
+        return await aliases.list_aliases(model)
 
     @put("/{alias:str}", summary="Point an alias at a ready version, or split it between versions",
          operation_class=AliasPutOperation)
-    async def set_alias(self, model: str, alias: str, request: Request, maintainer: Principal,
-                        services: Services) -> dict[str, Any]:
+    async def set_alias(self, model: str, alias: str, request: Request, maintainer: Authenticated,
+                        aliases: Injected[AliasService]) -> dict[str, Any]:
         body = await read_json_object(request)
-        return await services.registry.aliases.set_alias(model, alias, body, actor=maintainer.actor)
+        return await aliases.set_alias(model, alias, body, actor=maintainer.actor)
 
     @delete("/{alias:str}", summary="Delete an alias", status_code=204)
-    async def delete_alias(self, model: str, alias: str, maintainer: Principal, services: Services) -> None:
-        await services.registry.aliases.delete_alias(model, alias, actor=maintainer.actor)
+    async def delete_alias(self, model: str, alias: str, maintainer: Authenticated,
+                           aliases: Injected[AliasService]) -> None:
+        await aliases.delete_alias(model, alias, actor=maintainer.actor)
 
     @post("/{alias:str}/rollback", summary="Point an alias back at its previous target", status_code=200)
-    async def rollback_alias(self, model: str, alias: str, maintainer: Principal, services: Services
+    async def rollback_alias(self, model: str, alias: str, maintainer: Authenticated, aliases: Injected[AliasService]
                              ) -> dict[str, Any]:
-        return await services.registry.aliases.rollback(model, alias, actor=maintainer.actor)
+        return await aliases.rollback(model, alias, actor=maintainer.actor)
 
     @get("/{alias:str}/shadow", summary="What an alias's shadow version answered, next to the served one")
-    async def alias_shadow(self, model: str, alias: str, viewer: Principal, services: Services) -> dict[str, Any]:
-        return await services.shadow.alias_report(services.registry.aliases, model, alias)
+    async def alias_shadow(self, model: str, alias: str, viewer: Authenticated, shadow: Injected[ShadowService],
+                           aliases: Injected[AliasService]) -> dict[str, Any]:
+        return await shadow.alias_report(aliases, model, alias)

@@ -12,44 +12,48 @@ from litestar.response import File
 
 from flashml.api.models import source_name
 from flashml.api.openapi_bodies import read_json_object
-from flashml.auth.principal import Principal
-from flashml.composition import Services
+from flashml.jobs.datasets import DatasetService
+from flashml.jobs.housekeeping import Housekeeping
 from flashml.jobs.results import MEDIA_TYPES
+from flashml.jobs.service import JobService
 from flashml.storage.threads import in_store_thread
+from flashml.web.deps import Authenticated, Injected, provide
 from flashml.web.params import RowId
 
 
 class DatasetsController(Controller):
     path = "/api/v1/datasets"
     tags = ["Batch jobs"]
+    dependencies = provide("datasets")
 
     @post("/", summary="Upload a dataset (CSV, JSON Lines, .npy, .npz, Parquet, zip of images) as the raw body; "
                         "?filename= names it",
           request_max_body_size=None, status_code=201)
-    async def upload_dataset(self, request: Request, maintainer: Principal, services: Services,
+    async def upload_dataset(self, request: Request, maintainer: Authenticated, datasets: Injected[DatasetService],
                              filename: str | None = None) -> dict[str, Any]:
-        return await services.datasets.upload(source_name(request, filename), request.stream(),
+        return await datasets.upload(source_name(request, filename), request.stream(),
                                               content_length=request.content_length, actor=maintainer.actor)
 
     @get("/", summary="List datasets")
-    async def list_datasets(self, viewer: Principal, services: Services) -> list[dict[str, Any]]:
-        return await services.datasets.list()
+    async def list_datasets(self, viewer: Authenticated, datasets: Injected[DatasetService]) -> list[dict[str, Any]]:
+        return await datasets.list()
 
     @get("/{dataset_id:str}", summary="A dataset: format, rows, columns")
-    async def get_dataset(self, dataset_id: str, viewer: Principal, services: Services) -> dict[str, Any]:
-        return await services.datasets.get(dataset_id)
+    async def get_dataset(self, dataset_id: str, viewer: Authenticated,
+                          datasets: Injected[DatasetService]) -> dict[str, Any]:
+        return await datasets.get(dataset_id)
 
 
-async def result_file(services: Services, job_id: RowId) -> File:
+async def result_file(jobs: JobService, job_id: RowId) -> File:
     """The job's result file from the store (copied to scratch first when the store is remote)."""
-    row, key = await services.jobs.result(job_id)
-    store = services.jobs.runner.store
+    row, key = await jobs.result(job_id)
+    store = jobs.runner.store
     fmt = row["output_format"]
     name = f"job-{job_id}-result.{fmt}"
     local = store.local_path(key)
     cleanup = None
     if local is None:
-        local = services.jobs.runner.work / f"download-{uuid.uuid4().hex}"
+        local = jobs.runner.work / f"download-{uuid.uuid4().hex}"
         await in_store_thread(store.get_file, key, local)
         cleanup = BackgroundTask(asyncio.to_thread, local.unlink, True)
     return File(local, filename=name, media_type=MEDIA_TYPES[fmt], background=cleanup)
@@ -58,53 +62,56 @@ async def result_file(services: Services, job_id: RowId) -> File:
 class JobsController(Controller):
     path = "/api/v1/jobs"
     tags = ["Batch jobs"]
+    dependencies = provide("jobs")
 
     @post("/", summary="Score a dataset now, or on a schedule (cron or interval_s, timezone)", status_code=201)
-    async def create_job(self, request: Request, maintainer: Principal, services: Services) -> Response:
+    async def create_job(self, request: Request, maintainer: Authenticated, jobs: Injected[JobService]) -> Response:
         """Body: model, version?, dataset, output_format?, chunk_rows?, on_bad_row?, mapping?, schedule?"""
-        kind, record = await services.jobs.create(await read_json_object(request), actor=maintainer.actor)
+        kind, record = await jobs.create(await read_json_object(request), actor=maintainer.actor)
         where = f"/api/v1/jobs/{record['id']}" if kind == "job" else f"/api/v1/schedules/{record['id']}"
         return Response({kind: record}, status_code=201, headers={"Location": where})
 
     @get("/", summary="List jobs, newest first, with progress")
-    async def list_jobs(self, viewer: Principal, services: Services) -> list[dict[str, Any]]:
-        return await services.jobs.list()
+    async def list_jobs(self, viewer: Authenticated, jobs: Injected[JobService]) -> list[dict[str, Any]]:
+        return await jobs.list()
 
     @get("/{job_id:int}", summary="A job: state, rows done, rows/s, ETA")
-    async def get_job(self, job_id: RowId, viewer: Principal, services: Services) -> dict[str, Any]:
-        return await services.jobs.get(job_id)
+    async def get_job(self, job_id: RowId, viewer: Authenticated, jobs: Injected[JobService]) -> dict[str, Any]:
+        return await jobs.get(job_id)
 
     @get("/{job_id:int}/log", summary="A job's log: errors with their row numbers, and events")
-    async def job_log(self, job_id: RowId, viewer: Principal, services: Services) -> list[dict[str, Any]]:
-        return await services.jobs.log(job_id)
+    async def job_log(self, job_id: RowId, viewer: Authenticated, jobs: Injected[JobService]) -> list[dict[str, Any]]:
+        return await jobs.log(job_id)
 
     @get("/{job_id:int}/result", summary="Download a succeeded job's result file")
-    async def job_result(self, job_id: RowId, viewer: Principal, services: Services) -> File:
-        return await result_file(services, job_id)
+    async def job_result(self, job_id: RowId, viewer: Authenticated, jobs: Injected[JobService]) -> File:
+        return await result_file(jobs, job_id)
 
     @post("/{job_id:int}/{action:str}", summary="cancel, pause, resume or retry a job", status_code=200)
-    async def control_job(self, job_id: RowId, action: str, maintainer: Principal, services: Services
+    async def control_job(self, job_id: RowId, action: str, maintainer: Authenticated, jobs: Injected[JobService]
                           ) -> dict[str, Any]:
-        return await services.jobs.control(job_id, action, actor=maintainer.actor)
+        return await jobs.control(job_id, action, actor=maintainer.actor)
 
 
 class SchedulesController(Controller):
     path = "/api/v1/schedules"
     tags = ["Batch jobs"]
+    dependencies = provide("jobs")
 
     @get("/", summary="List job schedules with their next run")
-    async def list_schedules(self, viewer: Principal, services: Services) -> list[dict[str, Any]]:
-        return await services.jobs.list_schedules()
+    async def list_schedules(self, viewer: Authenticated, jobs: Injected[JobService]) -> list[dict[str, Any]]:
+        return await jobs.list_schedules()
 
     @delete("/{schedule_id:int}", summary="Delete a schedule (its jobs stay)", status_code=204)
-    async def delete_schedule(self, schedule_id: RowId, maintainer: Principal, services: Services) -> None:
-        await services.jobs.delete_schedule(schedule_id)
+    async def delete_schedule(self, schedule_id: RowId, maintainer: Authenticated, jobs: Injected[JobService]) -> None:
+        await jobs.delete_schedule(schedule_id)
 
 
 class HousekeepingController(Controller):
     path = "/api/v1/housekeeping"
     tags = ["Batch jobs"]
+    dependencies = provide("housekeeping")
 
     @get("/", summary="Housekeeping tasks: last run, what it removed, errors, next run")
-    async def housekeeping(self, viewer: Principal, services: Services) -> list[dict[str, Any]]:
-        return await services.housekeeping.status()
+    async def housekeeping(self, viewer: Authenticated, housekeeping: Injected[Housekeeping]) -> list[dict[str, Any]]:
+        return await housekeeping.status()

@@ -7,10 +7,12 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, delete, get, patch, post
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flashml.auth.principal import Principal, require_may_manage_key
-from flashml.composition import Services
+from flashml.auth.keys import KeyService
+from flashml.auth.principal import require_may_manage_key
 from flashml.db import audit
+from flashml.web.deps import Authenticated, Injected, provide
 from flashml.web.params import RowId
 
 
@@ -40,49 +42,52 @@ class KeyLimits(msgspec.Struct, forbid_unknown_fields=True):
 class KeysController(Controller):
     path = "/api/v1/keys"
     tags = ["API keys"]
+    dependencies = provide("keys")
 
     @post("/", summary="Create an API key (the secret is in this answer only)", status_code=201)
-    async def create_key(self, data: NewKey, maintainer: Principal, services: Services) -> dict[str, Any]:
+    async def create_key(self, data: NewKey, maintainer: Authenticated, keys: Injected[KeyService]) -> dict[str, Any]:
         require_may_manage_key(maintainer, data.role)
-        return await services.keys.create(name=data.name, role=data.role, models=data.models,
+        return await keys.create(name=data.name, role=data.role, models=data.models,
                                           actor=maintainer.actor,
                                           rate_limit_per_s=data.rate_limit_per_s, burst=data.burst,
                                           daily_quota=data.daily_quota, weight=data.weight)
 
     @get("/", summary="List API keys")
-    async def list_keys(self, maintainer: Principal, services: Services) -> list[dict[str, Any]]:
-        keys = await services.keys.list()
-        return keys if maintainer.is_admin else [k for k in keys if k["role"] == "inference"]
+    async def list_keys(self, maintainer: Authenticated, keys: Injected[KeyService]) -> list[dict[str, Any]]:
+        every = await keys.list()
+        return every if maintainer.is_admin else [k for k in every if k["role"] == "inference"]
 
     @get("/{key_id:int}", summary="One API key, with its limits and today's use")
-    async def get_key(self, key_id: RowId, maintainer: Principal, services: Services) -> dict[str, Any]:
-        key = await services.keys.get(key_id)
+    async def get_key(self, key_id: RowId, maintainer: Authenticated, keys: Injected[KeyService]) -> dict[str, Any]:
+        key = await keys.get(key_id)
         require_may_manage_key(maintainer, key["role"])
         return key
 
     @patch("/{key_id:int}", summary="Change an API key's rate limit, burst, daily quota or weight")
-    async def set_limits(self, key_id: RowId, data: KeyLimits, maintainer: Principal,
-                         services: Services) -> dict[str, Any]:
-        require_may_manage_key(maintainer, (await services.keys.get(key_id))["role"])
-        return await services.keys.set_limits(key_id, actor=maintainer.actor, **data.changes())
+    async def set_limits(self, key_id: RowId, data: KeyLimits, maintainer: Authenticated,
+                         keys: Injected[KeyService]) -> dict[str, Any]:
+        require_may_manage_key(maintainer, (await keys.get(key_id))["role"])
+        return await keys.set_limits(key_id, actor=maintainer.actor, **data.changes())
 
     @delete("/{key_id:int}", summary="Revoke an API key (it stops working at once)", status_code=200)
-    async def revoke_key(self, key_id: RowId, maintainer: Principal, services: Services) -> dict[str, Any]:
-        require_may_manage_key(maintainer, (await services.keys.get(key_id))["role"])
-        return await services.keys.revoke(key_id, actor=maintainer.actor)
+    async def revoke_key(self, key_id: RowId, maintainer: Authenticated, keys: Injected[KeyService]) -> dict[str, Any]:
+        require_may_manage_key(maintainer, (await keys.get(key_id))["role"])
+        return await keys.revoke(key_id, actor=maintainer.actor)
 
 
 class MeController(Controller):
     path = "/api/v1"
     tags = ["Identity"]
+    dependencies = provide("engine")
 
     @get("/me", summary="Who this API key (or console session) is")
-    async def me(self, caller: Principal) -> dict[str, Any]:
+    async def me(self, caller: Authenticated) -> dict[str, Any]:
         if caller.is_session:  # the page's scripts read the CSRF token here (same origin only)
             return {"user": {"name": caller.name, "role": caller.role}, "csrf_token": caller.csrf_token}
         return {"key": caller.to_dict()}
 
     @get("/audit", summary="The audit log, newest first (viewers and maintainers: model events only)")
-    async def audit_log(self, viewer: Principal, services: Services, limit: int = 100) -> list[dict[str, Any]]:
-        events = await audit.list_events(services.engine, min(max(limit, 1), 1000))
+    async def audit_log(self, viewer: Authenticated, engine: Injected[AsyncEngine],
+                        limit: int = 100) -> list[dict[str, Any]]:
+        events = await audit.list_events(engine, min(max(limit, 1), 1000))
         return audit.visible_events(events, read_all=viewer.can("read_audit"))

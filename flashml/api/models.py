@@ -8,8 +8,9 @@ from urllib.parse import unquote
 from litestar import Controller, Request, Response, delete, get, patch, post
 
 from flashml.api.openapi_bodies import ConfigPatchOperation, UploadOperation, read_json_object
-from flashml.auth.principal import Principal
-from flashml.composition import Services
+from flashml.registry.response_cache import ResponseCacheService
+from flashml.registry.service import RegistryService
+from flashml.web.deps import Authenticated, Injected, provide
 from flashml.web.params import RowId
 
 
@@ -39,75 +40,80 @@ def version_response(record: dict[str, Any], done: bool) -> Response:
 class ModelsController(Controller):
     path = "/api/v1/models"
     tags = ["Models"]
+    dependencies = provide("registry", "response_caches")
 
     @get("/", summary="List models")
-    async def list_models(self, viewer: Principal, services: Services) -> list[dict[str, Any]]:
-        return await services.registry.list_models()
+    async def list_models(self, viewer: Authenticated, registry: Injected[RegistryService]) -> list[dict[str, Any]]:
+        return await registry.list_models()
 
     @get("/{model:str}", summary="Get a model and its versions")
-    async def get_model(self, model: str, viewer: Principal, services: Services) -> dict[str, Any]:
-        return await services.registry.get_model(model)
+    async def get_model(self, model: str, viewer: Authenticated, registry: Injected[RegistryService]) -> dict[str, Any]:
+        return await registry.get_model(model)
 
     @patch("/{model:str}", summary="Change a model's settings: its response cache")
-    async def patch_model(self, model: str, request: Request, maintainer: Principal, services: Services
-                          ) -> dict[str, Any]:
+    async def patch_model(self, model: str, request: Request, maintainer: Authenticated,
+                          response_caches: Injected[ResponseCacheService]) -> dict[str, Any]:
         body = await read_json_object(request)
-        return await services.registry.response_caches.configure(model, body, actor=maintainer.actor)
+        return await response_caches.configure(model, body, actor=maintainer.actor)
 
     @delete("/{model:str}", summary="Delete a model and all its versions", status_code=204)
-    async def delete_model(self, model: str, maintainer: Principal, services: Services, force: bool = False) -> None:
-        await services.registry.delete_model(model, force=force, actor=maintainer.actor)
+    async def delete_model(self, model: str, maintainer: Authenticated, registry: Injected[RegistryService],
+                           force: bool = False) -> None:
+        await registry.delete_model(model, force=force, actor=maintainer.actor)
 
     @post("/{model:str}/versions", summary="Upload a new version", operation_class=UploadOperation,
           request_max_body_size=None, status_code=201)
-    async def upload_version(self, model: str, request: Request, maintainer: Principal, services: Services,
-                             filename: str | None = None) -> Response:
+    async def upload_version(self, model: str, request: Request, maintainer: Authenticated,
+                             registry: Injected[RegistryService], filename: str | None = None) -> Response:
         """Stream an .onnx file or a bundle; 201 when validated, 202 (poll the version) when it takes long."""
-        record, done = await services.registry.upload(
+        record, done = await registry.upload(
             model, request.stream(), source_name=source_name(request, filename), actor=maintainer.actor,
             content_length=request.content_length)
         return version_response(record, done)
 
 
     @get("/{model:str}/versions", summary="List a model's versions")
-    async def list_versions(self, model: str, viewer: Principal, services: Services) -> list[dict[str, Any]]:
-        return (await services.registry.get_model(model))["versions"]
+    async def list_versions(self, model: str, viewer: Authenticated,
+                            registry: Injected[RegistryService]) -> list[dict[str, Any]]:
+        return (await registry.get_model(model))["versions"]
 
     @get("/{model:str}/versions/{version:int}", summary="Get a version: state, signature, validation report")
-    async def get_version(self, model: str, version: RowId, viewer: Principal, services: Services) -> dict[str, Any]:
-        return await services.registry.get_version(model, version)
+    async def get_version(self, model: str, version: RowId, viewer: Authenticated,
+                          registry: Injected[RegistryService]) -> dict[str, Any]:
+        return await registry.get_version(model, version)
 
     @patch("/{model:str}/versions/{version:int}", summary="Pin a version (never unloaded for memory) or unpin it")
-    async def patch_version(self, model: str, version: RowId, request: Request, maintainer: Principal,
-                            services: Services) -> dict[str, Any]:
+    async def patch_version(self, model: str, version: RowId, request: Request, maintainer: Authenticated,
+                            registry: Injected[RegistryService]) -> dict[str, Any]:
         body = await read_json_object(request)
-        return await services.registry.set_pinned(model, version, body, actor=maintainer.actor)
+        return await registry.set_pinned(model, version, body, actor=maintainer.actor)
 
     @delete("/{model:str}/versions/{version:int}", summary="Delete a version", status_code=204)
-    async def delete_version(self, model: str, version: RowId, maintainer: Principal, services: Services,
-                             force: bool = False) -> None:
-        await services.registry.delete_version(model, version, force=force, actor=maintainer.actor)
+    async def delete_version(self, model: str, version: RowId, maintainer: Authenticated,
+                             registry: Injected[RegistryService], force: bool = False) -> None:
+        await registry.delete_version(model, version, force=force, actor=maintainer.actor)
 
     @post("/{model:str}/versions/{version:int}/archive", summary="Archive a version (stop serving it)",
           status_code=200)
-    async def archive_version(self, model: str, version: RowId, maintainer: Principal,
-                              services: Services) -> dict[str, Any]:
-        return await services.registry.set_archived(model, version, True, actor=maintainer.actor)
+    async def archive_version(self, model: str, version: RowId, maintainer: Authenticated,
+                              registry: Injected[RegistryService]) -> dict[str, Any]:
+        return await registry.set_archived(model, version, True, actor=maintainer.actor)
 
     @post("/{model:str}/versions/{version:int}/restore", summary="Serve an archived version again",
           status_code=200)
-    async def restore_version(self, model: str, version: RowId, maintainer: Principal,
-                              services: Services) -> dict[str, Any]:
-        return await services.registry.set_archived(model, version, False, actor=maintainer.actor)
+    async def restore_version(self, model: str, version: RowId, maintainer: Authenticated,
+                              registry: Injected[RegistryService]) -> dict[str, Any]:
+        return await registry.set_archived(model, version, False, actor=maintainer.actor)
 
     @get("/{model:str}/versions/{version:int}/config",
          summary="A version's serving config (device, instances, batching), performance card and live stats")
-    async def get_config(self, model: str, version: RowId, viewer: Principal, services: Services) -> dict[str, Any]:
-        return await services.registry.get_config(model, version)
+    async def get_config(self, model: str, version: RowId, viewer: Authenticated,
+                         registry: Injected[RegistryService]) -> dict[str, Any]:
+        return await registry.get_config(model, version)
 
     @patch("/{model:str}/versions/{version:int}/config", summary="Change a version's serving config live",
            operation_class=ConfigPatchOperation)
-    async def patch_config(self, model: str, version: RowId, request: Request, maintainer: Principal,
-                           services: Services) -> dict[str, Any]:
+    async def patch_config(self, model: str, version: RowId, request: Request, maintainer: Authenticated,
+                           registry: Injected[RegistryService]) -> dict[str, Any]:
         changes = await read_json_object(request)
-        return await services.registry.patch_config(model, version, changes, actor=maintainer.actor)
+        return await registry.patch_config(model, version, changes, actor=maintainer.actor)

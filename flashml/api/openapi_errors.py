@@ -23,6 +23,8 @@ from litestar import Request
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
 
+from flashml.web.deps import SERVICE_NAMES
+
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error", "code"],
@@ -84,7 +86,7 @@ def _route_statuses(route: HTTPRoute, method: str, has_body: bool) -> set[int]:
             statuses |= {401, 403}
         if route.path_parameters:
             statuses |= {400, 404}
-        if set(params) - {"request", "data", "state", "services", "sessions", *_AUTH_DEPENDENCIES,
+        if set(params) - {"request", "data", "state", "services", "sessions", *SERVICE_NAMES, *_AUTH_DEPENDENCIES,
                           *route.path_parameters}:
             statuses.add(400)  # query parameters
         reads_body = method in ("POST", "PUT", "PATCH") and {"data", "request"} & set(params)

@@ -6,9 +6,9 @@ from litestar import Controller, Request, Response, post
 from litestar.datastructures import UploadFile
 
 from flashml.api.v2_infer import ROUTING_HEADER
-from flashml.auth.principal import Principal
-from flashml.composition import Services
+from flashml.inference.predict import PredictService
 from flashml.tasks.requests import PredictItems, from_body, from_files
+from flashml.web.deps import Authenticated, Injected, provide
 
 
 async def read_items(request: Request) -> PredictItems:
@@ -24,12 +24,13 @@ async def read_items(request: Request) -> PredictItems:
 class PredictController(Controller):
     path = "/v1/models/{model:str}"
     tags = ["Task predict"]
+    dependencies = provide("predict")
 
     @post(["/predict", "/versions/{version:str}/predict"], status_code=200,
           summary="Predict: images (multipart, image/* body or base64 JSON) or texts (JSON) of a task model")
-    async def predict(self, model: str, request: Request, principal: Principal, services: Services,
+    async def predict(self, model: str, request: Request, principal: Authenticated, predict: Injected[PredictService],
                       version: str | None = None) -> Response:
         items = await read_items(request)
-        body, headers = await services.predict.predict(principal, model, version, items,  # type: ignore[union-attr]
+        body, headers = await predict.predict(principal, model, version, items,  # type: ignore[union-attr]
                                                        routing_key=request.headers.get(ROUTING_HEADER) or None)
         return Response(body, headers=headers)

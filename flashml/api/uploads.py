@@ -9,8 +9,9 @@ from litestar import Controller, Request, Response, get, post, put
 from flashml.api.models import version_response
 from flashml.api.openapi_bodies import UploadStartOperation, read_json_object
 from flashml.auth.principal import Principal
-from flashml.composition import Services
 from flashml.errors import BadRequestError
+from flashml.registry.direct_uploads import DirectUploadService
+from flashml.web.deps import Authenticated, Injected, provide
 
 
 def _user(principal: Principal) -> str:
@@ -20,32 +21,36 @@ def _user(principal: Principal) -> str:
 class UploadsController(Controller):
     path = "/api/v1/uploads"
     tags = ["Uploads"]
+    dependencies = provide("uploads")
 
     @post("/", summary="Start a direct upload: an id and a URL to PUT the file to", status_code=201,
           operation_class=UploadStartOperation)
-    async def create_upload(self, request: Request, maintainer: Principal, services: Services) -> dict[str, Any]:
+    async def create_upload(self, request: Request, maintainer: Authenticated,
+                            uploads: Injected[DirectUploadService]) -> dict[str, Any]:
         """Body: ``{"model", "filename", "size", "sha256"?}``. The URL is presigned (S3) or FlashML's own."""
         body = await read_json_object(request)
         unknown = set(body) - {"model", "filename", "size", "sha256"}
         if unknown:
             raise BadRequestError(f"Unknown field(s): {', '.join(sorted(unknown))}.", code="malformed_request")
-        return await services.uploads.create(str(body.get("model") or ""), str(body.get("filename") or ""),
+        return await uploads.create(str(body.get("model") or ""), str(body.get("filename") or ""),
                                              body.get("size"), body.get("sha256"), actor=maintainer.actor,
                                              user=_user(maintainer))
 
     @put("/{upload_id:str}/data", summary="The file's bytes, for uploads kept on local disk (token in the URL)",
          request_max_body_size=None, status_code=200)
-    async def put_data(self, upload_id: str, request: Request, services: Services, token: str = "",
+    async def put_data(self, upload_id: str, request: Request, uploads: Injected[DirectUploadService], token: str = "",
                        part: int | None = None) -> dict[str, Any]:
-        return await services.uploads.receive(upload_id, token, request.stream(), request.content_length, part)
+        return await uploads.receive(upload_id, token, request.stream(), request.content_length, part)
 
     @post("/{upload_id:str}/complete", summary="Check the bytes, then validate and publish them as a version",
           status_code=201)
-    async def complete_upload(self, upload_id: str, maintainer: Principal, services: Services) -> Response:
-        record, done = await services.uploads.complete(upload_id, user=_user(maintainer),
+    async def complete_upload(self, upload_id: str, maintainer: Authenticated,
+                              uploads: Injected[DirectUploadService]) -> Response:
+        record, done = await uploads.complete(upload_id, user=_user(maintainer),
                                                        is_admin=maintainer.is_admin)
         return version_response(record, done)
 
     @get("/{upload_id:str}", summary="A direct upload's state")
-    async def get_upload(self, upload_id: str, maintainer: Principal, services: Services) -> dict[str, Any]:
-        return await services.uploads.get(upload_id, user=_user(maintainer), is_admin=maintainer.is_admin)
+    async def get_upload(self, upload_id: str, maintainer: Authenticated,
+                         uploads: Injected[DirectUploadService]) -> dict[str, Any]:
+        return await uploads.get(upload_id, user=_user(maintainer), is_admin=maintainer.is_admin)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
-from flashml.composition import Services
-from flashml.errors import BadRequestError, FlashMLError, UnavailableError
+from flashml.auth.keys import KeyService
+from flashml.errors import BadRequestError, FlashMLError
+from flashml.inference.service import InferenceService
 from flashml.protocol.v2_response import HEADER_LENGTH
 
 HEADER_LENGTH_KEY = HEADER_LENGTH.lower()  # header names as the servers hand them over
@@ -15,16 +16,13 @@ MAX_TIMEOUT_MS = 86_400_000
 ROUTING_HEADER = "flashml-routing-key"  # sticks a caller to one side of an alias's split (default: the key id)
 
 
-async def answer_infer(services: Services, model: str, version: str | None, authorization: str | None,
-                       header_length: str | None, timeout_ms: str | None, routing_key: str | None, body: bytes
-                       ) -> tuple[bytes, dict[str, str]]:
+async def answer_infer(keys: KeyService, inference: InferenceService, model: str, version: str | None,
+                       authorization: str | None, header_length: str | None, timeout_ms: str | None,
+                       routing_key: str | None, body: bytes) -> tuple[bytes, dict[str, str]]:
     """Authenticate, then run one V2 request; returns the body and its headers (content type included)."""
-    if services.inference is None:
-        raise UnavailableError("The server is starting.", code="not_ready")
-    principal = await services.keys.authenticate(authorization)
-    content, headers = await services.inference.infer(principal, model, version, body, _header_length(header_length),
-                                                      timeout_us=_timeout_us(timeout_ms),
-                                                      routing_key=routing_key or None)
+    principal = await keys.authenticate(authorization)
+    content, headers = await inference.infer(principal, model, version, body, _header_length(header_length),
+                                             timeout_us=_timeout_us(timeout_ms), routing_key=routing_key or None)
     headers["content-type"] = "application/octet-stream" if HEADER_LENGTH in headers else "application/json"
     return content, headers
 

@@ -1,8 +1,10 @@
 """Dependencies the handlers ask for by name.
 
-``services``; ``principal`` (an API key, for inference); ``caller`` (an API key of any role or a console
-session); ``viewer``, ``maintainer`` and ``admin`` (a key or a console session with at least that role);
-``sessions`` (the console's SignInService).
+Every app has ``principal`` (an API key, for inference), ``caller`` (an API key of any role or a console
+session), and ``viewer``, ``maintainer`` and ``admin`` (a key or a console session with at least that role).
+Each controller declares the services it uses, ``dependencies = provide("registry", "aliases")``, and its
+handlers take them as ``registry: Injected[RegistryService]``: one of the fields of the composition
+root's ``Services`` (``flashml.composition``), built once at start-up.
 
 A console session (cookie) must carry its CSRF token on every request that changes something. When both
 are sent, the ``Authorization`` header wins over the cookie.
@@ -10,9 +12,11 @@ are sent, the ``Authorization`` header wins over the cookie.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from flashml.auth.csrf import check_csrf
 from flashml.auth.principal import Principal, require_role
@@ -20,8 +24,31 @@ from flashml.auth.sign_ins import SESSION_COOKIE, SignInService
 from flashml.composition import Services
 from flashml.errors import UnauthorizedError
 
+SERVICE_NAMES = frozenset(f.name for f in fields(Services))
+
+# Handler parameters filled by name: ``registry: Injected[RegistryService]``, ``viewer: Authenticated``.
+Injected = NamedDependency
+Authenticated = NamedDependency[Principal]
+
+
+def _provider(name: str) -> Provide:
+    def provide_service(state: State) -> object:
+        return getattr(state.services, name)
+
+    provide_service.__name__ = f"provide_{name}"
+    return Provide(provide_service, sync_to_thread=False, use_cache=True)
+
+
+def provide(*names: str) -> dict[str, Provide]:
+    """A controller's ``dependencies``: the named services of the composition root."""
+    unknown = set(names) - SERVICE_NAMES
+    if unknown:
+        raise ValueError(f"no service named {sorted(unknown)}; Services has {sorted(SERVICE_NAMES)}")
+    return {name: _provider(name) for name in names}
+
 
 def provide_services(state: State) -> Services:
+    # The whole bag, while handlers move to provide(...): removed when none asks for "services".
     return state.services
 
 
