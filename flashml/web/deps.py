@@ -13,6 +13,7 @@ are sent, the ``Authorization`` header wins over the cookie.
 from __future__ import annotations
 
 from dataclasses import fields
+from typing import TypeAlias, TypeVar
 
 from litestar import Request
 from litestar.datastructures import State
@@ -27,8 +28,9 @@ from flashml.errors import UnauthorizedError
 SERVICE_NAMES = frozenset(f.name for f in fields(Services))
 
 # Handler parameters filled by name: ``registry: Injected[RegistryService]``, ``viewer: Authenticated``.
-Injected = NamedDependency
-Authenticated = NamedDependency[Principal]
+T = TypeVar("T")
+Injected: TypeAlias = NamedDependency[T]
+Authenticated: TypeAlias = NamedDependency[Principal]
 
 
 def _provider(name: str) -> Provide:
