@@ -86,7 +86,7 @@ def test_zero_stays_allowed_where_it_means_something():
 
 
 def test_granian_io_threads_follow_the_cores_unless_set():
-    from flashml.cli import http_threads
+    from flashml.cli.serve import http_threads
 
     assert [http_threads(0, cores) for cores in (1, 2, 4, 8, 16, 64)] == [1, 1, 1, 2, 4, 4]
     assert http_threads(3, cores=2) == 3  # the setting wins

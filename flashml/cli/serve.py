@@ -1,0 +1,95 @@
+"""`flashml serve`: one process, Granian with one worker; and `flashml settings`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from granian import Granian
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+
+from flashml import event_loop
+from flashml.cli.main import main
+from flashml.cli.options import resolve, setting_options
+from flashml.settings import RESOLVED_ENV, Settings, settings_table
+from flashml.startup_checks import exposure_warning, private_data_dir
+
+log = logging.getLogger("flashml")
+
+
+@main.command()
+@setting_options
+def serve(config: Path | None = None, **values: Any) -> None:
+    """Start the server: one process, Granian with one worker."""
+    settings = resolve(config, values)
+    _start_checks(settings)
+    os.environ[RESOLVED_ENV] = settings.to_json()
+    event_loop.install()  # before Granian forks its worker, which builds the loop with asyncio.new_event_loop()
+    server = Granian("flashml.app:app_from_env", factory=True, address=settings.host, port=settings.port,
+                     interface=Interfaces.RSGI, workers=1, runtime_threads=http_threads(settings.http_threads),
+                     log_level=LogLevels(settings.log_level.lower()),
+                     workers_kill_timeout=30, **_connection_options(settings), **_tls_options(settings))
+    server.serve()
+
+
+def _start_checks(settings: Settings) -> None:
+    """Private files from here on (the umask Granian's worker and SQLite inherit), a private data directory,
+    and a warning when the server would listen beyond this machine in clear text. Printed like the setup link:
+    the person starting the server must see them."""
+    for line in (private_data_dir(settings.data_dir), exposure_warning(settings)):
+        if line:
+            print(line, file=sys.stderr, flush=True)
+
+
+def http_threads(setting: int, cores: int | None = None) -> int:
+    """Granian's I/O threads: the setting, or one per four cores (1 to 4). On a small CPU box one thread keeps
+    up and more would take cores from the model; a GPU box's large binary tensors need several to read them."""
+    if setting > 0:
+        return setting
+    return max(1, min(4, (cores or os.cpu_count() or 1) // 4))
+
+
+def _connection_options(settings: Settings) -> dict[str, Any]:
+    """Bounds that keep idle and slow clients from holding the server.
+
+    HTTP/1.1 only: in Granian's auto mode a connection that never sends a byte waits forever in the HTTP/2
+    detection, outside the header timeout, and 1024 of them (the default limit) locked every client out.
+    """
+    limit = raise_open_files(settings.max_connections)
+    return {"http": HTTPModes.http1, "backpressure": limit, "backlog": min(limit, 4096),
+            "http1_settings": HTTP1Settings(header_read_timeout=int(settings.header_timeout_s * 1000))}
+
+
+def raise_open_files(connections: int, spare: int = 256) -> int:
+    """Raise the open-files soft limit towards the hard one so that ``connections`` sockets fit next to the
+    files the server itself opens (``spare``); returns the connections that fit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + spare
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    fits = connections if soft == resource.RLIM_INFINITY else max(16, min(connections, soft - spare))
+    if fits < connections:
+        log.warning("only %d connections fit the open-files limit (%d); raise it (LimitNOFILE)", fits, soft)
+    return fits
+
+
+def _tls_options(settings: Settings) -> dict[str, Any]:
+    """Granian terminates TLS itself when a certificate and key are set."""
+    if not settings.tls_certificate:
+        return {}
+    return {"ssl_cert": Path(settings.tls_certificate).expanduser().resolve(),
+            "ssl_key": Path(settings.tls_key).expanduser().resolve()}
+
+
+@main.command("settings")
+def settings_cmd() -> None:
+    """Print the table of every setting (Markdown)."""
+    click.echo(settings_table())
