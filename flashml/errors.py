@@ -60,6 +60,64 @@ class NotFoundError(FlashMLError):
     code = "not_found"
 
 
+# What a name or id points at does not exist: one class per kind, so each sentence is written once.
+
+class ModelNotFoundError(NotFoundError):
+    code = "model_not_found"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"There is no model named {model!r}.")
+
+
+class VersionNotFoundError(NotFoundError):
+    code = "version_not_found"
+
+    def __init__(self, model: str, version: int) -> None:
+        super().__init__(f"Model {model!r} has no version {version}.")
+
+
+class AliasNotFoundError(NotFoundError):
+    code = "alias_not_found"
+
+    def __init__(self, model: str, alias: str) -> None:
+        super().__init__(f"Model {model!r} has no alias {alias!r}.")
+
+
+class KeyNotFoundError(NotFoundError):
+    code = "key_not_found"
+
+    def __init__(self, key_id: int | str) -> None:
+        super().__init__(f"There is no API key with id {key_id}.")
+
+
+class UserNotFoundError(NotFoundError):
+    code = "user_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"There is no user named {name!r}.")
+
+
+class DatasetNotFoundError(NotFoundError):
+    code = "dataset_not_found"
+
+    def __init__(self, dataset_id: str) -> None:
+        super().__init__(f"There is no dataset {dataset_id!r}.")
+
+
+class JobNotFoundError(NotFoundError):
+    code = "job_not_found"
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"There is no job {job_id}.")
+
+
+class ScheduleNotFoundError(NotFoundError):
+    code = "schedule_not_found"
+
+    def __init__(self, schedule_id: int) -> None:
+        super().__init__(f"There is no schedule {schedule_id}.")
+
+
 class ConflictError(FlashMLError):
     status = 409
     code = "conflict"

@@ -16,7 +16,7 @@ from flashml.auth.principal import KEY_ROLES, Principal
 from flashml.auth.tokens import hash_token, new_token, parse_token, same_hash
 from flashml.db import audit
 from flashml.db import keys as db
-from flashml.errors import BadRequestError, NotFoundError, UnauthorizedError
+from flashml.errors import BadRequestError, KeyNotFoundError, UnauthorizedError
 
 CACHE_TTL_S = 10.0  # a key revoked by the CLI (another process) stops working within this time
 FLUSH_EVERY_S = 15.0
@@ -91,7 +91,7 @@ class KeyService:
     async def get(self, ident: int) -> dict[str, Any]:
         record = await db.get_key(self.engine, ident)
         if record is None:
-            raise NotFoundError(f"There is no API key with id {ident}.", code="key_not_found")
+            raise KeyNotFoundError(ident)
         return await self._with_usage(record)
 
     async def _with_usage(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +107,7 @@ class KeyService:
         values = check_limits(changes)
         record = await db.update_limits(self.engine, ident, values)
         if record is None:
-            raise NotFoundError(f"There is no API key with id {ident}.", code="key_not_found")
+            raise KeyNotFoundError(ident)
         self._forget(ident)
         await audit.record(self.engine, actor, "key.limits", f"key:{ident}", {"name": record["name"], **values})
         return await self._with_usage(record)
@@ -128,7 +128,7 @@ class KeyService:
     async def revoke(self, ident: int, *, actor: str) -> dict[str, Any]:
         record = await db.revoke_key(self.engine, ident)
         if record is None:
-            raise NotFoundError(f"There is no API key with id {ident}.", code="key_not_found")
+            raise KeyNotFoundError(ident)
         self._forget(ident)
         await audit.record(self.engine, actor, "key.revoke", f"key:{ident}", {"name": record["name"]})
         return record

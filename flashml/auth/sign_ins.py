@@ -17,7 +17,7 @@ from flashml.auth.tokens import hash_token
 from flashml.db import audit
 from flashml.db import sign_ins as db
 from flashml.db import users as users_db
-from flashml.errors import NotFoundError, TooManyRequestsError, UnauthorizedError
+from flashml.errors import TooManyRequestsError, UnauthorizedError, UserNotFoundError
 
 SESSION_COOKIE = "flashml_session"
 SESSION_LIFETIME_S = 12 * 3600.0  # a session ends after this long unused (sliding expiry)
@@ -106,7 +106,7 @@ class SignInService:
         in the database makes the server ignore the failures before it. How many addresses this server held."""
         now = self.clock()
         if not await users_db.set_unlocked_at(self.engine, name, now):
-            raise NotFoundError(f"There is no user named {name!r}.", code="user_not_found")
+            raise UserNotFoundError(name)
         held = self.brake.forget_account(name)
         await audit.record(self.engine, actor, "user.unlock", f"user:{name}", {"refused_addresses": held})
         return held

@@ -10,7 +10,15 @@ from typing import Any
 
 from flashml.auth.principal import Principal
 from flashml.db import models as db
-from flashml.errors import BadRequestError, ConflictError, FlashMLError, ForbiddenError, NotFoundError
+from flashml.errors import (
+    BadRequestError,
+    ConflictError,
+    FlashMLError,
+    ForbiddenError,
+    ModelNotFoundError,
+    NotFoundError,
+    VersionNotFoundError,
+)
 from flashml.inference.shadow import ShadowService
 from flashml.protocol.triton_config import PLATFORM
 from flashml.protocol.triton_stats import model_stats
@@ -108,7 +116,7 @@ class InferenceService:
         route = aliases.route(model, version)  # type: ignore[arg-type]
         if route is None:
             if await db.get_model(self.registry.engine, model) is None:
-                raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
+                raise ModelNotFoundError(model)
             raise NotFoundError(f"Model {model!r} has no version or alias {version!r}: the version field takes a "
                                 f"version number or an alias name (GET /api/v1/models/{model}/aliases lists them).",
                                 code="version_not_found")
@@ -117,12 +125,12 @@ class InferenceService:
     async def _explain_missing(self, model: str, number: int | None) -> None:
         engine = self.registry.engine
         if await db.get_model(engine, model) is None:
-            raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
+            raise ModelNotFoundError(model)
         if number is None:
             raise ConflictError(f"Model {model!r} has no ready version yet.", code="model_not_ready")
         row = await db.get_version(engine, model, number)
         if row is None:
-            raise NotFoundError(f"Model {model!r} has no version {number}.", code="version_not_found")
+            raise VersionNotFoundError(model, number)
         if (model, number) in self.registry.waiting_for_store:  # its files are not cached and the store is down
             raise StorageUnavailableError(f"loading {model} v{number}")
         raise ConflictError(f"{model} v{number} is {row['state']}, not ready to serve.", code="version_not_ready")

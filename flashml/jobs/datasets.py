@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db import jobs as db
-from flashml.errors import BadRequestError, NotFoundError, PayloadTooLargeError
+from flashml.errors import BadRequestError, DatasetNotFoundError, PayloadTooLargeError
 from flashml.jobs.formats import detect_format, inspect
 from flashml.jobs.imagezip import ZipLimits
 from flashml.registry.uploads import receive_upload
@@ -66,7 +66,7 @@ class DatasetService:
     async def get(self, dataset_id: str) -> dict[str, Any]:
         row = await db.get_dataset(self.engine, dataset_id)
         if row is None:
-            raise NotFoundError(f"There is no dataset {dataset_id!r}.", code="dataset_not_found")
+            raise DatasetNotFoundError(dataset_id)
         return public_dataset(row)
 
     async def list(self) -> list[dict[str, Any]]:

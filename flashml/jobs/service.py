@@ -10,7 +10,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db import jobs as db
-from flashml.errors import BadRequestError, ConflictError, FlashMLError, NotFoundError
+from flashml.errors import (
+    BadRequestError,
+    ConflictError,
+    DatasetNotFoundError,
+    FlashMLError,
+    JobNotFoundError,
+    NotFoundError,
+    ScheduleNotFoundError,
+)
 from flashml.inference.service import InferenceService
 from flashml.jobs.job_runner import SYSTEM, JobRunner
 from flashml.jobs.mapping import resolve_mapping
@@ -86,7 +94,7 @@ class JobService:
             raise BadRequestError("mapping is an object {input name: column name}.", code="bad_mapping")
         dataset = await db.get_dataset(self.engine, dataset_id)
         if dataset is None:
-            raise NotFoundError(f"There is no dataset {dataset_id!r}.", code="dataset_not_found")
+            raise DatasetNotFoundError(dataset_id)
         version = None if version in (None, "") else str(version)
         loaded = await self.inference.resolve(SYSTEM, model, version)
         if dataset["format"] == "images":
@@ -128,7 +136,7 @@ class JobService:
     async def start(self, spec: dict[str, Any], *, actor: str, schedule_id: int | None = None) -> dict[str, Any]:
         dataset = await db.get_dataset(self.engine, spec["dataset"])
         if dataset is None:
-            raise NotFoundError(f"There is no dataset {spec['dataset']!r}.", code="dataset_not_found")
+            raise DatasetNotFoundError(spec['dataset'])
         job_id = await db.add_job(self.engine, model=spec["model"], version=spec["version"], dataset_id=dataset["id"],
                                   output_format=spec["output_format"], chunk_rows=spec["chunk_rows"],
                                   on_bad_row=spec["on_bad_row"], mapping=spec["mapping"], schedule_id=schedule_id,
@@ -141,7 +149,7 @@ class JobService:
     async def _row(self, job_id: int) -> dict[str, Any]:
         row = await db.get_job(self.engine, job_id)
         if row is None:
-            raise NotFoundError(f"There is no job {job_id}.", code="job_not_found")
+            raise JobNotFoundError(job_id)
         return row
 
     async def get(self, job_id: int) -> dict[str, Any]:
@@ -235,7 +243,7 @@ class JobService:
 
     async def delete_schedule(self, schedule_id: int) -> None:
         if not await db.delete_schedule(self.engine, schedule_id):
-            raise NotFoundError(f"There is no schedule {schedule_id}.", code="schedule_not_found")
+            raise ScheduleNotFoundError(schedule_id)
         self.scheduler.remove(f"schedule-{schedule_id}")
 
     # ---- housekeeping ----

@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flashml.db import aliases as db
 from flashml.db import audit
 from flashml.db import models as models_db
-from flashml.errors import BadRequestError, ConflictError, NotFoundError
+from flashml.errors import (
+    AliasNotFoundError,
+    BadRequestError,
+    ConflictError,
+    ModelNotFoundError,
+    VersionNotFoundError,
+)
 from flashml.registry.alias_rules import Guard, Shadow, parse_guard, parse_shadow
 
 SERVED = "production"  # the alias a call without a version goes to, when set
@@ -225,7 +231,7 @@ class AliasService:
 
     async def _require_model(self, model: str) -> None:
         if await models_db.get_model(self.engine, model) is None:
-            raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
+            raise ModelNotFoundError(model)
 
     async def list_aliases(self, model: str) -> list[dict[str, Any]]:
         await self._require_model(model)
@@ -236,7 +242,7 @@ class AliasService:
         for alias in await self.list_aliases(model):
             if alias["alias"] == name:
                 return alias
-        raise NotFoundError(f"Model {model!r} has no alias {name!r}.", code="alias_not_found")
+        raise AliasNotFoundError(model, name)
 
     async def set_alias(self, model: str, name: str, body: dict[str, Any], *, actor: str) -> dict[str, Any]:
         """Point ``name`` at a ready version (or split it between ready versions); creates or moves it.
@@ -255,7 +261,7 @@ class AliasService:
             await self._require_model(model)
             rows = {r["name"]: r for r in await db.list_aliases(self.engine, model)}
             if name not in rows:
-                raise NotFoundError(f"Model {model!r} has no alias {name!r}.", code="alias_not_found")
+                raise AliasNotFoundError(model, name)
             previous = rows[name].get("previous")
             if not previous:
                 raise ConflictError(f"The alias {name!r} of {model} has not been changed since it was made: there "
@@ -283,7 +289,7 @@ class AliasService:
         for number in numbers:
             row = await models_db.get_version(self.engine, model, number)
             if row is None:
-                raise NotFoundError(f"Model {model!r} has no version {number}.", code="version_not_found")
+                raise VersionNotFoundError(model, number)
             if row["state"] != "ready":
                 raise ConflictError(f"{model} v{number} is {row['state']}; an alias can only point at a ready "
                                     "version.", code="version_not_ready")
@@ -296,7 +302,7 @@ class AliasService:
                                    guard=route.guard.to_dict() if route.guard else None,
                                    shadow=route.shadow.to_dict() if route.shadow else None, previous=previous)
         if saved is None:
-            raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
+            raise ModelNotFoundError(model)
         self.routes.setdefault(model, {})[name] = route
         for listener in self.listeners:
             listener(model, name, route)
@@ -312,7 +318,7 @@ class AliasService:
         async with self.lock:
             await self._require_model(model)
             if not await db.delete_alias(self.engine, model, name):
-                raise NotFoundError(f"Model {model!r} has no alias {name!r}.", code="alias_not_found")
+                raise AliasNotFoundError(model, name)
             before = self.routes.get(model, {}).pop(name, None)
             previous = before.versions() if before else None
             await audit.record(self.engine, actor, "model.alias_delete", f"{model}/{name}", {"previous": previous})

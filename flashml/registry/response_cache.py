@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db import audit
 from flashml.db.schema import models
-from flashml.errors import BadRequestError, NotFoundError
+from flashml.errors import BadRequestError, ModelNotFoundError
 
 DEFAULT_ENTRIES = 1024
 
@@ -123,7 +123,7 @@ class ResponseCacheService:
         async with self.engine.begin() as conn:
             res = await conn.execute(update(models).where(models.c.name == model).values(response_cache=config))
         if res.rowcount == 0:
-            raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
+            raise ModelNotFoundError(model)
         self._apply(model, config)
         await audit.record(self.engine, actor, "model.response_cache", model, config)
         return self.view(model)

@@ -26,9 +26,10 @@ from flashml.errors import (
     BadRequestError,
     ConflictError,
     FlashMLError,
-    NotFoundError,
+    ModelNotFoundError,
     PayloadTooLargeError,
     ValidationFailedError,
+    VersionNotFoundError,
 )
 from flashml.registry import serving
 from flashml.registry.aliases import AliasService
@@ -361,7 +362,7 @@ class RegistryService:
     async def get_model(self, model: str) -> dict[str, Any]:
         row = await db.get_model(self.engine, model)
         if row is None:
-            raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
+            raise ModelNotFoundError(model)
         versions = await db.list_versions(self.engine, model)
         out = {"name": row["name"], "created_by": row["created_by"], "created_at": row["created_at"],
                "latest_ready": self.latest_ready.get(model),
@@ -379,8 +380,8 @@ class RegistryService:
         row = await db.get_version(self.engine, model, number)
         if row is None:
             if await db.get_model(self.engine, model) is None:
-                raise NotFoundError(f"There is no model named {model!r}.", code="model_not_found")
-            raise NotFoundError(f"Model {model!r} has no version {number}.", code="version_not_found")
+                raise ModelNotFoundError(model)
+            raise VersionNotFoundError(model, number)
         return row
 
     async def get_version(self, model: str, number: int) -> dict[str, Any]:
