@@ -20,6 +20,7 @@ from flashml.runtime.autotune import (
     split_candidate,
 )
 from flashml.runtime.batching import BatchingConfig
+from flashml.runtime.batching.hints import BatchingHints
 from flashml.signature import Signature, TensorSpec
 
 SIG = Signature([TensorSpec("x", "FP32", [-1, 3]), TensorSpec("t", "BYTES", [-1])], [TensorSpec("y", "FP32", [-1])])
@@ -200,7 +201,8 @@ def test_on_a_gpu_auto_tune_serves_from_two_instances_where_batches_take_a_while
         loaded = await pool.load("conv", 1, path, sig, BatchingConfig())
         if on_gpu:
             loaded.providers, loaded.device = [CUDA, CPU], "cuda:0"
-        config, card = await serving.autotune(loaded, serving.join(None, BatchingConfig()), manifest,
+        config, card = await serving.autotune(loaded, serving.join(None, BatchingConfig()),
+                                              BatchingHints.from_table(manifest),
                                               Settings(latency_budget_ms=50), pool)
         await pool.close()
         return config, card
@@ -217,14 +219,17 @@ def test_the_sandbox_runs_every_batch_auto_tune_or_the_manifest_may_run_here():
     from flashml.registry import serving
     from flashml.settings import Settings
 
+    def hints(table):
+        return BatchingHints.from_table(table)
+
     tuned = Settings(latency_budget_ms=50)
-    assert serving.batches_to_prove({}, tuned) == ([1, 2, 4, 8, 16, 32, 64, 128, 256], 100.0)
-    assert serving.batches_to_prove({}, Settings(autotune=False)) == ([1, 2, 4, 8, 16, 32], 0.0)
+    assert serving.batches_to_prove(hints({}), tuned) == ([1, 2, 4, 8, 16, 32, 64, 128, 256], 100.0)
+    assert serving.batches_to_prove(hints({}), Settings(autotune=False)) == ([1, 2, 4, 8, 16, 32], 0.0)
     # A manifest's sizes are run whatever they are (the GPU warm-ups run them), with no budget to stop at.
-    assert serving.batches_to_prove({"max_batch_size": 24, "batch_buckets": [1, 6, 24]}, tuned) == (
+    assert serving.batches_to_prove(hints({"max_batch_size": 24, "batch_buckets": [1, 6, 24]}), tuned) == (
         [1, 2, 4, 6, 8, 16, 24], 0.0)
-    assert serving.batches_to_prove({"preferred_batch_sizes": [4, 12]}, tuned) == ([1, 2, 4, 8, 12], 0.0)
-    assert serving.batches_to_prove({"max_batch_size": 0}, tuned) == ([1], 0.0)
+    assert serving.batches_to_prove(hints({"preferred_batch_sizes": [4, 12]}), tuned) == ([1, 2, 4, 8, 12], 0.0)
+    assert serving.batches_to_prove(hints({"max_batch_size": 0}), tuned) == ([1], 0.0)
 
 
 def test_batching_is_brought_down_to_the_largest_batch_the_sandbox_ran():

@@ -17,6 +17,7 @@ from flashml.errors import BadRequestError
 from flashml.registry import serving
 from flashml.runtime.autotune import batch_buckets, plans_per_shape
 from flashml.runtime.batching import BatchingConfig
+from flashml.runtime.batching.hints import BatchingHints
 from flashml.runtime.devices import CPU, CUDA
 from flashml.runtime.executor import BucketedExecutor
 from flashml.runtime.pool import ModelPool
@@ -108,7 +109,8 @@ def test_on_a_gpu_auto_tune_gives_a_convolutional_model_fixed_shapes(tmp_path):
         loaded = await pool.load("m", 1, path, sig, BatchingConfig())
         if on_gpu:
             loaded.providers, loaded.device = [CUDA, CPU], "cuda:0"
-        config, card = await serving.autotune(loaded, serving.join(None, BatchingConfig()), manifest or {},
+        config, card = await serving.autotune(loaded, serving.join(None, BatchingConfig()),
+                                              BatchingHints.from_table(manifest or {}),
                                               Settings(latency_budget_ms=50), pool)
         await pool.close()
         return config, card

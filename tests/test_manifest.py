@@ -29,7 +29,7 @@ def bad(bundle: Path, text: str, key: str | None) -> ValidationFailedError:
 def test_defaults_without_manifest(tmp_path: Path) -> None:
     m = load_manifest(tmp_path)
     assert m == Manifest()
-    assert (m.task, m.model, m.labels, m.labels_file, m.batching) == ("raw", "model.onnx", None, None, {})
+    assert (m.task, m.model, m.labels, m.labels_file, m.batching.table) == ("raw", "model.onnx", None, None, {})
 
 
 def test_full_manifest(tmp_path: Path) -> None:
@@ -50,7 +50,8 @@ top_k = 3
     assert m.task == "image-classification"
     assert m.model == "models/net.onnx"
     assert m.labels == ["cat", "dog"]
-    assert m.batching == {"max_batch_size": 8}
+    assert m.batching.table == {"max_batch_size": 8}
+    assert m.batching.sets("max_batch_size") and m.batching.config.max_batch_size == 8
     assert m.table("preprocess") == {"resize": [224, 224]}
     assert m.table("tokenizer") == {}
     assert m.raw["postprocess"] == {"top_k": 3}
@@ -126,3 +127,28 @@ def test_huge_manifest_and_values_are_refused_and_quoted_short(tmp_path: Path) -
     with pytest.raises(ValidationFailedError) as info:
         load_manifest(write(tmp_path, f'{"k" * 100_000} = 1\n'))
     assert len(info.value.message) < 1000 and len(info.value.details["key"]) < 300
+
+
+@pytest.mark.parametrize("table,field", [
+    ("max_batch_size = -1", "max_batch_size"),
+    ("device = 'cuda:x'", "device"),
+    ("max_queue_delay_us = 'soon'", "max_queue_delay_us"),
+    ("preferred_batch_sizes = [4, 0]", "preferred_batch_sizes"),
+    ("batch_buckets = [1, 8]\nmax_batch_size = 16", "batch_buckets"),
+    ("flavour = 3", "flavour"),
+])
+def test_a_bad_batching_table_fails_when_the_manifest_is_read(tmp_path: Path, table: str, field: str) -> None:
+    # No model file in the folder: the [batching] table is refused before anything looks at the model.
+    with pytest.raises(ValidationFailedError) as info:
+        load_manifest(write(tmp_path, f"[batching]\n{table}\n"))
+    assert info.value.code == "bad_batching_config" and info.value.details == {"field": field}
+    assert info.value.message.startswith("flashml.toml [batching]: ")
+
+
+def test_batching_hints_say_what_the_manifest_fixed(tmp_path: Path) -> None:
+    m = load_manifest(write(tmp_path, "[batching]\npreferred_batch_sizes = [4, 12]\ndevice = 'cpu'\n"))
+    hints = m.batching
+    assert hints.sets("preferred_batch_sizes") and hints.sets("max_batch_size") and hints.sets("device")
+    assert not hints.sets("instance_count")
+    assert hints.config.max_batch_size == 12 and hints.device == "cpu"
+    assert m.to_dict()["batching"] == {"preferred_batch_sizes": [4, 12], "device": "cpu"}

@@ -102,7 +102,7 @@ def test_text_checks_and_padding_defaults(tmp_path):
     good = sig([("input_ids", "INT64", [-1, -1]), ("attention_mask", "INT64", [-1, -1])],
                [("logits", "FP32", [-1, 2])])
     checked = check_task(parse_manifest({"task": "text-classification"}, tmp_path), good, tmp_path)
-    assert checked.batching == {"padded_inputs": {"input_ids": {"axis": 1, "value": 0},
+    assert checked.batching.table == {"padded_inputs": {"input_ids": {"axis": 1, "value": 0},
                                                   "attention_mask": {"axis": 1, "value": 0}},
                                 "padded_outputs": {}}
     bad = sig([("pixels", "FP32", [-1, 3]), ("attention_mask", "FP32", [-1, -1])], [("y", "FP32", [-1, 2, 2])])

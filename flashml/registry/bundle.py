@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -60,7 +59,7 @@ def validate_upload(upload: Path, staging_dir: Path, *, limits: BundleLimits | N
                                         "remove it.", code="reserved_name", details={"member": CHECKSUMS_NAME})
         step("manifest")
         manifest = load_manifest(staging_dir)
-        task = parse_task(dataclasses.asdict(manifest))  # a bad [preprocess] etc. fails before the slow steps
+        task = parse_task(manifest.to_dict())  # a bad [preprocess] etc. fails before the slow steps
         step("check")
         known = [manifest.labels_file] if manifest.labels_file else []
         if task.tokenizer is not None:

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flashml.errors import ValidationFailedError
+from flashml.errors import BadRequestError, ValidationFailedError
+from flashml.runtime.batching.hints import BatchingHints
 
 MANIFEST_NAME = "flashml.toml"
 TASKS = ("raw", "image-classification", "object-detection", "text-classification", "embeddings")
@@ -28,7 +29,7 @@ class Manifest:
     model: str = "model.onnx"
     labels: list[str] | None = None
     labels_file: str | None = None
-    batching: dict[str, Any] = field(default_factory=dict)
+    batching: BatchingHints = field(default_factory=BatchingHints)  # [batching], checked when the file is read
     raw: dict[str, Any] = field(default_factory=dict)  # the whole parsed file; later stages read their tables
     # [warmup.<input>]: declared warm-up samples (Triton's model_warmup), checked: input name -> {"shape": [...],
     # "fill": ..., "range": [low, high]} or {"file": absolute path of a .npy inside the bundle}
@@ -37,6 +38,11 @@ class Manifest:
     def table(self, name: str) -> dict[str, Any]:
         """One of the optional tables (``preprocess``, ``tokenizer``...), empty when absent."""
         return dict(self.raw.get(name) or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, as a version stores its manifest (``batching``: the table as written, filled in)."""
+        return {"task": self.task, "model": self.model, "labels": self.labels, "labels_file": self.labels_file,
+                "batching": dict(self.batching.table), "raw": self.raw, "warmup": self.warmup}
 
 
 def _bad(key: str, why: str) -> ValidationFailedError:
@@ -114,8 +120,17 @@ def parse_manifest(data: dict[str, Any], bundle_dir: Path) -> Manifest:
         labels_file = _bundle_path(bundle_dir, "labels_file", data["labels_file"])
         labels = _read_labels(bundle_dir, labels_file)
     return Manifest(task=task, model=model, labels=list(labels) if labels is not None else None,
-                    labels_file=labels_file, batching=dict(data.get("batching", {})), raw=data,
+                    labels_file=labels_file, batching=_parse_batching(data.get("batching", {})), raw=data,
                     warmup=_parse_warmup(data.get("warmup", {}), bundle_dir))
+
+
+def _parse_batching(table: dict[str, Any]) -> BatchingHints:
+    """``[batching]`` checked now, before the model is: a bad setting fails the upload in a second."""
+    try:
+        return BatchingHints.from_table(table)
+    except BadRequestError as exc:
+        raise ValidationFailedError(f"{MANIFEST_NAME} [batching]: {exc.message}", code=exc.code,
+                                    details=exc.details) from None
 
 
 def _parse_warmup(table: dict[str, Any], bundle_dir: Path) -> dict[str, dict[str, Any]]:

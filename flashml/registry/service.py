@@ -40,6 +40,7 @@ from flashml.registry.probe import run_probe
 from flashml.registry.response_cache import ResponseCacheService
 from flashml.registry.uploads import receive_upload
 from flashml.runtime.autotune import batchable
+from flashml.runtime.batching.hints import BatchingHints
 from flashml.runtime.pool import LoadedModel, ModelPool
 from flashml.runtime.runner import ModelRuntimeError
 from flashml.runtime.samples import shape_sizes
@@ -316,7 +317,7 @@ class RegistryService:
             if proof is not None:
                 report["batch_proof"] = proof
             await db.update_version(self.engine, vid, state="ready", signature=signature.to_dict(),
-                                    manifest=_as_dict(bundle.manifest), report=report, sha256=bundle.sha256,
+                                    manifest=bundle.manifest.to_dict(), report=report, sha256=bundle.sha256,
                                     errors=None, config=config, perf=card)
             self.latest_ready[model] = max(self.latest_ready.get(model, 0), number)
             log.info("published %s v%d", model, number)
@@ -662,13 +663,13 @@ class RegistryService:
     async def _learn(self, loaded: LoadedModel, inputs: dict[str, np.ndarray]) -> None:
         row = await self._version_row(loaded.model, loaded.version)
         report = dict(row.get("report") or {})
-        manifest_batching = (row.get("manifest") or {}).get("batching") or {}
+        hints = BatchingHints.from_table((row.get("manifest") or {}).get("batching") or {})  # checked at upload
         if not report.get("guesses_failed") or row["state"] != "ready" or report.get("learned_from_request_at"):
             return
         signature = loaded.signature
         sizes = shape_sizes(signature, inputs)
         # The sandbox runs made-up inputs at these shapes first, at every batch size auto-tune may then run here.
-        batch_sizes, budget_ms = serving.batches_to_prove(manifest_batching, self.settings)
+        batch_sizes, budget_ms = serving.batches_to_prove(hints, self.settings)
         try:
             probe = await asyncio.to_thread(
                 run_probe, loaded.model_path, device=loaded.device, timeout_s=self.settings.validation_timeout_s,
@@ -695,12 +696,12 @@ class RegistryService:
             warnings.append(capped)
         tune = False
         if not unbatched and batchable(loaded.signature):  # what publication starts from, had a guess run it
-            start, tune = serving.initial_config(manifest_batching, loaded.signature, self.settings)
+            start, tune = serving.initial_config(hints, loaded.signature, self.settings)
             config = {**config, **{k: start[k] for k in ("max_batch_size", "preferred_batch_sizes", "batch_buckets")}}
         config = serving.within_proof(config, largest)
         if tune and largest:
             try:
-                config, card = await serving.autotune(loaded, config, manifest_batching, self.settings, self.pool,
+                config, card = await serving.autotune(loaded, config, hints, self.settings, self.pool,
                                                       largest)
             except ModelRuntimeError as exc:
                 warnings.append(f"Auto-tune could not measure this model at the shapes of its first request "

@@ -10,6 +10,7 @@ a config over it is brought down to it (``within_proof``).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from flashml.errors import BadRequestError
@@ -23,7 +24,8 @@ from flashml.runtime.autotune import (
     split_candidate,
 )
 from flashml.runtime.batching import BatchingConfig
-from flashml.runtime.batching.config import bad_config, is_whole_number
+from flashml.runtime.batching.config import bad_config
+from flashml.runtime.batching.hints import BatchingHints
 from flashml.runtime.devices import parse_device
 from flashml.runtime.pool import LoadedModel, ModelPool
 from flashml.runtime.sessions import wide_instance
@@ -80,27 +82,20 @@ def check_fits(batching: BatchingConfig, signature: Signature) -> None:
                              "padded_outputs")
 
 
-def batches_to_prove(manifest_batching: dict[str, Any], settings: Settings) -> tuple[list[int], float]:
+def batches_to_prove(hints: BatchingHints, settings: Settings) -> tuple[list[int], float]:
     """The batch sizes the sandbox runs a new version at before the server may (ascending), and the latency
     past which it stops as auto-tune would (0: never). Where the manifest sets ``max_batch_size`` (or
     ``preferred_batch_sizes``), that size and its ``batch_buckets``, which the GPU warm-ups run; else every size
     auto-tune may measure (1, 2, 4, ... ``MAX_MEASURED_BATCH``), or ``DEFAULT_MAX_BATCH`` with auto-tune off.
     The powers of two below the largest say where to cap batching when a larger one fails."""
-    given = manifest_batching.get("max_batch_size")
-    preferred = manifest_batching.get("preferred_batch_sizes")
-    if not is_whole_number(given) and isinstance(preferred, list) and preferred \
-            and all(is_whole_number(s) for s in preferred):
-        given = max(preferred)
     budget = 0.0
-    if is_whole_number(given):
-        top = given
+    if hints.sets("max_batch_size"):
+        top = hints.config.max_batch_size
     elif settings.autotune:
         top, budget = MAX_MEASURED_BATCH, 2 * settings.latency_budget_ms  # a first run at a new shape is slower
     else:
         top = DEFAULT_MAX_BATCH
-    buckets = manifest_batching.get("batch_buckets")
-    extra = {b for b in buckets if is_whole_number(b)} if isinstance(buckets, list) else set()
-    sizes = {1, top, *extra} | {1 << i for i in range(max(top, 1).bit_length())}
+    sizes = {1, top, *hints.config.batch_buckets} | {1 << i for i in range(max(top, 1).bit_length())}
     return sorted(s for s in sizes if 1 <= s <= max(top, 1)), budget
 
 
@@ -120,31 +115,25 @@ def join(device: str | None, batching: BatchingConfig) -> dict[str, Any]:
     return {"device": device, **batching.to_dict()}
 
 
-def initial_config(manifest_batching: dict[str, Any], signature: Signature, settings: Settings, *, ran: bool = True
+def initial_config(hints: BatchingHints, signature: Signature, settings: Settings, *, ran: bool = True
                    ) -> tuple[dict[str, Any], bool]:
     """The config a new version starts with, and whether auto-tune should fill in the rest. ``ran``: made-up inputs
     ran the model at upload; where none did, auto-tune has no shape to measure at, and batching stays off
     unless the manifest sets it."""
-    given = dict(manifest_batching)
-    given.setdefault("max_queue_size", settings.max_queue_size)
-    preferred = given.get("preferred_batch_sizes")
-    if "max_batch_size" not in given and isinstance(preferred, list) and preferred \
-            and all(is_whole_number(s) for s in preferred):
-        given["max_batch_size"] = max(preferred)  # sizes to cut at, and none given larger: the largest is the cap
-    device, batching = split(given)
+    batching = hints.config
+    if not hints.sets("max_queue_size"):
+        batching = replace(batching, max_queue_size=settings.max_queue_size)
     check_fits(batching, signature)
-    if not batchable(signature):
-        return join(device, batching), False
-    if "max_batch_size" in given:
-        return join(device, batching), False
+    if not batchable(signature) or hints.sets("max_batch_size"):
+        return join(hints.device, batching), False
     if not ran:
-        return join(device, batching), False  # max_batch_size 0: each request runs alone, at its own shape
+        return join(hints.device, batching), False  # max_batch_size 0: each request runs alone, at its own shape
     if settings.autotune:
-        return join(device, batching), True
-    return join(device, BatchingConfig.from_dict({**batching.to_dict(), "max_batch_size": DEFAULT_MAX_BATCH})), False
+        return join(hints.device, batching), True
+    return join(hints.device, replace(batching, max_batch_size=DEFAULT_MAX_BATCH)), False
 
 
-async def autotune(loaded: LoadedModel, config: dict[str, Any], manifest_batching: dict[str, Any],
+async def autotune(loaded: LoadedModel, config: dict[str, Any], hints: BatchingHints,
                    settings: Settings, pool: ModelPool, max_batch: int = MAX_MEASURED_BATCH
                    ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Measure the loaded version, at most ``max_batch`` rows (the largest batch the upload's sandbox ran), and
@@ -158,7 +147,7 @@ async def autotune(loaded: LoadedModel, config: dict[str, Any], manifest_batchin
     card = await asyncio.to_thread(performance_card, loaded.executors[0], loaded.signature,
                                    settings.latency_budget_ms, loaded.device, max_batch)
     batch = split_candidate(card)
-    if (batch and "instance_count" not in manifest_batching and loaded.config.instance_count == 1
+    if (batch and not hints.sets("instance_count") and loaded.config.instance_count == 1
             and wide_instance(settings.intra_op_threads, SPLIT_INSTANCES, loaded.device)):
         trial = await pool.split_trial(loaded, SPLIT_INSTANCES)
         card["instances"] = await asyncio.to_thread(compare_split, loaded.executors[0], trial, loaded.signature,
@@ -168,15 +157,15 @@ async def autotune(loaded: LoadedModel, config: dict[str, Any], manifest_batchin
     if loaded.on_gpu and batch:
         card["chosen"]["instance_count"] = GPU_INSTANCES
     max_batch = card["chosen"].get("max_batch_size") or 0
-    if (loaded.on_gpu and loaded.model_path is not None and "batch_buckets" not in manifest_batching
-            and "max_batch_size" not in manifest_batching
+    if (loaded.on_gpu and loaded.model_path is not None and not hints.sets("batch_buckets")
+            and not hints.sets("max_batch_size")
             and await asyncio.to_thread(plans_per_shape, loaded.model_path)):
         buckets = batch_buckets(card["points"], max_batch)
         if buckets:
             card["chosen"]["batch_buckets"] = buckets
-            if "preferred_batch_sizes" not in manifest_batching:  # cut batches at the fixed sizes, not between
+            if not hints.sets("preferred_batch_sizes"):  # cut batches at the fixed sizes, not between
                 card["chosen"]["preferred_batch_sizes"] = [b for b in buckets if b > 1]
-    chosen = {k: v for k, v in card["chosen"].items() if k not in manifest_batching}
+    chosen = {k: v for k, v in card["chosen"].items() if not hints.sets(k)}
     device, batching = split({**config, **chosen})
     if batching.instance_count == loaded.config.instance_count:
         loaded.reconfigure(batching)

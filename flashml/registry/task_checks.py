@@ -6,12 +6,12 @@ import ast
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 import onnx
 
-from flashml.errors import ValidationFailedError
-from flashml.registry.manifest import Manifest, _bundle_path
+from flashml.errors import BadRequestError, ValidationFailedError
+from flashml.registry.manifest import MANIFEST_NAME, Manifest, _bundle_path
+from flashml.runtime.batching.hints import BatchingHints
 from flashml.signature import Signature
 from flashml.tasks.config import TaskConfig, parse_task
 from flashml.tasks.io import image_input, output_of
@@ -178,22 +178,22 @@ def metadata_labels(model_path: Path) -> list[str] | None:
     return None
 
 
-def _text_batching(config: TaskConfig, sig: Signature, given: dict[str, Any], pad_id: int) -> dict[str, Any]:
+def _text_batching(sig: Signature, given: BatchingHints, pad_id: int) -> BatchingHints:
     """Pad token axes so texts of different lengths share batches (unless [batching] says otherwise)."""
-    out = dict(given)
-    if "padded_inputs" not in out:
-        values = {"input_ids": pad_id, "attention_mask": 0, "token_type_ids": 0}
-        out["padded_inputs"] = {t.name: {"axis": 1, "value": values[t.name]} for t in sig.inputs}
-    if "padded_outputs" not in out:
-        out["padded_outputs"] = {o.name: 1 for o in sig.outputs if len(o.shape) == 3}
-    return out
+    values = {"input_ids": pad_id, "attention_mask": 0, "token_type_ids": 0}
+    try:
+        return given.filled({"padded_inputs": {t.name: {"axis": 1, "value": values[t.name]} for t in sig.inputs},
+                             "padded_outputs": {o.name: 1 for o in sig.outputs if len(o.shape) == 3}})
+    except BadRequestError as exc:
+        raise ValidationFailedError(f"{MANIFEST_NAME} [batching]: {exc.message}", code=exc.code,
+                                    details=exc.details) from None
 
 
 def check_task(manifest: Manifest, signature: Signature, bundle_dir: Path) -> Manifest:
     """Check the manifest against the signature; return it with labels and batching filled in."""
     if manifest.task == "raw":
         return manifest
-    config = parse_task(dataclasses.asdict(manifest))
+    config = parse_task(manifest.to_dict())
     labels = config.labels
     if labels is None and manifest.task != "embeddings":
         labels = metadata_labels(bundle_dir / manifest.model)
@@ -211,5 +211,5 @@ def check_task(manifest: Manifest, signature: Signature, bundle_dir: Path) -> Ma
     if config.tokenizer is not None:
         from flashml.tasks.text import pad_id_of
 
-        batching = _text_batching(config, signature, batching, pad_id_of(config.tokenizer, bundle_dir))
+        batching = _text_batching(signature, batching, pad_id_of(config.tokenizer, bundle_dir))
     return dataclasses.replace(manifest, labels=labels, batching=batching)
