@@ -27,4 +27,4 @@ async def publish_offset_versions(registry: Any, folder: Path, offsets: tuple[in
         path = onnx_models.offset_add_model(folder / f"{offset}.onnx", offset)
         record, done = await registry.upload(model, _body(path), source_name=path.name, actor="t",
                                              content_length=None)
-        assert done and record["state"] == "ready", record
+        assert done and record.state == "ready", record

@@ -75,7 +75,7 @@ async def _errors_before_the_first_check(tmp_path) -> tuple[list[dict], dict]:
         for _ in range(6):  # the canary fails at once, before the guard's first round
             services.recorder.record("m", 2, 500, 0.001)
         rolled = await services.guard.check()
-        return rolled, await registry.aliases.get_alias("m", "production")
+        return rolled, (await registry.aliases.get_alias("m", "production")).to_dict()
     finally:
         await services.close()
 

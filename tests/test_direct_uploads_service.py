@@ -16,9 +16,9 @@ def test_a_restart_fails_interrupted_completions_and_removes_their_bytes(tmp_pat
     async def scenario():
         services = await open_services(settings)
         try:
-            up = await services.uploads.create("m", "m.onnx", 10, None, actor="alice/console", user="alice")
-            big = await services.uploads.create("big", "b.tar.gz", (5 << 20) + 1, None, actor="alice/console",
-                                                user="alice")
+            up = (await services.uploads.create("m", "m.onnx", 10, None, actor="alice/console", user="alice")).to_dict()
+            big = (await services.uploads.create("big", "b.tar.gz", (5 << 20) + 1, None, actor="alice/console",
+                                                 user="alice")).to_dict()
             incoming = settings.data_dir / "incoming"
             (incoming / up["id"]).write_bytes(b"0123456789")
             (incoming / f"{big['id']}.parts").mkdir()

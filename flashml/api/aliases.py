@@ -9,6 +9,7 @@ from litestar import Controller, Request, delete, get, post, put
 from flashml.api.openapi_bodies import AliasPutOperation, read_json_object
 from flashml.inference.shadow import ShadowService
 from flashml.registry.aliases import AliasService
+from flashml.registry.records import AliasRecord
 from flashml.web.deps import Authenticated, Injected, provide
 
 
@@ -19,13 +20,13 @@ class AliasesController(Controller):
 
     @get("/", summary="List a model's aliases")
     async def list_aliases(self, model: str, viewer: Authenticated,
-                           aliases: Injected[AliasService]) -> list[dict[str, Any]]:
+                           aliases: Injected[AliasService]) -> list[AliasRecord]:
         return await aliases.list_aliases(model)
 
     @put("/{alias:str}", summary="Point an alias at a ready version, or split it between versions",
          operation_class=AliasPutOperation)
     async def set_alias(self, model: str, alias: str, request: Request, maintainer: Authenticated,
-                        aliases: Injected[AliasService]) -> dict[str, Any]:
+                        aliases: Injected[AliasService]) -> AliasRecord:
         body = await read_json_object(request)
         return await aliases.set_alias(model, alias, body, actor=maintainer.actor)
 
@@ -36,7 +37,7 @@ class AliasesController(Controller):
 
     @post("/{alias:str}/rollback", summary="Point an alias back at its previous target", status_code=200)
     async def rollback_alias(self, model: str, alias: str, maintainer: Authenticated, aliases: Injected[AliasService]
-                             ) -> dict[str, Any]:
+                             ) -> AliasRecord:
         return await aliases.rollback(model, alias, actor=maintainer.actor)
 
     @get("/{alias:str}/shadow", summary="What an alias's shadow version answered, next to the served one")

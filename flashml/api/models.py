@@ -8,6 +8,7 @@ from urllib.parse import unquote
 from litestar import Controller, Request, Response, delete, get, patch, post
 
 from flashml.api.openapi_bodies import ConfigPatchOperation, UploadOperation, read_json_object
+from flashml.registry.records import ConfigView, ModelRecord, ModelSummary, ResponseCacheView, VersionRecord
 from flashml.registry.response_cache import ResponseCacheService
 from flashml.registry.service import RegistryService
 from flashml.web.deps import Authenticated, Injected, provide
@@ -25,15 +26,15 @@ def source_name(request: Request, filename: str | None) -> str:
     return "upload"
 
 
-def version_response(record: dict[str, Any], done: bool) -> Response:
+def version_response(record: VersionRecord, done: bool) -> Response[VersionRecord | dict[str, Any]]:
     """201 with a ready version, 202 (poll its Location) while it validates, 422 with the reason it failed."""
-    location = f"/api/v1/models/{record['model']}/versions/{record['version']}"
+    location = f"/api/v1/models/{record.model}/versions/{record.version}"
     if not done:
         return Response(record, status_code=202, headers={"Location": location})
-    if record["state"] == "failed":
-        first = record["errors"][0] if record["errors"] else {"code": "validation_failed", "error": "failed"}
+    if record.state == "failed":
+        first = record.errors[0] if record.errors else {"code": "validation_failed", "error": "failed"}
         return Response({"error": first["error"], "code": first["code"],
-                         "details": {"version": record}}, status_code=422, headers={"Location": location})
+                         "details": {"version": record.to_dict()}}, status_code=422, headers={"Location": location})
     return Response(record, status_code=201, headers={"Location": location})
 
 
@@ -43,16 +44,16 @@ class ModelsController(Controller):
     dependencies = provide("registry", "response_caches")
 
     @get("/", summary="List models")
-    async def list_models(self, viewer: Authenticated, registry: Injected[RegistryService]) -> list[dict[str, Any]]:
+    async def list_models(self, viewer: Authenticated, registry: Injected[RegistryService]) -> list[ModelSummary]:
         return await registry.list_models()
 
     @get("/{model:str}", summary="Get a model and its versions")
-    async def get_model(self, model: str, viewer: Authenticated, registry: Injected[RegistryService]) -> dict[str, Any]:
+    async def get_model(self, model: str, viewer: Authenticated, registry: Injected[RegistryService]) -> ModelRecord:
         return await registry.get_model(model)
 
     @patch("/{model:str}", summary="Change a model's settings: its response cache")
     async def patch_model(self, model: str, request: Request, maintainer: Authenticated,
-                          response_caches: Injected[ResponseCacheService]) -> dict[str, Any]:
+                          response_caches: Injected[ResponseCacheService]) -> ResponseCacheView:
         body = await read_json_object(request)
         return await response_caches.configure(model, body, actor=maintainer.actor)
 
@@ -74,17 +75,17 @@ class ModelsController(Controller):
 
     @get("/{model:str}/versions", summary="List a model's versions")
     async def list_versions(self, model: str, viewer: Authenticated,
-                            registry: Injected[RegistryService]) -> list[dict[str, Any]]:
-        return (await registry.get_model(model))["versions"]
+                            registry: Injected[RegistryService]) -> list[VersionRecord]:
+        return (await registry.get_model(model)).versions
 
     @get("/{model:str}/versions/{version:int}", summary="Get a version: state, signature, validation report")
     async def get_version(self, model: str, version: RowId, viewer: Authenticated,
-                          registry: Injected[RegistryService]) -> dict[str, Any]:
+                          registry: Injected[RegistryService]) -> VersionRecord:
         return await registry.get_version(model, version)
 
     @patch("/{model:str}/versions/{version:int}", summary="Pin a version (never unloaded for memory) or unpin it")
     async def patch_version(self, model: str, version: RowId, request: Request, maintainer: Authenticated,
-                            registry: Injected[RegistryService]) -> dict[str, Any]:
+                            registry: Injected[RegistryService]) -> VersionRecord:
         body = await read_json_object(request)
         return await registry.set_pinned(model, version, body, actor=maintainer.actor)
 
@@ -96,24 +97,24 @@ class ModelsController(Controller):
     @post("/{model:str}/versions/{version:int}/archive", summary="Archive a version (stop serving it)",
           status_code=200)
     async def archive_version(self, model: str, version: RowId, maintainer: Authenticated,
-                              registry: Injected[RegistryService]) -> dict[str, Any]:
+                              registry: Injected[RegistryService]) -> VersionRecord:
         return await registry.set_archived(model, version, True, actor=maintainer.actor)
 
     @post("/{model:str}/versions/{version:int}/restore", summary="Serve an archived version again",
           status_code=200)
     async def restore_version(self, model: str, version: RowId, maintainer: Authenticated,
-                              registry: Injected[RegistryService]) -> dict[str, Any]:
+                              registry: Injected[RegistryService]) -> VersionRecord:
         return await registry.set_archived(model, version, False, actor=maintainer.actor)
 
     @get("/{model:str}/versions/{version:int}/config",
          summary="A version's serving config (device, instances, batching), performance card and live stats")
     async def get_config(self, model: str, version: RowId, viewer: Authenticated,
-                         registry: Injected[RegistryService]) -> dict[str, Any]:
+                         registry: Injected[RegistryService]) -> ConfigView:
         return await registry.get_config(model, version)
 
     @patch("/{model:str}/versions/{version:int}/config", summary="Change a version's serving config live",
            operation_class=ConfigPatchOperation)
     async def patch_config(self, model: str, version: RowId, request: Request, maintainer: Authenticated,
-                           registry: Injected[RegistryService]) -> dict[str, Any]:
+                           registry: Injected[RegistryService]) -> ConfigView:
         changes = await read_json_object(request)
         return await registry.patch_config(model, version, changes, actor=maintainer.actor)

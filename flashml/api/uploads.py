@@ -11,6 +11,7 @@ from flashml.api.openapi_bodies import UploadStartOperation, read_json_object
 from flashml.auth.principal import Principal
 from flashml.errors import BadRequestError
 from flashml.registry.direct_uploads import DirectUploadService
+from flashml.registry.records import UploadRecord, UploadTicket
 from flashml.web.deps import Authenticated, Injected, provide
 
 
@@ -26,7 +27,7 @@ class UploadsController(Controller):
     @post("/", summary="Start a direct upload: an id and a URL to PUT the file to", status_code=201,
           operation_class=UploadStartOperation)
     async def create_upload(self, request: Request, maintainer: Authenticated,
-                            uploads: Injected[DirectUploadService]) -> dict[str, Any]:
+                            uploads: Injected[DirectUploadService]) -> UploadTicket:
         """Body: ``{"model", "filename", "size", "sha256"?}``. The URL is presigned (S3) or FlashML's own."""
         body = await read_json_object(request)
         unknown = set(body) - {"model", "filename", "size", "sha256"}
@@ -52,5 +53,5 @@ class UploadsController(Controller):
 
     @get("/{upload_id:str}", summary="A direct upload's state")
     async def get_upload(self, upload_id: str, maintainer: Authenticated,
-                         uploads: Injected[DirectUploadService]) -> dict[str, Any]:
+                         uploads: Injected[DirectUploadService]) -> UploadRecord:
         return await uploads.get(upload_id, user=_user(maintainer), is_admin=maintainer.is_admin)

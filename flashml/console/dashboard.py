@@ -72,7 +72,7 @@ class DashboardController(Controller):
         user = await current_user(request, sessions)
         if user is None:
             return Redirect("/login")
-        names = [m["name"] for m in await services.registry.list_models()]
+        names = [m.name for m in await services.registry.list_models()]
         try:
             report = await services.reports.report(model or None)
         except FlashMLError as exc:

@@ -131,7 +131,7 @@ class ModelsPageController(Controller):
         user = await current_user(request, sessions)
         if user is None:
             return to_login(request)
-        models = filter_models(await services.registry.list_models(), q)
+        models = filter_models([m.to_dict() for m in await services.registry.list_models()], q)
         if request.headers.get("HX-Request") == "true":
             return Template("_models_rows.html", context={"models": models, "q": q},
                             headers={"Cache-Control": "no-store"})
@@ -149,7 +149,7 @@ class ModelsPageController(Controller):
                      notice: str | None = None, error: str | None = None, form_values: dict[str, str] | None = None,
                      alias_form: dict[str, str] | None = None, status_code: int = 200) -> Template:
         try:
-            info = await services.registry.get_model(name)
+            info = (await services.registry.get_model(name)).to_dict()  # the page renders plain values
         except FlashMLError as exc:
             return render("model.html", user, active="models", model=None, name=name, error=exc.message,
                           notice=None, status_code=exc.status)

@@ -100,7 +100,7 @@ class PlaygroundController(Controller):
         chosen = None
         ready: list[dict[str, Any]] = []
         try:
-            info = await services.registry.get_model(name)
+            info = (await services.registry.get_model(name)).to_dict()  # the page renders plain values
         except FlashMLError as exc:
             info, error, status_code = None, exc.message, exc.status
         if info is not None:

@@ -93,7 +93,7 @@ class UploadPageController(Controller):
                           error=f"Uploading models needs the maintainer role (or admin); you have the {user.role} "
                                 "role. Ask an admin if you need to upload.")
         try:
-            names = [m["name"] for m in await services.registry.list_models()]
+            names = [m.name for m in await services.registry.list_models()]
         except FlashMLError:
             names = []
         config: dict[str, Any] = {"hints": HINTS, "steps": [{"step": s, "label": label} for s, label in STEPS],

@@ -179,10 +179,9 @@ async def _report(recorder: RequestMetrics, registry: RegistryService, pool: Mod
     def hour(series: list[MinuteTotals] | None) -> MetricsSummary:
         return summary(series or recorder.empty(), now, recorder.started)
 
-    registered = {m["name"] for m in models}
-    activity = [ModelActivity(m["name"], True, m["latest_ready"],
-                              [VersionState(v["version"], v["state"]) for v in m["versions"]],
-                              hour(per_model.get(m["name"]))) for m in models]
+    registered = {m.name for m in models}
+    activity = [ModelActivity(m.name, True, m.latest_ready, [VersionState(v.version, v.state) for v in m.versions],
+                              hour(per_model.get(m.name))) for m in models]
     for name in sorted(seen - registered):  # deleted models, and names that serve nothing
         activity.append(ModelActivity(name, False, None, [], hour(per_model.get(name))))
     if model is not None:

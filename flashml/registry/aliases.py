@@ -28,6 +28,7 @@ from flashml.errors import (
     VersionNotFoundError,
 )
 from flashml.registry.alias_rules import Guard, Shadow, parse_guard, parse_shadow
+from flashml.registry.records import AliasRecord
 
 SERVED = "production"  # the alias a call without a version goes to, when set
 ALIAS_NAME = re.compile(r"^(?![0-9]+$)[a-z0-9][a-z0-9_-]{0,63}$")
@@ -172,11 +173,11 @@ def parse_shadow_text(text: str) -> dict[str, Any]:
         raise BadRequestError(f"{text.strip()!r} is not VERSION=PERCENT, e.g. 5=20.", code="bad_alias_shadow") from None
 
 
-def public_alias(model: str, name: str, row: dict[str, Any]) -> dict[str, Any]:
+def alias_record(model: str, name: str, row: dict[str, Any]) -> AliasRecord:
     route = Route.from_row(row)
-    return {"model": model, "alias": name, "version": route.numbers[0] if len(route.numbers) == 1 else None,
-            "versions": route.versions(), "guard": row.get("guard"), "shadow": row.get("shadow"),
-            "previous": row.get("previous"), "updated_by": row["updated_by"], "updated_at": row["updated_at"]}
+    return AliasRecord(model=model, alias=name, version=route.numbers[0] if len(route.numbers) == 1 else None,
+                       versions=route.versions(), guard=row.get("guard"), shadow=row.get("shadow"),
+                       previous=row.get("previous"), updated_by=row["updated_by"], updated_at=row["updated_at"])
 
 
 Prepare = Callable[[str, list[int]], Awaitable[None]]
@@ -233,18 +234,18 @@ class AliasService:
         if await models_db.get_model(self.engine, model) is None:
             raise ModelNotFoundError(model)
 
-    async def list_aliases(self, model: str) -> list[dict[str, Any]]:
+    async def list_aliases(self, model: str) -> list[AliasRecord]:
         await self._require_model(model)
-        return [public_alias(model, r["name"], r) for r in await db.list_aliases(self.engine, model)]
+        return [alias_record(model, r["name"], r) for r in await db.list_aliases(self.engine, model)]
 
-    async def get_alias(self, model: str, name: str) -> dict[str, Any]:
+    async def get_alias(self, model: str, name: str) -> AliasRecord:
         check_alias_name(name)
         for alias in await self.list_aliases(model):
-            if alias["alias"] == name:
+            if alias.alias == name:
                 return alias
         raise AliasNotFoundError(model, name)
 
-    async def set_alias(self, model: str, name: str, body: dict[str, Any], *, actor: str) -> dict[str, Any]:
+    async def set_alias(self, model: str, name: str, body: dict[str, Any], *, actor: str) -> AliasRecord:
         """Point ``name`` at a ready version (or split it between ready versions); creates or moves it.
 
         The versions it will send traffic to are loaded and warmed first: the switch itself is one dict write.
@@ -254,7 +255,7 @@ class AliasService:
         async with self.lock:
             return await self._apply(model, name, route, actor=actor, action="model.alias_set")
 
-    async def rollback(self, model: str, name: str, *, actor: str) -> dict[str, Any]:
+    async def rollback(self, model: str, name: str, *, actor: str) -> AliasRecord:
         """Point the alias back at its previous target (and remember the current one: a second call undoes it)."""
         check_alias_name(name)
         async with self.lock:
@@ -282,7 +283,7 @@ class AliasService:
             return True
 
     async def _apply(self, model: str, name: str, route: Route, *, actor: str, action: str,
-                     detail: dict[str, Any] | None = None) -> dict[str, Any]:
+                     detail: dict[str, Any] | None = None) -> AliasRecord:
         """Check, load and warm, write, then switch the in-memory route (call with the lock held)."""
         await self._require_model(model)
         numbers = route.numbers + ([route.shadow.version] if route.shadow else [])
@@ -311,7 +312,7 @@ class AliasService:
             if saved[extra]:
                 record[extra] = saved[extra]
         await audit.record(self.engine, actor, action, f"{model}/{name}", {**record, **(detail or {})})
-        return public_alias(model, name, saved)
+        return alias_record(model, name, saved)
 
     async def delete_alias(self, model: str, name: str, *, actor: str) -> None:
         check_alias_name(name)

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db import uploads as db
 from flashml.errors import BadRequestError, ConflictError, FlashMLError, NotFoundError, PayloadTooLargeError
+from flashml.registry.records import UploadPart, UploadRecord, UploadTicket, VersionRecord
 from flashml.registry.service import RegistryService, check_model_name
 from flashml.registry.uploads import receive_upload
 from flashml.settings import Settings
@@ -48,9 +49,12 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def public_upload(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in ("id", "model", "filename", "size_bytes", "part_bytes", "sha256", "state", "version",
-                                "error", "created_at", "expires_at")}
+UPLOAD_FIELDS = ("id", "model", "filename", "size_bytes", "part_bytes", "sha256", "state", "version", "error",
+                 "created_at", "expires_at")
+
+
+def upload_record(row: dict[str, Any]) -> UploadRecord:
+    return UploadRecord(**{k: row[k] for k in UPLOAD_FIELDS})
 
 
 class DirectUploadService:
@@ -63,7 +67,7 @@ class DirectUploadService:
     # ---- the three steps ----
 
     async def create(self, model: str, filename: str, size: int, sha256: str | None, *, actor: str,
-                     user: str) -> dict[str, Any]:
+                     user: str) -> UploadTicket:
         check_model_name(model)
         filename = (filename or "").strip()
         if not filename or len(filename) > 255 or "/" in filename or "\\" in filename:
@@ -97,8 +101,9 @@ class DirectUploadService:
                         object_key=key, multipart_id=multipart_id, part_bytes=part_bytes if parts else None,
                         expires_at=time.time() + ttl)
         row = await db.get(self.engine, upload_id)
-        return {**public_upload(row), "url": url, "parts": parts, "method": "PUT", "storage": self.store.kind,
-                "complete_url": f"/api/v1/uploads/{upload_id}/complete"}
+        return UploadTicket(**{k: row[k] for k in UPLOAD_FIELDS}, url=url,
+                            parts=[UploadPart(**p) for p in parts] if parts is not None else None, method="PUT",
+                            storage=self.store.kind, complete_url=f"/api/v1/uploads/{upload_id}/complete")
 
     async def receive(self, upload_id: str, token: str, chunks: AsyncIterator[bytes], content_length: int | None,
                       part: int | None = None) -> dict[str, Any]:
@@ -143,7 +148,7 @@ class DirectUploadService:
                                   code="bad_part")
         return min(part_bytes, size - (part - 1) * part_bytes)
 
-    async def complete(self, upload_id: str, *, user: str, is_admin: bool) -> tuple[dict[str, Any], bool]:
+    async def complete(self, upload_id: str, *, user: str, is_admin: bool) -> tuple[VersionRecord, bool]:
         """Check the bytes, then validate and publish them as a new version: (version record, finished?)."""
         row = await self._mine(upload_id, user, is_admin)
         self._check_pending(row)
@@ -164,13 +169,13 @@ class DirectUploadService:
         record, done = await self.registry.publish_file(row["model"], tmp, size=row["size_bytes"],
                                                         source_name=row["filename"], actor=row["actor"],
                                                         user=row["user"])
-        state = "failed" if record["state"] == "failed" else "done"
-        error = (record.get("errors") or [None])[0] if state == "failed" else None
-        await db.move(self.engine, upload_id, "completing", state, version=record["version"], error=error)
+        state = "failed" if record.state == "failed" else "done"
+        error = (record.errors or [None])[0] if state == "failed" else None
+        await db.move(self.engine, upload_id, "completing", state, version=record.version, error=error)
         return record, done
 
-    async def get(self, upload_id: str, *, user: str, is_admin: bool) -> dict[str, Any]:
-        return public_upload(await self._mine(upload_id, user, is_admin))
+    async def get(self, upload_id: str, *, user: str, is_admin: bool) -> UploadRecord:
+        return upload_record(await self._mine(upload_id, user, is_admin))
 
     # ---- checks ----
 
@@ -187,7 +192,7 @@ class DirectUploadService:
             raise UploadGoneError("This upload has expired; start a new one (setting upload_session_ttl_s).")
         if row["state"] != "pending":
             raise ConflictError(f"This upload is {row['state']}; start a new one to send another file.",
-                                code="upload_not_pending", details={"upload": public_upload(row)})
+                                code="upload_not_pending", details={"upload": upload_record(row).to_dict()})
 
     async def _fetch_and_verify(self, row: dict[str, Any], tmp: Path) -> None:
         key = row["object_key"]

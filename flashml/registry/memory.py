@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flashml.errors import GatewayTimeoutError
+from flashml.registry.records import DeviceMemory, MemoryView
 from flashml.runtime.memory_budget import budget_for, parse_budget
 from flashml.runtime.pool import LoadedModel, ModelPool
 
@@ -88,7 +89,7 @@ class MemoryService:
             if pinned:
                 self.pinned.discard(key)
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> MemoryView:
         """Per device: its budget and what its loaded versions hold."""
         devices: dict[str, dict[str, Any]] = {}
         for v in self.pool.loaded():
@@ -99,4 +100,5 @@ class MemoryService:
         if self.pool.device not in devices:
             devices[self.pool.device] = {"device": self.pool.device, "budget_bytes": self.budget(self.pool.device),
                                          "used_bytes": 0, "loaded": 0}
-        return {"devices": sorted(devices.values(), key=lambda d: d["device"]), "unloaded": len(self.unloaded)}
+        return MemoryView(devices=[DeviceMemory(**d) for d in sorted(devices.values(), key=lambda d: d["device"])],
+                          unloaded=len(self.unloaded))

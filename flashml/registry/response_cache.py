@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flashml.db import audit
 from flashml.db.schema import models
 from flashml.errors import BadRequestError, ModelNotFoundError
+from flashml.registry.records import ResponseCacheView
 
 DEFAULT_ENTRIES = 1024
 
@@ -118,7 +119,7 @@ class ResponseCacheService:
         else:
             self.caches.pop(model, None)
 
-    async def configure(self, model: str, body: dict[str, Any], *, actor: str) -> dict[str, Any]:
+    async def configure(self, model: str, body: dict[str, Any], *, actor: str) -> ResponseCacheView:
         config = parse_cache_body(body, self.max_entries)
         async with self.engine.begin() as conn:
             res = await conn.execute(update(models).where(models.c.name == model).values(response_cache=config))
@@ -128,11 +129,11 @@ class ResponseCacheService:
         await audit.record(self.engine, actor, "model.response_cache", model, config)
         return self.view(model)
 
-    def view(self, model: str) -> dict[str, Any]:
+    def view(self, model: str) -> ResponseCacheView:
         config = self.configs.get(model) or {"enabled": False, "max_entries": DEFAULT_ENTRIES}
         cache = self.caches.get(model)
         empty = {"entries": 0, "bytes": 0, "hits": 0, "misses": 0, "hit_rate": None}
-        return {**config, "max_bytes": self.max_bytes, **(cache.stats() if cache else empty)}
+        return ResponseCacheView(**config, max_bytes=self.max_bytes, **(cache.stats() if cache else empty))
 
     def clear(self, model: str) -> None:
         """Forget a model's answers (a version was deleted: its number may come back for another file)."""

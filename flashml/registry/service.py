@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,6 +38,15 @@ from flashml.registry.archive import BundleLimits
 from flashml.registry.bundle import validate_upload
 from flashml.registry.memory import MemoryService
 from flashml.registry.probe import run_probe
+from flashml.registry.records import (
+    BatcherStats,
+    ConfigView,
+    ModelRecord,
+    ModelSummary,
+    ServingConfig,
+    VersionRecord,
+    VersionSummary,
+)
 from flashml.registry.response_cache import ResponseCacheService
 from flashml.registry.uploads import receive_upload
 from flashml.runtime.autotune import batchable
@@ -77,37 +87,38 @@ def check_model_name(name: str) -> None:
                               code="bad_model_name")
 
 
-def public_version(row: dict[str, Any], loaded: LoadedModel | None = None,
-                   progress: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    out = {k: row[k] for k in ("model", "version", "state", "created_by", "created_at", "updated_at",
-                               "source_name", "size_bytes", "sha256", "signature", "manifest", "report", "errors")}
-    out["config"] = row.get("config")
-    out["performance"] = row.get("perf")
-    out["loaded"] = loaded is not None
-    out["pinned"] = bool(row.get("pinned"))
+def serving_config(stored: dict[str, Any] | None) -> ServingConfig | None:
+    """A version's stored flat config as its record (None before publication)."""
+    return None if stored is None else msgspec.convert(stored, ServingConfig)
+
+
+def _loaded_fields(loaded: LoadedModel | None) -> dict[str, Any]:
+    if loaded is None:
+        return {}
+    return {"device": loaded.device, "providers": loaded.providers,
+            "stats": msgspec.convert(loaded.batcher.stats(), BatcherStats)}
+
+
+def version_record(row: dict[str, Any], loaded: LoadedModel | None = None,
+                   progress: list[dict[str, Any]] | None = None) -> VersionRecord:
+    extra = _loaded_fields(loaded)
+    if loaded is not None:
+        extra.update(last_used_at=loaded.last_used or None, memory_bytes=loaded.memory_bytes,
+                     host_memory_bytes=loaded.host_memory_bytes, gpu_memory_bytes=loaded.gpu_memory_bytes)
     if row["state"] == "validating" and progress is not None:
-        out["progress"] = list(progress)  # the steps done so far, while it validates
-    out["warnings"] = _warnings(row, loaded)
-    if loaded is not None:
-        out["device"] = loaded.device
-        out["providers"] = loaded.providers
-        out["last_used_at"] = loaded.last_used or None
-        out["memory_bytes"] = loaded.memory_bytes
-        out["host_memory_bytes"] = loaded.host_memory_bytes
-        out["gpu_memory_bytes"] = loaded.gpu_memory_bytes
-        out["stats"] = loaded.batcher.stats()
-    return out
+        extra["progress"] = list(progress)  # the steps done so far, while it validates
+    return VersionRecord(
+        model=row["model"], version=row["version"], state=row["state"], created_by=row["created_by"],
+        created_at=row["created_at"], updated_at=row["updated_at"], source_name=row["source_name"],
+        size_bytes=row["size_bytes"], sha256=row["sha256"], signature=row["signature"], manifest=row["manifest"],
+        report=row["report"], errors=row["errors"], config=serving_config(row.get("config")),
+        performance=row.get("perf"), loaded=loaded is not None, pinned=bool(row.get("pinned")),
+        warnings=_warnings(row, loaded), **extra)
 
 
-def _config_view(row: dict[str, Any], loaded: LoadedModel | None) -> dict[str, Any]:
-    view: dict[str, Any] = {"model": row["model"], "version": row["version"], "config": row.get("config"),
-                            "performance": row.get("perf")}
-    view["warnings"] = _warnings(row, loaded)
-    if loaded is not None:
-        view["device"] = loaded.device
-        view["providers"] = loaded.providers
-        view["stats"] = loaded.batcher.stats()
-    return view
+def config_view(row: dict[str, Any], loaded: LoadedModel | None) -> ConfigView:
+    return ConfigView(model=row["model"], version=row["version"], config=serving_config(row.get("config")),
+                      performance=row.get("perf"), warnings=_warnings(row, loaded), **_loaded_fields(loaded))
 
 
 def _warnings(row: dict[str, Any], loaded: LoadedModel | None) -> list[str]:
@@ -196,7 +207,7 @@ class RegistryService:
     # ---- upload and publication ----
 
     async def upload(self, model: str, chunks: AsyncIterator[bytes], *, source_name: str, actor: str,
-                     content_length: int | None, user: str | None = None) -> tuple[dict[str, Any], bool]:
+                     content_length: int | None, user: str | None = None) -> tuple[VersionRecord, bool]:
         """Receive, validate and publish one upload. Returns (version record, finished?)."""
         check_model_name(model)
         limit = self.settings.max_upload_bytes
@@ -218,7 +229,7 @@ class RegistryService:
             raise StorageUnavailableError(what, exc) from None
 
     async def publish_file(self, model: str, tmp: Path, *, size: int, source_name: str, actor: str,
-                           user: str | None = None) -> tuple[dict[str, Any], bool]:
+                           user: str | None = None) -> tuple[VersionRecord, bool]:
         """Give a received file the next version number, then validate and publish it (consumes ``tmp``)."""
         user = user or actor.split("/", 1)[0]
         try:
@@ -348,34 +359,34 @@ class RegistryService:
 
     # ---- reading ----
 
-    async def list_models(self) -> list[dict[str, Any]]:
+    async def list_models(self) -> list[ModelSummary]:
         versions = await db.list_versions(self.engine)
         out = []
         for m in await db.list_models(self.engine):
             mine = [v for v in versions if v["model_id"] == m["id"]]
-            out.append({"name": m["name"], "created_by": m["created_by"], "created_at": m["created_at"],
-                        "latest_ready": self.latest_ready.get(m["name"]),
-                        "versions": [{"version": v["version"], "state": v["state"],
-                                      "warnings": len((v.get("report") or {}).get("warnings") or [])}
-                                     for v in mine]})
+            out.append(ModelSummary(
+                name=m["name"], created_by=m["created_by"], created_at=m["created_at"],
+                latest_ready=self.latest_ready.get(m["name"]),
+                versions=[VersionSummary(version=v["version"], state=v["state"],
+                                         warnings=len((v.get("report") or {}).get("warnings") or []))
+                          for v in mine]))
         return out
 
-    async def get_model(self, model: str) -> dict[str, Any]:
+    async def get_model(self, model: str) -> ModelRecord:
         row = await db.get_model(self.engine, model)
         if row is None:
             raise ModelNotFoundError(model)
-        versions = await db.list_versions(self.engine, model)
-        out = {"name": row["name"], "created_by": row["created_by"], "created_at": row["created_at"],
-               "latest_ready": self.latest_ready.get(model),
-               "versions": [public_version(v, self.pool.get(model, v["version"]),
-                                           self.progress.get((model, v["version"]))) for v in versions]}
-        for v in out["versions"]:
-            v["aliases"] = self.aliases.pointing_at(model, v["version"])
-            v["unloaded_for_memory"] = (model, v["version"]) in self.memory.unloaded
-        out["aliases"] = await self.aliases.list_aliases(model)
-        out["response_cache"] = self.response_caches.view(model)
-        out["memory"] = self.memory.view()
-        return out
+        records = []
+        for v in await db.list_versions(self.engine, model):
+            number = v["version"]
+            record = version_record(v, self.pool.get(model, number), self.progress.get((model, number)))
+            record.aliases = self.aliases.pointing_at(model, number)
+            record.unloaded_for_memory = (model, number) in self.memory.unloaded
+            records.append(record)
+        return ModelRecord(name=row["name"], created_by=row["created_by"], created_at=row["created_at"],
+                           latest_ready=self.latest_ready.get(model), versions=records,
+                           aliases=await self.aliases.list_aliases(model),
+                           response_cache=self.response_caches.view(model), memory=self.memory.view())
 
     async def _version_row(self, model: str, number: int) -> dict[str, Any]:
         row = await db.get_version(self.engine, model, number)
@@ -385,8 +396,8 @@ class RegistryService:
             raise VersionNotFoundError(model, number)
         return row
 
-    async def get_version(self, model: str, number: int) -> dict[str, Any]:
-        return public_version(await self._version_row(model, number), self.pool.get(model, number),
+    async def get_version(self, model: str, number: int) -> VersionRecord:
+        return version_record(await self._version_row(model, number), self.pool.get(model, number),
                               self.progress.get((model, number)))
 
     # ---- lifecycle ----
@@ -437,15 +448,15 @@ class RegistryService:
 
     async def _delete_model(self, model: str, *, force: bool, actor: str) -> None:
         info = await self.get_model(model)
-        numbers = [v["version"] for v in info["versions"]]
-        if any(v["state"] == "validating" for v in info["versions"]):
+        numbers = [v.version for v in info.versions]
+        if any(v.state == "validating" for v in info.versions):
             raise ConflictError(f"A version of {model} is still being validated; delete it when it is done.",
                                 code="version_validating")
         busy = [n for n in numbers if self._in_use(model, n)]
         if busy and not force:
             raise ConflictError(f"{model} is in use (version {busy[0]} answered requests recently); delete with "
                                 "force=true.", code="model_in_use")
-        if any(v["state"] != "failed" for v in info["versions"]):
+        if any(v.state != "failed" for v in info.versions):
             await self.check_store("this deletion")
         for row in await db.list_versions(self.engine, model):
             self.waiting_for_store.discard((model, row["version"]))
@@ -469,11 +480,11 @@ class RegistryService:
             await in_store_thread(self.store.delete, kept)
         await asyncio.to_thread(self.cache.evict, model, number)
 
-    async def set_archived(self, model: str, number: int, archived: bool, *, actor: str) -> dict[str, Any]:
+    async def set_archived(self, model: str, number: int, archived: bool, *, actor: str) -> VersionRecord:
         async with self.aliases.lock:  # no alias may be pointed at it meanwhile
             return await self._set_archived(model, number, archived, actor=actor)
 
-    async def _set_archived(self, model: str, number: int, archived: bool, *, actor: str) -> dict[str, Any]:
+    async def _set_archived(self, model: str, number: int, archived: bool, *, actor: str) -> VersionRecord:
         row = await self._version_row(model, number)
         want, need = ("archived", "ready") if archived else ("ready", "archived")
         if row["state"] == want:
@@ -515,7 +526,7 @@ class RegistryService:
             raise ConflictError(f"{model} v{number} is {row['state']}, not ready to serve.", code="version_not_ready")
         return await self._load_row(row)
 
-    async def set_pinned(self, model: str, number: int, body: dict[str, Any], *, actor: str) -> dict[str, Any]:
+    async def set_pinned(self, model: str, number: int, body: dict[str, Any], *, actor: str) -> VersionRecord:
         """PATCH .../versions/{v} {"pinned": true}: a pinned version is never unloaded to make room."""
         if set(body) != {"pinned"} or not isinstance(body["pinned"], bool):
             raise BadRequestError('Send {"pinned": true} or {"pinned": false}.', code="bad_version_patch")
@@ -546,11 +557,11 @@ class RegistryService:
 
     # ---- serving configuration ----
 
-    async def get_config(self, model: str, number: int) -> dict[str, Any]:
+    async def get_config(self, model: str, number: int) -> ConfigView:
         row = await self._version_row(model, number)
-        return _config_view(row, self.pool.get(model, number))
+        return config_view(row, self.pool.get(model, number))
 
-    async def patch_config(self, model: str, number: int, changes: dict[str, Any], *, actor: str) -> dict[str, Any]:
+    async def patch_config(self, model: str, number: int, changes: dict[str, Any], *, actor: str) -> ConfigView:
         """Change batching or instances of a version live: no restart, no lost request."""
         row = await self._version_row(model, number)
         if row["state"] not in ("ready", "archived"):
@@ -571,7 +582,7 @@ class RegistryService:
         await db.update_version(self.engine, row["id"], config=config)
         await audit.record(self.engine, actor, "version.config", f"{model}/v{number}", changes)
         row["config"] = config
-        return _config_view(row, self.pool.get(model, number))
+        return config_view(row, self.pool.get(model, number))
 
     # ---- start-up ----
 

@@ -104,7 +104,7 @@ async def _upload(tmp_path: Path, paths: dict[str, Path]) -> tuple[dict[str, dic
             record, done = await services.registry.upload(name, _body(path), source_name=path.name, actor="t",
                                                           content_length=None)
             assert done, record
-            versions[name] = record
+            versions[name] = record.to_dict()
         return versions, _status("VmHWM") - before
     finally:
         await services.close()
@@ -138,6 +138,7 @@ async def _learn(tmp_path: Path, path: Path) -> tuple[dict, dict, int]:
         registry = services.registry
         published, done = await registry.upload("learns", _body(path), source_name=path.name, actor="t",
                                                 content_length=None)
+        published = published.to_dict()
         assert done and published["state"] == "ready", published
         x = np.random.default_rng(4).standard_normal([2, 20001]).astype(np.float32)
         body = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 20001],
@@ -147,7 +148,7 @@ async def _learn(tmp_path: Path, path: Path) -> tuple[dict, dict, int]:
         answer, _ = await services.inference.infer(principal, "learns", None, body, None)
         assert json.loads(answer)["outputs"][0]["shape"] == [2]
         await registry.wait_idle()  # the learning runs in the background
-        learned = await registry.get_version("learns", 1)
+        learned = (await registry.get_version("learns", 1)).to_dict()
         assert learned["report"].get("learned_from_request_at"), learned
         return published, learned, _status("VmHWM") - before
     finally:

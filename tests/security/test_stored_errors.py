@@ -36,7 +36,7 @@ async def _upload_long_name(tmp_path) -> tuple[dict, dict]:
         record, done = await services.registry.upload("long", body(), source_name="m.onnx", actor="t",
                                                       content_length=None)
         assert done
-        return record, await services.registry.get_version("long", 1)
+        return record.to_dict(), (await services.registry.get_version("long", 1)).to_dict()
     finally:
         await services.close()
 
