@@ -63,15 +63,15 @@ def test_where_no_guess_runs_the_probe_says_so_instead_of_refusing(tmp_path):
     assert "sample_sizes" not in result["signature"]
 
 
-def test_the_readme_warm_up_example_parses(tmp_path):
+def test_the_documented_warm_up_example_parses(tmp_path):
     import re
     import tomllib
     from pathlib import Path
 
     from flashml.registry.manifest import parse_manifest
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    block = next(b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[warmup." in b)
+    page = (Path(__file__).resolve().parent.parent / "docs" / "models-and-uploads.md").read_text()
+    block = next(b for b in re.findall(r"```toml\n(.*?)```", page, re.S) if "[warmup." in b)
     (tmp_path / "samples").mkdir()
     np.save(tmp_path / "samples" / "shape.npy", np.array([1, 2], np.int64))
     manifest = parse_manifest(tomllib.loads("\n".join(line.strip() for line in block.splitlines())), tmp_path)
