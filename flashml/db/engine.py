@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Table, event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import DefaultClause, Table, event, text
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from flashml.db.schema import metadata
@@ -35,6 +36,14 @@ async def open_database(path: Path) -> AsyncEngine:
     return engine
 
 
+def inserted_id(res: CursorResult[Any]) -> int:
+    """The integer primary key of the one row an INSERT just added."""
+    key = res.inserted_primary_key
+    if key is None:  # every table has an integer key and every insert adds one row: never expected
+        raise RuntimeError("the INSERT returned no primary key")
+    return int(key[0])
+
+
 def _private(path: Path) -> None:
     """The database file 0600, whatever the umask: it holds password hashes, sessions and the audit log.
 
@@ -61,8 +70,10 @@ def _add_missing_columns(conn: Connection, table: Table) -> None:
         if col.name in have:
             continue
         ddl = f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" {col.type.compile(conn.dialect)}'
-        if col.server_default is not None:
-            ddl += f" DEFAULT {col.server_default.arg}"  # type: ignore[attr-defined]
+        if isinstance(col.server_default, DefaultClause):
+            ddl += f" DEFAULT {col.server_default.arg}"
+        elif col.server_default is not None:  # a FetchedValue has no SQL text to give ADD COLUMN
+            raise TypeError(f"{table.name}.{col.name}: only a server_default clause can be added")
         if not col.nullable:
             ddl += " NOT NULL"
         conn.execute(text(ddl))

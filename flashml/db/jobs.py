@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.db.engine import inserted_id
 from flashml.db.schema import datasets, housekeeping_runs, job_chunks, job_log, job_schedules, jobs
 
 
@@ -45,7 +46,7 @@ async def add_job(engine: AsyncEngine, **values: Any) -> int:
     async with engine.begin() as conn:
         res = await conn.execute(insert(jobs).values(created_at=now, updated_at=now, state="queued", rows_done=0,
                                                      rows_bad=0, run_rows_base=0, **values))
-    return res.inserted_primary_key[0]
+    return inserted_id(res)
 
 
 async def get_job(engine: AsyncEngine, job_id: int) -> dict[str, Any] | None:
@@ -132,7 +133,7 @@ async def count_log(engine: AsyncEngine, job_id: int) -> int:
 async def add_schedule(engine: AsyncEngine, **values: Any) -> int:
     async with engine.begin() as conn:
         res = await conn.execute(insert(job_schedules).values(created_at=time.time(), **values))
-    return res.inserted_primary_key[0]
+    return inserted_id(res)
 
 
 async def list_schedules(engine: AsyncEngine) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.db.engine import inserted_id
 from flashml.db.schema import api_keys, key_usage
 
 LIMIT_COLUMNS = ("rate_limit_per_s", "burst", "daily_quota", "weight")
@@ -28,7 +29,7 @@ async def insert_key(engine: AsyncEngine, *, key_id: str, secret_hash: str, name
                   created_by=created_by, created_at=time.time(), last_used_at=None, revoked_at=None, **limits)
     async with engine.begin() as conn:
         res = await conn.execute(insert(api_keys).values(**values))
-    return _public({"id": res.inserted_primary_key[0], **values})
+    return _public({"id": inserted_id(res), **values})
 
 
 async def get_key_by_key_id(engine: AsyncEngine, key_id: str) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.db.engine import inserted_id
 from flashml.db.schema import models, versions
 
 VERSION_STATES = ("validating", "ready", "failed", "archived")
@@ -57,16 +58,19 @@ async def create_version(engine: AsyncEngine, model_name: str, *, created_by: st
                 if model_id is None:
                     res = await conn.execute(insert(models).values(name=model_name, created_by=created_by,
                                                                    created_at=now))
-                    model_id = res.inserted_primary_key[0]
+                    model_id = inserted_id(res)
                 number = (await conn.execute(select(func.coalesce(func.max(versions.c.version), 0))
                                              .where(versions.c.model_id == model_id))).scalar_one() + 1
                 res = await conn.execute(insert(versions).values(
                     model_id=model_id, version=number, state="validating", created_by=created_by,
                     created_at=now, updated_at=now, source_name=source_name, size_bytes=size_bytes))
-                vid = res.inserted_primary_key[0]
+                vid = inserted_id(res)
         except IntegrityError:
             continue
-        return await get_version_by_id(engine, vid)  # type: ignore[return-value]
+        version = await get_version_by_id(engine, vid)
+        if version is None:  # committed just above; nothing deletes a version while it is validating
+            raise RuntimeError(f"version {vid} vanished right after it was inserted")
+        return version
     raise RuntimeError("could not allocate a version number")
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.db.engine import inserted_id
 from flashml.db.schema import setup_tokens, users
 
 
@@ -26,7 +27,7 @@ async def insert_user(engine: AsyncEngine, name: str, password_hash: str, role: 
                 name=name, password_hash=password_hash, role=role, created_at=now, disabled=0))
     except IntegrityError:
         return None
-    return {"id": res.inserted_primary_key[0], "name": name, "role": role, "created_at": now}
+    return {"id": inserted_id(res), "name": name, "role": role, "created_at": now}
 
 
 async def list_users(engine: AsyncEngine) -> list[dict[str, Any]]:
@@ -80,4 +81,4 @@ async def consume_setup_token(engine: AsyncEngine, token_hash: str, name: str, p
             return None
         res = await conn.execute(insert(users).values(
             name=name, password_hash=password_hash, role="admin", created_at=now, disabled=0))
-    return {"id": res.inserted_primary_key[0], "name": name, "role": "admin", "created_at": now}
+    return {"id": inserted_id(res), "name": name, "role": "admin", "created_at": now}
