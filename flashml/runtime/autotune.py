@@ -8,15 +8,15 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from flashml.runtime.runner import Execute
 from flashml.runtime.samples import sample_inputs
 from flashml.signature import Signature
 
-Execute = Callable[[dict[str, np.ndarray], list[str]], dict[str, np.ndarray]]
 Clock = Callable[[], float]
 
 MAX_MEASURED_BATCH = 256
@@ -132,7 +132,7 @@ def choose(points: list[dict[str, float]], latency_budget_ms: float) -> dict[str
     return {"max_batch_size": int(best["batch_size"]), "max_queue_delay_us": delay}
 
 
-def parallel_throughput(executes: list[Execute], inputs: dict[str, np.ndarray], outputs: list[str],
+def parallel_throughput(executes: Sequence[Execute], inputs: dict[str, np.ndarray], outputs: list[str],
                         seconds: float = SPLIT_SECONDS) -> float:
     """Rows per second of ``executes`` all running the same batch at once, each in its own thread (after one
     unmeasured run each)."""
@@ -168,7 +168,7 @@ def parallel_throughput(executes: list[Execute], inputs: dict[str, np.ndarray], 
     return sum(done) / (time.perf_counter() - began)
 
 
-def compare_split(single: Execute, split: list[Execute], signature: Signature, batch_size: int) -> dict[str, Any]:
+def compare_split(single: Execute, split: Sequence[Execute], signature: Signature, batch_size: int) -> dict[str, Any]:
     """Throughput at ``batch_size`` of one instance of all the cores against ``split`` instances sharing them,
     each measured twice, alternating (this machine may be busy for part of it), keeping each side's best; and
     the instance count to serve with: the split one, unless it served under ``SPLIT_KEEP`` of one instance."""

@@ -89,7 +89,7 @@ def providers_for(device: str, *, tensorrt: bool = False, tensorrt_fp16: bool = 
         cuda["gpu_mem_limit"] = int(gpu_mem_limit)
     providers: list = [(CUDA, cuda), CPU]
     if tensorrt:
-        trt = {"device_id": idx, "trt_fp16_enable": tensorrt_fp16}
+        trt: dict[str, int | bool | str] = {"device_id": idx, "trt_fp16_enable": tensorrt_fp16}
         if trt_cache_dir:
             trt.update(trt_engine_cache_enable=True, trt_engine_cache_path=trt_cache_dir,
                        trt_timing_cache_enable=True, trt_timing_cache_path=trt_cache_dir)

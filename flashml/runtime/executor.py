@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import onnxruntime as ort
 
 from flashml.runtime.ort_io import needs_ortvalues, run_with_bf16
-from flashml.runtime.runner import ModelRuntimeError
-
-Execute = Callable[[dict[str, np.ndarray], list[str]], dict[str, np.ndarray]]
+from flashml.runtime.runner import Execute, ModelRuntimeError
 
 
 class SessionExecutor:
@@ -63,7 +59,8 @@ class BucketedExecutor:
         self.sizes = sorted(executors)
         self.executors = executors
         largest = executors[self.sizes[-1]]
-        self.session = getattr(largest, "session", None)  # providers, inputs and outputs are the same in all
+        # Providers, inputs and outputs are the same in all; None where the sizes are not sessions (test doubles).
+        self.session: ort.InferenceSession | None = getattr(largest, "session", None)
         self.device = getattr(largest, "device", "cpu")
         self.padded_rows = 0  # zero rows added so far (what the fixed shapes cost)
 

@@ -16,7 +16,7 @@ def _bf16_from_ortvalue(value: ort.OrtValue) -> np.ndarray:
     shape = value.shape()
     n = int(np.prod(shape)) if shape else 1
     raw = (ctypes.c_uint16 * n).from_address(value.data_ptr())  # CPU memory owned by the OrtValue
-    return np.frombuffer(raw, dtype=np.uint16).copy().view(BF16).reshape(shape)
+    return np.frombuffer(memoryview(raw), dtype=np.uint16).copy().view(BF16).reshape(shape)
 
 
 def run_with_bf16(session: ort.InferenceSession, inputs: dict[str, np.ndarray],

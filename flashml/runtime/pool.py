@@ -139,7 +139,7 @@ class ModelPool:
         """Create the version's instances and its batcher (replacing a loaded one, as a PATCH needs)."""
         async with self._lock:
             want = resolve_device(device) if device else self.device
-            executors = []
+            executors: list[SessionExecutor | BucketedExecutor] = []
             rss_before = rss_bytes()
             gpu_before = await asyncio.to_thread(self.gpu_reader, want) if want.startswith("cuda") else None
             for _ in range(config.instance_count):
@@ -150,7 +150,10 @@ class ModelPool:
             wide = None
             if wide_instance(self.options.intra_op_threads, config.instance_count, want):
                 wide = await self._instance(model_path, want)  # all the cores, for a batch that comes alone
-            providers = executors[0].session.get_providers()
+            session = executors[0].session
+            if session is None:  # a bucketed instance made above holds sessions: never expected
+                raise RuntimeError(f"{model} v{version}: its first instance has no ONNX Runtime session")
+            providers = session.get_providers()
             warnings = []
             if want.startswith("cuda") and CUDA not in providers:
                 warnings.append(f"{want} was asked for but CUDA could not run this model; it runs on the CPU.")

@@ -17,5 +17,11 @@ class Runner(Protocol):
     async def close(self) -> None: ...
 
 
+class Execute(Protocol):
+    """One execution instance: runs a batch (blocking) and answers the outputs asked for, by name."""
+
+    def __call__(self, inputs: dict[str, np.ndarray], output_names: list[str], /) -> dict[str, np.ndarray]: ...
+
+
 class ModelRuntimeError(Exception):
     """ONNX Runtime failed while running a request (the model's own message is kept)."""

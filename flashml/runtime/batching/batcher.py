@@ -7,7 +7,7 @@ import bisect
 import math
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +20,9 @@ from flashml.runtime.batching.inline import InlinePolicy
 from flashml.runtime.batching.lane import Lane
 from flashml.runtime.batching.merge import merge, merge_key, rows, split
 from flashml.runtime.batching.queue import Pending, RequestQueue, timeout_error
-from flashml.runtime.runner import ModelRuntimeError
+from flashml.runtime.runner import Execute, ModelRuntimeError
 
 CHAIN_PRIORITY = 0  # requests of this priority (online) or better may be cut ahead, behind a running batch
-
-Execute = Callable[[dict[str, np.ndarray], list[str]], dict[str, np.ndarray]]
 
 
 def _execute_batch(execute: Execute, inputs: list[dict[str, np.ndarray]], output_names: list[str],
@@ -34,6 +32,7 @@ def _execute_batch(execute: Execute, inputs: list[dict[str, np.ndarray]], output
     is not run), and the CPU time (on this thread) and wall time that merge, run and split took."""
     # Merge and split run where the model runs: in a worker thread, unless the whole batch is cheap (inline.py).
     cpu, wall = time.thread_time(), time.perf_counter()
+    count = len(inputs)
     live = None
     if deadlines is not None:  # the batch may have waited in its lane (lane.py) past some requests' deadlines
         now = time.monotonic()  # the event loop's clock
@@ -42,9 +41,9 @@ def _execute_batch(execute: Execute, inputs: list[dict[str, np.ndarray]], output
     parts: list[dict[str, np.ndarray] | None] = []
     if inputs:
         merged, row_counts, lengths = merge(inputs, config)
-        parts = split(execute(merged, output_names), row_counts, lengths, config)
+        parts.extend(split(execute(merged, output_names), row_counts, lengths, config))
     if live is not None:  # back in the batch's order, None where a request was left out
-        ran, parts = parts, [None] * len(deadlines)
+        ran, parts = parts, [None] * count
         for i, part in zip(live, ran, strict=True):
             parts[i] = part
     return parts, time.thread_time() - cpu, time.perf_counter() - wall
@@ -61,9 +60,9 @@ class Batcher:
     is always called from the same thread; ``executor``, where given, runs them all instead.
     """
 
-    def __init__(self, execute: Execute | list[Execute], config: BatchingConfig, *, name: str = "",
+    def __init__(self, execute: Execute | Sequence[Execute], config: BatchingConfig, *, name: str = "",
                  inline_run_s: float = 0.0, wide: Execute | None = None, executor: Executor | None = None) -> None:
-        self._executes = list(execute) if isinstance(execute, list | tuple) else [execute]
+        self._executes = list(execute) if isinstance(execute, Sequence) else [execute]
         if not self._executes:
             raise ValueError("a Batcher needs at least one execute function")
         self._wide = wide
@@ -309,9 +308,10 @@ class Batcher:
         execute = self._executes[index % len(self._executes)]
         batch_rows = sum(r.rows for r in batch)
         inline = self._inline.inline(batch_rows)
-        wide = self._wide is not None and not inline and not self._in_flight and not len(self._queue)
-        if wide:
-            execute, self._wide_busy = self._wide, True
+        wide_execute = self._wide if not inline and not self._in_flight and not len(self._queue) else None
+        wide = wide_execute is not None
+        if wide_execute is not None:
+            execute, self._wide_busy = wide_execute, True
             self._wide_runs += 1
             if self._wide_lane is None:
                 self._wide_lane = self._lane("wide")

@@ -19,6 +19,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 
@@ -65,11 +66,11 @@ class Lane:
         # In a worker thread: run, report, and go straight on with whatever waits in the lane.
         while True:
             try:
-                outcome, value = _settle_result, fn(*args)
+                settle = partial(_settle_result, future, fn(*args))
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
-                outcome, value = _settle_exception, exc
+                settle = partial(_settle_exception, future, exc)
             try:
-                self._loop.call_soon_threadsafe(outcome, future, value)
+                self._loop.call_soon_threadsafe(settle)
             except RuntimeError:  # the loop was closed meanwhile: nobody waits any more
                 pass
             with self._lock:
