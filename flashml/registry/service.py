@@ -721,7 +721,7 @@ class RegistryService:
         if (batching.instance_count != loaded.config.instance_count or batching.batch_buckets
                 != loaded.config.batch_buckets or loaded.on_gpu):
             loaded = await self.pool.load(loaded.model, loaded.version, loaded.model_path, loaded.signature,
-                                          batching, device)  # type: ignore[arg-type]
+                                          batching, device)
         else:
             loaded.reconfigure(batching)
         await self.memory.after_load(loaded)
@@ -741,7 +741,7 @@ class RegistryService:
 def _as_dict(obj: Any) -> Any:
     import dataclasses
 
-    if dataclasses.is_dataclass(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):  # an instance, not a dataclass itself
         return {k: _as_dict(v) for k, v in dataclasses.asdict(obj).items()}
     if isinstance(obj, Path):
         return str(obj)

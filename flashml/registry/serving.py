@@ -157,7 +157,7 @@ async def autotune(loaded: LoadedModel, config: dict[str, Any], hints: BatchingH
     if loaded.on_gpu and batch:
         card["chosen"]["instance_count"] = GPU_INSTANCES
     max_batch = card["chosen"].get("max_batch_size") or 0
-    if (loaded.on_gpu and loaded.model_path is not None and not hints.sets("batch_buckets")
+    if (loaded.on_gpu and not hints.sets("batch_buckets")
             and not hints.sets("max_batch_size")
             and await asyncio.to_thread(plans_per_shape, loaded.model_path)):
         buckets = batch_buckets(card["points"], max_batch)

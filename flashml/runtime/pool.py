@@ -39,7 +39,7 @@ class LoadedModel:
     batcher: Batcher
     executors: list[SessionExecutor | BucketedExecutor]
     config: BatchingConfig
-    model_path: Path | None = None
+    model_path: Path
     warnings: list[str] = field(default_factory=list)
     in_flight: int = 0
     last_used: float = 0.0  # time.time() of the last request
@@ -181,7 +181,6 @@ class ModelPool:
     async def split_trial(self, loaded: LoadedModel, instances: int) -> list[SessionExecutor]:
         """Sessions of a loaded version that split the cores ``instances`` ways, for auto-tune to compare with
         the one it serves from; nothing serves from them."""
-        assert loaded.model_path is not None
         async with self._lock:
             return [await self._instance(loaded.model_path, loaded.device, instances) for _ in range(instances)]
 
