@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import IO, Any, Literal, NoReturn
 
 from flashml.errors import ValidationFailedError
 
@@ -126,7 +126,7 @@ class _Writer:
         self.total += size
         self._check_size(name)
 
-    def write(self, rel: str, name: str, src: BinaryIO) -> None:
+    def write(self, rel: str, name: str, src: IO[bytes]) -> None:
         path = self.target(rel, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "xb") as out:  # "x": never overwrite or follow something already there
@@ -203,23 +203,24 @@ def _sparse_error() -> ValidationFailedError:
 class _BoundedTarInfo(tarfile.TarInfo):
     """A TarInfo whose extended headers are budgeted before tarfile reads them whole into memory."""
 
-    def _proc_member(self, tf):  # type: ignore[no-untyped-def]  # tarfile's own hook for subclasses
+    def _proc_member(self, tf: _BoundedTarFile) -> tarfile.TarInfo:  # tarfile's own hook for subclasses
         if self.type in _EXTENDED:
             tf.budget.take(self)
         elif self.type == tarfile.GNUTYPE_SPARSE:  # its extension blocks form an unbounded list
             raise _sparse_error()
         else:
             tf.budget.member_done()
-        return super()._proc_member(tf)
+        return super()._proc_member(tf)  # type: ignore[misc]  # a private tarfile hook, not in typeshed
 
-    def _proc_gnusparse_10(self, next, pax_headers, tf):  # type: ignore[no-untyped-def]  # noqa: A002
+    def _proc_gnusparse_10(self, next: tarfile.TarInfo,  # noqa: A002 - tarfile's own parameter name
+                           pax_headers: dict[str, str], tf: tarfile.TarFile) -> NoReturn:
         raise _sparse_error()  # its map is read line by line from the data, with no bound
 
 
 class _BoundedTarFile(tarfile.TarFile):
     tarinfo = _BoundedTarInfo
 
-    def __init__(self, *args, budget: _HeaderBudget, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, budget: _HeaderBudget, **kwargs: Any) -> None:
         self.budget = budget  # before super().__init__, which already reads the first member
         super().__init__(*args, **kwargs)
 
@@ -231,7 +232,8 @@ def _tar_members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
 
 def _extract_tar(src: Path, w: _Writer) -> None:
     # Stream mode ("r|gz"): one pass, members are checked and written as they arrive.
-    with _BoundedTarFile.open(src, mode="r|gz", budget=_HeaderBudget(w)) as tf:
+    # TarFile.open hands extra keywords on to the class; typeshed lists only its own.
+    with _BoundedTarFile.open(src, mode="r|gz", budget=_HeaderBudget(w)) as tf:  # type: ignore[call-overload]
         for info in _tar_members(tf):
             w.count_member(info.name)
             rel = safe_member_path(info.name)
@@ -252,10 +254,13 @@ def _extract_tar(src: Path, w: _Writer) -> None:
 def _check_zip_directory(src: Path, lim: BundleLimits) -> None:
     """Bound the central directory before ZipFile reads it whole and makes an object per entry."""
     with open(src, "rb") as f:
-        end = zipfile._EndRecData(f)  # the end-of-central-directory record (zip64 too), or None
+        # The end-of-central-directory record (zip64 too), or None: zipfile's private reader, not in typeshed.
+        end = zipfile._EndRecData(f)  # type: ignore[attr-defined]
     if end is None:
         return  # not a zip after all: ZipFile says so
-    entries, size, most = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE], lim.max_members * ZIP_ENTRY_BYTES
+    # Private indices into that record, not in typeshed either.
+    entries, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
+    most = lim.max_members * ZIP_ENTRY_BYTES
     if entries > lim.max_members:
         raise ValidationFailedError(f"The bundle has {entries} members, more than {lim.max_members}; remove files "
                                     "the model does not need.", code="too_many_members",

@@ -93,7 +93,7 @@ class DirectUploadService:
             parts = []
             for n, offset in enumerate(range(0, size, part_bytes), 1):
                 part_url = self.store.presigned_part_url(key, multipart_id, n, ttl) or f"{own}&part={n}"
-                parts.append({"part": n, "url": part_url, "offset": offset, "size": min(part_bytes, size - offset)})
+                parts.append(UploadPart(part=n, url=part_url, offset=offset, size=min(part_bytes, size - offset)))
         else:
             url = await in_store_thread(self.store.presigned_put_url, key, ttl) or own
         await db.create(self.engine, id=upload_id, token_hash=_hash(token), model=model, filename=filename,
@@ -101,8 +101,9 @@ class DirectUploadService:
                         object_key=key, multipart_id=multipart_id, part_bytes=part_bytes if parts else None,
                         expires_at=time.time() + ttl)
         row = await db.get(self.engine, upload_id)
-        return UploadTicket(**{k: row[k] for k in UPLOAD_FIELDS}, url=url,
-                            parts=[UploadPart(**p) for p in parts] if parts is not None else None, method="PUT",
+        if row is None:  # created just above; only housekeeping deletes rows, and never a pending one
+            raise RuntimeError(f"upload {upload_id} vanished right after it was created")
+        return UploadTicket(**{k: row[k] for k in UPLOAD_FIELDS}, url=url, parts=parts, method="PUT",
                             storage=self.store.kind, complete_url=f"/api/v1/uploads/{upload_id}/complete")
 
     async def receive(self, upload_id: str, token: str, chunks: AsyncIterator[bytes], content_length: int | None,
@@ -170,7 +171,7 @@ class DirectUploadService:
                                                         source_name=row["filename"], actor=row["actor"],
                                                         user=row["user"])
         state = "failed" if record.state == "failed" else "done"
-        error = (record.errors or [None])[0] if state == "failed" else None
+        error = record.errors[0] if state == "failed" and record.errors else None
         await db.move(self.engine, upload_id, "completing", state, version=record.version, error=error)
         return record, done
 
@@ -228,7 +229,9 @@ class DirectUploadService:
             await db.move(self.engine, row["id"], "completing", "pending")
             return
         await db.move(self.engine, row["id"], "completing", "failed", error={"code": exc.code, "error": exc.message})
-        await self._drop_bytes(await db.get(self.engine, row["id"]))
+        fresh = await db.get(self.engine, row["id"])  # joining the parts may have cleared multipart_id
+        if fresh is not None:  # purged meanwhile: housekeeping deletes the bytes no live upload holds
+            await self._drop_bytes(fresh)
 
     async def _drop_bytes(self, row: dict[str, Any]) -> None:
         """Remove an upload's bytes: the object, and the parts of an unfinished multipart upload."""

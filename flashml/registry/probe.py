@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,8 @@ def _declared(signature: Signature, warmup: dict[str, dict[str, Any]]) -> tuple[
                 raise ProbeError("bad_warmup", f"flashml.toml [warmup.{name}] file is not a plain .npy array: "
                                  f"{e}") from e
         elif spec["fill"] == "random":
-            arr = rng.uniform(*spec["range"], size=spec["shape"])
+            low, high = spec["range"]  # the manifest made it [low, high]
+            arr = rng.uniform(low, high, size=spec["shape"])
         else:
             arr = (np.ones if spec["fill"] == "ones" else np.zeros)(spec["shape"])
         try:
@@ -213,7 +215,7 @@ def probe(model_path: str, device: str, warmup: dict[str, dict[str, Any]] | None
             continue
         warmup_ms = (time.perf_counter() - start) * 1000
         unbatched = bool(batch_keys(signature)) and not rows_follow_the_batch(
-            signature, sample_inputs(signature, 1, sizes), lambda feed, sig=signature: _run(session, sig, feed))
+            signature, sample_inputs(signature, 1, sizes), partial(_run, session, signature))
         signature = Signature(signature.inputs, signature.outputs, sizes, unbatched)
         return _proved({"signature": signature.to_dict(), "providers": session.get_providers(),
                         "warmup_ms": warmup_ms}, session, signature, plan, say)
@@ -431,10 +433,10 @@ def _result(returncode: int, stdout: str, stderr: str, killed: ValidationFailedE
         name = _signal_name(returncode)
         raise ValidationFailedError(f"The warm-up process crashed with signal {name}. Last output: {stderr}",
                                     code="validation_crashed", details={"signal": name, "stderr": stderr})
-    data = lines[-1] if lines else None
-    if data and "code" in data:
-        message = data["error"] + (f" (stderr: {stderr})" if stderr.strip() else "")
-        raise ValidationFailedError(message, code=data["code"], details={"stderr": stderr})
+    failure = lines[-1] if lines else None
+    if failure and "code" in failure:
+        message = failure["error"] + (f" (stderr: {stderr})" if stderr.strip() else "")
+        raise ValidationFailedError(message, code=failure["code"], details={"stderr": stderr})
     raise ValidationFailedError(f"The warm-up process failed with exit code {returncode}: {stderr}",
                                 code="session_failed", details={"exit_code": returncode, "stderr": stderr})
 
