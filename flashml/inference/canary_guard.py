@@ -16,7 +16,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypedDict
 
+from flashml.registry.alias_rules import Guard
 from flashml.registry.aliases import AliasService, Route
 from flashml.telemetry import RequestMetrics
 from flashml.telemetry import histogram as hist
@@ -48,7 +50,17 @@ def totals(recorder: RequestMetrics, model: str, version: int) -> Totals:
     return out
 
 
-def verdict(route: Route, window: Totals) -> dict[str, float | int] | None:
+class Verdict(TypedDict):
+    """The canary's numbers over the window, and the thresholds they crossed."""
+
+    requests: int
+    errors: int
+    error_rate: float
+    p99_ms: float | None  # None: no answered request in the window
+    crossed: list[str]
+
+
+def verdict(route: Route, window: Totals) -> Verdict | None:
     """The numbers that crossed the route's guard, or None (too few requests, or within the thresholds)."""
     guard = route.guard
     if guard is None or window.requests < guard.min_requests:
@@ -67,9 +79,9 @@ def verdict(route: Route, window: Totals) -> dict[str, float | int] | None:
             "crossed": crossed}
 
 
-def _guarded(route: Route) -> bool:
-    """A split (a canary beside the stable version) with a guard."""
-    return route.guard is not None and len(route.weights) >= 2
+def _split_guard(route: Route) -> Guard | None:
+    """The guard of a split (a canary beside the stable version); None for a route that is not a guarded split."""
+    return route.guard if len(route.weights) >= 2 else None
 
 
 class CanaryGuard:
@@ -87,7 +99,7 @@ class CanaryGuard:
     def _route_changed(self, model: str, name: str, route: Route) -> None:
         # A new guarded split is measured from the moment it takes traffic: were its first snapshot taken at the
         # next check instead, the errors of its first seconds would be in that baseline and never count.
-        if _guarded(route):
+        if _split_guard(route) is not None:
             self._history[(model, name)] = (route, deque([(self.clock(), self._snapshot(model, route))]))
 
     def _snapshot(self, model: str, route: Route) -> dict[int, Totals]:
@@ -114,7 +126,8 @@ class CanaryGuard:
         now, seen, rolled = self.clock(), set(), []
         for model, routes in list(self.aliases.routes.items()):
             for name, route in list(routes.items()):
-                if not _guarded(route):
+                guard = _split_guard(route)
+                if guard is None:
                     continue
                 seen.add((model, name))
                 found = self._history.get((model, name))
@@ -122,14 +135,14 @@ class CanaryGuard:
                     found = self._history[(model, name)] = (route, deque())
                 snapshots = found[1]
                 snapshots.append((now, self._snapshot(model, route)))
-                while len(snapshots) >= 2 and snapshots[1][0] <= now - route.guard.window_s:
+                while len(snapshots) >= 2 and snapshots[1][0] <= now - guard.window_s:
                     snapshots.popleft()
                 since, base = snapshots[0]
                 for number, current in snapshots[-1][1].items():
                     crossed = verdict(route, current.minus(base[number]))
                     if crossed is None:
                         continue
-                    detail = {"canary": number, "stable": route.stable, "window_s": route.guard.window_s,
+                    detail = {"canary": number, "stable": route.stable, "window_s": guard.window_s,
                               "measured_s": round(now - since, 1), **crossed}
                     if await self.aliases.guard_rollback(model, name, route, detail):
                         log.warning("canary v%d of %s/%s rolled back to v%d: %s", number, model, name, route.stable,

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NoReturn
 
 from flashml.auth.principal import Principal
 from flashml.db import models as db
@@ -88,32 +88,32 @@ class InferenceService:
                                                   principal.key_id if routing_key is None else routing_key)
         if number is None:
             await self._explain_missing(model, None)
-        loaded = self.pool.get(model, number)  # type: ignore[arg-type]
+        loaded = self.pool.get(model, number)
         if loaded is None:
             for _ in range(3):  # made room for others: load it again, and wait (a load may unload it again)
                 if (model, number) not in self.registry.memory.unloaded:
                     break
-                await self.registry.memory.load_on_demand(model, number)  # type: ignore[arg-type]
-                loaded = self.pool.get(model, number)  # type: ignore[arg-type]
+                await self.registry.memory.load_on_demand(model, number)
+                loaded = self.pool.get(model, number)
                 if loaded is not None:
                     break
             if loaded is None:
                 await self._explain_missing(model, number)
-        return loaded, alias, route  # type: ignore[return-value]
+        return loaded, alias, route
 
     async def _number(self, model: str, version: str | None, routing_key: str
                       ) -> tuple[int | None, str | None, Route | None]:
         """The version number the V2 version field names, from memory (None: no version is ready), and the
         alias that named it."""
         aliases = self.registry.aliases
-        if version in (None, ""):
+        if not version:  # None or ""
             route = aliases.route(model, SERVED)
             if route is not None:
                 return route.pick(routing_key), SERVED, route
             return self.registry.latest_ready.get(model), None, None
-        if NUMBER.match(version):  # type: ignore[arg-type]
-            return int(version), None, None  # type: ignore[arg-type]
-        route = aliases.route(model, version)  # type: ignore[arg-type]
+        if NUMBER.match(version):
+            return int(version), None, None
+        route = aliases.route(model, version)
         if route is None:
             if await db.get_model(self.registry.engine, model) is None:
                 raise ModelNotFoundError(model)
@@ -122,7 +122,7 @@ class InferenceService:
                                 code="version_not_found")
         return route.pick(routing_key), version, route
 
-    async def _explain_missing(self, model: str, number: int | None) -> None:
+    async def _explain_missing(self, model: str, number: int | None) -> NoReturn:
         engine = self.registry.engine
         if await db.get_model(engine, model) is None:
             raise ModelNotFoundError(model)
@@ -184,8 +184,8 @@ class InferenceService:
                     cache.put(key, outputs)
                 if loaded.signature.sample_sizes is None:  # no made-up input ran it: learn from this request
                     self.registry.learn_from_request(loaded, request.inputs)
-                if mirror is not None:  # starts a background task at most; the answer does not wait for it
-                    self.shadow.offer(model, mirror[0], mirror[1], request.inputs, names,  # type: ignore[union-attr]
+                if mirror is not None and self.shadow is not None:  # a background task at most; never waited for
+                    self.shadow.offer(model, mirror[0], mirror[1], request.inputs, names,
                                       outputs, time.perf_counter() - ran, loaded.version)
         except ModelRuntimeError as exc:
             message = str(exc)
