@@ -125,11 +125,10 @@ def read_chunks(path: Path, fmt: str, name: str, chunk_rows: int, first_chunk: i
             yield Chunk(s, e - s, {k: np.asarray(a[s:e]) for k, a in arrays.items()})
         return
     with open(path, newline="" if fmt == "csv" else None, encoding="utf-8") as fh:
-        rows = _csv_rows(fh) if fmt == "csv" else _jsonl_rows(fh)
-        rows = islice(rows, start, None)
+        records = islice(_csv_rows(fh) if fmt == "csv" else _jsonl_rows(fh), start, None)
         n = start
         while True:
-            batch = list(islice(rows, chunk_rows))
+            batch = list(islice(records, chunk_rows))
             if not batch:
                 return
             yield _columns(n, batch)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +208,7 @@ class JobRunner:
                 answers = await asyncio.to_thread(image_rows.answers, runtime, outputs, prepared)
             ids = [names[r - start] for r in rows]
             await self._save(job, start, len(names), bad,
-                             lambda tmp, ids=ids, answers=answers: write_answers(fmt, tmp, ids, answers, ANSWER_COLUMN))
+                             partial(write_answers, fmt, row_ids=ids, answers=answers, column=ANSWER_COLUMN))
         await self._finish(job)
 
     async def _check_bad(self, job: dict[str, Any], bad: list[tuple[int, str]]) -> None:

@@ -12,7 +12,10 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import zipfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -38,7 +41,7 @@ def write_chunk(fmt: str, path: Path, row_ids: np.ndarray, outputs: dict[str, np
     names = list(outputs)
     if fmt == "npz":
         with open(path, "wb") as fh:
-            np.savez(fh, row_id=row_ids, **outputs)
+            _write_npz(fh, [("row_id", row_ids), *outputs.items()])
         return
     if fmt == "npy":
         records = np.empty(len(row_ids), dtype=[("row_id", "<i8"), *[(n, a.dtype, a.shape[1:])
@@ -101,7 +104,7 @@ def assemble(fmt: str, parts: list[Path], dest: Path) -> None:
                 for k in npz.files:
                     merged.setdefault(k, []).append(npz[k])
         with open(dest, "wb") as fh:
-            np.savez(fh, **{k: np.concatenate(v) for k, v in merged.items()})
+            _write_npz(fh, ((k, np.concatenate(v)) for k, v in merged.items()))
         return
     if fmt == "npy":
         _assemble_npy(parts, dest)
@@ -115,6 +118,19 @@ def assemble(fmt: str, parts: list[Path], dest: Path) -> None:
                 if fmt == "csv" and n > 0:
                     fh.readline()  # every chunk has the header; the result keeps the first
                 shutil.copyfileobj(fh, out)
+
+
+def _write_npz(fh: BinaryIO, arrays: Iterable[tuple[str, np.ndarray]]) -> None:
+    """What np.savez writes (an uncompressed zip of one .npy per array), for any output name: np.savez takes the
+    arrays as keywords, so an output named ``file`` broke the job and one named ``allow_pickle`` was left out."""
+    seen: set[str] = set()
+    with zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, arr in arrays:
+            if name in seen:  # an output named row_id: refused, as np.savez refused it
+                raise ValueError(f"two arrays are named {name!r}")
+            seen.add(name)
+            with zf.open(f"{name}.npy", mode="w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asanyarray(arr), allow_pickle=False)
 
 
 def _npy_header(fh) -> tuple[int, np.dtype]:  # noqa: ANN001

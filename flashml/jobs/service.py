@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
 from datetime import datetime
@@ -159,7 +160,7 @@ class JobService:
         now = time.time()
         return [public_job(r, now) for r in await db.list_jobs(self.engine)]
 
-    async def log(self, job_id: int) -> list[dict[str, Any]]:
+    async def log(self, job_id: int) -> builtins.list[dict[str, Any]]:  # in this class `list` is the method above
         await self._row(job_id)
         return [{k: e[k] for k in ("at", "level", "row", "message")} for e in await db.job_log_entries(self.engine,
                                                                                                       job_id)]
@@ -202,8 +203,10 @@ class JobService:
         schedule_id = await db.add_schedule(self.engine, spec=spec, cron=cron, interval_s=interval, timezone=tz,
                                             created_by=actor)
         row = await db.get_schedule(self.engine, schedule_id)
-        self._plan(row)  # type: ignore[arg-type]
-        return self._public_schedule(row)  # type: ignore[arg-type]
+        if row is None:  # added just above; only its owner's delete removes it
+            raise RuntimeError(f"schedule {schedule_id} vanished right after it was added")
+        self._plan(row)
+        return self._public_schedule(row)
 
     def _plan(self, row: dict[str, Any]) -> None:
         self.scheduler.add(f"schedule-{row['id']}", make_trigger(row["cron"], row["interval_s"], row["timezone"]),
@@ -238,7 +241,7 @@ class JobService:
                                        "last_run_at", "last_job_id")},
                 "next_run_at": nxt.timestamp() if nxt else None}
 
-    async def list_schedules(self) -> list[dict[str, Any]]:
+    async def list_schedules(self) -> builtins.list[dict[str, Any]]:
         return [self._public_schedule(r) for r in await db.list_schedules(self.engine)]
 
     async def delete_schedule(self, schedule_id: int) -> None:
