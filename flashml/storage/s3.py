@@ -20,6 +20,7 @@ from minio import Minio
 from minio.datatypes import Part
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error, ServerError
+from minio.helpers import DictType
 from urllib3.exceptions import HTTPError
 
 from flashml.storage.base import ArtifactStore, ObjectInfo, StorageUnavailableError, check_key, check_prefix
@@ -108,7 +109,7 @@ class S3ArtifactStore(ArtifactStore):
         except S3Error as exc:
             raise StorageUnavailableError("this", exc) from None
 
-    def _meta(self, sha256: str | None) -> dict[str, str] | None:
+    def _meta(self, sha256: str | None) -> DictType | None:
         return {_META: sha256} if sha256 else None
 
     def put_file(self, key: str, path: Path, *, sha256: str | None = None, move: bool = False) -> None:

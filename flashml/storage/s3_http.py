@@ -14,14 +14,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
+from urllib3.response import BaseHTTPResponse
 
 _SEND_SLICE = 1 << 20  # socket.sendall's timeout counts the whole buffer: send in slices, each with its own wait
 _call = threading.local()  # per thread: did a request of the current store call stall?
+_Connection = TypeVar("_Connection", bound=HTTPConnection)
 
 
 class StoreStalledError(urllib3.exceptions.TimeoutError):
@@ -51,22 +54,24 @@ class _NoRetryAfterStall(urllib3.Retry):
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
         if error is not None and is_stall(error):
             _call.stalled = True
-            raise MaxRetryError(_pool, url or "", error) from error  # type: ignore[arg-type]
+            raise MaxRetryError(_pool, url or "", error) from error
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 class _PoolManager(urllib3.PoolManager):
-    def urlopen(self, method, url, redirect=True, **kw):  # type: ignore[override]
+    # urllib3's own PoolManager.urlopen has this signature, already unlike that of its base, RequestMethods.
+    def urlopen(self, method: str, url: str, redirect: bool = True, **kw: Any  # type: ignore[override]
+                ) -> BaseHTTPResponse:
         if getattr(_call, "stalled", False):
             raise StoreStalledError(f"the store stalled earlier in this call; {method} {url} not sent")
         return super().urlopen(method, url, redirect, **kw)
 
 
-def _bounded_sends(base: type[HTTPConnection], stall_s: float) -> type[HTTPConnection]:
+def _bounded_sends(base: type[_Connection], stall_s: float) -> type[_Connection]:
     """A connection whose body writes wait at most ``stall_s`` each (urllib3 sends under the connect timeout)."""
 
-    class Connection(base):  # type: ignore[valid-type, misc]
-        def send(self, data):  # type: ignore[no-untyped-def]
+    class Connection(base):  # type: ignore[valid-type, misc]  # a class made per base: mypy takes no variable base
+        def send(self, data):
             if self.sock is None:
                 self.connect()  # under the connect timeout
             self.sock.settimeout(stall_s)
@@ -89,7 +94,7 @@ def pool_manager(connect_s: float, deadline_s: float, maxsize: int = 16) -> urll
         ConnectionCls = _bounded_sends(HTTPConnection, stall)
 
     class TLSPool(HTTPSConnectionPool):
-        ConnectionCls = _bounded_sends(HTTPSConnection, stall)  # type: ignore[assignment]
+        ConnectionCls = _bounded_sends(HTTPSConnection, stall)
 
     http = _PoolManager(timeout=urllib3.Timeout(connect=connect, read=stall),
                         retries=_NoRetryAfterStall(total=2, connect=0, backoff_factor=0.1,
