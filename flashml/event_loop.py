@@ -27,10 +27,10 @@ class CoalescingEventLoop(asyncio.SelectorEventLoop):
         if self._wake_pending:
             return
         self._wake_pending = True
-        super()._write_to_self()
+        super()._write_to_self()  # type: ignore[misc]  # asyncio's private self-pipe hook, not in typeshed
 
     def _read_from_self(self) -> None:
-        super()._read_from_self()
+        super()._read_from_self()  # type: ignore[misc]  # asyncio's private self-pipe hook, not in typeshed
         self._wake_pending = False
 
 

@@ -106,7 +106,7 @@ def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
 def _triple(key: str, value: Any) -> tuple[float, float, float]:
     if not isinstance(value, list) or len(value) != 3:
         raise bad(key, "must be a list of 3 numbers (one per colour channel)")
-    return tuple(_number(key, v) for v in value)  # type: ignore[return-value]
+    return _number(key, value[0]), _number(key, value[1]), _number(key, value[2])
 
 
 def _name(key: str, value: Any) -> str | None:

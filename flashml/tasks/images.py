@@ -68,10 +68,10 @@ def fit(image: Image.Image, config: ImageConfig) -> tuple[Image.Image, Placement
     h, w = config.size
     w0, h0 = image.size
     if config.resize == "stretch":
-        return image.resize((w, h), Image.BILINEAR), Placement(w0, h0, w / w0, h / h0, 0.0, 0.0)
+        return image.resize((w, h), Image.Resampling.BILINEAR), Placement(w0, h0, w / w0, h / h0, 0.0, 0.0)
     r = min(h / h0, w / w0) if config.resize == "letterbox" else max(h / h0, w / w0)
     nw, nh = max(1, round(w0 * r)), max(1, round(h0 * r))
-    resized = image.resize((nw, nh), Image.BILINEAR)
+    resized = image.resize((nw, nh), Image.Resampling.BILINEAR)
     if config.resize == "letterbox":
         canvas = Image.new("RGB", (w, h), (config.pad_value,) * 3)
         dx, dy = (w - nw) // 2, (h - nh) // 2
@@ -83,7 +83,8 @@ def fit(image: Image.Image, config: ImageConfig) -> tuple[Image.Image, Placement
 
 def to_tensor(image: Image.Image, config: ImageConfig, dtype: np.dtype) -> np.ndarray:
     """[1, C, H, W] or [1, H, W, C]: pixels * scale, then (x - mean) / std, in the configured channel order."""
-    pixels = np.asarray(image, dtype=np.float32)
+    # Float32 throughout; numpy's stubs type float32 / float32 arrays as complex128, so no narrower dtype here.
+    pixels: np.ndarray = np.asarray(image, dtype=np.float32)
     if config.color == "BGR":
         pixels = pixels[:, :, ::-1]
     pixels = (pixels * np.float32(config.scale) - np.asarray(config.mean, np.float32)) / np.asarray(config.std,

@@ -35,7 +35,10 @@ class TaskRuntime:
         if c.task == "object-detection" and c.post.format == "boxes-scores-classes":
             return ["boxes", "scores", "classes"]
         name = c.embedding.output if c.embedding else c.post.output
-        return [output_of(name, self.signature).name]  # type: ignore[union-attr]
+        output = output_of(name, self.signature)
+        if output is None:  # the task's checks at upload made sure the model has it
+            raise RuntimeError(f"the model has no output {name!r} for its task")
+        return [output.name]
 
     def prepare(self, item: bytes | str, index: int, max_pixels: int) -> tuple[dict[str, np.ndarray], Any]:
         """(model inputs, what ``finish`` needs) for one item: decoding, resizing, tokenizing."""
