@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +44,7 @@ def api_call(url: str, key: str, method: str, path: str, body: Any = None) -> An
 def _file_sha256(file: Path, size: int) -> str:
     h = hashlib.sha256()
     with open(file, "rb") as fh, click.progressbar(length=size, label=f"Hashing {file.name}",
-                                                   file=click.get_text_stream("stderr")) as bar:
+                                                   file=sys.stderr) as bar:
         while chunk := fh.read(CHUNK):
             h.update(chunk)
             bar.update(len(chunk))
@@ -54,7 +55,7 @@ def _send(base: str, up: dict[str, Any], file: Path, size: int) -> None:
     """PUT the file (or each part) to the URLs the server gave: presigned S3 URLs or its own, token included."""
     pieces = up["parts"] or [{"part": None, "url": up["url"], "offset": 0, "size": size}]
     with open(file, "rb") as fh, click.progressbar(length=size, label=f"Uploading {file.name}",
-                                                   file=click.get_text_stream("stderr")) as bar:
+                                                   file=sys.stderr) as bar:
         for piece in pieces:
             def body(piece: dict[str, Any] = piece) -> Iterator[bytes]:
                 fh.seek(piece["offset"])
@@ -110,7 +111,7 @@ def push_dataset(url: str, key: str, file: Path) -> dict[str, Any]:
 
     def body() -> Iterator[bytes]:
         with open(file, "rb") as fh, click.progressbar(length=size, label=f"Uploading {file.name}",
-                                                       file=click.get_text_stream("stderr")) as bar:
+                                                       file=sys.stderr) as bar:
             while chunk := fh.read(CHUNK):
                 bar.update(len(chunk))
                 yield chunk
