@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -108,10 +107,11 @@ async def open_admin(settings: Settings) -> AdminServices:
 
 
 def _open_pool(settings: Settings) -> ModelPool:
+    trt_cache_dir = settings.data_dir / "cache" / "tensorrt"
     options = SessionOptions(settings.intra_op_threads, settings.tensorrt, settings.tensorrt_fp16,
-                             str(settings.data_dir / "cache" / "tensorrt"), parse_budget(settings.memory_budget))
+                             str(trt_cache_dir), parse_budget(settings.memory_budget))
     if settings.tensorrt:
-        Path(options.trt_cache_dir).mkdir(parents=True, exist_ok=True)
+        trt_cache_dir.mkdir(parents=True, exist_ok=True)
     return ModelPool(resolve_device(settings.device), options, inline_run_s=settings.inline_run_us / 1e6)
 
 

@@ -85,7 +85,7 @@ class SignInService:
         else:
             ok = await verify_password_async(user["password_hash"], password or "")
             ok = ok and not user["disabled"] and user["role"] in USER_ROLES
-        if not ok:
+        if user is None or not ok:
             self.brake.fail(source, name)
             await audit.record(self.engine, (name or "?")[:64], "user.login_failed", f"user:{(name or '')[:64]}",
                                {"ip": client_ip})
