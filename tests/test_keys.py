@@ -22,11 +22,11 @@ def test_key_is_prefixed_random_and_stored_only_as_hash(keys):
     svc, db = keys
     a = asyncio.run(svc.create(name="a", role="inference", models=None, actor="t"))
     b = asyncio.run(svc.create(name="b", role="inference", models=None, actor="t"))
-    assert a["token"].startswith("fml_") and a["token"] != b["token"] and len(a["token"]) > 50
-    assert parse_token(a["token"]) == a["key_id"]
+    assert a.token.startswith("fml_") and a.token != b.token and len(a.token) > 50
+    assert parse_token(a.token) == a.key_id
     rows = sqlite3.connect(db).execute("select secret_hash from api_keys").fetchall()
     dump = "\n".join(r[0] for r in rows)
-    assert a["token"] not in dump and hash_token(a["token"]) in dump
+    assert a.token not in dump and hash_token(a.token) in dump
 
 
 def test_authenticate_scope_and_revoke(keys):
@@ -34,11 +34,11 @@ def test_authenticate_scope_and_revoke(keys):
 
     async def go():
         k = await svc.create(name="only-m1", role="inference", models=["m1"], actor="t")
-        p = await svc.authenticate(f"Bearer {k['token']}")
+        p = await svc.authenticate(f"Bearer {k.token}")
         assert p.may_infer("m1") and not p.may_infer("m2") and not p.is_admin
-        await svc.revoke(k["id"], actor="t")
+        await svc.revoke(k.id, actor="t")
         with pytest.raises(UnauthorizedError) as err:
-            await svc.authenticate(f"Bearer {k['token']}")
+            await svc.authenticate(f"Bearer {k.token}")
         assert err.value.code == "revoked_key"
 
     asyncio.run(go())
@@ -57,12 +57,12 @@ def test_last_used_is_recorded(keys):
 
     async def go():
         k = await svc.create(name="k", role="admin", models=None, actor="t")
-        await svc.authenticate(f"Bearer {k['token']}")
+        await svc.authenticate(f"Bearer {k.token}")
         await svc.flush()
         return k
 
     k = asyncio.run(go())
-    (used,) = sqlite3.connect(db).execute("select last_used_at from api_keys where id=?", (k["id"],)).fetchone()
+    (used,) = sqlite3.connect(db).execute("select last_used_at from api_keys where id=?", (k.id,)).fetchone()
     assert used is not None
 
 

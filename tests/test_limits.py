@@ -194,9 +194,9 @@ def test_key_service_limits_round_trip(db):
     async def go():
         k = await svc.create(name="lim", role="inference", models=None, actor="t", rate_limit_per_s=0.01, burst=2,
                              daily_quota=10, weight=3)
-        assert (k["rate_limit_per_s"], k["burst"], k["daily_quota"], k["weight"], k["used_today"]) == \
+        assert (k.rate_limit_per_s, k.burst, k.daily_quota, k.weight, k.used_today) == \
             (0.01, 2, 10, 3, 0)
-        header = f"Bearer {k['token']}"
+        header = f"Bearer {k.token}"
         p = await svc.authenticate(header)
         assert (p.rate_limit_per_s, p.burst, p.daily_quota, p.weight) == (0.01, 2, 10, 3)
         assert p.to_dict()["daily_quota"] == 10
@@ -204,27 +204,27 @@ def test_key_service_limits_round_trip(db):
         svc.admit(p)
         with pytest.raises(TooManyRequestsError):
             svc.admit(p)
-        changed = await svc.set_limits(k["id"], actor="t", rate_limit_per_s=None, daily_quota=2)
-        assert changed["rate_limit_per_s"] is None and changed["burst"] == 2 and changed["daily_quota"] == 2
-        assert changed["used_today"] == 2 and changed["weight"] == 3
+        changed = await svc.set_limits(k.id, actor="t", rate_limit_per_s=None, daily_quota=2)
+        assert changed.rate_limit_per_s is None and changed.burst == 2 and changed.daily_quota == 2
+        assert changed.used_today == 2 and changed.weight == 3
         p = await svc.authenticate(header)  # the cache entry was dropped: the new limits apply at once
         assert p.rate_limit_per_s is None and p.daily_quota == 2
         with pytest.raises(TooManyRequestsError) as err:
             svc.admit(p)
         assert err.value.code == "quota_exceeded"
-        await svc.set_limits(k["id"], actor="t", daily_quota=None, weight=None)
+        await svc.set_limits(k.id, actor="t", daily_quota=None, weight=None)
         p = await svc.authenticate(header)
         svc.admit(p)
         await svc.flush()
-        listed = {r["id"]: r for r in await svc.list()}
-        assert listed[k["id"]]["used_today"] == 3 and listed[k["id"]]["weight"] == 1
-        assert (await svc.get(k["id"]))["used_today"] == 3
+        listed = {r.id: r for r in await svc.list()}
+        assert listed[k.id].used_today == 3 and listed[k.id].weight == 1
+        assert (await svc.get(k.id)).used_today == 3
         return k
 
     k = asyncio.run(go())
     actions = [r[0] for r in sqlite3.connect(path).execute("select action from audit order by id")]
     assert actions == ["key.create", "key.limits", "key.limits"]
-    assert sqlite3.connect(path).execute("select count from key_usage where key_pk=?", (k["id"],)).fetchone() == (3,)
+    assert sqlite3.connect(path).execute("select count from key_usage where key_pk=?", (k.id,)).fetchone() == (3,)
 
 
 @pytest.mark.parametrize("changes", [
@@ -239,7 +239,7 @@ def test_bad_limits_are_400(db, changes):
     async def go():
         k = await svc.create(name="v", role="inference", models=None, actor="t")
         with pytest.raises(BadRequestError) as err:
-            await svc.set_limits(k["id"], actor="t", **changes)
+            await svc.set_limits(k.id, actor="t", **changes)
         assert err.value.code == "bad_limits"
 
     asyncio.run(go())
@@ -276,7 +276,7 @@ def test_old_database_gets_the_new_columns(tmp_path):
         return records
 
     (old,) = asyncio.run(go())
-    assert (old["rate_limit_per_s"], old["burst"], old["daily_quota"], old["weight"], old["used_today"]) == \
+    assert (old.rate_limit_per_s, old.burst, old.daily_quota, old.weight, old.used_today) == \
         (None, None, None, 1, 0)
     cols = [r[1] for r in sqlite3.connect(path).execute("pragma table_info(api_keys)")]
     assert cols[-4:] == ["rate_limit_per_s", "burst", "daily_quota", "weight"]

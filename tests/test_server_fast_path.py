@@ -85,7 +85,7 @@ def test_fast_path_answers_like_the_litestar_route(tmp_path):
 
     async def direct() -> list[tuple]:
         async with AsyncTestClient(app) as client:  # runs the lifespan: services open, models load
-            key = (await app.state.services.keys.create(name="t", role="admin", models=None, actor="test"))["token"]
+            key = (await app.state.services.keys.create(name="t", role="admin", models=None, actor="test")).token
             r = await client.post("/api/v1/models/m/versions", content=model,
                                   headers={**upload_headers, "authorization": f"Bearer {key}"})
             assert r.status_code == 201, r.text

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.auth.keys import KeyService
 from flashml.auth.principal import require_may_manage_key
+from flashml.auth.records import KeyRecord, NewKeyRecord
 from flashml.db import audit
 from flashml.web.deps import Authenticated, Injected, provide
 from flashml.web.params import RowId
@@ -45,7 +46,7 @@ class KeysController(Controller):
     dependencies = provide("keys")
 
     @post("/", summary="Create an API key (the secret is in this answer only)", status_code=201)
-    async def create_key(self, data: NewKey, maintainer: Authenticated, keys: Injected[KeyService]) -> dict[str, Any]:
+    async def create_key(self, data: NewKey, maintainer: Authenticated, keys: Injected[KeyService]) -> NewKeyRecord:
         require_may_manage_key(maintainer, data.role)
         return await keys.create(name=data.name, role=data.role, models=data.models,
                                           actor=maintainer.actor,
@@ -53,25 +54,25 @@ class KeysController(Controller):
                                           daily_quota=data.daily_quota, weight=data.weight)
 
     @get("/", summary="List API keys")
-    async def list_keys(self, maintainer: Authenticated, keys: Injected[KeyService]) -> list[dict[str, Any]]:
+    async def list_keys(self, maintainer: Authenticated, keys: Injected[KeyService]) -> list[KeyRecord]:
         every = await keys.list()
-        return every if maintainer.is_admin else [k for k in every if k["role"] == "inference"]
+        return every if maintainer.is_admin else [k for k in every if k.role == "inference"]
 
     @get("/{key_id:int}", summary="One API key, with its limits and today's use")
-    async def get_key(self, key_id: RowId, maintainer: Authenticated, keys: Injected[KeyService]) -> dict[str, Any]:
+    async def get_key(self, key_id: RowId, maintainer: Authenticated, keys: Injected[KeyService]) -> KeyRecord:
         key = await keys.get(key_id)
-        require_may_manage_key(maintainer, key["role"])
+        require_may_manage_key(maintainer, key.role)
         return key
 
     @patch("/{key_id:int}", summary="Change an API key's rate limit, burst, daily quota or weight")
     async def set_limits(self, key_id: RowId, data: KeyLimits, maintainer: Authenticated,
-                         keys: Injected[KeyService]) -> dict[str, Any]:
-        require_may_manage_key(maintainer, (await keys.get(key_id))["role"])
+                         keys: Injected[KeyService]) -> KeyRecord:
+        require_may_manage_key(maintainer, (await keys.get(key_id)).role)
         return await keys.set_limits(key_id, actor=maintainer.actor, **data.changes())
 
     @delete("/{key_id:int}", summary="Revoke an API key (it stops working at once)", status_code=200)
-    async def revoke_key(self, key_id: RowId, maintainer: Authenticated, keys: Injected[KeyService]) -> dict[str, Any]:
-        require_may_manage_key(maintainer, (await keys.get(key_id))["role"])
+    async def revoke_key(self, key_id: RowId, maintainer: Authenticated, keys: Injected[KeyService]) -> KeyRecord:
+        require_may_manage_key(maintainer, (await keys.get(key_id)).role)
         return await keys.revoke(key_id, actor=maintainer.actor)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.auth.limits import KeyLimiter
 from flashml.auth.principal import KEY_ROLES, Principal
+from flashml.auth.records import KeyRecord, NewKeyRecord
 from flashml.auth.tokens import hash_token, new_token, parse_token, same_hash
 from flashml.db import audit
 from flashml.db import keys as db
@@ -62,7 +63,7 @@ class KeyService:
 
     async def create(self, *, name: str, role: str, models: list[str] | None, actor: str,
                      rate_limit_per_s: float | None = None, burst: int | None = None,
-                     daily_quota: int | None = None, weight: int = 1) -> dict[str, Any]:
+                     daily_quota: int | None = None, weight: int = 1) -> NewKeyRecord:
         """Create a key; the answer holds the secret token, which is never shown again."""
         limits = check_limits({"rate_limit_per_s": rate_limit_per_s, "burst": burst, "daily_quota": daily_quota,
                                "weight": weight})
@@ -80,26 +81,26 @@ class KeyService:
                                      role=role, models=models, created_by=actor, limits=limits)
         detail = {"name": name, "role": role, **{k: v for k, v in limits.items() if v is not None}}
         await audit.record(self.engine, actor, "key.create", f"key:{record['id']}", detail)
-        return {**record, "used_today": 0, "token": token}
+        return NewKeyRecord(**record, used_today=0, token=token)
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> list[KeyRecord]:
         records = await db.list_keys(self.engine)
         day = self.limiter.today
         used = await db.usage_on(self.engine, day)
-        return [{**r, "used_today": used.get(r["id"], 0) + self.limiter.pending_today(r["id"])} for r in records]
+        return [KeyRecord(**r, used_today=used.get(r["id"], 0) + self.limiter.pending_today(r["id"])) for r in records]
 
-    async def get(self, ident: int) -> dict[str, Any]:
+    async def get(self, ident: int) -> KeyRecord:
         record = await db.get_key(self.engine, ident)
         if record is None:
             raise KeyNotFoundError(ident)
         return await self._with_usage(record)
 
-    async def _with_usage(self, record: dict[str, Any]) -> dict[str, Any]:
+    async def _with_usage(self, record: dict[str, Any]) -> KeyRecord:
         day = self.limiter.today
         used = (await db.usage_on(self.engine, day, record["id"])).get(record["id"], 0)
-        return {**record, "used_today": used + self.limiter.pending_today(record["id"])}
+        return KeyRecord(**record, used_today=used + self.limiter.pending_today(record["id"]))
 
-    async def set_limits(self, ident: int, *, actor: str, **changes: Any) -> dict[str, Any]:
+    async def set_limits(self, ident: int, *, actor: str, **changes: Any) -> KeyRecord:
         """Change some limits of a key (only the fields given; None clears one). Takes effect at once here;
         another process (the server, after the CLI) sees it when its key cache expires (CACHE_TTL_S)."""
         if not changes:
@@ -125,13 +126,13 @@ class KeyService:
         """Drop cached principals of this key, so the next request reads the key again."""
         self._cache = {h: v for h, v in self._cache.items() if v[0].key_pk != ident}
 
-    async def revoke(self, ident: int, *, actor: str) -> dict[str, Any]:
+    async def revoke(self, ident: int, *, actor: str) -> KeyRecord:
         record = await db.revoke_key(self.engine, ident)
         if record is None:
             raise KeyNotFoundError(ident)
         self._forget(ident)
         await audit.record(self.engine, actor, "key.revoke", f"key:{ident}", {"name": record["name"]})
-        return record
+        return KeyRecord(**record)
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The principal behind an ``Authorization: Bearer`` header, or 401."""

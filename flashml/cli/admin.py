@@ -80,8 +80,8 @@ def keys_create(name: str, role: str, models: tuple[str, ...], config: Path | No
                                                           actor="cli", rate_limit_per_s=rate_limit_per_s,
                                                           burst=burst, daily_quota=daily_quota,
                                                           weight=1 if weight is None else weight))
-    click.echo(f"Created {role} key {key['id']} ({name}). Its secret, shown only this once:", err=True)
-    click.echo(key["token"])
+    click.echo(f"Created {role} key {key.id} ({name}). Its secret, shown only this once:", err=True)
+    click.echo(key.token)
 
 
 @keys.command("list")
@@ -90,9 +90,9 @@ def keys_list(config: Path | None, data_dir: Path | None) -> None:
     """List API keys (never their secrets)."""
     settings = resolve(config, {"data_dir": data_dir})
     for k in run_admin(settings, lambda s: s.keys.list()):
-        state = "revoked" if k["revoked_at"] else "active"
-        scope = ",".join(k["models"]) if k["models"] else "all models"
-        click.echo(f"{k['id']}\t{k['name']}\t{k['role']}\t{scope}\t{state}\t{limits_text(k)}")
+        state = "revoked" if k.revoked else "active"
+        scope = ",".join(k.models) if k.models else "all models"
+        click.echo(f"{k.id}\t{k.name}\t{k.role}\t{scope}\t{state}\t{limits_text(k)}")
 
 
 @keys.command("limit")
@@ -107,7 +107,7 @@ def keys_limit(key_id: int, config: Path | None, data_dir: Path | None, **limits
         raise click.UsageError("Give at least one of --rate-limit, --burst, --daily-quota, --weight.")
     settings = resolve(config, {"data_dir": data_dir})
     key = run_admin(settings, lambda s: s.keys.set_limits(key_id, actor="cli", **changes))
-    click.echo(f"Key {key_id} ({key['name']}): {limits_text(key)}.")
+    click.echo(f"Key {key_id} ({key.name}): {limits_text(key)}.")
 
 
 @keys.command("revoke")

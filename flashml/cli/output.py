@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from flashml.auth.records import KeyRecord
 
-def limits_text(k: dict[str, Any]) -> str:
+
+def limits_text(k: KeyRecord) -> str:
     parts = []
-    if k.get("rate_limit_per_s") is not None:
-        burst = k["burst"] if k.get("burst") is not None else max(1, math.ceil(k["rate_limit_per_s"]))
-        parts.append(f"{k['rate_limit_per_s']:g}/s burst {burst}")
-    if k.get("daily_quota") is not None:
-        parts.append(f"{k.get('used_today', 0)}/{k['daily_quota']} today")
-    if k.get("weight", 1) != 1:
-        parts.append(f"weight {k['weight']}")
+    if k.rate_limit_per_s is not None:
+        burst = k.burst if k.burst is not None else max(1, math.ceil(k.rate_limit_per_s))
+        parts.append(f"{k.rate_limit_per_s:g}/s burst {burst}")
+    if k.daily_quota is not None:
+        parts.append(f"{k.used_today or 0}/{k.daily_quota} today")
+    if k.weight != 1:
+        parts.append(f"weight {k.weight}")
     return ", ".join(parts) or "no limits"
 
 

@@ -13,13 +13,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, UnsetType
 
-
-class Record(msgspec.Struct, kw_only=True):
-    """Base of the records: keyword construction; msgspec leaves ``UNSET`` fields out of the JSON."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values (the JSON the API sends), for code that stores or compares them."""
-        return msgspec.to_builtins(self)
+from flashml.records import Record
 
 
 class ServingConfig(Record):
@@ -208,7 +202,7 @@ class UploadPart(Record):
     size: int
 
 
-class UploadTicket(UploadRecord):
+class UploadTicket(UploadRecord, kw_only=True):
     """A direct upload just started: where to send the bytes (one URL, or one per part), then complete it."""
 
     url: str | None

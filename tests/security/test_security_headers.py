@@ -40,7 +40,7 @@ def _answers(tmp_path: Path, base_url: str) -> list[tuple[str, httpx.Response]]:
 
     async def go() -> list[tuple[str, httpx.Response]]:
         async with AsyncTestClient(app, base_url=base_url) as client:
-            key = (await app.state.services.keys.create(name="t", role="admin", models=None, actor="t"))["token"]
+            key = (await app.state.services.keys.create(name="t", role="admin", models=None, actor="t")).token
             auth = {"authorization": f"Bearer {key}"}
             return [
                 ("page", await client.get("/login")),
