@@ -7,11 +7,13 @@ instead (templates/error.html): raw JSON is no answer to a person. API paths and
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Template
+from litestar.types import ExceptionHandlersMap
 
 from flashml.errors import FlashMLError
 
@@ -61,7 +63,7 @@ def flashml_error_handler(request: Request, exc: FlashMLError) -> Response:
 
 def http_error_handler(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
-    body = {"error": _sentence(status, exc), "code": _HTTP_CODES.get(status, f"http_{status}")}
+    body: dict[str, Any] = {"error": _sentence(status, exc), "code": _HTTP_CODES.get(status, f"http_{status}")}
     if isinstance(exc, ValidationException) and exc.extra:
         body["details"] = {"problems": exc.extra}
         body["code"] = "invalid_request"
@@ -84,5 +86,5 @@ def internal_error_handler(request: Request, exc: Exception) -> Response:
     return _json(500, {"error": INTERNAL, "code": "internal_error"})
 
 
-EXCEPTION_HANDLERS = {FlashMLError: flashml_error_handler, HTTPException: http_error_handler,
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {FlashMLError: flashml_error_handler, HTTPException: http_error_handler,
                       Exception: internal_error_handler}

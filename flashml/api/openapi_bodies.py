@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Request
 from litestar.openapi.spec import OpenAPIMediaType as MediaType
 from litestar.openapi.spec import Operation, RequestBody, Schema
-from litestar.openapi.spec.enums import OpenAPIType
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
 from flashml.errors import BadRequestError
 
@@ -45,7 +45,8 @@ class V2InferOperation(Operation):
                         "'Inference-Header-Content-Length' gives the length of the JSON part and binary tensors "
                         "follow it.",
             content={"application/json": MediaType(schema=V2_INFER_SCHEMA),
-                     "application/octet-stream": MediaType(schema=Schema(type=OpenAPIType.STRING, format="binary"))})
+                     "application/octet-stream": MediaType(schema=Schema(type=OpenAPIType.STRING,
+                                                                         format=OpenAPIFormat.BINARY))})
 
 
 @dataclass
@@ -56,7 +57,7 @@ class UploadOperation(Operation):
             description="The model as the raw request body: one .onnx file, or a .tar.gz or .zip bundle holding "
                         "model.onnx, its external-data files and an optional flashml.toml. Streamed to disk.",
             content={"application/octet-stream": MediaType(schema=Schema(type=OpenAPIType.STRING,
-                                                                         format="binary"))})
+                                                                         format=OpenAPIFormat.BINARY))})
 
 
 _INT = Schema(type=OpenAPIType.INTEGER)

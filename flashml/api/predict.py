@@ -31,6 +31,6 @@ class PredictController(Controller):
     async def predict(self, model: str, request: Request, principal: Authenticated, predict: Injected[PredictService],
                       version: str | None = None) -> Response:
         items = await read_items(request)
-        body, headers = await predict.predict(principal, model, version, items,  # type: ignore[union-attr]
+        body, headers = await predict.predict(principal, model, version, items,
                                                        routing_key=request.headers.get(ROUTING_HEADER) or None)
         return Response(body, headers=headers)

@@ -66,8 +66,9 @@ class DirectUploadService:
 
     # ---- the three steps ----
 
-    async def create(self, model: str, filename: str, size: int, sha256: str | None, *, actor: str,
+    async def create(self, model: str, filename: str, size: object, sha256: str | None, *, actor: str,
                      user: str) -> UploadTicket:
+        """``size`` as the request's JSON gave it: checked here."""
         check_model_name(model)
         filename = (filename or "").strip()
         if not filename or len(filename) > 255 or "/" in filename or "\\" in filename:
