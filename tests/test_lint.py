@@ -16,3 +16,11 @@ def test_ruff_is_clean():
     result = subprocess.run([ruff, "check", "--output-format", "concise", str(ROOT)], capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean():
+    mypy = shutil.which("mypy", path=str(Path(sys.executable).parent)) or shutil.which("mypy")
+    assert mypy, "mypy comes with the test extras: pip install '.[test]'"
+    # From the repository root, so that pyproject.toml's [tool.mypy] (files, rules, untyped libraries) applies.
+    result = subprocess.run([mypy], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
