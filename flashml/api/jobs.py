@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.background_tasks import BackgroundTask
@@ -14,6 +13,14 @@ from flashml.api.models import source_name
 from flashml.api.openapi_bodies import read_json_object
 from flashml.jobs.datasets import DatasetService
 from flashml.jobs.housekeeping import Housekeeping
+from flashml.jobs.records import (
+    DatasetRecord,
+    HousekeepingRecord,
+    JobCreated,
+    JobRecord,
+    LogEntry,
+    ScheduleRecord,
+)
 from flashml.jobs.results import MEDIA_TYPES
 from flashml.jobs.service import JobService
 from flashml.storage.threads import in_store_thread
@@ -30,17 +37,17 @@ class DatasetsController(Controller):
                         "?filename= names it",
           request_max_body_size=None, status_code=201)
     async def upload_dataset(self, request: Request, maintainer: Authenticated, datasets: Injected[DatasetService],
-                             filename: str | None = None) -> dict[str, Any]:
+                             filename: str | None = None) -> DatasetRecord:
         return await datasets.upload(source_name(request, filename), request.stream(),
                                               content_length=request.content_length, actor=maintainer.actor)
 
     @get("/", summary="List datasets")
-    async def list_datasets(self, viewer: Authenticated, datasets: Injected[DatasetService]) -> list[dict[str, Any]]:
+    async def list_datasets(self, viewer: Authenticated, datasets: Injected[DatasetService]) -> list[DatasetRecord]:
         return await datasets.list()
 
     @get("/{dataset_id:str}", summary="A dataset: format, rows, columns")
     async def get_dataset(self, dataset_id: str, viewer: Authenticated,
-                          datasets: Injected[DatasetService]) -> dict[str, Any]:
+                          datasets: Injected[DatasetService]) -> DatasetRecord:
         return await datasets.get(dataset_id)
 
 
@@ -65,22 +72,25 @@ class JobsController(Controller):
     dependencies = provide("jobs")
 
     @post("/", summary="Score a dataset now, or on a schedule (cron or interval_s, timezone)", status_code=201)
-    async def create_job(self, request: Request, maintainer: Authenticated, jobs: Injected[JobService]) -> Response:
+    async def create_job(self, request: Request, maintainer: Authenticated,
+                         jobs: Injected[JobService]) -> Response[JobCreated]:
         """Body: model, version?, dataset, output_format?, chunk_rows?, on_bad_row?, mapping?, schedule?"""
         kind, record = await jobs.create(await read_json_object(request), actor=maintainer.actor)
-        where = f"/api/v1/jobs/{record['id']}" if kind == "job" else f"/api/v1/schedules/{record['id']}"
-        return Response({kind: record}, status_code=201, headers={"Location": where})
+        if isinstance(record, JobRecord):
+            return Response(JobCreated(job=record), status_code=201, headers={"Location": f"/api/v1/jobs/{record.id}"})
+        return Response(JobCreated(schedule=record), status_code=201,
+                        headers={"Location": f"/api/v1/schedules/{record.id}"})
 
     @get("/", summary="List jobs, newest first, with progress")
-    async def list_jobs(self, viewer: Authenticated, jobs: Injected[JobService]) -> list[dict[str, Any]]:
+    async def list_jobs(self, viewer: Authenticated, jobs: Injected[JobService]) -> list[JobRecord]:
         return await jobs.list()
 
     @get("/{job_id:int}", summary="A job: state, rows done, rows/s, ETA")
-    async def get_job(self, job_id: RowId, viewer: Authenticated, jobs: Injected[JobService]) -> dict[str, Any]:
+    async def get_job(self, job_id: RowId, viewer: Authenticated, jobs: Injected[JobService]) -> JobRecord:
         return await jobs.get(job_id)
 
     @get("/{job_id:int}/log", summary="A job's log: errors with their row numbers, and events")
-    async def job_log(self, job_id: RowId, viewer: Authenticated, jobs: Injected[JobService]) -> list[dict[str, Any]]:
+    async def job_log(self, job_id: RowId, viewer: Authenticated, jobs: Injected[JobService]) -> list[LogEntry]:
         return await jobs.log(job_id)
 
     @get("/{job_id:int}/result", summary="Download a succeeded job's result file")
@@ -89,7 +99,7 @@ class JobsController(Controller):
 
     @post("/{job_id:int}/{action:str}", summary="cancel, pause, resume or retry a job", status_code=200)
     async def control_job(self, job_id: RowId, action: str, maintainer: Authenticated, jobs: Injected[JobService]
-                          ) -> dict[str, Any]:
+                          ) -> JobRecord:
         return await jobs.control(job_id, action, actor=maintainer.actor)
 
 
@@ -99,7 +109,7 @@ class SchedulesController(Controller):
     dependencies = provide("jobs")
 
     @get("/", summary="List job schedules with their next run")
-    async def list_schedules(self, viewer: Authenticated, jobs: Injected[JobService]) -> list[dict[str, Any]]:
+    async def list_schedules(self, viewer: Authenticated, jobs: Injected[JobService]) -> list[ScheduleRecord]:
         return await jobs.list_schedules()
 
     @delete("/{schedule_id:int}", summary="Delete a schedule (its jobs stay)", status_code=204)
@@ -113,5 +123,6 @@ class HousekeepingController(Controller):
     dependencies = provide("housekeeping")
 
     @get("/", summary="Housekeeping tasks: last run, what it removed, errors, next run")
-    async def housekeeping(self, viewer: Authenticated, housekeeping: Injected[Housekeeping]) -> list[dict[str, Any]]:
+    async def housekeeping(self, viewer: Authenticated,
+                           housekeeping: Injected[Housekeeping]) -> list[HousekeepingRecord]:
         return await housekeeping.status()

@@ -13,6 +13,7 @@ from flashml.db import jobs as db
 from flashml.errors import BadRequestError, DatasetNotFoundError, PayloadTooLargeError
 from flashml.jobs.formats import detect_format, inspect
 from flashml.jobs.imagezip import ZipLimits
+from flashml.jobs.records import DatasetRecord
 from flashml.registry.uploads import receive_upload
 from flashml.settings import Settings
 from flashml.storage.base import ArtifactStore
@@ -20,8 +21,9 @@ from flashml.storage.scratch import ScratchSpace
 from flashml.storage.threads import in_store_thread
 
 
-def public_dataset(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in ("id", "name", "format", "size_bytes", "rows", "columns", "created_by", "created_at")}
+def dataset_record(row: dict[str, Any]) -> DatasetRecord:
+    return DatasetRecord(**{k: row[k] for k in ("id", "name", "format", "size_bytes", "rows", "columns", "created_by",
+                                                "created_at")})
 
 
 class DatasetService:
@@ -29,7 +31,7 @@ class DatasetService:
         self.engine, self.store, self.scratch, self.settings = engine, store, scratch, settings
 
     async def upload(self, filename: str, chunks: AsyncIterator[bytes], *, content_length: int | None,
-                     actor: str) -> dict[str, Any]:
+                     actor: str) -> DatasetRecord:
         """Stream a dataset to scratch, read its rows and columns, then store it; nothing is kept on a refusal."""
         filename = (filename or "").strip()
         if not filename or len(filename) > 200 or "/" in filename or "\\" in filename:
@@ -63,11 +65,11 @@ class DatasetService:
                              columns=columns, object_key=key, created_by=actor)
         return await self.get(dataset_id)
 
-    async def get(self, dataset_id: str) -> dict[str, Any]:
+    async def get(self, dataset_id: str) -> DatasetRecord:
         row = await db.get_dataset(self.engine, dataset_id)
         if row is None:
             raise DatasetNotFoundError(dataset_id)
-        return public_dataset(row)
+        return dataset_record(row)
 
-    async def list(self) -> list[dict[str, Any]]:
-        return [public_dataset(r) for r in await db.list_datasets(self.engine)]
+    async def list(self) -> list[DatasetRecord]:
+        return [dataset_record(r) for r in await db.list_datasets(self.engine)]

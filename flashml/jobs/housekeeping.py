@@ -11,11 +11,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db import jobs as db
+from flashml.jobs.records import HousekeepingRecord
 from flashml.jobs.scheduler import Scheduler, make_trigger
 from flashml.jobs.service import JobService
 from flashml.registry.direct_uploads import DirectUploadService
@@ -61,14 +61,14 @@ class Housekeeping:
         finally:
             self._running -= 1
 
-    async def status(self) -> list[dict[str, Any]]:
+    async def status(self) -> list[HousekeepingRecord]:
         runs = {r["task"]: r for r in await db.housekeeping_runs_all(self.engine)}
         out = []
         for name in self.tasks:
             nxt = self.scheduler.next_run(f"housekeeping-{name}")
-            out.append({"task": name, **{k: (runs.get(name) or {}).get(k) for k in
-                                         ("last_run_at", "duration_s", "removed", "error")},
-                        "next_run_at": nxt.timestamp() if nxt else None})
+            out.append(HousekeepingRecord(task=name, **{k: (runs.get(name) or {}).get(k) for k in
+                                                        ("last_run_at", "duration_s", "removed", "error")},
+                                          next_run_at=nxt.timestamp() if nxt else None))
         return out
 
     async def _uploads(self) -> int:

@@ -23,6 +23,7 @@ from flashml.errors import (
 from flashml.inference.service import InferenceService
 from flashml.jobs.job_runner import SYSTEM, JobRunner
 from flashml.jobs.mapping import resolve_mapping
+from flashml.jobs.records import JobRecord, LogEntry, ScheduleRecord
 from flashml.jobs.results import ANSWER_FORMATS, BINARY_OUTPUTS, OUTPUT_FORMATS
 from flashml.jobs.scheduler import Scheduler, make_trigger
 from flashml.runtime.pool import LoadedModel
@@ -39,7 +40,7 @@ CONTROLS = {"cancel": (("queued", "running", "paused"), "cancelled"), "pause": (
             "resume": (("paused",), "queued"), "retry": (("failed", "cancelled"), "queued")}
 
 
-def public_job(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+def job_record(row: dict[str, Any], now: float | None = None) -> JobRecord:
     """A job with its progress: rows done, rows per second and ETA of the current run."""
     now = now or time.time()
     total, done = row["rows_total"], row["rows_done"]
@@ -49,14 +50,14 @@ def public_job(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
         ran = done - row["run_rows_base"]
         rate = ran / elapsed if elapsed > 0 and ran > 0 else None
     eta = (total - done) / rate if rate else None
-    out = {k: row[k] for k in ("id", "model", "version", "resolved_version", "dataset_id", "output_format",
+    return JobRecord(
+        **{k: row[k] for k in ("id", "model", "version", "resolved_version", "dataset_id", "output_format",
                                "chunk_rows", "on_bad_row", "mapping", "schedule_id", "state", "rows_total",
                                "rows_done", "rows_bad", "error", "result_bytes", "created_by", "created_at",
-                               "started_at", "finished_at")}
-    out.update(progress=round(done / total, 4) if total else (1.0 if row["state"] == "succeeded" else 0.0),
-               rows_per_s=round(rate, 1) if rate else None, eta_s=round(eta, 1) if eta is not None else None,
-               result_url=f"/api/v1/jobs/{row['id']}/result" if row["result_key"] else None)
-    return out
+                               "started_at", "finished_at")},
+        progress=round(done / total, 4) if total else (1.0 if row["state"] == "succeeded" else 0.0),
+        rows_per_s=round(rate, 1) if rate else None, eta_s=round(eta, 1) if eta is not None else None,
+        result_url=f"/api/v1/jobs/{row['id']}/result" if row["result_key"] else None)
 
 
 class JobService:
@@ -126,7 +127,7 @@ class JobService:
                                   code="bad_mapping")
         return spec
 
-    async def create(self, body: dict[str, Any], *, actor: str) -> tuple[str, dict[str, Any]]:
+    async def create(self, body: dict[str, Any], *, actor: str) -> tuple[str, JobRecord | ScheduleRecord]:
         """("job", the job queued now) or ("schedule", the schedule) when the body has a schedule."""
         spec = await self.check_spec(body)
         schedule = body.get("schedule")
@@ -134,7 +135,7 @@ class JobService:
             return "schedule", await self._add_schedule(spec, schedule, actor)
         return "job", await self.start(spec, actor=actor)
 
-    async def start(self, spec: dict[str, Any], *, actor: str, schedule_id: int | None = None) -> dict[str, Any]:
+    async def start(self, spec: dict[str, Any], *, actor: str, schedule_id: int | None = None) -> JobRecord:
         dataset = await db.get_dataset(self.engine, spec["dataset"])
         if dataset is None:
             raise DatasetNotFoundError(spec['dataset'])
@@ -153,17 +154,17 @@ class JobService:
             raise JobNotFoundError(job_id)
         return row
 
-    async def get(self, job_id: int) -> dict[str, Any]:
-        return public_job(await self._row(job_id))
+    async def get(self, job_id: int) -> JobRecord:
+        return job_record(await self._row(job_id))
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> list[JobRecord]:
         now = time.time()
-        return [public_job(r, now) for r in await db.list_jobs(self.engine)]
+        return [job_record(r, now) for r in await db.list_jobs(self.engine)]
 
-    async def log(self, job_id: int) -> builtins.list[dict[str, Any]]:  # in this class `list` is the method above
+    async def log(self, job_id: int) -> builtins.list[LogEntry]:  # in this class `list` is the method above
         await self._row(job_id)
-        return [{k: e[k] for k in ("at", "level", "row", "message")} for e in await db.job_log_entries(self.engine,
-                                                                                                      job_id)]
+        return [LogEntry(**{k: e[k] for k in ("at", "level", "row", "message")})
+                for e in await db.job_log_entries(self.engine, job_id)]
 
     async def result(self, job_id: int) -> tuple[dict[str, Any], str]:
         """The job row and its result's store key, or 404/409."""
@@ -178,7 +179,7 @@ class JobService:
 
     # ---- control ----
 
-    async def control(self, job_id: int, action: str, *, actor: str) -> dict[str, Any]:
+    async def control(self, job_id: int, action: str, *, actor: str) -> JobRecord:
         if action not in CONTROLS:
             raise NotFoundError(f"There is no job action {action!r}.", code="not_found")
         row = await self._row(job_id)
@@ -194,7 +195,7 @@ class JobService:
 
     # ---- schedules ----
 
-    async def _add_schedule(self, spec: dict[str, Any], schedule: Any, actor: str) -> dict[str, Any]:
+    async def _add_schedule(self, spec: dict[str, Any], schedule: Any, actor: str) -> ScheduleRecord:
         if not isinstance(schedule, dict) or set(schedule) - {"cron", "interval_s", "timezone"}:
             raise BadRequestError("schedule is {\"cron\": \"0 2 * * *\"} or {\"interval_s\": 3600}, with an optional "
                                   "\"timezone\".", code="bad_schedule")
@@ -233,15 +234,15 @@ class JobService:
             log.warning("schedule %s could not start a job: %s", schedule_id, exc.message)
             await db.set_schedule(self.engine, schedule_id, last_run_at=time.time())
             return
-        await db.set_schedule(self.engine, schedule_id, last_run_at=time.time(), last_job_id=job["id"])
+        await db.set_schedule(self.engine, schedule_id, last_run_at=time.time(), last_job_id=job.id)
 
-    def _public_schedule(self, row: dict[str, Any]) -> dict[str, Any]:
+    def _public_schedule(self, row: dict[str, Any]) -> ScheduleRecord:
         nxt: datetime | None = self.scheduler.next_run(f"schedule-{row['id']}")
-        return {**{k: row[k] for k in ("id", "spec", "cron", "interval_s", "timezone", "created_by", "created_at",
-                                       "last_run_at", "last_job_id")},
-                "next_run_at": nxt.timestamp() if nxt else None}
+        return ScheduleRecord(**{k: row[k] for k in ("id", "spec", "cron", "interval_s", "timezone", "created_by",
+                                                     "created_at", "last_run_at", "last_job_id")},
+                              next_run_at=nxt.timestamp() if nxt else None)
 
-    async def list_schedules(self) -> builtins.list[dict[str, Any]]:
+    async def list_schedules(self) -> builtins.list[ScheduleRecord]:
         return [self._public_schedule(r) for r in await db.list_schedules(self.engine)]
 
     async def delete_schedule(self, schedule_id: int) -> None:
