@@ -2,7 +2,7 @@
 
 A setting comes from, strongest first: a CLI flag, a ``FLASHML_<NAME>`` environment variable, the TOML
 file named by ``--config`` / ``FLASHML_CONFIG``, then the default below. ``flashml settings`` prints the
-table that README.md carries; a test fails when the two disagree.
+table that docs/settings.md carries (python -m docs.generate); a test fails when the two disagree.
 """
 
 from __future__ import annotations
@@ -259,7 +259,7 @@ def load_settings(cli: Mapping[str, Any] | None = None, env: Mapping[str, str] |
 
 
 def settings_table() -> str:
-    """The Markdown table of every setting, as README.md carries it."""
+    """The Markdown table of every setting, as docs/settings.md carries it."""
     rows = ["| Setting | CLI flag (`serve`) | Environment variable | Default | Meaning |", "|---|---|---|---|---|"]
     for f in dataclasses.fields(Settings):
         default = _dump(f.default)
