@@ -1,15 +1,17 @@
 """One command, every server side by side on the same machine and load.
 
-    python -m bench.run [--seconds 5] [--rounds 3] [--clients 1,8,32] [--models mlp,cnn]
+    python -m bench.run [--seconds 5] [--rounds 3] [--clients 1,8,32] [--models mlp,cnn] [--peers pytriton,mlserver]
     python -m bench.run --device cuda:0 --models resnet50 --out bench/results_gpu.json    # on a GPU machine
 
 Builds the models, measures raw ONNX Runtime, starts the naive FastAPI server and FlashML, drives each
 with wrk (one sample per request, V2 JSON bodies) and prints throughput, p50, p99 and the ratios. At one
 client it also drives the floor (`bench/floor_app.py`: Granian answering with the model run in a worker
 thread, nothing else), so the one-client gap to raw ONNX Runtime can be read against what any non-blocking
-server pays on this machine in the same minutes. Results also go to bench/results.json. Needs `wrk` (Debian
-package) and the bench extra. With ``--device cuda:0`` every server and raw ONNX Runtime run the model on that
-GPU (raw ONNX Runtime then tries batches up to 256).
+server pays on this machine in the same minutes. The peers a user would pick instead (``--peers``: Triton's
+core through PyTriton, JSON and binary; MLServer, JSON) run from their own environments (bench/peers/) in the
+same rounds. Results also go to bench/results.json. Needs `wrk` (Debian package) and the bench extra. With
+``--device cuda:0`` every server and raw ONNX Runtime run the model on that GPU (raw ONNX Runtime then tries
+batches up to 256); the peers run on the CPU only, so they are left out there.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import numpy as np
 
 from bench import loadgen, raw_ort
 from bench.models import BUILDERS
+from bench.peers import compare, launch
+from bench.peers import config as peer_config
 
 HERE = Path(__file__).resolve().parent
 RAW_BATCHES_CPU = (1, 2, 4, 8, 16, 32, 64)
@@ -211,7 +215,10 @@ def main() -> None:
                     help="the load generator: wrk, or bench/loadgen.py (auto: wrk where it is installed)")
     ap.add_argument("--instances", default="",
                     help="after the rounds, FlashML (binary) again at each of these instance_count values, e.g. 1,2,4")
+    ap.add_argument("--peers", default=",".join(peer_config.PEERS),
+                    help=f"the other servers to run beside FlashML, of {', '.join(peer_config.PEERS)} (none: no peer)")
     args = ap.parse_args()
+    peers = _available_peers(args.peers, args.device)
     global LOADGEN
     LOADGEN = args.loadgen if args.loadgen != "auto" else ("wrk" if shutil.which("wrk") else "python")
     if LOADGEN == "wrk" and not shutil.which("wrk"):
@@ -222,7 +229,7 @@ def main() -> None:
     lua.write_text(LUA)
     results: dict = {"machine": {"cores": os.cpu_count()}, "device": args.device, "seconds": args.seconds,
                      "loadgen": LOADGEN,
-                     "rounds": args.rounds, "models": {}}
+                     "rounds": args.rounds, "peers": peers, "models": {}}
     raw_batches = RAW_BATCHES_GPU if args.device.startswith("cuda") else RAW_BATCHES_CPU
 
     port = _free_port()
@@ -230,7 +237,7 @@ def main() -> None:
     fl = subprocess.Popen([sys.executable, "-m", "flashml", "serve", "--port", str(port), "--data-dir", str(data),
                            "--device", args.device, "--log-level", "warning"], stdout=subprocess.DEVNULL,
                           stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "ab"))  # noqa: SIM115
-    procs = [fl]
+    procs, running_peers = [fl], []
     try:
         _wait(f"http://127.0.0.1:{port}/v2/health/live")
         key = subprocess.run([sys.executable, "-m", "flashml", "keys", "create", "--name", "bench", "--role",
@@ -255,10 +262,19 @@ def main() -> None:
             _wait(f"http://127.0.0.1:{naive_port}/docs")
             floor, floor_port = start_floor(path, args.device)
             procs.append(floor)
+            tuned = httpx.get(f"http://127.0.0.1:{port}/api/v1/models/{name}/versions/1/config",
+                              headers={"Authorization": f"Bearer {key}"}).json()["config"]
+            peer_batching = peer_config.PeerBatching(max_queue_delay_us=int(tuned.get("max_queue_delay_us") or 0))
+            started = []
+            for peer in peers:  # one by one, so those already up are stopped if a later one fails to start
+                started.append(launch.start(peer, path, name, peer_batching, work))
+                running_peers.append(started[-1])
+            bodies = {"json": (as_json, 0), "binary": (as_binary, head_len)}
             naive_url = f"http://127.0.0.1:{naive_port}/v2/models/{name}/infer"
             url = f"http://127.0.0.1:{port}/v2/models/{name}/infer"
             runs: dict = {"raw": [], "naive": {c: [] for c in clients}, "flashml": {c: [] for c in clients},
-                          "flashml_binary": {c: [] for c in clients}, "floor": []}
+                          "flashml_binary": {c: [] for c in clients}, "floor": [],
+                          **{series: {c: [] for c in clients} for peer in peers for series, _ in compare.SERIES[peer]}}
             for _ in range(args.rounds):  # interleaved, so a slow minute of the machine hits every server
                 runs["raw"].append(raw_ort.measure(path, sample, raw_batches, seconds=1.0, device=args.device,
                                                    confirm_seconds=2.0))
@@ -270,12 +286,18 @@ def main() -> None:
                     if c == 1:
                         runs["floor"].append(wrk(f"http://127.0.0.1:{floor_port}/thread", 1, args.seconds,
                                                  as_binary, key, lua, head_len, server_pid=floor.pid))
+                    for peer in started:
+                        for series, body in compare.SERIES[peer.peer]:
+                            runs[series][c].append(wrk(peer.infer_url, c, args.seconds, bodies[body][0], key, lua,
+                                                       bodies[body][1], server_pid=peer.process.pid))
             ceiling = wrk(f"http://127.0.0.1:{floor_port}/noop", max(clients), args.seconds, as_binary, key, lua,
                           head_len)  # what the load generator itself can send: a server that answers at once
             by_instances = _instance_variants(port, key, name, args, clients, url, as_binary, lua, head_len, fl.pid)
             for server in (naive, floor):
                 server.terminate()
                 server.wait(10)
+            for peer in started:
+                launch.stop(peer)
             raw = dict(runs["raw"][-1])
             raw["best_samples_per_s"] = float(np.median([r["best_samples_per_s"] for r in runs["raw"]]))
             raw["sweep_best_samples_per_s"] = float(np.median([r["sweep_best_samples_per_s"] for r in runs["raw"]]))
@@ -294,16 +316,34 @@ def main() -> None:
                 "wide_batches": config["stats"].get("wide_batches", 0),
                 "instances_measured": (config.get("performance") or {}).get("instances"),
                 **{server: {c: _median(v) for c, v in runs[server].items()}
-                   for server in ("naive", "flashml", "flashml_binary")},
+                   for server in ("naive", "flashml", "flashml_binary",
+                                  *(series for peer in peers for series, _ in compare.SERIES[peer]))},
+                "peer_batching": {"max_batch_size": peer_batching.max_batch_size,
+                                  "max_queue_delay_us": peer_batching.max_queue_delay_us},
                 "floor": {1: _median(runs["floor"])} if runs["floor"] else {},
                 "loadgen_ceiling": {max(clients): ceiling}, "flashml_binary_by_instances": by_instances}
     finally:
+        for peer in running_peers:
+            launch.stop(peer)
         for p in procs:
             if p.poll() is None:
                 p.terminate()
                 p.wait(30)
+    results["peer_ratios"] = compare.ratios(results["models"])
+    results["peer_target"] = compare.verdict(results["peer_ratios"]) if peers else None
     args.out.write_text(json.dumps(results, indent=2))
     print(report(results))
+
+
+def _available_peers(names: str, device: str, root: Path = peer_config.PEERS_DIR) -> list[str]:
+    """The peers asked for whose environments exist; one line for each that is not run, and why."""
+    asked = peer_config.parse_peers(names)
+    if asked and device != "cpu":
+        print(f"peers: run on the CPU only; {', '.join(asked)} skipped on {device}")
+        return []
+    for line in filter(None, (peer_config.missing(peer, root) for peer in asked)):
+        print(line)
+    return [peer for peer in asked if peer_config.missing(peer, root) is None]
 
 
 def _instance_variants(port: int, key: str, name: str, args, clients: list[int], url: str, body: Path, lua: Path,
@@ -336,6 +376,7 @@ def report(results: dict) -> str:
                        ("FlashML, binary tensors", row["flashml_binary"][c])]
             if int(c) in floor:
                 servers.append(("floor: Granian + model in a thread", floor[int(c)]))
+            servers += [(label, row[series][c]) for series, label in compare.LABELS.items() if series in row]
             for label, r in servers:
                 lines.append(f"| {name} | {c} | {label} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                              f"{r.get('cpu_us_per_request', 0):.0f} | {r['rps'] / naive['rps']:.2f} | "
@@ -362,7 +403,10 @@ def report(results: dict) -> str:
             raw_p50 = row["raw"]["p50_ms_single"]
             gaps.append(f"{name}: p50 at one client over raw single inference: FlashML (binary) "
                         f"{one['p50_ms'] - raw_p50:+.2f} ms, the floor {floor[1]['p50_ms'] - raw_p50:+.2f} ms")
-    return "\n".join(lines + ([""] + gaps if gaps else []))
+    peer_rows = results.get("peer_ratios") or []
+    versus = ["", "FlashML's req/s over each peer's:", "", compare.table(peer_rows), "",
+              results["peer_target"]] if peer_rows else []
+    return "\n".join(lines + ([""] + gaps if gaps else []) + versus)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Make each peer's virtual environment under ``bench/.peers/<peer>/``, from PyPI, with the running interpreter.
 
-    python -m bench.peers.setup                     # both peers (a few minutes, about 1.5 GB)
+    python -m bench.peers.setup                     # both peers (a few minutes, about 850 MB)
     python -m bench.peers.setup --peers mlserver    # one of them
 
 Each peer gets an environment of its own: PyTriton and MLServer pin packages that disagree with FlashML's (and
