@@ -153,9 +153,9 @@ def guess_failed_warning(error: str, tries: int) -> str:
     return (f"FlashML could not run this model on made-up inputs ({tries} tried; the first failed with "
             f"{plain_runtime_error(error)}). It is published, but nothing checked that it answers: send it a real "
             "request first, or upload it again in a bundle whose flashml.toml declares valid inputs "
-            "([warmup.<input>] with a shape and a fill, or a .npy file: see docs/models-and-uploads.md). Batching stays off until "
-            "a real request shows shapes that run: auto-tune then measures at them (or set it yourself with "
-            "flashml models config).")
+            "([warmup.<input>] with a shape and a fill, or a .npy file: see docs/models-and-uploads.md). Batching "
+            "stays off until a real request shows shapes that run: auto-tune then measures at them (or set it "
+            "yourself with flashml models config).")
 
 
 def batch_proof_warning(proof: dict[str, Any] | None, signature: Signature, settings: Settings) -> str | None:
