@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
@@ -27,6 +28,7 @@ from flashml.api.uploads import UploadsController
 from flashml.api.v2 import V2HealthController, V2ModelController
 from flashml.composition import open_services
 from flashml.console import CONTROLLERS as CONSOLE_CONTROLLERS
+from flashml.console.filters import register_filters
 from flashml.console.setup import SetupController
 from flashml.paths import STATIC_DIR, TEMPLATES_DIR
 from flashml.server import FlashMLServer
@@ -64,7 +66,9 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_bytes,
-        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine,
+                                       engine_callback=register_filters),
+        plugins=[HTMXPlugin()],  # every request is an HTMXRequest: the console reads htmx's headers through it
         openapi_config=OpenAPIConfig(
             title="FlashML", version=__version__, path="/schema",
             description="Serve ONNX models: KServe V2 inference and the management API.",

@@ -66,8 +66,10 @@ def test_posts_without_the_right_csrf_token_are_refused(admin):
     assert page.status_code == 200 and 'id="create-key"' in page.text
     assert page.headers["cache-control"] == "no-store"
     for data in ({"name": "no token"}, {"name": "forged", "csrf_token": "forged-token"}):
-        r = admin.post("/keys", data=data)
+        # Refused by the console's one CSRF guard, as every console form is: a page for a browser, JSON otherwise.
+        r = admin.post("/keys", data=data, headers={"Accept": "text/html"})
         assert r.status_code == 403 and 'role="alert"' in r.text and "security token" in r.text
+        assert admin.post("/keys", data=data).json()["code"] == "csrf_failed"
     assert "no token" not in admin.get("/keys").text
     created = admin.post("/keys", data={"name": "csrf target", "role": "inference", "csrf_token": _csrf(page.text)})
     assert created.status_code == 200 and 'id="new-key"' in created.text

@@ -8,7 +8,7 @@ from contextlib import closing
 import httpx
 import pytest
 
-from flashml.console.models import python_snippet
+from flashml.console.model_page import python_snippet
 from tests import onnx_models
 from tests.helpers.uploads import upload
 from tests.server_process import flashml, login_token

@@ -2,7 +2,10 @@
 
 A POST (or other unsafe method) made with the session cookie must carry the session's token, as the hidden
 form field ``csrf_token`` or, for htmx and fetch requests, the header ``X-CSRF-Token``. Requests with a
-Bearer API key carry no cookie, so they need no token.
+Bearer API key carry no cookie, so they need no token. ``check_csrf`` is called in two places only: the
+console's ``session_csrf`` guard (``flashml.console.guards``, every console controller) and the JSON API's
+``authenticate_caller`` (``flashml.web.deps``). Litestar's own CSRF middleware is not used: its token is a
+signed cookie of its own, not bound to the session.
 """
 
 from __future__ import annotations

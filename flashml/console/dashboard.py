@@ -6,80 +6,52 @@ carries. Same numbers as ``GET /api/v1/metrics`` (flashml.inference.metrics_repo
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
-from litestar import Controller, Request, Response, get
+from litestar import get
+from litestar.params import FromQuery
+from litestar.plugins.htmx import HTMXTemplate
 from litestar.response import Redirect, Template
 
 from flashml import __version__
-from flashml.auth.sign_ins import SignInService
-from flashml.composition import Services
-from flashml.console.pages import current_user, render
+from flashml.console.guards import SignedIn
+from flashml.console.pages import NO_STORE, ConsoleController, console_dependencies, render
 from flashml.errors import FlashMLError
-from flashml.inference.metrics_report import UNKNOWN_MODEL, MetricsReport
+from flashml.inference.metrics_report import UNKNOWN_MODEL, MetricsReport, MetricsReportService
+from flashml.registry.service import RegistryService
+from flashml.web.deps import Injected
 
 REFRESH_S = 10
-
-
-def mib(n: int | None) -> str:
-    return "not measured" if n is None else f"{n / 2**20:.1f} MiB"
-
-
-def ms(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.2f} ms" if value < 1 else f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
-
-
-def percent(rate: float) -> str:
-    return f"{rate * 100:.1f} %"
-
-
-def duration(seconds: float) -> str:
-    minutes, _ = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if days else f"{hours} h {minutes} min" if hours else f"{minutes} min"
-
-
-def minute(timestamp: int) -> str:
-    return time.strftime("%H:%M", time.gmtime(timestamp))
 
 
 def model_label(name: str) -> str:
     return "(no such model, or nothing serving)" if name == UNKNOWN_MODEL else name
 
 
-def chart_data(report: MetricsReport) -> dict[str, list]:
+def chart_data(report: MetricsReport) -> dict[str, Any]:
     """Columns for uPlot: minute starts (s), requests/s, p50 and p99 (ms; null where nothing was answered)."""
     return {"t": [p.timestamp for p in report.points], "rps": [p.rps for p in report.points],
             "p50": [p.p50_ms for p in report.points], "p99": [p.p99_ms for p in report.points],
             "requests": report.summary.requests}
 
 
-def _context(report: MetricsReport) -> dict:
-    return {"report": report, "chart": chart_data(report), "mib": mib, "ms": ms, "percent": percent,
-            "duration": duration, "model_label": model_label, "minute": minute, "refresh_s": REFRESH_S,
-            "updated": time.strftime("%H:%M:%S UTC", time.gmtime(report.generated_at))}
+def _context(report: MetricsReport) -> dict[str, Any]:
+    return {"report": report, "chart": chart_data(report), "model_label": model_label, "refresh_s": REFRESH_S}
 
 
-class DashboardController(Controller):
-    include_in_schema = False
+class DashboardController(ConsoleController):
+    dependencies = console_dependencies("registry", "reports")
 
     @get("/")
-    async def dashboard(self, request: Request, sessions: SignInService, services: Services,
-                        model: str = "") -> Template | Redirect:
-        user = await current_user(request, sessions)
-        if user is None:
-            return Redirect("/login")
-        names = [m.name for m in await services.registry.list_models()]
+    async def dashboard(self, user: SignedIn, registry: Injected[RegistryService],
+                        reports: Injected[MetricsReportService], model: FromQuery[str] = "") -> Template:
+        names = [m.name for m in await registry.list_models()]
+        error: str | None = None
         try:
-            report = await services.reports.report(model or None)
+            report = await reports.report(model or None)
         except FlashMLError as exc:
-            report, error = await services.reports.report(), exc.message
+            report, error = await reports.report(), exc.message
             model = ""
-        else:
-            error = None
         return render("dashboard.html", user, active="dashboard", version=__version__, model=model, names=names,
                       error=error, **_context(report))
 
@@ -88,14 +60,11 @@ class DashboardController(Controller):
         return Redirect("/")
 
     @get("/dashboard/live")
-    async def live(self, request: Request, sessions: SignInService, services: Services,
-                   model: str = "") -> Template | Response:
-        """The part of the page that refreshes: tiles, tables and the chart's numbers."""
-        user = await current_user(request, sessions)
-        if user is None:  # the session ended while the page was open: the whole page goes to the sign-in form
-            return Response(b"", status_code=200, headers={"HX-Redirect": "/login?next=%2F"})
+    async def live(self, reports: Injected[MetricsReportService], model: FromQuery[str] = "") -> Template:
+        """The part of the page that refreshes: tiles, tables and the chart's numbers. A session that ended
+        while the page was open sends the whole page to the sign-in form (the guards' client redirect)."""
         try:
-            report = await services.reports.report(model or None)
+            report = await reports.report(model or None)
         except FlashMLError:
-            report = await services.reports.report()
-        return Template("_dashboard_live.html", context=_context(report), headers={"Cache-Control": "no-store"})
+            report = await reports.report()
+        return HTMXTemplate(template_name="_dashboard_live.html", context=_context(report), headers=NO_STORE)

@@ -2,35 +2,37 @@
 and /jobs/{id} (progress bar polled by htmx, cancel/pause/resume/retry buttons, download, the job's log).
 
 They call the same JobService and DatasetService as the JSON API. Everyone signed in reads; maintainers and
-admins start and control jobs. Every POST checks the session's CSRF token first; static/datasets.js sends a
-dataset file to ``POST /api/v1/datasets`` with the token in a header.
+admins start and control jobs (a role guard; the console's guards check the session's CSRF token on every POST).
+static/datasets.js sends a dataset file to ``POST /api/v1/datasets`` with the token in a header.
 """
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from typing import Any
 
-from litestar import Controller, Request, get, post
-from litestar.response import Redirect, Template
+from litestar import get, post
+from litestar.di import Provide
+from litestar.params import FromPath, FromQuery
+from litestar.plugins.htmx import ClientRefresh, HTMXRequest, HTMXTemplate
+from litestar.response import Redirect, Response, Template
 
-from flashml.auth.csrf import CSRF_FIELD, CSRF_HEADER, require_csrf
-from flashml.auth.principal import require_role
-from flashml.auth.sign_ins import SessionUser, SignInService
-from flashml.composition import Services
-from flashml.console.models import size
-from flashml.console.pages import current_user, render, to_login
+from flashml.auth.sign_ins import SessionUser
+from flashml.console.guards import SignedIn, needs_role
+from flashml.console.pages import NO_STORE, ConsoleController, console_dependencies, render
 from flashml.errors import FlashMLError
+from flashml.jobs.datasets import DatasetService
+from flashml.jobs.housekeeping import Housekeeping
+from flashml.jobs.service import JobService
+from flashml.registry.service import RegistryService
+from flashml.web.deps import Injected
 from flashml.web.params import RowId
 
 FORM_FIELDS = ("model", "version", "dataset", "output_format", "chunk_rows", "on_bad_row", "cron", "interval_s",
                "timezone")
 DONE = {"schedule": "Schedule saved: it runs the job on its own from now on.",
         "schedule_delete": "Schedule deleted; the jobs it ran stay."}
-
-
-def when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else "never"
+MANAGE = [needs_role("maintainer")]  # starting and controlling jobs
 
 
 def job_body(form: dict[str, str]) -> dict[str, Any]:
@@ -55,96 +57,86 @@ def job_body(form: dict[str, str]) -> dict[str, Any]:
     return body
 
 
-class JobsPageController(Controller):
-    include_in_schema = False
+@dataclass(frozen=True)
+class JobsPage:
+    """The /jobs page, rendered from what it reads: after a GET, and again with the error of a failed change."""
+
+    jobs: JobService
+    datasets: DatasetService
+    registry: RegistryService
+    housekeeping: Housekeeping
+
+    async def render(self, user: SessionUser, *, notice: str | None = None, error: str | None = None,
+                     form: dict[str, str] | None = None, status_code: int = 200) -> Template:
+        return render("jobs.html", user, active="jobs", notice=notice, error=error, status_code=status_code,
+                      jobs=await self.jobs.list(), datasets=await self.datasets.list(),
+                      models=await self.registry.list_models(), schedules=await self.jobs.list_schedules(),
+                      housekeeping=await self.housekeeping.status(),
+                      can_manage=user.principal().has_role("maintainer"),
+                      form=form or {"output_format": "csv", "on_bad_row": "skip", "timezone": "UTC"})
+
+
+def provide_jobs_page(jobs: Injected[JobService], datasets: Injected[DatasetService],
+                      registry: Injected[RegistryService], housekeeping: Injected[Housekeeping]) -> JobsPage:
+    return JobsPage(jobs, datasets, registry, housekeeping)
+
+
+class JobsPageController(ConsoleController):
+    dependencies = {**console_dependencies("jobs", "datasets", "registry", "housekeeping"),
+                    "page": Provide(provide_jobs_page, sync_to_thread=False)}
 
     @get("/jobs")
-    async def jobs_page(self, request: Request, sessions: SignInService, services: Services,
-                        done: str = "") -> Template | Redirect:
-        user = await current_user(request, sessions)
-        if user is None:
-            return to_login(request)
-        if request.headers.get("HX-Request") == "true":
-            return Template("_jobs_rows.html", context={"jobs": await services.jobs.list()},
-                            headers={"Cache-Control": "no-store"})
-        return await self._page(user, services, notice=DONE.get(done))
-
-    async def _page(self, user: SessionUser, services: Services, *, notice: str | None = None,
-                    error: str | None = None, form: dict[str, str] | None = None, status_code: int = 200) -> Template:
-        return render("jobs.html", user, active="jobs", notice=notice, error=error, status_code=status_code,
-                      jobs=await services.jobs.list(), datasets=await services.datasets.list(),
-                      models=await services.registry.list_models(), schedules=await services.jobs.list_schedules(),
-                      housekeeping=await services.housekeeping.status(),
-                      can_manage=user.principal().has_role("maintainer"),
-                      form=form or {"output_format": "csv", "on_bad_row": "skip", "timezone": "UTC"},
-                      when=when, size=size)
+    async def jobs_page(self, request: HTMXRequest, user: SignedIn, page: Injected[JobsPage],
+                        jobs: Injected[JobService], done: FromQuery[str] = "") -> Template:
+        if request.htmx:  # the table's rows, polled every 2 s
+            return HTMXTemplate(template_name="_jobs_rows.html", context={"jobs": await jobs.list()},
+                                headers=NO_STORE)
+        return await page.render(user, notice=DONE.get(done))
 
     @get("/jobs/{job_id:int}")
-    async def job_page(self, request: Request, sessions: SignInService, services: Services,
-                       job_id: RowId) -> Template | Redirect:
-        user = await current_user(request, sessions)
-        if user is None:
-            return to_login(request)
+    async def job_page(self, request: HTMXRequest, user: SignedIn, jobs: Injected[JobService],
+                       job_id: RowId) -> Response:
         try:
-            job = await services.jobs.get(job_id)
+            job = await jobs.get(job_id)
         except FlashMLError as exc:
             return render("job.html", user, active="jobs", job=None, error=exc.message, status_code=exc.status)
-        if request.headers.get("HX-Request") == "true":
-            headers = {"Cache-Control": "no-store"}
-            if job["state"] not in ("queued", "running"):  # finished or paused: reload once for buttons and log
-                headers["HX-Refresh"] = "true"
-            return Template("_job_progress.html", context={"job": job, "when": when}, headers=headers)
-        return render("job.html", user, active="jobs", job=job, log=await services.jobs.log(job_id), when=when,
+        if request.htmx:  # the progress bar, polled every second
+            if job.state not in ("queued", "running"):  # finished or paused: reload once for buttons and log
+                return ClientRefresh()
+            return HTMXTemplate(template_name="_job_progress.html", context={"job": job}, headers=NO_STORE)
+        return render("job.html", user, active="jobs", job=job, log=await jobs.log(job_id),
                       can_manage=user.principal().has_role("maintainer"), error=None)
 
-    async def _checked(self, request: Request, sessions: SignInService) -> SessionUser | Redirect:
-        user = await current_user(request, sessions)
-        if user is None:
-            return Redirect("/login?next=%2Fjobs")
-        form = await request.form()
-        given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
-        require_csrf(user.csrf_token, given if isinstance(given, str) else None)
-        require_role(user.principal(), "maintainer")
-        return user
-
-    @post("/jobs", status_code=303)
-    async def start_job(self, request: Request, sessions: SignInService, services: Services) -> Template | Redirect:
-        user = await self._checked(request, sessions)
-        if isinstance(user, Redirect):
-            return user
+    @post("/jobs", status_code=303, guards=MANAGE)
+    async def start_job(self, request: HTMXRequest, user: SignedIn, page: Injected[JobsPage],
+                        jobs: Injected[JobService]) -> Template | Redirect:
         raw = await request.form()
         form = {k: str(raw.get(k) or "").strip() for k in FORM_FIELDS}
         try:
-            kind, record = await services.jobs.create(job_body(form), actor=f"{user.name}/console")
+            kind, record = await jobs.create(job_body(form), actor=f"{user.name}/console")
         except ValueError as exc:
-            return await self._page(user, services, error=f"Not started: {exc}", form=form, status_code=400)
+            return await page.render(user, error=f"Not started: {exc}", form=form, status_code=400)
         except FlashMLError as exc:
-            return await self._page(user, services, error=f"Not started: {exc.message}", form=form,
-                                    status_code=exc.status)
-        return Redirect(f"/jobs/{record['id']}" if kind == "job" else "/jobs?done=schedule", status_code=303)
+            return await page.render(user, error=f"Not started: {exc.message}", form=form,
+                                     status_code=exc.status)
+        return Redirect(f"/jobs/{record.id}" if kind == "job" else "/jobs?done=schedule", status_code=303)
 
-    @post("/jobs/{job_id:int}/{action:str}", status_code=303)
-    async def control(self, request: Request, sessions: SignInService, services: Services, job_id: RowId,
-                      action: str) -> Template | Redirect:
-        user = await self._checked(request, sessions)
-        if isinstance(user, Redirect):
-            return user
+    @post("/jobs/{job_id:int}/{action:str}", status_code=303, guards=MANAGE)
+    async def control(self, user: SignedIn, jobs: Injected[JobService], job_id: RowId,
+                      action: FromPath[str]) -> Template | Redirect:
         try:
-            await services.jobs.control(job_id, action, actor=f"{user.name}/console")
+            await jobs.control(job_id, action, actor=f"{user.name}/console")
         except FlashMLError as exc:
-            job = await services.jobs.get(job_id)
-            return render("job.html", user, active="jobs", job=job, log=await services.jobs.log(job_id), when=when,
-                          can_manage=True, error=exc.message, status_code=exc.status)
+            job = await jobs.get(job_id)
+            return render("job.html", user, active="jobs", job=job, log=await jobs.log(job_id), can_manage=True,
+                          error=exc.message, status_code=exc.status)
         return Redirect(f"/jobs/{job_id}", status_code=303)
 
-    @post("/schedules/{schedule_id:int}/delete", status_code=303)
-    async def delete_schedule(self, request: Request, sessions: SignInService, services: Services,
+    @post("/schedules/{schedule_id:int}/delete", status_code=303, guards=MANAGE)
+    async def delete_schedule(self, user: SignedIn, page: Injected[JobsPage], jobs: Injected[JobService],
                               schedule_id: RowId) -> Template | Redirect:
-        user = await self._checked(request, sessions)
-        if isinstance(user, Redirect):
-            return user
         try:
-            await services.jobs.delete_schedule(schedule_id)
+            await jobs.delete_schedule(schedule_id)
         except FlashMLError as exc:
-            return await self._page(user, services, error=exc.message, status_code=exc.status)
+            return await page.render(user, error=exc.message, status_code=exc.status)
         return Redirect("/jobs?done=schedule_delete", status_code=303)

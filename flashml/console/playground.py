@@ -17,23 +17,26 @@ import json
 import math
 import time
 from typing import Any
-from urllib.parse import quote
 
-from litestar import Controller, Request, get, post
+from litestar import get, post
 from litestar.datastructures import UploadFile
-from litestar.response import Redirect, Template
+from litestar.params import FromPath, FromQuery
+from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
+from litestar.response import Template
 
-from flashml.auth.csrf import CSRF_FIELD, CSRF_HEADER, require_csrf
 from flashml.auth.principal import INFERENCE_ROLES, Principal
-from flashml.auth.sign_ins import SessionUser, SignInService
-from flashml.composition import Services
+from flashml.auth.sign_ins import SessionUser
 from flashml.console.examples import v2_example
-from flashml.console.models import shape
-from flashml.console.pages import current_user, render, to_login
+from flashml.console.guards import SignedIn
+from flashml.console.pages import NO_STORE, ConsoleController, console_dependencies, render
 from flashml.console.tasks import shown_vector, task_view
 from flashml.errors import FlashMLError
+from flashml.inference.predict import PredictService
+from flashml.inference.service import InferenceService
 from flashml.registry.aliases import SERVED
+from flashml.registry.service import RegistryService
 from flashml.tasks.requests import PredictItems
+from flashml.web.deps import Injected
 
 MAX_VALUES = 200  # values shown per output tensor; the rest are counted, not printed
 MAX_BODY_CHARS = 1_000_000  # the editor's text, at most
@@ -90,17 +93,17 @@ def read_outputs(body: bytes, headers: dict[str, str]) -> list[dict[str, Any]]:
     return outputs
 
 
-class PlaygroundController(Controller):
-    include_in_schema = False
+class PlaygroundController(ConsoleController):
+    dependencies = console_dependencies("registry", "inference", "predict")
 
-    async def _page(self, user: SessionUser, services: Services, name: str, version: str | None, *,
+    async def _page(self, user: SessionUser, registry: RegistryService, name: str, version: str | None, *,
                     body: str | None = None, result: dict[str, Any] | None = None,
                     status_code: int = 200) -> Template:
         error = None
         chosen = None
         ready: list[dict[str, Any]] = []
         try:
-            info = (await services.registry.get_model(name)).to_dict()  # the page renders plain values
+            info = (await registry.get_model(name)).to_dict()  # the page renders plain values
         except FlashMLError as exc:
             info, error, status_code = None, exc.message, exc.status
         if info is not None:
@@ -118,36 +121,28 @@ class PlaygroundController(Controller):
         if body is None:
             body = json.dumps(v2_example(chosen["signature"]), indent=2) if chosen and not task else ""
         return render("playground.html", user, active="models", name=name, model=info, ready=ready, chosen=chosen,
-                      body=body, task=task, result=result, error=error, shape=shape, status_code=status_code)
+                      body=body, task=task, result=result, error=error, status_code=status_code)
 
     @get("/models/{name:str}/playground")
-    async def playground(self, request: Request, sessions: SignInService, services: Services, name: str,
-                         version: str | None = None) -> Template | Redirect:
-        user = await current_user(request, sessions)
-        if user is None:
-            return to_login(request)
-        return await self._page(user, services, name, version)
+    async def playground(self, user: SignedIn, registry: Injected[RegistryService], name: FromPath[str],
+                         version: FromQuery[str | None] = None) -> Template:
+        return await self._page(user, registry, name, version)
 
     @post("/models/{name:str}/playground", status_code=200)
-    async def run(self, request: Request, sessions: SignInService, services: Services,
-                  name: str) -> Template | Redirect:
-        user = await current_user(request, sessions)
-        if user is None:  # back to the playground after signing in: the POST itself has no page
-            return Redirect(f"/login?next={quote('/models/' + quote(name, safe='') + '/playground', safe='')}")
+    async def run(self, request: HTMXRequest, user: SignedIn, registry: Injected[RegistryService],
+                  inference: Injected[InferenceService], name: FromPath[str]) -> Template:
         form = await request.form()
-        given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
-        require_csrf(user.csrf_token, given if isinstance(given, str) else None)
         text = str(form.get("body") or "")[:MAX_BODY_CHARS]
         version = str(form.get("version") or "") or None
-        result = await self._run(services, user, name, version, text)
-        if request.headers.get("HX-Request") == "true":
+        result = await self._run(inference, user, name, version, text)
+        if request.htmx:
             # Always 200, so htmx swaps the answer in; an error shows as words in the result.
-            return Template("_playground_result.html", context={"result": result, "shape": shape},
-                            headers={"Cache-Control": "no-store"})
-        return await self._page(user, services, name, version, body=text, result=result,
+            return HTMXTemplate(template_name="_playground_result.html", context={"result": result},
+                                headers=NO_STORE)
+        return await self._page(user, registry, name, version, body=text, result=result,
                                 status_code=result.get("status", 200))
 
-    async def _run(self, services: Services, user: SessionUser, name: str, version: str | None,
+    async def _run(self, inference: InferenceService, user: SessionUser, name: str, version: str | None,
                    text: str) -> dict[str, Any]:
         """What the result panel shows: the outputs, latency and version, or the error in words with its code."""
         if not text.strip():
@@ -156,8 +151,7 @@ class PlaygroundController(Controller):
         # Same service and checks as the V2 endpoint, without the per-key limiter (see the module docstring).
         started = time.perf_counter()
         try:
-            body, headers = await services.inference.infer(playground_principal(user), name, version,
-                                                           text.encode(), None)
+            body, headers = await inference.infer(playground_principal(user), name, version, text.encode(), None)
         except FlashMLError as exc:
             return {"error": exc.message, "code": exc.code, "status": exc.status}
         latency_ms = (time.perf_counter() - started) * 1000
@@ -165,15 +159,10 @@ class PlaygroundController(Controller):
                 "version": headers.get("FlashML-Model-Version", ""), "status": 200}
 
     @post("/models/{name:str}/playground/predict", status_code=200)
-    async def predict(self, request: Request, sessions: SignInService, services: Services,
-                      name: str) -> Template | Redirect:
+    async def predict(self, request: HTMXRequest, user: SignedIn, predict: Injected[PredictService],
+                      name: FromPath[str]) -> Template:
         """A task model's playground: an image file or texts (one per line) through the predict service."""
-        user = await current_user(request, sessions)
-        if user is None:
-            return Redirect(f"/login?next={quote('/models/' + quote(name, safe='') + '/playground', safe='')}")
         form = await request.form()
-        given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
-        require_csrf(user.csrf_token, given if isinstance(given, str) else None)
         version = str(form.get("version") or "") or None
         upload = form.get("image")
         if isinstance(upload, UploadFile):
@@ -183,15 +172,15 @@ class PlaygroundController(Controller):
             items = PredictItems("texts", [line for line in lines if line.strip()])
         started = time.perf_counter()
         try:
-            answer, _ = await services.predict.predict(playground_principal(user), name, version, items)
+            answer, _ = await predict.predict(playground_principal(user), name, version, items)
             result = {"task": answer["task"], "version": answer["version"], "status": 200,
                       "latency_ms": (time.perf_counter() - started) * 1000,
                       "items": _shown(answer["task"], answer["predictions"], items)}
         except FlashMLError as exc:
             result = {"error": exc.message, "code": exc.code, "status": exc.status}
         # Always 200, so htmx swaps the answer in; an error shows as words in the result.
-        return Template("_playground_task_result.html", context={"result": result},
-                        headers={"Cache-Control": "no-store"})
+        return HTMXTemplate(template_name="_playground_task_result.html", context={"result": result},
+                            headers=NO_STORE)
 
 
 def _shown(task: str, predictions: list[Any], items: PredictItems) -> list[dict[str, Any]]:

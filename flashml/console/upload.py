@@ -4,20 +4,23 @@ The page itself only renders the form. The browser uses the direct-upload flow (
 PUT the bytes to the URL or part URLs it gives, ``POST .../complete``) with the session cookie and the
 ``X-CSRF-Token`` header, shows the bytes sent, then the validation steps (polling the version while it
 validates), and the result. Maintainers and
-admins upload; viewers get a 403 page.
+admins upload; viewers get a 403 page (a role guard).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get
-from litestar.response import Redirect, Template
+from litestar import get
+from litestar.params import FromQuery
+from litestar.response import Template
 
-from flashml.auth.sign_ins import SignInService
-from flashml.composition import Services
-from flashml.console.pages import current_user, render, to_login
+from flashml.console.guards import SignedIn, needs_role
+from flashml.console.pages import ConsoleController, console_dependencies, render
 from flashml.errors import FlashMLError
+from flashml.registry.service import RegistryService
+from flashml.settings import Settings
+from flashml.web.deps import Injected
 
 ACCEPT = ".onnx,.tar.gz,.tgz,.zip"
 # The validation steps in the order they run; autotune only when the model's batching is tuned.
@@ -79,24 +82,16 @@ HINTS: dict[str, str] = {
 }
 
 
-class UploadPageController(Controller):
-    include_in_schema = False
+class UploadPageController(ConsoleController):
+    dependencies = console_dependencies("registry", "settings")
 
-    @get("/upload")
-    async def upload_page(self, request: Request, sessions: SignInService, services: Services,
-                          model: str = "") -> Template | Redirect:
-        user = await current_user(request, sessions)
-        if user is None:
-            return to_login(request)
-        if not user.principal().has_role("maintainer"):
-            return render("upload.html", user, active="upload", status_code=403, allowed=False,
-                          error=f"Uploading models needs the maintainer role (or admin); you have the {user.role} "
-                                "role. Ask an admin if you need to upload.")
+    @get("/upload", guards=[needs_role("maintainer")])
+    async def upload_page(self, user: SignedIn, registry: Injected[RegistryService], settings: Injected[Settings],
+                          model: FromQuery[str] = "") -> Template:
         try:
-            names = [m.name for m in await services.registry.list_models()]
+            names = [m.name for m in await registry.list_models()]
         except FlashMLError:
             names = []
         config: dict[str, Any] = {"hints": HINTS, "steps": [{"step": s, "label": label} for s, label in STEPS],
-                                  "max_bytes": services.settings.max_upload_bytes}
-        return render("upload.html", user, active="upload", allowed=True, error=None, model=model, names=names,
-                      accept=ACCEPT, config=config)
+                                  "max_bytes": settings.max_upload_bytes}
+        return render("upload.html", user, active="upload", model=model, names=names, accept=ACCEPT, config=config)

@@ -7,92 +7,65 @@ adds the second password field and shows every refusal in words. SignInService.u
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
-from litestar.response import Redirect, Template
+from litestar import Request, get, post
+from litestar.params import FromPath
+from litestar.response import Template
 
-from flashml.auth.csrf import require_csrf, submitted_csrf
-from flashml.auth.principal import USER_ROLES, require_role
+from flashml.auth.principal import USER_ROLES
 from flashml.auth.sign_ins import SessionUser, SignInService
-from flashml.composition import Services
-from flashml.console.pages import current_user, render, to_login
+from flashml.auth.users import UserService
+from flashml.console.guards import SignedIn, needs_role
+from flashml.console.pages import ConsoleController, console_dependencies, render
 from flashml.errors import BadRequestError, FlashMLError
+from flashml.web.deps import Injected
+
+ADMIN = [needs_role("admin")]  # every handler here
 
 
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts)) if ts else ""
+class UsersPageController(ConsoleController):
+    dependencies = console_dependencies("users", "sign_ins")
 
-
-def _forbidden(user: SessionUser) -> str:
-    return (f"Managing users needs the admin role; you have the {user.role} role. Ask an admin if you need a "
-            "new user.")
-
-
-class UsersPageController(Controller):
-    include_in_schema = False
-
-    async def _page(self, user: SessionUser, services: Services, *, status_code: int = 200,
+    async def _page(self, user: SessionUser, users: UserService, sign_ins: SignInService, *, status_code: int = 200,
                     error: str | None = None, notice: str | None = None,
                     values: dict[str, Any] | None = None) -> Template:
-        brake = services.sign_ins.brake
-        people = [{**u, "created_text": _when(u.get("created_at")),
-                   "refused": brake.refused_sources(u["name"], u.get("unlocked_at") or 0.0),
+        brake = sign_ins.brake
+        people = [{**u, "refused": brake.refused_sources(u["name"], u.get("unlocked_at") or 0.0),
                    "failures": brake.failures(u["name"])}
-                  for u in await services.users.list_users()]
-        return render("users.html", user, active="users", status_code=status_code, allowed=True, users=people,
-                      roles=USER_ROLES, error=error, notice=notice, values=values or {})
+                  for u in await users.list_users()]
+        return render("users.html", user, active="users", status_code=status_code, users=people, roles=USER_ROLES,
+                      error=error, notice=notice, values=values or {})
 
-    @get("/users")
-    async def users_page(self, request: Request, sessions: SignInService, services: Services) -> Template | Redirect:
-        user = await current_user(request, sessions)
-        if user is None:
-            return to_login(request)
-        if not user.principal().is_admin:
-            return render("users.html", user, active="users", status_code=403, allowed=False,
-                          error=_forbidden(user))
-        return await self._page(user, services)
+    @get("/users", guards=ADMIN)
+    async def users_page(self, user: SignedIn, users: Injected[UserService],
+                         sign_ins: Injected[SignInService]) -> Template:
+        return await self._page(user, users, sign_ins)
 
-    @post("/users", status_code=200)
-    async def create_user(self, request: Request, sessions: SignInService, services: Services) -> Response:
-        user = await current_user(request, sessions)
-        if user is None:
-            return Redirect("/login?next=%2Fusers", status_code=303)
+    @post("/users", status_code=200, guards=ADMIN)
+    async def create_user(self, request: Request, user: SignedIn, users: Injected[UserService],
+                          sign_ins: Injected[SignInService]) -> Template:
         form = await request.form()
         values = {k: (form.get(k) or "") for k in ("name", "role")}
         try:
-            require_csrf(user.csrf_token, await submitted_csrf(request))
-            principal = user.principal()
-            require_role(principal, "admin")
             password = form.get("password") or ""
             if password != (form.get("password_again") or ""):
                 raise BadRequestError("The two passwords are not the same; type the same password in both fields.",
                                       code="password_mismatch")
-            created = await services.users.create(values["name"].strip(), password, role=values["role"] or "viewer",
-                                                  actor=principal.actor)
+            created = await users.create(values["name"].strip(), password, role=values["role"] or "viewer",
+                                         actor=user.principal().actor)
         except FlashMLError as exc:
-            if not user.principal().is_admin:
-                return render("users.html", user, active="users", status_code=exc.status, allowed=False,
-                              error=exc.message)
-            return await self._page(user, services, status_code=exc.status, error=exc.message, values=values)
-        return await self._page(user, services,
+            return await self._page(user, users, sign_ins, status_code=exc.status, error=exc.message, values=values)
+        return await self._page(user, users, sign_ins,
                                 notice=f"Created the user {created['name']!r} with the {created['role']} role.")
 
-    @post("/users/{name:str}/unlock", status_code=200)
-    async def unlock_user(self, request: Request, name: str, sessions: SignInService, services: Services) -> Response:
-        user = await current_user(request, sessions)
-        if user is None:
-            return Redirect("/login?next=%2Fusers", status_code=303)
+    @post("/users/{name:str}/unlock", status_code=200, guards=ADMIN)
+    async def unlock_user(self, user: SignedIn, users: Injected[UserService], sign_ins: Injected[SignInService],
+                          name: FromPath[str]) -> Template:
         try:
-            require_csrf(user.csrf_token, await submitted_csrf(request))
-            principal = user.principal()
-            require_role(principal, "admin")
-            held = await sessions.unlock(name, actor=principal.actor)
+            held = await sign_ins.unlock(name, actor=user.principal().actor)
         except FlashMLError as exc:
-            if not user.principal().is_admin:
-                return render("users.html", user, active="users", status_code=exc.status, allowed=False,
-                              error=exc.message)
-            return await self._page(user, services, status_code=exc.status, error=exc.message)
+            return await self._page(user, users, sign_ins, status_code=exc.status, error=exc.message)
         refused = f"; {held} address{'es' if held != 1 else ''} may try again" if held else ""
-        return await self._page(user, services, notice=f"Unlocked {name!r}: its failed sign-ins are cleared{refused}.")
+        return await self._page(user, users, sign_ins,
+                                notice=f"Unlocked {name!r}: its failed sign-ins are cleared{refused}.")

@@ -21,7 +21,7 @@ from litestar.di import NamedDependency, Provide
 
 from flashml.auth.csrf import check_csrf
 from flashml.auth.principal import Principal, require_role
-from flashml.auth.sign_ins import SESSION_COOKIE, SignInService
+from flashml.auth.sign_ins import SESSION_COOKIE
 from flashml.composition import Services
 from flashml.errors import UnauthorizedError
 
@@ -38,7 +38,9 @@ def _provider(name: str) -> Provide:
         return getattr(state.services, name)
 
     provide_service.__name__ = f"provide_{name}"
-    return Provide(provide_service, sync_to_thread=False, use_cache=True)
+    # No use_cache: Litestar would keep the first value on this Provide, which controllers share as a class
+    # attribute, so a second app in the same process (the in-process tests) would get the first app's services.
+    return Provide(provide_service, sync_to_thread=False)
 
 
 def provide(*names: str) -> dict[str, Provide]:
@@ -47,15 +49,6 @@ def provide(*names: str) -> dict[str, Provide]:
     if unknown:
         raise ValueError(f"no service named {sorted(unknown)}; Services has {sorted(SERVICE_NAMES)}")
     return {name: _provider(name) for name in names}
-
-
-def provide_services(state: State) -> Services:
-    # The whole bag, while handlers move to provide(...): removed when none asks for "services".
-    return state.services
-
-
-def session_service(state: State) -> SignInService:
-    return state.services.sign_ins
 
 
 async def provide_principal(request: Request, state: State) -> Principal:
@@ -68,7 +61,7 @@ async def authenticate_caller(request: Request, state: State) -> Principal:
     token = request.cookies.get(SESSION_COOKIE)
     if authorization or not token:
         return await state.services.keys.authenticate(authorization)
-    session = await session_service(state).resolve(token)
+    session = await state.services.sign_ins.resolve(token)
     if session is None:
         raise UnauthorizedError("Your console session has ended; sign in again at /login.", code="session_expired")
     await check_csrf(request, session.csrf_token)
@@ -86,8 +79,6 @@ def _with_role(role: str):
 
 
 DEPENDENCIES = {
-    "services": Provide(provide_services, sync_to_thread=False),
-    "sessions": Provide(session_service, sync_to_thread=False),
     "principal": Provide(provide_principal),
     "caller": Provide(authenticate_caller),
     "admin": Provide(_with_role("admin")),
