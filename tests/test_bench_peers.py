@@ -144,7 +144,8 @@ def _fake_peer(tmp_path: Path, script: str, *args: str) -> launch.RunningPeer:
     with log.open("ab") as out:
         process = subprocess.Popen([sys.executable, "-c", script, *args], stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
-    return launch.RunningPeer("fake", "mlp", process, int(args[0]) if args else 0, log)
+    port = int(args[0]) if args and args[0].isdigit() else 0
+    return launch.RunningPeer("fake", "mlp", process, port, log)
 
 
 def test_readiness_waits_for_the_model_and_stop_ends_the_peers_whole_session(tmp_path):
@@ -163,6 +164,31 @@ def test_readiness_waits_for_the_model_and_stop_ends_the_peers_whole_session(tmp
     while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)  # killed; its new parent reaps it
     assert not Path(f"/proc/{child}").exists()
+
+
+# A stand-in that cleans up on SIGTERM, started as a shell's background job is: with SIGINT ignored.
+CLEANING_PEER = textwrap.dedent("""
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    def clean(*_):
+        open(sys.argv[1], "w").write("cleaned")
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, clean)
+    open(sys.argv[1] + ".up", "w").write("up")
+    while True:
+        time.sleep(0.05)
+""")
+
+
+def test_stop_lets_a_peer_clean_up_even_when_it_ignores_sigint(tmp_path):
+    marker = tmp_path / "cleaned"
+    peer = _fake_peer(tmp_path, CLEANING_PEER, str(marker))
+    deadline = time.monotonic() + 10
+    while not Path(f"{marker}.up").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    launch.stop(peer, grace=5)
+    assert marker.read_text() == "cleaned" and time.monotonic() - started < 4
 
 
 def test_a_peer_that_exits_while_starting_fails_with_its_log(tmp_path):

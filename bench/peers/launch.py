@@ -94,10 +94,11 @@ def wait_ready(running: RunningPeer, timeout: float = 180) -> None:
 
 
 def stop(running: RunningPeer, grace: float = 30) -> None:
-    """SIGINT (both shut down cleanly on it: PyTriton stops tritonserver and removes its workspace), then
-    SIGKILL for anything of the peer's session still there."""
+    """SIGTERM (both shut down cleanly on it: PyTriton stops tritonserver and removes its workspace), then
+    SIGKILL for anything of the peer's session still there. Not SIGINT: a shell starts background jobs with
+    SIGINT ignored, and Python then never turns it into KeyboardInterrupt, so PyTriton would not clean up."""
     if running.process.poll() is None:
-        running.process.send_signal(signal.SIGINT)
+        running.process.send_signal(signal.SIGTERM)
         try:
             running.process.wait(grace)
         except subprocess.TimeoutExpired:

@@ -6,7 +6,7 @@ Runs in the PyTriton environment (``bench/.peers/pytriton``), started by ``bench
     python -m bench.peers.pytriton_server --model mlp.onnx --name mlp --http-port 8300 --grpc-port 8301 \
         --metrics-port 8302 --max-batch-size 64 --max-queue-delay-us 0
 
-It stops on SIGINT or SIGTERM, and PyTriton then stops tritonserver and removes its workspace.
+It stops on SIGTERM or SIGINT, and PyTriton then stops tritonserver and removes its workspace.
 """
 
 from __future__ import annotations
@@ -56,8 +56,10 @@ def main() -> None:
                          batcher=DynamicBatcher(**settings["dynamic_batching"]))
     triton_config = TritonConfig(http_address="127.0.0.1", http_port=args.http_port, grpc_address="127.0.0.1",
                                  grpc_port=args.grpc_port, metrics_port=args.metrics_port, log_verbose=0)
-    # PyTriton stops cleanly on KeyboardInterrupt; bench.run may also stop it with SIGTERM.
+    # PyTriton stops cleanly on KeyboardInterrupt: bench.run stops it with SIGTERM, and SIGINT is restored too,
+    # since a shell's background job starts with SIGINT ignored.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with Triton(config=triton_config) as triton:
         triton.bind(model_name=args.name, infer_func=infer, inputs=[_tensor(i) for i in session.get_inputs()],
                     outputs=[_tensor(o) for o in session.get_outputs()], config=config)
