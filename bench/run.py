@@ -218,7 +218,10 @@ def main() -> None:
     ap.add_argument("--peers", default=",".join(peer_config.PEERS),
                     help=f"the other servers to run beside FlashML, of {', '.join(peer_config.PEERS)} (none: no peer)")
     args = ap.parse_args()
-    peers = _available_peers(args.peers, args.device)
+    try:
+        peers = _available_peers(args.peers, args.device)
+    except ValueError as e:
+        ap.error(str(e))
     global LOADGEN
     LOADGEN = args.loadgen if args.loadgen != "auto" else ("wrk" if shutil.which("wrk") else "python")
     if LOADGEN == "wrk" and not shutil.which("wrk"):
