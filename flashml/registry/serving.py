@@ -25,8 +25,7 @@ from flashml.runtime.autotune import (
 )
 from flashml.runtime.batching import BatchingConfig
 from flashml.runtime.batching.config import bad_config
-from flashml.runtime.batching.hints import BatchingHints
-from flashml.runtime.devices import parse_device
+from flashml.runtime.batching.hints import BatchingHints, config_device
 from flashml.runtime.pool import LoadedModel, ModelPool
 from flashml.runtime.sessions import wide_instance
 from flashml.settings import Settings
@@ -46,12 +45,7 @@ GPU_INSTANCES = 2
 def split(config: dict[str, Any]) -> tuple[str | None, BatchingConfig]:
     """(device, batching) from a stored or patched flat config; BadRequestError names a bad field."""
     rest = dict(config)
-    device = rest.pop("device", None)
-    if device is not None:
-        try:
-            device = parse_device(device)
-        except ValueError:
-            raise bad_config(f"`device` must be cpu, auto, cuda or cuda:N (got {device!r}).", "device") from None
+    device = config_device(rest.pop("device", None))
     return device, BatchingConfig.from_dict(rest)
 
 

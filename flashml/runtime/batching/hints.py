@@ -15,6 +15,16 @@ from flashml.runtime.batching.config import BatchingConfig, bad_config, is_whole
 from flashml.runtime.devices import parse_device
 
 
+def config_device(value: Any) -> str | None:
+    """A serving config's ``device`` (None: the server's), normalized; BadRequestError names the field."""
+    if value is None:
+        return None
+    try:
+        return parse_device(value)
+    except (TypeError, ValueError):
+        raise bad_config(f"`device` must be cpu, auto, cuda or cuda:N (got {value!r}).", "device") from None
+
+
 @dataclass(frozen=True)
 class BatchingHints:
     """A manifest's batching settings: ``config`` holds them on top of the defaults, ``given`` names the ones the
@@ -31,12 +41,7 @@ class BatchingHints:
         if not isinstance(table, dict):
             raise bad_config("Batching settings must be an object.", "batching")
         values = dict(table)
-        device = values.pop("device", None)
-        if device is not None:
-            try:
-                device = parse_device(device)
-            except (TypeError, ValueError):
-                raise bad_config(f"`device` must be cpu, auto, cuda or cuda:N (got {device!r}).", "device") from None
+        device = config_device(values.pop("device", None))
         preferred = values.get("preferred_batch_sizes")
         if "max_batch_size" not in values and isinstance(preferred, list) and preferred \
                 and all(is_whole_number(s) for s in preferred):
