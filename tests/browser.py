@@ -67,7 +67,7 @@ class Shots:
 
 def sign_in_as_new_user(page, server, name: str, role: str, next_path: str) -> None:
     """Make a console user with the CLI, open ``next_path``, sign in on the page it redirects to, land back."""
-    from tests.server_process import flashml
+    from tests.helpers.server_process import flashml
 
     flashml("users", "create", name, "--role", role, "--password-stdin", "--data-dir", str(server.data_dir),
             input=f"{name} password 1\n")
@@ -81,7 +81,8 @@ def sign_in_as_new_user(page, server, name: str, role: str, next_path: str) -> N
 
 PHONE = {"width": 375, "height": 740}
 
-_PROBLEMS_JS = "\n".join(line for line in (Path(__file__).parent / "page_problems.js").read_text().splitlines()
+_PROBLEMS_PATH = Path(__file__).parent / "helpers" / "page_problems.js"
+_PROBLEMS_JS = "\n".join(line for line in _PROBLEMS_PATH.read_text().splitlines()
                          if not line.startswith("//"))  # Playwright wants the function itself
 
 

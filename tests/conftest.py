@@ -8,14 +8,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests import onnx_models
+from tests.helpers import onnx_models
+from tests.helpers.s3_server import moto_server
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 from tests.helpers.uploads import upload
-from tests.s3_server import moto_server
-from tests.server_process import ServerProcess
 
-# Short limits keep the tests that kill a hanging or greedy model quick.
-SERVER_FLAGS = ("--validation-timeout-s", "15", "--validation-memory-bytes", str(1536 * 1024 * 1024),
-                "--upload-wait-s", "30", "--in-use-window-s", "2", "--device", "cpu")
+__all__ = ["SERVER_FLAGS"]  # tests/security/ still imports it from here
 
 
 @pytest.fixture(scope="session")

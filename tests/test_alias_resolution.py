@@ -8,7 +8,7 @@ from flashml.auth.principal import Principal
 from flashml.composition import open_services
 from flashml.registry.aliases import AliasService
 from flashml.settings import load_settings
-from tests.in_process import publish_offset_versions, run
+from tests.helpers.in_process import publish_offset_versions, run
 
 
 async def _scenario(tmp_path) -> tuple[list[int], list[str], list[str], dict]:

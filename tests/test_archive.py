@@ -11,7 +11,7 @@ import pytest
 
 from flashml.errors import ValidationFailedError
 from flashml.registry.archive import BundleLimits, detect_kind, extract_bundle, safe_member_path
-from tests.onnx_models import (
+from tests.helpers.onnx_models import (
     add_model,
     make_tar_gz,
     make_zip,

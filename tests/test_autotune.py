@@ -191,7 +191,7 @@ def test_on_a_gpu_auto_tune_serves_from_two_instances_where_batches_take_a_while
     from flashml.runtime.devices import CPU, CUDA
     from flashml.runtime.pool import ModelPool
     from flashml.settings import Settings
-    from tests import onnx_models
+    from tests.helpers import onnx_models
 
     path = onnx_models.conv_model(tmp_path / "conv.onnx")  # about a millisecond an image on two cores
     sig = Signature([TensorSpec("x", "FP32", [-1, 3, 64, 64])], [TensorSpec("y", "FP32", [-1, 32])])

@@ -23,7 +23,7 @@ from flashml.runtime.executor import BucketedExecutor
 from flashml.runtime.pool import ModelPool
 from flashml.settings import Settings
 from flashml.signature import Signature, TensorSpec
-from tests import onnx_models
+from tests.helpers import onnx_models
 
 CONV = Signature([TensorSpec("x", "FP32", [-1, 3, 16, 16])], [TensorSpec("y", "FP32", [-1, 8])])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser import browser, page  # noqa: F401 - pytest fixtures
-from tests.server_process import flashml
+from tests.helpers.server_process import flashml
 
 pytestmark = pytest.mark.server
 

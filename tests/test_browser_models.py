@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from tests import onnx_models
 from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
+from tests.helpers import onnx_models
 from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server
@@ -179,7 +179,7 @@ def test_the_performance_card_says_how_many_instances_auto_tune_chose(server, ap
 def test_a_version_published_with_a_warning_shows_it_on_its_page(server, api, page, tmp_path):  # noqa: F811
     """A model no made-up input runs is published with a warning (issue 21): its page says what failed and what
     to do, in words."""
-    from tests import real_world_models
+    from tests.helpers import real_world_models
     from tests.helpers.uploads import upload
 
     path = real_world_models.reflect_padded_audio(tmp_path / "warned.onnx", pad=20000)

@@ -6,8 +6,7 @@ import httpx
 import pytest
 
 from tests.browser import assert_usable_at_phone_width, browser, page  # noqa: F401 - pytest fixtures
-from tests.conftest import SERVER_FLAGS
-from tests.server_process import ServerProcess
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 
 pytestmark = pytest.mark.server
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests import onnx_models
 from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
-from tests.conftest import SERVER_FLAGS
+from tests.helpers import onnx_models
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 from tests.helpers.uploads import upload
-from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.server
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests import onnx_models
 from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
-from tests.server_process import login_token
+from tests.helpers import onnx_models
+from tests.helpers.server_process import login_token
 
 pytestmark = pytest.mark.server
 

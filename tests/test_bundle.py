@@ -13,7 +13,7 @@ from flashml.errors import ValidationFailedError
 from flashml.registry.archive import BundleLimits
 from flashml.registry.bundle import validate_upload
 from flashml.registry.onnx_checks import DEFAULT_ALLOWED_DOMAINS
-from tests.onnx_models import (
+from tests.helpers.onnx_models import (
     add_model,
     custom_domain_model,
     external_data_model,

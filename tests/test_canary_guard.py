@@ -13,7 +13,7 @@ from flashml.registry.aliases import Route
 from flashml.settings import load_settings
 from flashml.telemetry import histogram as hist
 from flashml.telemetry.recorder import RequestMetrics
-from tests.in_process import publish_offset_versions, run
+from tests.helpers.in_process import publish_offset_versions, run
 
 SPLIT = {"1": 90, "2": 10}
 

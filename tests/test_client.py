@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from flashml.client import push_dataset, push_model
-from tests import onnx_models
+from tests.helpers import onnx_models
 from tests.helpers.jobs import csv_dataset
 
 pytestmark = pytest.mark.server

@@ -20,8 +20,8 @@ import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
+from tests.helpers.server_process import ServerProcess
 from tests.helpers.uploads import upload
-from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.server
 

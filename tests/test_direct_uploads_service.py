@@ -7,7 +7,7 @@ import time
 from flashml.composition import open_services
 from flashml.db import uploads as db
 from flashml.settings import load_settings
-from tests.in_process import run
+from tests.helpers.in_process import run
 
 
 def test_a_restart_fails_interrupted_completions_and_removes_their_bytes(tmp_path):

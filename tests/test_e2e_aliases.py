@@ -5,10 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests import onnx_models
-from tests.conftest import SERVER_FLAGS
+from tests.helpers import onnx_models
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 from tests.helpers.uploads import upload
-from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.server
 

@@ -13,9 +13,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from tests import onnx_models
+from tests.helpers import onnx_models
+from tests.helpers.server_process import flashml
 from tests.helpers.uploads import upload
-from tests.server_process import flashml
 
 pytestmark = pytest.mark.server
 

@@ -9,10 +9,9 @@ import httpx
 import pytest
 from onnx import TensorProto
 
-from tests import onnx_models
-from tests.conftest import SERVER_FLAGS
+from tests.helpers import onnx_models
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 from tests.helpers.uploads import upload
-from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.server
 

@@ -9,11 +9,10 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from tests import onnx_models
-from tests.conftest import SERVER_FLAGS
+from tests.helpers import onnx_models
 from tests.helpers.s3 import Moto, objects, s3_server
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess, flashml
 from tests.helpers.uploads import big_bundle, leftovers
-from tests.server_process import ServerProcess, flashml
 
 pytestmark = pytest.mark.server
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto
 
-from tests import onnx_models
+from tests.helpers import onnx_models
 from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server

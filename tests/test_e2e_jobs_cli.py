@@ -8,7 +8,7 @@ import io
 import pytest
 
 from tests.helpers.jobs import csv_dataset
-from tests.server_process import flashml
+from tests.helpers.server_process import flashml
 
 pytestmark = pytest.mark.server
 

@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from tests import onnx_models
+from tests.helpers import onnx_models
 from tests.helpers.jobs import push, run_job
 from tests.helpers.uploads import upload
 

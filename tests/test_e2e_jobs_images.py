@@ -11,10 +11,9 @@ import zipfile
 import httpx
 import pytest
 
-from tests import onnx_models
-from tests.conftest import SERVER_FLAGS
+from tests.helpers import onnx_models
 from tests.helpers.jobs import push
-from tests.server_process import ServerProcess
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 
 pytestmark = pytest.mark.server
 MAX_FILES, MAX_BYTES = 5, 4_000_000
@@ -77,7 +76,7 @@ def test_a_safe_zip_is_a_dataset_of_one_row_per_image(small_limits):
 # ---- scoring zips of images with image task models (issue 6's task models) ---------------------------
 
 def image_models(api: httpx.Client, folder) -> None:
-    from tests import task_models as tm
+    from tests.helpers import task_models as tm
     from tests.helpers.tasks import BSC_TOML, CLS_TOML
     from tests.helpers.uploads import upload
 

@@ -11,11 +11,10 @@ import time
 import httpx
 import pytest
 
-from tests import onnx_models
-from tests.conftest import SERVER_FLAGS
+from tests.helpers import onnx_models
 from tests.helpers.jobs import csv_dataset, push, wait
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 from tests.helpers.uploads import upload
-from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.server
 ROWS = 20000

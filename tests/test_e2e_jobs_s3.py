@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests import onnx_models
+from tests.helpers import onnx_models
 from tests.helpers.jobs import csv_dataset, push, wait
 from tests.helpers.s3 import Moto, objects, s3_server
 from tests.helpers.uploads import upload

@@ -10,10 +10,9 @@ import time
 import httpx
 import pytest
 
-from tests import onnx_models
-from tests.conftest import SERVER_FLAGS
+from tests.helpers import onnx_models
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 from tests.helpers.uploads import leftovers, upload, warmup_probes
-from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.server
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests import onnx_models
+from tests.helpers import onnx_models
+from tests.helpers.server_process import flashml
 from tests.helpers.uploads import upload
-from tests.server_process import flashml
 
 pytestmark = pytest.mark.server
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests import onnx_models
-from tests.server_process import flashml, login_token
+from tests.helpers import onnx_models
+from tests.helpers.server_process import flashml, login_token
 
 pytestmark = pytest.mark.server
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests import onnx_models
-from tests.conftest import SERVER_FLAGS
+from tests.helpers import onnx_models
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 from tests.helpers.uploads import upload
-from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.server
 
@@ -112,7 +111,7 @@ def test_an_archived_version_cannot_be_pinned_and_does_not_load_on_demand(budget
 
 
 def test_pin_from_the_cli(budgeted):
-    from tests.server_process import flashml
+    from tests.helpers.server_process import flashml
 
     api = budgeted
     url = str(api.base_url).rstrip("/")

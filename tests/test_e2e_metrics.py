@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests import onnx_models
+from tests.helpers import onnx_models
 from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests import onnx_models
-from tests import task_models as tm
+from tests.helpers import onnx_models
+from tests.helpers import task_models as tm
 from tests.helpers.tasks import (
     BGR_TOML,
     BSC_TOML,

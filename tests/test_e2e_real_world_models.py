@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from tests import real_world_models as rw
+from tests.helpers import real_world_models as rw
 from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server

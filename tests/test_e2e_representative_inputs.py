@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from tests import real_world_models
+from tests.helpers import real_world_models
 from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server
@@ -79,7 +79,7 @@ def test_a_model_no_guess_runs_is_published_with_a_warning_and_batching_off(api,
 
 
 def test_the_cli_says_what_only_warned(server, admin_key, tmp_path):
-    from tests.server_process import flashml
+    from tests.helpers.server_process import flashml
 
     path = real_world_models.reflect_padded_audio(tmp_path / "cli-long.onnx", pad=20000)
     done = flashml("models", "push", str(path), "--name", "cli-long-pad", "--url", server.url, "--key", admin_key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests import onnx_models
+from tests.helpers import onnx_models
 from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server
@@ -91,7 +91,7 @@ def test_unknown_model_and_roles(server, api, cached):
 
 
 def test_the_cli_shows_and_sets_the_cache(server, admin_key, cached):
-    from tests.server_process import flashml
+    from tests.helpers.server_process import flashml
 
     conn = ("--url", server.url, "--key", admin_key)
     assert flashml("models", "cache", MODEL, *conn).stdout.startswith(f"{MODEL}: response cache off")

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from minio import Minio
 
-from tests import onnx_models
+from tests.helpers import onnx_models
 from tests.helpers.s3 import BUCKET, Moto, objects, s3_server
+from tests.helpers.s3_server import ACCESS, SECRET
 from tests.helpers.uploads import leftovers, upload, warmup_probes
-from tests.s3_server import ACCESS, SECRET
 
 pytestmark = pytest.mark.server
 

@@ -7,8 +7,7 @@ import subprocess
 import httpx
 import pytest
 
-from tests.conftest import SERVER_FLAGS
-from tests.server_process import ServerProcess, flashml, login_token
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess, flashml, login_token
 
 pytestmark = pytest.mark.server
 

@@ -7,9 +7,8 @@ import sqlite3
 import httpx
 import pytest
 
-from tests import onnx_models
-from tests.conftest import SERVER_FLAGS
-from tests.server_process import ServerProcess, flashml, login_token
+from tests.helpers import onnx_models
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess, flashml, login_token
 
 pytestmark = pytest.mark.server
 

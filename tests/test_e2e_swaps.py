@@ -9,7 +9,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests import onnx_models
+from tests.helpers import onnx_models
 from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server

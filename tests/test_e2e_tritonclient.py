@@ -9,7 +9,7 @@ import tritonclient.http as triton
 from onnx import TensorProto
 from tritonclient.utils import InferenceServerException
 
-from tests import onnx_models
+from tests.helpers import onnx_models
 from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import onnx_models
+from tests.helpers import onnx_models
 from tests.helpers.uploads import leftovers, tar_bundle, upload, zip_bundle
 
 pytestmark = pytest.mark.server

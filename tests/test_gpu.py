@@ -26,7 +26,7 @@ from flashml.runtime.runner import ModelRuntimeError
 from flashml.runtime.sessions import SessionOptions, create_session
 from flashml.signature import Signature, TensorSpec
 from flashml.telemetry import gpu_memory
-from tests import onnx_models
+from tests.helpers import onnx_models
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not cuda_works(0), reason="needs a CUDA GPU, its driver, CUDA 13 and cuDNN 9")]

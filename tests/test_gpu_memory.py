@@ -16,7 +16,7 @@ from flashml.runtime.devices import cuda_works
 from flashml.runtime.pool import ModelPool
 from flashml.signature import Signature, TensorSpec
 from flashml.telemetry import gpu_memory
-from tests import onnx_models
+from tests.helpers import onnx_models
 
 MiB = 1 << 20
 ADD = Signature([TensorSpec("a", "FP32", [-1, 4]), TensorSpec("b", "FP32", [-1, 4])],

@@ -10,7 +10,7 @@ from flashml.composition import open_services
 from flashml.errors import FlashMLError
 from flashml.runtime.memory_budget import ANY, budget_for, parse_budget
 from flashml.settings import SettingsError, load_settings
-from tests.in_process import publish_offset_versions, run
+from tests.helpers.in_process import publish_offset_versions, run
 
 
 def test_budget_grammar():

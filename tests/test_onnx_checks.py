@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from flashml.errors import ValidationFailedError
 from flashml.registry.onnx_checks import DEFAULT_ALLOWED_DOMAINS, check_model
-from tests.onnx_models import (
+from tests.helpers.onnx_models import (
     add_model,
     custom_domain_model,
     external_data_model,

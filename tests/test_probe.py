@@ -14,7 +14,7 @@ from flashml.errors import ValidationFailedError
 from flashml.registry import probe as probe_module
 from flashml.registry.probe import ProbeResult, run_probe
 from flashml.signature import Signature, TensorSpec
-from tests.onnx_models import add_model, bad_session_model, hang_model, identity_model, memory_bomb_model
+from tests.helpers.onnx_models import add_model, bad_session_model, hang_model, identity_model, memory_bomb_model
 
 
 def refused(model: Path, code: str, **kw) -> ValidationFailedError:
@@ -120,7 +120,7 @@ def _fails_from(path: Path, rows: int, then: str = "reshape") -> Path:
     import onnx
     from onnx import helper, numpy_helper
 
-    from tests.onnx_models import _counting_loop_body
+    from tests.helpers.onnx_models import _counting_loop_body
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
@@ -167,7 +167,7 @@ def test_a_batch_that_hangs_is_killed_and_the_warm_up_still_counts(tmp_path: Pat
 
 def test_the_model_s_own_sizes_replace_the_guesses(tmp_path: Path) -> None:
     """A real request's sizes (the first-request learning): run there, and nowhere else."""
-    from tests import real_world_models
+    from tests.helpers import real_world_models
 
     path = real_world_models.long_reflect_pad(tmp_path / "pad.onnx", pad=300)
     result = run_probe(path, sizes={"samples": 301}, batch_sizes=[1, 2])

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SERVER_FLAGS
-from tests.server_process import ServerProcess
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 
 pytestmark = pytest.mark.server
 README = Path(__file__).resolve().parent.parent / "README.md"

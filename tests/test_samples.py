@@ -8,7 +8,7 @@ import onnxruntime as ort
 from flashml.registry.probe import probe
 from flashml.runtime.samples import CANDIDATE_SIZES, candidate_sizes, sample_inputs
 from flashml.signature import Signature, TensorSpec
-from tests import real_world_models
+from tests.helpers import real_world_models
 
 
 def _spec(name, datatype, shape, names=None):

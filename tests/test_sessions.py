@@ -11,7 +11,7 @@ from flashml.runtime.devices import CPU, CUDA, TENSORRT, parse_device, providers
 from flashml.runtime.executor import SessionExecutor
 from flashml.runtime.runner import ModelRuntimeError
 from flashml.runtime.sessions import SessionOptions, create_session, threads_per_instance
-from tests import onnx_models
+from tests.helpers import onnx_models
 
 
 def test_cpu_instances_split_the_cores():

@@ -12,7 +12,7 @@ from flashml.auth.users import UserService
 from flashml.console.auth import safe_next
 from flashml.db.engine import open_database
 from flashml.errors import ForbiddenError, NotFoundError, TooManyRequestsError, UnauthorizedError
-from tests.in_process import run
+from tests.helpers.in_process import run
 
 
 class Clock:

@@ -18,8 +18,8 @@ from flashml.storage.base import CHECKSUMS_NAME, ArtifactStore, StorageUnavailab
 from flashml.storage.local import LocalArtifactStore
 from flashml.storage.s3 import S3ArtifactStore, load_credentials
 from tests.helpers.s3 import make_s3
-from tests.s3_server import ACCESS, SECRET
-from tests.server_process import free_port
+from tests.helpers.s3_server import ACCESS, SECRET
+from tests.helpers.server_process import free_port
 
 
 @pytest.fixture(params=["local", "s3", "s3-prefixed"])

@@ -17,7 +17,7 @@ from flashml.tasks import detection, images
 from flashml.tasks.config import ImageConfig, PostConfig, TokenizerConfig, parse_task
 from flashml.tasks.runtime import TaskRuntime
 from flashml.tasks.text import TextEncoder
-from tests import task_models as tm
+from tests.helpers import task_models as tm
 
 
 def config_of(data: dict):

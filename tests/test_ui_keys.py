@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from tests.server_process import flashml, login_token
+from tests.helpers.server_process import flashml, login_token
 
 pytestmark = pytest.mark.server
 

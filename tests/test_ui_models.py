@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from flashml.console.model_page import python_snippet
-from tests import onnx_models
+from tests.helpers import onnx_models
+from tests.helpers.server_process import flashml, login_token
 from tests.helpers.uploads import upload
-from tests.server_process import flashml, login_token
 
 pytestmark = pytest.mark.server
 

@@ -9,9 +9,9 @@ from contextlib import closing
 import httpx
 import pytest
 
-from tests import onnx_models
+from tests.helpers import onnx_models
+from tests.helpers.server_process import flashml, login_token
 from tests.helpers.uploads import upload
-from tests.server_process import flashml, login_token
 
 pytestmark = pytest.mark.server
 

@@ -11,9 +11,8 @@ from minio import Minio
 from moto.server import ThreadedMotoServer
 
 from flashml.storage.s3 import S3ArtifactStore
-from tests.conftest import SERVER_FLAGS
-from tests.s3_server import ACCESS, SECRET
-from tests.server_process import ServerProcess, free_port
+from tests.helpers.s3_server import ACCESS, SECRET
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess, free_port
 
 BUCKET = "flashml-e2e"
 

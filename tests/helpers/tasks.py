@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from tests import task_models as tm
+from tests.helpers import task_models as tm
 
 CLS_TOML = """task = "image-classification"
 [preprocess]

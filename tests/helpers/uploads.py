@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests import onnx_models
+from tests.helpers import onnx_models
 
 
 def upload(api: httpx.Client, name: str, path_or_bytes, filename: str | None = None) -> httpx.Response:
