@@ -6,7 +6,7 @@ import pytest
 
 from flashml.settings import FIELDS, SettingsError, load_settings, settings_table
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_are_the_embedded_appliance():

@@ -70,7 +70,7 @@ def test_the_documented_warm_up_example_parses(tmp_path):
 
     from flashml.registry.manifest import parse_manifest
 
-    page = (Path(__file__).resolve().parent.parent / "docs" / "models-and-uploads.md").read_text()
+    page = (Path(__file__).resolve().parents[3] / "docs" / "models-and-uploads.md").read_text()
     block = next(b for b in re.findall(r"```toml\n(.*?)```", page, re.S) if "[warmup." in b)
     (tmp_path / "samples").mkdir()
     np.save(tmp_path / "samples" / "shape.npy", np.array([1, 2], np.int64))
