@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import assert_usable_at_phone_width, browser, page, sign_in_as_new_user  # noqa: F401
 from tests.helpers import onnx_models
+from tests.helpers.browser import assert_usable_at_phone_width, sign_in_as_new_user
 from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
 from tests.helpers import onnx_models
+from tests.helpers.browser import sign_in_as_new_user
 from tests.helpers.server_process import login_token
 
 pytestmark = pytest.mark.server

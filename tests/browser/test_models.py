@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
 from tests.helpers import onnx_models
+from tests.helpers.browser import sign_in_as_new_user
 from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server

@@ -1,4 +1,5 @@
-"""A real browser for the console tests: Debian's chromium driven by Playwright, headless, offline.
+"""What the browser tests share beside their fixtures (tests/browser/conftest.py): how chromium starts, the
+screenshots, signing in on the page, and the checks at phone width.
 
 Every page a test visits can be saved as a screenshot under test-output/ for a person to look at.
 """
@@ -6,47 +7,13 @@ Every page a test visits can be saved as a screenshot under test-output/ for a p
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps calling hosts this offline machine cannot reach.
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    """One chromium per test module: Playwright's sync API keeps an event loop running in this thread while
-    it is open, which would break every later test that calls asyncio.run."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install '.[test]' brings playwright")
-    if not Path(CHROMIUM).exists():
-        pytest.fail("the browser tests need Debian's chromium: apt-get install chromium (.ci/run does it)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture()
-def page(browser, request) -> Iterator[object]:
-    # Playwright's wait_for_function evaluates its string in the page, which the console's CSP forbids (no
-    # unsafe-eval); tests/security/test_browser_csp.py checks the policy itself, in a context of its own.
-    context = browser.new_context(viewport={"width": 1200, "height": 800}, bypass_csp=True)
-    pg = context.new_page()
-    pg.set_default_timeout(20_000)
-    external: list[str] = []
-    pg.on("request", lambda r: external.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:",
-                                                                                 "about:")) else None)
-    # The module's name too: two modules may each have a test_viewer_reads_only.
-    module = request.node.module.__name__.rsplit(".", 1)[-1].removeprefix("test_browser_")
-    pg.shots = Shots(pg, f"{module}-{request.node.name}")  # type: ignore[attr-defined]
-    yield pg
-    context.close()
-    assert external == [], f"the page fetched from outside the machine: {external}"
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 
 
 class Shots:
@@ -81,7 +48,7 @@ def sign_in_as_new_user(page, server, name: str, role: str, next_path: str) -> N
 
 PHONE = {"width": 375, "height": 740}
 
-_PROBLEMS_PATH = Path(__file__).parent / "helpers" / "page_problems.js"
+_PROBLEMS_PATH = Path(__file__).parent / "page_problems.js"
 _PROBLEMS_JS = "\n".join(line for line in _PROBLEMS_PATH.read_text().splitlines()
                          if not line.startswith("//"))  # Playwright wants the function itself
 

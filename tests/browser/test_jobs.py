@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
+from tests.helpers.browser import sign_in_as_new_user
 from tests.helpers.jobs import csv_dataset
 
 pytestmark = pytest.mark.server

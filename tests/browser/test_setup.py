@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.browser import assert_usable_at_phone_width, browser, page  # noqa: F401 - pytest fixtures
+from tests.helpers.browser import assert_usable_at_phone_width
 from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 
 pytestmark = pytest.mark.server

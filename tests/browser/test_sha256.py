@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
+from tests.helpers.browser import sign_in_as_new_user
 
 pytestmark = pytest.mark.server
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.browser import browser, page, sign_in_as_new_user  # noqa: F401 - pytest fixtures
 from tests.helpers import task_models as tm
+from tests.helpers.browser import sign_in_as_new_user
 from tests.helpers.tasks import DET_TOML, EMB_TOML, png
 from tests.helpers.uploads import upload
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.browser import browser, page  # noqa: F401 - pytest fixtures
 from tests.helpers.server_process import flashml
 
 pytestmark = pytest.mark.server
