@@ -16,7 +16,7 @@ from docs.generate import DOCS, PAGES, REGENERATE
 from flashml.cli import main as flashml_command
 from flashml.registry.manifest import parse_manifest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name", sorted(PAGES))

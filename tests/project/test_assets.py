@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Attributes and CSS that make a browser fetch: src=, href=, url(...), @import, pointing at another host.
 EXTERNAL = re.compile(
