@@ -8,8 +8,10 @@ import pytest
 from flashml.composition import open_services
 from flashml.errors import BadRequestError
 from flashml.inference.canary_guard import Totals, totals, verdict
+from flashml.records import parse_body
 from flashml.registry.alias_rules import Guard, parse_guard
 from flashml.registry.aliases import Route
+from flashml.registry.requests import AliasUpdate
 from flashml.settings import load_settings
 from flashml.telemetry import histogram as hist
 from flashml.telemetry.recorder import RequestMetrics
@@ -54,12 +56,13 @@ def test_thresholds_and_the_least_number_of_requests():
                                    {"max_p99_ms": 5, "window_s": "60"}, "fast"])
 def test_bad_guards(guard):
     with pytest.raises(BadRequestError) as err:
-        parse_guard(guard, SPLIT)
+        parse_guard(parse_body({"versions": SPLIT, "guard": guard}, AliasUpdate).guard, SPLIT)
     assert err.value.code == "bad_alias_guard"
 
 
 def test_defaults():
-    assert parse_guard({"max_error_rate": 0.05}, SPLIT) == Guard(0.05, None, 60.0, 20)
+    update = parse_body({"versions": SPLIT, "guard": {"max_error_rate": 0.05}}, AliasUpdate)
+    assert parse_guard(update.guard, SPLIT) == Guard(0.05, None, 60.0, 20)
 
 
 async def _errors_before_the_first_check(tmp_path) -> tuple[list[dict], dict]:
@@ -69,9 +72,8 @@ async def _errors_before_the_first_check(tmp_path) -> tuple[list[dict], dict]:
     try:
         registry = services.registry
         await publish_offset_versions(registry, tmp_path)
-        await registry.aliases.set_alias("m", "production", {"versions": {"1": 80, "2": 20},
-                                                             "guard": {"max_error_rate": 0.2, "min_requests": 5}},
-                                         actor="t")
+        split = {"versions": {"1": 80, "2": 20}, "guard": {"max_error_rate": 0.2, "min_requests": 5}}
+        await registry.aliases.set_alias("m", "production", parse_body(split, AliasUpdate), actor="t")
         for _ in range(6):  # the canary fails at once, before the guard's first round
             services.recorder.record("m", 2, 500, 0.001)
         rolled = await services.guard.check()

@@ -7,6 +7,7 @@ from sqlalchemy import event
 from flashml.auth.principal import Principal
 from flashml.composition import open_services
 from flashml.registry.aliases import AliasService
+from flashml.registry.requests import AliasUpdate
 from flashml.settings import load_settings
 from tests.helpers.in_process import publish_offset_versions, run
 
@@ -17,8 +18,8 @@ async def _scenario(tmp_path) -> tuple[list[int], list[str], list[str], dict]:
     try:
         registry = services.registry
         await publish_offset_versions(registry, tmp_path)
-        await registry.aliases.set_alias("m", "production", {"version": 1}, actor="t")
-        await registry.aliases.set_alias("m", "canary", {"versions": {"1": 50, "2": 50}}, actor="t")
+        await registry.aliases.set_alias("m", "production", AliasUpdate(version=1), actor="t")
+        await registry.aliases.set_alias("m", "canary", AliasUpdate(versions={"1": 50, "2": 50}), actor="t")
         principal = Principal(1, "key-one", "k", "inference", None, "t")
         statements: list[str] = []
 

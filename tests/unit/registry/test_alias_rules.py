@@ -7,7 +7,9 @@ from collections import Counter
 import pytest
 
 from flashml.errors import BadRequestError
+from flashml.records import parse_body
 from flashml.registry.aliases import Route, bucket_of, check_alias_name, parse_target, parse_target_text
+from flashml.registry.requests import AliasUpdate
 
 KEYS = [f"client-{i}" for i in range(10_000)]  # a fixed set of routing keys: no randomness
 
@@ -25,8 +27,8 @@ def test_bad_names(name):
 
 
 def test_bodies():
-    assert parse_target({"version": 3}) == {"3": 100}
-    assert parse_target({"versions": {"3": 95, "04": 5}}) == {"3": 95, "4": 5}
+    assert parse_target(parse_body({"version": 3}, AliasUpdate)) == {"3": 100}
+    assert parse_target(parse_body(b'{"versions": {"3": 95, "04": 5}}', AliasUpdate)) == {"3": 95, "4": 5}
     assert parse_target_text(" 3 ") == {"version": 3}
     assert parse_target_text("3=95, 4=5") == {"versions": {"3": 95, "4": 5}}
     for text in ("", "three", "3=", "3=9x", "=5"):

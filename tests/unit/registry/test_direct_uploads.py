@@ -6,6 +6,7 @@ import time
 
 from flashml.composition import open_services
 from flashml.db import uploads as db
+from flashml.registry.requests import UploadStart
 from flashml.settings import load_settings
 from tests.helpers.in_process import run
 
@@ -16,9 +17,10 @@ def test_a_restart_fails_interrupted_completions_and_removes_their_bytes(tmp_pat
     async def scenario():
         services = await open_services(settings)
         try:
-            up = (await services.uploads.create("m", "m.onnx", 10, None, actor="alice/console", user="alice")).to_dict()
-            big = (await services.uploads.create("big", "b.tar.gz", (5 << 20) + 1, None, actor="alice/console",
-                                                 user="alice")).to_dict()
+            up = (await services.uploads.create(UploadStart(model="m", filename="m.onnx", size=10),
+                                                actor="alice/console", user="alice")).to_dict()
+            big = (await services.uploads.create(UploadStart(model="big", filename="b.tar.gz", size=(5 << 20) + 1),
+                                                 actor="alice/console", user="alice")).to_dict()
             incoming = settings.data_dir / "incoming"
             (incoming / up["id"]).write_bytes(b"0123456789")
             (incoming / f"{big['id']}.parts").mkdir()

@@ -1,34 +1,30 @@
-"""The models pages over plain HTTP: sign-in redirects, CSRF and roles on every change."""
+"""The models pages, in process: sign-in redirects, CSRF and roles on every change."""
 
 from __future__ import annotations
 
 import re
 from contextlib import closing
 
-import httpx
 import pytest
 
 from flashml.console.model_page import python_snippet
 from tests.helpers import onnx_models
-from tests.helpers.server_process import flashml, login_token
+from tests.helpers.server_process import login_token
 from tests.helpers.uploads import upload
-
-pytestmark = pytest.mark.server
 
 
 @pytest.fixture(scope="module")
-def ui_model(server, admin_key, tmp_path_factory) -> str:
+def ui_model(app, tmp_path_factory) -> str:
     path = onnx_models.add_model(tmp_path_factory.mktemp("ui-models") / "add.onnx")
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as api:
+    with closing(app.client(app.create_key("e2e admin", "admin"))) as api:
         r = upload(api, "ui-http-add", path)
         assert r.status_code == 201, r.text
     return "ui-http-add"
 
 
-def _signed_in(server, name: str, role: str) -> tuple[httpx.Client, str]:
-    flashml("users", "create", name, "--role", role, "--password-stdin", "--data-dir", str(server.data_dir),
-            input="ui models password 1\n")
-    client = httpx.Client(base_url=server.url, timeout=60)
+def _signed_in(app, name: str, role: str):
+    app.create_user(name, "ui models password 1", role)
+    client = app.client()
     r = client.post("/login", data={**login_token(client),
                                     "name": name, "password": "ui models password 1", "next": "/models"})
     assert r.status_code == 303, r.text
@@ -38,8 +34,8 @@ def _signed_in(server, name: str, role: str) -> tuple[httpx.Client, str]:
     return client, token
 
 
-def test_pages_redirect_to_sign_in(server, ui_model):
-    with httpx.Client(base_url=server.url, timeout=30) as anon:
+def test_pages_redirect_to_sign_in(app, ui_model):
+    with closing(app.client()) as anon:
         r = anon.get("/models?q=add")
         assert r.status_code in (302, 303) and r.headers["location"] == "/login?next=%2Fmodels%3Fq%3Dadd"
         r = anon.get(f"/models/{ui_model}")
@@ -48,8 +44,8 @@ def test_pages_redirect_to_sign_in(server, ui_model):
         assert r.status_code in (302, 303) and r.headers["location"].startswith("/login?next=")
 
 
-def test_list_page_and_htmx_partial(server, ui_model):
-    client, _ = _signed_in(server, "ui-http-viewer", "viewer")
+def test_list_page_and_htmx_partial(app, ui_model):
+    client, _ = _signed_in(app, "ui-http-viewer", "viewer")
     with closing(client):
         full = client.get("/models", params={"q": "ui-http"})
         assert full.status_code == 200 and ui_model in full.text and "<html" in full.text
@@ -62,8 +58,8 @@ def test_list_page_and_htmx_partial(server, ui_model):
         assert client.get("/models/not-a-model").status_code == 404
 
 
-def test_posts_need_the_csrf_token_and_the_role(server, ui_model):
-    client, token = _signed_in(server, "ui-http-maintainer", "maintainer")
+def test_posts_need_the_csrf_token_and_the_role(app, ui_model):
+    client, token = _signed_in(app, "ui-http-maintainer", "maintainer")
     with closing(client):
         url = f"/models/{ui_model}/versions/1/config"
         missing = client.post(url, data={"max_batch_size": "4"})
@@ -78,7 +74,7 @@ def test_posts_need_the_csrf_token_and_the_role(server, ui_model):
         assert header.status_code == 303
         again = client.post(f"/models/{ui_model}/versions/1/restore", data={"csrf_token": token})
         assert again.status_code == 303
-    viewer, viewer_token = _signed_in(server, "ui-http-viewer2", "viewer")
+    viewer, viewer_token = _signed_in(app, "ui-http-viewer2", "viewer")
     with closing(viewer):
         refused = viewer.post(f"/models/{ui_model}/versions/1/archive", data={"csrf_token": viewer_token})
         assert refused.status_code == 403 and refused.json()["code"] == "role_forbidden"

@@ -1,4 +1,4 @@
-"""The playground over plain HTTP: sign-in redirects, the CSRF token, the full page and the htmx partial."""
+"""The playground, in process: sign-in redirects, the CSRF token, the full page and the htmx partial."""
 
 from __future__ import annotations
 
@@ -6,31 +6,27 @@ import json
 import re
 from contextlib import closing
 
-import httpx
 import pytest
 
 from tests.helpers import onnx_models
-from tests.helpers.server_process import flashml, login_token
+from tests.helpers.server_process import login_token
 from tests.helpers.uploads import upload
-
-pytestmark = pytest.mark.server
 
 MODEL = "ui-play-add"
 
 
 @pytest.fixture(scope="module")
-def ui_model(server, admin_key, tmp_path_factory) -> str:
+def ui_model(app, tmp_path_factory) -> str:
     path = onnx_models.add_model(tmp_path_factory.mktemp("ui-playground") / "add.onnx")
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as api:
+    with closing(app.client(app.create_key("e2e admin", "admin"))) as api:
         r = upload(api, MODEL, path)
         assert r.status_code == 201, r.text
     return MODEL
 
 
-def _signed_in(server, name: str, role: str) -> tuple[httpx.Client, str]:
-    flashml("users", "create", name, "--role", role, "--password-stdin", "--data-dir", str(server.data_dir),
-            input="ui playground password 1\n")
-    client = httpx.Client(base_url=server.url, timeout=60)
+def _signed_in(app, name: str, role: str):
+    app.create_user(name, "ui playground password 1", role)
+    client = app.client()
     r = client.post("/login", data={**login_token(client),
                                     "name": name, "password": "ui playground password 1", "next": "/models"})
     assert r.status_code == 303, r.text
@@ -40,8 +36,8 @@ def _signed_in(server, name: str, role: str) -> tuple[httpx.Client, str]:
     return client, token
 
 
-def test_not_signed_in_goes_to_sign_in(server, ui_model):
-    with httpx.Client(base_url=server.url, timeout=30) as anon:
+def test_not_signed_in_goes_to_sign_in(app, ui_model):
+    with closing(app.client()) as anon:
         r = anon.get(f"/models/{ui_model}/playground", params={"version": "1"})
         assert r.status_code in (302, 303)
         assert r.headers["location"] == f"/login?next=%2Fmodels%2F{ui_model}%2Fplayground%3Fversion%3D1"
@@ -49,8 +45,8 @@ def test_not_signed_in_goes_to_sign_in(server, ui_model):
         assert r.status_code in (302, 303) and r.headers["location"].startswith("/login?next=")
 
 
-def test_run_needs_the_csrf_token(server, ui_model):
-    client, token = _signed_in(server, "ui-play-viewer", "viewer")
+def test_run_needs_the_csrf_token(app, ui_model):
+    client, token = _signed_in(app, "ui-play-viewer", "viewer")
     with closing(client):
         page = client.get(f"/models/{ui_model}/playground")
         assert "<textarea" in page.text and "Run" in page.text

@@ -1,23 +1,19 @@
-"""The API keys console page over plain HTTP: sign-in redirect, CSRF refusal, roles, errors in words."""
+"""The API keys console page, in process: sign-in redirect, CSRF refusal, roles, errors in words."""
 
 from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 
-from tests.helpers.server_process import flashml, login_token
-
-pytestmark = pytest.mark.server
+from tests.helpers.server_process import login_token
 
 PASSWORD = "keys page password 1"
 
 
-def _client(server, name: str, role: str) -> httpx.Client:
-    flashml("users", "create", name, "--role", role, "--password-stdin", "--data-dir", str(server.data_dir),
-            input=f"{PASSWORD}\n")
-    client = httpx.Client(base_url=server.url, timeout=60)
+def _client(app, name: str, role: str):
+    app.create_user(name, PASSWORD, role)
+    client = app.client()
     r = client.post("/login", data={**login_token(client), "name": name, "password": PASSWORD})
     assert r.status_code == 303, r.text
     return client
@@ -32,32 +28,33 @@ def _row_id(page_html: str, name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def admin(server):
-    client = _client(server, "ui-keys-admin", "admin")
+def admin(app):
+    client = _client(app, "ui-keys-admin", "admin")
     yield client
     client.close()
 
 
 @pytest.fixture(scope="module")
-def maintainer(server):
-    client = _client(server, "ui-keys-maintainer", "maintainer")
+def maintainer(app):
+    client = _client(app, "ui-keys-maintainer", "maintainer")
     yield client
     client.close()
 
 
 @pytest.fixture(scope="module")
-def viewer(server):
-    client = _client(server, "ui-keys-viewer", "viewer")
+def viewer(app):
+    client = _client(app, "ui-keys-viewer", "viewer")
     yield client
     client.close()
 
 
-def test_not_signed_in_goes_to_login(server):
-    r = httpx.get(f"{server.url}/keys")
+def test_not_signed_in_goes_to_login(app):
+    anon = app.client()
+    r = anon.get("/keys")
     assert r.status_code in (302, 303) and r.headers["location"] == "/login?next=%2Fkeys"
-    r = httpx.post(f"{server.url}/keys", data={"name": "x", "csrf_token": "x"})
+    r = anon.post("/keys", data={"name": "x", "csrf_token": "x"})
     assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Fkeys"
-    r = httpx.post(f"{server.url}/keys/1/revoke", data={"csrf_token": "x"})
+    r = anon.post("/keys/1/revoke", data={"csrf_token": "x"})
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
 
