@@ -8,10 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.helpers import onnx_models
+from tests.helpers.jobs import publish_adder
 from tests.helpers.s3_server import moto_server
 from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
-from tests.helpers.uploads import upload
 
 __all__ = ["SERVER_FLAGS"]  # tests/security/ still imports it from here
 
@@ -36,17 +35,10 @@ def api(server: ServerProcess, admin_key: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def adder(server: ServerProcess, admin_key: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The batch jobs' model on the shared server: v1 adds, v2 adds 100, alias stable is v1 (test_e2e_infer.py
-    overrides `adder` with a model of its own)."""
-    model = "jobadder"
-    folder = tmp_path_factory.mktemp("jobs")
+    """The batch jobs' model on the shared server (helpers/jobs.py's publish_adder); tests/api/conftest.py has the
+    same on the in-process app."""
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as api:
-        if api.get(f"/api/v1/models/{model}").status_code == 200:  # another module of this session made it
-            return model
-        assert upload(api, model, onnx_models.offset_add_model(folder / "v1.onnx", 0)).status_code == 201
-        assert upload(api, model, onnx_models.offset_add_model(folder / "v2.onnx", 100)).status_code == 201
-        assert api.put(f"/api/v1/models/{model}/aliases/stable", json={"version": 1}).status_code == 200
-    return model
+        return publish_adder(api, tmp_path_factory.mktemp("jobs"))
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,10 @@
-"""Task predict over real HTTP: each task's answers against a numpy reference, batching, and every bad input."""
+"""Task predict in process: each task's answers against a numpy reference, batching, and every bad input."""
 
 from __future__ import annotations
 
 import base64
 import io
+from contextlib import closing
 
 import httpx
 import numpy as np
@@ -25,9 +26,6 @@ from tests.helpers.tasks import (
     softmax,
 )
 from tests.helpers.uploads import upload
-
-pytestmark = pytest.mark.server
-
 
 # ---- the reference: the same processing, written plainly ---------------------------------------------
 
@@ -87,7 +85,7 @@ def ref_text(text: str, max_length: int) -> np.ndarray:
 # ---- fixtures -------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def models(server, admin_key, tmp_path_factory):
+def models(app, admin_key, tmp_path_factory):
     d = tmp_path_factory.mktemp("tasks")
     tok = tm.tokenizer_json(d / "tokenizer.json")
     bundles = {
@@ -100,7 +98,7 @@ def models(server, admin_key, tmp_path_factory):
             "tokenizer.json": tok, "labels.txt": b"negative\npositive\n"}),
         "temb": tm.bundle(d / "emb.tar.gz", EMB_TOML, tm.embedder(d / "e.onnx"), **{"tokenizer.json": tok}),
     }
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60) as c:
+    with closing(app.client(admin_key)) as c:
         for name, path in bundles.items():
             r = upload(c, name, path, filename="bundle.tar.gz")
             assert r.status_code == 201, r.text
@@ -237,15 +235,15 @@ def test_bad_texts(api, models):
     assert body["details"] == {"item": 0, "tokens": 9, "max_length": 8}
 
 
-def test_models_keys_and_versions(api, server, models, tmp_path):
+def test_models_keys_and_versions(api, app, models, tmp_path):
     onnx_models.add_model(tmp_path / "add.onnx")
     assert upload(api, "traw", tmp_path / "add.onnx").status_code == 201
     error(api.post("/v1/models/traw/predict", json={"texts": ["a"]}), 409, "not_a_task_model")
     error(api.post("/v1/models/nope/predict", json={"texts": ["a"]}), 404, "model_not_found")
     error(api.post("/v1/models/temb/versions/7/predict", json={"texts": ["a"]}), 404, "version_not_found")
-    assert httpx.post(f"{server.url}/v1/models/temb/predict", json={"texts": ["a"]}).status_code == 401
-    other = server.create_key("only tcls", "inference", models=("tcls",))
-    r = httpx.post(f"{server.url}/v1/models/temb/predict", json={"texts": ["a"]},
+    assert app.client().post("/v1/models/temb/predict", json={"texts": ["a"]}).status_code == 401
+    other = app.create_key("only tcls", "inference", models=("tcls",))
+    r = app.client().post("/v1/models/temb/predict", json={"texts": ["a"]},
                    headers={"Authorization": f"Bearer {other}"})
     error(r, 403, "model_not_allowed")
     assert api.put("/api/v1/models/temb/aliases/production", json={"version": 1}).status_code in (200, 201)

@@ -1,8 +1,9 @@
-"""Shadow traffic over real HTTP: callers get the served version's answers; the shadow's are compared aside."""
+"""Shadow traffic in process: callers get the served version's answers; the shadow's are compared aside."""
 
 from __future__ import annotations
 
 import time
+from contextlib import closing
 
 import httpx
 import pytest
@@ -11,17 +12,15 @@ from onnx import TensorProto
 from tests.helpers import onnx_models
 from tests.helpers.uploads import upload
 
-pytestmark = pytest.mark.server
-
 MODEL = "shadowed"
 BODY = {"inputs": [{"name": "a", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]},
                    {"name": "b", "datatype": "FP32", "shape": [1, 4], "data": [1, 1, 1, 1]}]}
 
 
 @pytest.fixture(scope="module")
-def shadowed(server, admin_key, tmp_path_factory) -> str:
+def shadowed(app, admin_key, tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("shadow")
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as api:
+    with closing(app.client(admin_key)) as api:
         for path in (onnx_models.offset_add_model(folder / "v1.onnx", 0),  # v1: a + b
                      onnx_models.offset_add_model(folder / "v2.onnx", 100),  # v2: 100 more, same top label
                      onnx_models.identity_model(folder / "v3.onnx", TensorProto.FLOAT),  # v3: other inputs

@@ -1,4 +1,4 @@
-"""Result and dataset formats of batch jobs over real HTTP: .npy structured results, Parquet in and out.
+"""Result and dataset formats of batch jobs in process: .npy structured results, Parquet in and out.
 
 Every answer is checked against the same model run directly with onnxruntime in the test.
 """
@@ -6,8 +6,8 @@ Every answer is checked against the same model run directly with onnxruntime in 
 from __future__ import annotations
 
 import io
+from contextlib import closing
 
-import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -16,14 +16,13 @@ from tests.helpers import onnx_models
 from tests.helpers.jobs import push, run_job
 from tests.helpers.uploads import upload
 
-pytestmark = pytest.mark.server
 MODEL = "jobtwohead"
 
 
 @pytest.fixture(scope="module")
-def two_head(server, admin_key, tmp_path_factory) -> tuple[str, ort.InferenceSession]:
+def two_head(app, admin_key, tmp_path_factory) -> tuple[str, ort.InferenceSession]:
     path = onnx_models.two_head_model(tmp_path_factory.mktemp("formats") / "two.onnx")
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as api:
+    with closing(app.client(admin_key)) as api:
         assert upload(api, MODEL, path).status_code == 201
     return MODEL, ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 

@@ -1,20 +1,17 @@
-"""Upload over real HTTP: a model becomes a ready version, and every bad upload is refused cleanly."""
+"""Upload in process: a model becomes a ready version, and every bad upload is refused cleanly."""
 
 from __future__ import annotations
 
 import tarfile
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.helpers import onnx_models
 from tests.helpers.uploads import leftovers, tar_bundle, upload, zip_bundle
 
-pytestmark = pytest.mark.server
 
-
-def test_upload_onnx_creates_model_and_ready_version(api, server, tmp_path):
+def test_upload_onnx_creates_model_and_ready_version(api, app, tmp_path):
     onnx_models.add_model(tmp_path / "add.onnx")
     r = upload(api, "adder", tmp_path / "add.onnx", "add.onnx")
     assert r.status_code == 201, r.text
@@ -25,16 +22,16 @@ def test_upload_onnx_creates_model_and_ready_version(api, server, tmp_path):
     assert v["signature"]["inputs"][0] == {"name": "a", "datatype": "FP32", "shape": [-1, 4],
                                            "dim_names": ["batch", None]}
     assert v["loaded"] and v["source_name"] == "add.onnx" and len(v["sha256"]) == 64
-    assert (server.data_dir / "models" / "adder" / "v1" / "model.onnx").is_file()
+    assert (app.data_dir / "models" / "adder" / "v1" / "model.onnx").is_file()
     r2 = upload(api, "adder", tmp_path / "add.onnx")
     assert r2.status_code == 201 and r2.json()["version"] == 2
     listed = api.get("/api/v1/models").json()
     adder = next(m for m in listed if m["name"] == "adder")
     assert {"version": 2, "state": "ready", "warnings": 0} in adder["versions"]  # warnings: how many it has
-    assert leftovers(server.data_dir) == []
+    assert leftovers(app.data_dir) == []
 
 
-def test_bundle_with_manifest_and_external_data(api, server, tmp_path):
+def test_bundle_with_manifest_and_external_data(api, app, tmp_path):
     d = tmp_path / "ext"
     d.mkdir()
     onnx_models.external_data_model(d)
@@ -45,7 +42,7 @@ def test_bundle_with_manifest_and_external_data(api, server, tmp_path):
         assert r.status_code == 201, r.text
         v = r.json()
         assert v["manifest"]["labels"] == ["x", "y"]
-        vdir = server.data_dir / "models" / f"ext-{kind.replace('.', '')}" / "v1"
+        vdir = app.data_dir / "models" / f"ext-{kind.replace('.', '')}" / "v1"
         assert (vdir / "weights.bin").is_file() and (vdir / "model.onnx").is_file()
 
 
@@ -97,7 +94,7 @@ def _bad_uploads(tmp_path: Path) -> list[tuple[str, bytes, str]]:
     ]
 
 
-def test_bad_uploads_are_refused_and_leave_nothing(api, server, tmp_path):
+def test_bad_uploads_are_refused_and_leave_nothing(api, app, tmp_path):
     for name, body, code in _bad_uploads(tmp_path):
         r = upload(api, f"bad-{name}", body)
         assert r.status_code == 422, (name, r.text)
@@ -106,15 +103,15 @@ def test_bad_uploads_are_refused_and_leave_nothing(api, server, tmp_path):
         assert err["error"] and err["details"]["version"]["state"] == "failed"
         v = api.get(f"/api/v1/models/bad-{name}/versions/1").json()
         assert v["state"] == "failed" and v["errors"][0]["code"] == code
-        assert not (server.data_dir / "models" / f"bad-{name}").exists(), name
-        assert leftovers(server.data_dir) == [], name
+        assert not (app.data_dir / "models" / f"bad-{name}").exists(), name
+        assert leftovers(app.data_dir) == [], name
         assert not list(Path("/tmp").glob("abs.txt"))
-    assert not (server.data_dir.parent / "escape.txt").exists()
+    assert not (app.data_dir.parent / "escape.txt").exists()
 
 
 @pytest.mark.parametrize("builder,code", [("hang_model", "validation_timeout"),
                                           ("memory_bomb_model", "validation_memory")])
-def test_model_that_hangs_or_eats_memory_is_killed_and_server_keeps_serving(api, server, tmp_path, builder,
+def test_model_that_hangs_or_eats_memory_is_killed_and_server_keeps_serving(api, app, tmp_path, builder,
                                                                             code):
     onnx_models.add_model(tmp_path / "ok.onnx")
     assert upload(api, "survivor", tmp_path / "ok.onnx").status_code == 201
@@ -126,7 +123,7 @@ def test_model_that_hangs_or_eats_memory_is_killed_and_server_keeps_serving(api,
         {"name": "a", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]},
         {"name": "b", "datatype": "FP32", "shape": [1, 4], "data": [1, 1, 1, 1]}]})
     assert infer.status_code == 200 and infer.json()["outputs"][0]["data"] == [2, 3, 4, 5]
-    assert leftovers(server.data_dir) == []
+    assert leftovers(app.data_dir) == []
 
 
 @pytest.mark.parametrize("name", ["../etc", "a/b", ".hidden", "x" * 200, "stats"])
@@ -139,18 +136,18 @@ def test_bad_model_names_are_400(api, name, tmp_path):
         assert r.json()["code"] == "bad_model_name" and "statistics route" in r.json()["error"]
 
 
-def test_empty_upload_is_400(api, server):
+def test_empty_upload_is_400(api, app):
     r = upload(api, "empty", b"")
     assert r.status_code == 400 and r.json()["code"] == "empty_upload"
     assert api.get("/api/v1/models/empty").status_code == 404
 
 
-def test_upload_needs_an_admin_key(server, admin_key, tmp_path):
+def test_upload_needs_an_admin_key(app, admin_key, tmp_path):
     onnx_models.add_model(tmp_path / "ok.onnx")
     body = (tmp_path / "ok.onnx").read_bytes()
-    anon = httpx.post(f"{server.url}/api/v1/models/anon/versions", content=body)
+    anon = app.client().post("/api/v1/models/anon/versions", content=body)
     assert anon.status_code == 401 and anon.json()["code"] == "missing_key"
-    inference = server.create_key("inf-only", "inference")
-    r = httpx.post(f"{server.url}/api/v1/models/anon/versions", content=body,
+    inference = app.create_key("inf-only", "inference")
+    r = app.client().post("/api/v1/models/anon/versions", content=body,
                    headers={"Authorization": f"Bearer {inference}"})
     assert r.status_code == 403 and r.json()["code"] == "role_forbidden"

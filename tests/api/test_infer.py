@@ -1,8 +1,9 @@
-"""V2 inference over real HTTP: answers, version choice, keys, and every bad request."""
+"""V2 inference in process: answers, version choice, keys, and every bad request."""
 
 from __future__ import annotations
 
-import httpx
+from contextlib import closing
+
 import numpy as np
 import pytest
 from onnx import TensorProto
@@ -10,25 +11,23 @@ from onnx import TensorProto
 from tests.helpers import onnx_models
 from tests.helpers.uploads import upload
 
-pytestmark = pytest.mark.server
-
 A = {"name": "a", "datatype": "FP32", "shape": [2, 4], "data": [[1, 2, 3, 4], [5, 6, 7, 8]]}
 B = {"name": "b", "datatype": "FP32", "shape": [2, 4], "data": [1, 1, 1, 1, 1, 1, 1, 1]}
 
 
 @pytest.fixture(scope="module")
-def adder(server, admin_key, tmp_path_factory):
+def adder(app, admin_key, tmp_path_factory):
     path = tmp_path_factory.mktemp("m") / "add.onnx"
     onnx_models.add_model(path)
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60) as c:
+    with closing(app.client(admin_key)) as c:
         assert upload(c, "sum2", path).status_code == 201
     return "sum2"
 
 
-def test_health_and_server_metadata(server):
-    assert httpx.get(f"{server.url}/v2/health/live").json() == {"live": True}
-    assert httpx.get(f"{server.url}/v2/health/ready").status_code == 200
-    meta = httpx.get(f"{server.url}/v2").json()
+def test_health_and_server_metadata(app):
+    assert app.client().get("/v2/health/live").json() == {"live": True}
+    assert app.client().get("/v2/health/ready").status_code == 200
+    meta = app.client().get("/v2").json()
     assert meta["name"] == "flashml" and "binary_tensor_data" in meta["extensions"]
 
 
@@ -83,32 +82,32 @@ def test_every_datatype_round_trips_as_json(api, tmp_path, elem):
     assert out["datatype"] == dt.v2 and out["shape"] == [1, 3] and out["data"] == data
 
 
-def _post(server, key, path, **kw):
-    return httpx.post(f"{server.url}{path}", headers={"Authorization": f"Bearer {key}"} if key else {}, **kw)
+def _post(app, key, path, **kw):
+    return app.client().post(f"{path}", headers={"Authorization": f"Bearer {key}"} if key else {}, **kw)
 
 
-def test_keys_401_and_403(server, admin_key, adder):
+def test_keys_401_and_403(app, admin_key, adder):
     body = {"inputs": [A, B]}
-    r = _post(server, None, f"/v2/models/{adder}/infer", json=body)
+    r = _post(app, None, f"/v2/models/{adder}/infer", json=body)
     assert r.status_code == 401 and r.json()["error"]
-    r = _post(server, "fml_0123456789ab_" + "x" * 43, f"/v2/models/{adder}/infer", json=body)
+    r = _post(app, "fml_0123456789ab_" + "x" * 43, f"/v2/models/{adder}/infer", json=body)
     assert r.status_code == 401 and r.json()["code"] == "invalid_key"
-    other = server.create_key("only-other", "inference", ("some-other-model",))
-    r = _post(server, other, f"/v2/models/{adder}/infer", json=body)
+    other = app.create_key("only-other", "inference", ("some-other-model",))
+    r = _post(app, other, f"/v2/models/{adder}/infer", json=body)
     assert r.status_code == 403 and r.json()["code"] == "model_not_allowed"
-    mine = server.create_key("only-adder", "inference", (adder,))
-    assert _post(server, mine, f"/v2/models/{adder}/infer", json=body).status_code == 200
-    assert httpx.get(f"{server.url}/api/v1/keys", headers={"Authorization": f"Bearer {mine}"}).status_code == 403
+    mine = app.create_key("only-adder", "inference", (adder,))
+    assert _post(app, mine, f"/v2/models/{adder}/infer", json=body).status_code == 200
+    assert app.client().get("/api/v1/keys", headers={"Authorization": f"Bearer {mine}"}).status_code == 403
 
 
-def test_revoked_key_stops_at_once(server, api, adder):
+def test_revoked_key_stops_at_once(app, api, adder):
     created = api.post("/api/v1/keys", json={"name": "short-lived", "role": "inference"})
     assert created.status_code == 201
     token, ident = created.json()["token"], created.json()["id"]
-    assert _post(server, token, f"/v2/models/{adder}/infer", json={"inputs": [A, B]}).status_code == 200
+    assert _post(app, token, f"/v2/models/{adder}/infer", json={"inputs": [A, B]}).status_code == 200
     revoked = api.delete(f"/api/v1/keys/{ident}")
     assert revoked.status_code == 200 and revoked.json()["revoked_at"]
-    r = _post(server, token, f"/v2/models/{adder}/infer", json={"inputs": [A, B]})
+    r = _post(app, token, f"/v2/models/{adder}/infer", json={"inputs": [A, B]})
     assert r.status_code == 401 and r.json()["code"] == "revoked_key"
     listed = {k["id"]: k for k in api.get("/api/v1/keys").json()}
     assert listed[ident]["last_used_at"] is not None or listed[ident]["revoked_at"]

@@ -1,4 +1,4 @@
-"""Batch jobs over real HTTP: datasets in every format, mapping checks, results, bad rows, control, schedules."""
+"""Batch jobs in process: datasets in every format, mapping checks, results, bad rows, control, schedules."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ import json
 import time
 
 import numpy as np
-import pytest
 
 from tests.helpers.jobs import csv_dataset, push, run_job, wait
-
-pytestmark = pytest.mark.server
 
 
 def test_csv_dataset_scored_by_alias_every_row_once_with_row_ids(api, adder):

@@ -1,14 +1,13 @@
-"""GET /api/v1/metrics over real HTTP: it counts exactly the inference calls made, and only viewers+ read it."""
+"""GET /api/v1/metrics in process: it counts exactly the inference calls made, and only viewers+ read it."""
 
 from __future__ import annotations
 
-import httpx
+from contextlib import closing
+
 import pytest
 
 from tests.helpers import onnx_models
 from tests.helpers.uploads import upload
-
-pytestmark = pytest.mark.server
 
 MODEL = "metered"
 GOOD = {"inputs": [{"name": "a", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]},
@@ -18,31 +17,31 @@ BAD = {"inputs": [{"name": "a", "datatype": "FP32", "shape": [1, 3], "data": [1,
 
 
 @pytest.fixture(scope="module")
-def metered(server, admin_key, tmp_path_factory):
+def metered(app, admin_key, tmp_path_factory):
     path = onnx_models.add_model(tmp_path_factory.mktemp("metrics") / "add.onnx")
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60) as c:
+    with closing(app.client(admin_key)) as c:
         assert upload(c, MODEL, path).status_code == 201
     return MODEL
 
 
-def _call(server, token: str, body: dict, path: str = f"/v2/models/{MODEL}/infer") -> int:
-    return httpx.post(server.url + path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60
+def _call(app, token: str, body: dict, path: str = f"/v2/models/{MODEL}/infer") -> int:
+    return app.client().post(path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60
                       ).status_code
 
 
-def test_metrics_count_exactly_the_calls_made(server, api, metered):
+def test_metrics_count_exactly_the_calls_made(app, api, metered):
     before = api.get("/api/v1/metrics", params={"model": MODEL})
     assert before.status_code == 200, before.text
     assert before.json()["summary"]["requests"] == 0
     assert before.json()["summary"]["p50_ms"] is None
 
-    key = server.create_key("metrics-infer", "inference", models=(MODEL,))
+    key = app.create_key("metrics-infer", "inference", models=(MODEL,))
     limited = api.post("/api/v1/keys", json={"name": "metrics-limited", "role": "inference", "rate_limit_per_s": 0.01,
                                              "burst": 1}).json()["token"]
-    statuses = [_call(server, key, GOOD) for _ in range(3)]
-    statuses += [_call(server, key, BAD) for _ in range(2)]
-    statuses.append(_call(server, key, GOOD, f"/v2/models/{MODEL}/versions/9/infer"))
-    statuses += [_call(server, limited, GOOD), _call(server, limited, GOOD)]
+    statuses = [_call(app, key, GOOD) for _ in range(3)]
+    statuses += [_call(app, key, BAD) for _ in range(2)]
+    statuses.append(_call(app, key, GOOD, f"/v2/models/{MODEL}/versions/9/infer"))
+    statuses += [_call(app, limited, GOOD), _call(app, limited, GOOD)]
     assert statuses == [200, 200, 200, 400, 400, 404, 200, 429]
 
     report = api.get("/api/v1/metrics", params={"model": MODEL}).json()
@@ -75,27 +74,27 @@ def test_metrics_count_exactly_the_calls_made(server, api, metered):
     assert process["device"] == "cpu" and process["cpu_count"] >= 1 and process["rss_bytes"] > 50 * 2**20
     assert process["gpu_memory_bytes"] is None and process["gpu_memory_note"] is None
 
-    # All models together hold at least these requests (other tests share this server).
+    # All models together hold at least these requests (other tests share this app).
     everything = api.get("/api/v1/metrics").json()
     assert everything["model"] is None and everything["summary"]["requests"] >= 8
     assert MODEL in [m["model"] for m in everything["models"]]
     assert (MODEL, 1) in [(r["model"], r["version"]) for r in everything["running"]]
 
 
-def test_metrics_roles_and_unknown_model(server, api, metered):
-    viewer = server.create_key("metrics-viewer", "viewer")
-    inference = server.create_key("metrics-inference", "inference")
-    r = httpx.get(f"{server.url}/api/v1/metrics", headers={"Authorization": f"Bearer {viewer}"}, timeout=60)
+def test_metrics_roles_and_unknown_model(app, api, metered):
+    viewer = app.create_key("metrics-viewer", "viewer")
+    inference = app.create_key("metrics-inference", "inference")
+    r = app.client().get("/api/v1/metrics", headers={"Authorization": f"Bearer {viewer}"}, timeout=60)
     assert r.status_code == 200 and "summary" in r.json()
-    r = httpx.get(f"{server.url}/api/v1/metrics", headers={"Authorization": f"Bearer {inference}"}, timeout=60)
+    r = app.client().get("/api/v1/metrics", headers={"Authorization": f"Bearer {inference}"}, timeout=60)
     assert r.status_code == 403 and r.json()["code"] == "role_forbidden"
-    assert httpx.get(f"{server.url}/api/v1/metrics", timeout=60).status_code == 401
+    assert app.client().get("/api/v1/metrics", timeout=60).status_code == 401
     r = api.get("/api/v1/metrics", params={"model": "no-such-model-here"})
     assert r.status_code == 404 and r.json()["code"] == "model_not_found"
 
 
-def test_metrics_in_the_openapi_document(server):
-    doc = httpx.get(f"{server.url}/schema/openapi.json", timeout=60).json()
+def test_metrics_in_the_openapi_document(app):
+    doc = app.client().get("/schema/openapi.json", timeout=60).json()
     op = doc["paths"]["/api/v1/metrics"]["get"]
     assert [p["name"] for p in op["parameters"]] == ["model"]
     assert op["responses"]["200"]["content"]["application/json"]["schema"] == {
