@@ -1,7 +1,7 @@
 """Write the reference pages that come from the code: docs/settings.md and docs/cli.md.
 
 Run ``python -m docs.generate`` from the repository root after changing a setting or a command;
-``python -m docs.generate --check`` only says which pages differ. tests/test_docs.py fails while a page
+``python -m docs.generate --check`` only says which pages differ. tests/project/test_docs.py fails while a page
 differs from what this writes, so the reference can never drift from the code.
 """
 

@@ -1,4 +1,4 @@
-// Run in the page by tests/browser.py: what makes it hard to use at phone width, without a mouse or with
+// Run in the page by tests/helpers/browser.py: what makes it hard to use at phone width, without a mouse or with
 // poor eyesight. Returns {overflow, unlabelled, unnamedButtons, lowContrast}.
 () => {
   const visible = el => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);

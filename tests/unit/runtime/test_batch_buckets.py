@@ -97,7 +97,7 @@ def test_only_a_model_with_convolutions_wants_fixed_shapes(tmp_path):
 
 def test_on_a_gpu_auto_tune_gives_a_convolutional_model_fixed_shapes(tmp_path):
     """The CI machine has no GPU: the version runs on the CPU and is marked as CUDA's (what the pool records
-    where CUDA runs it); the choice is what is tested here, tests/test_gpu.py serves it on a real GPU."""
+    where CUDA runs it); the choice is what is tested here, tests/unit/runtime/test_gpu.py serves it on a real GPU."""
     conv = onnx_models.conv_model(tmp_path / "conv.onnx", size=32, channels=16)
     add = onnx_models.add_model(tmp_path / "add.onnx")
     conv_sig = Signature([TensorSpec("x", "FP32", [-1, 3, 32, 32])], [TensorSpec("y", "FP32", [-1, 16])])

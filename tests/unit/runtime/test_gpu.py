@@ -4,7 +4,7 @@ FP16 switch, the fall-back to the CPU, and GPU memory counted at the peak batch 
 Run them with ``pytest -m gpu`` on a machine with an NVIDIA GPU, its driver, and the CUDA 13 and cuDNN 9
 libraries (``pip install 'onnxruntime-gpu[cuda,cudnn]'``, or an installed PyTorch built for CUDA 13). Where
 CUDA does not work (the CI machine) they are skipped; the same logic is covered there by
-tests/test_gpu_memory.py with a stand-in for NVML's reading.
+tests/unit/telemetry/test_gpu_memory.py with a stand-in for NVML's reading.
 """
 
 from __future__ import annotations
