@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, delete, get, post, put
 
-from flashml.api.openapi_bodies import AliasPutOperation, read_json_object
 from flashml.inference.shadow import ShadowService
 from flashml.registry.aliases import AliasService
 from flashml.registry.records import AliasRecord
+from flashml.registry.requests import AliasUpdate
+from flashml.web.bodies import json_body
 from flashml.web.deps import Authenticated, Injected, provide
 
 
@@ -24,11 +25,10 @@ class AliasesController(Controller):
         return await aliases.list_aliases(model)
 
     @put("/{alias:str}", summary="Point an alias at a ready version, or split it between versions",
-         operation_class=AliasPutOperation)
-    async def set_alias(self, model: str, alias: str, request: Request, maintainer: Authenticated,
+         dependencies=json_body(AliasUpdate))
+    async def set_alias(self, model: str, alias: str, payload: Injected[AliasUpdate], maintainer: Authenticated,
                         aliases: Injected[AliasService]) -> AliasRecord:
-        body = await read_json_object(request)
-        return await aliases.set_alias(model, alias, body, actor=maintainer.actor)
+        return await aliases.set_alias(model, alias, payload, actor=maintainer.actor)
 
     @delete("/{alias:str}", summary="Delete an alias", status_code=204)
     async def delete_alias(self, model: str, alias: str, maintainer: Authenticated,

@@ -10,7 +10,6 @@ from litestar.background_tasks import BackgroundTask
 from litestar.response import File
 
 from flashml.api.models import source_name
-from flashml.api.openapi_bodies import read_json_object
 from flashml.jobs.datasets import DatasetService
 from flashml.jobs.housekeeping import Housekeeping
 from flashml.jobs.records import (
@@ -21,9 +20,11 @@ from flashml.jobs.records import (
     LogEntry,
     ScheduleRecord,
 )
+from flashml.jobs.requests import JobRequest
 from flashml.jobs.results import MEDIA_TYPES
 from flashml.jobs.service import JobService
 from flashml.storage.threads import in_store_thread
+from flashml.web.bodies import json_body
 from flashml.web.deps import Authenticated, Injected, provide
 from flashml.web.params import RowId
 
@@ -71,11 +72,11 @@ class JobsController(Controller):
     tags = ["Batch jobs"]
     dependencies = provide("jobs")
 
-    @post("/", summary="Score a dataset now, or on a schedule (cron or interval_s, timezone)", status_code=201)
-    async def create_job(self, request: Request, maintainer: Authenticated,
+    @post("/", summary="Score a dataset now, or on a schedule (cron or interval_s, timezone)", status_code=201,
+          dependencies=json_body(JobRequest))
+    async def create_job(self, payload: Injected[JobRequest], maintainer: Authenticated,
                          jobs: Injected[JobService]) -> Response[JobCreated]:
-        """Body: model, version?, dataset, output_format?, chunk_rows?, on_bad_row?, mapping?, schedule?"""
-        kind, record = await jobs.create(await read_json_object(request), actor=maintainer.actor)
+        kind, record = await jobs.create(payload, actor=maintainer.actor)
         if isinstance(record, JobRecord):
             return Response(JobCreated(job=record), status_code=201, headers={"Location": f"/api/v1/jobs/{record.id}"})
         return Response(JobCreated(schedule=record), status_code=201,

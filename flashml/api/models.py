@@ -7,10 +7,12 @@ from urllib.parse import unquote
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 
-from flashml.api.openapi_bodies import ConfigPatchOperation, UploadOperation, read_json_object
+from flashml.api.openapi_bodies import UploadOperation
 from flashml.registry.records import ConfigView, ModelRecord, ModelSummary, ResponseCacheView, VersionRecord
+from flashml.registry.requests import ConfigChange, ModelChange, PinChange
 from flashml.registry.response_cache import ResponseCacheService
 from flashml.registry.service import RegistryService
+from flashml.web.bodies import json_body
 from flashml.web.deps import Authenticated, Injected, provide
 from flashml.web.params import RowId
 
@@ -51,11 +53,11 @@ class ModelsController(Controller):
     async def get_model(self, model: str, viewer: Authenticated, registry: Injected[RegistryService]) -> ModelRecord:
         return await registry.get_model(model)
 
-    @patch("/{model:str}", summary="Change a model's settings: its response cache")
-    async def patch_model(self, model: str, request: Request, maintainer: Authenticated,
+    @patch("/{model:str}", summary="Change a model's settings: its response cache",
+           dependencies=json_body(ModelChange))
+    async def patch_model(self, model: str, payload: Injected[ModelChange], maintainer: Authenticated,
                           response_caches: Injected[ResponseCacheService]) -> ResponseCacheView:
-        body = await read_json_object(request)
-        return await response_caches.configure(model, body, actor=maintainer.actor)
+        return await response_caches.configure(model, payload, actor=maintainer.actor)
 
     @delete("/{model:str}", summary="Delete a model and all its versions", status_code=204)
     async def delete_model(self, model: str, maintainer: Authenticated, registry: Injected[RegistryService],
@@ -83,11 +85,11 @@ class ModelsController(Controller):
                           registry: Injected[RegistryService]) -> VersionRecord:
         return await registry.get_version(model, version)
 
-    @patch("/{model:str}/versions/{version:int}", summary="Pin a version (never unloaded for memory) or unpin it")
-    async def patch_version(self, model: str, version: RowId, request: Request, maintainer: Authenticated,
+    @patch("/{model:str}/versions/{version:int}", summary="Pin a version (never unloaded for memory) or unpin it",
+           dependencies=json_body(PinChange))
+    async def patch_version(self, model: str, version: RowId, payload: Injected[PinChange], maintainer: Authenticated,
                             registry: Injected[RegistryService]) -> VersionRecord:
-        body = await read_json_object(request)
-        return await registry.set_pinned(model, version, body, actor=maintainer.actor)
+        return await registry.set_pinned(model, version, payload, actor=maintainer.actor)
 
     @delete("/{model:str}/versions/{version:int}", summary="Delete a version", status_code=204)
     async def delete_version(self, model: str, version: RowId, maintainer: Authenticated,
@@ -113,8 +115,7 @@ class ModelsController(Controller):
         return await registry.get_config(model, version)
 
     @patch("/{model:str}/versions/{version:int}/config", summary="Change a version's serving config live",
-           operation_class=ConfigPatchOperation)
-    async def patch_config(self, model: str, version: RowId, request: Request, maintainer: Authenticated,
+           dependencies=json_body(ConfigChange))
+    async def patch_config(self, model: str, version: RowId, payload: Injected[ConfigChange], maintainer: Authenticated,
                            registry: Injected[RegistryService]) -> ConfigView:
-        changes = await read_json_object(request)
-        return await registry.patch_config(model, version, changes, actor=maintainer.actor)
+        return await registry.patch_config(model, version, payload, actor=maintainer.actor)

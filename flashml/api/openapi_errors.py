@@ -23,6 +23,8 @@ from litestar import Request
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
 
+from flashml.api.openapi_bodies import document_bodies
+from flashml.web.bodies import BODY_DEPENDENCY
 from flashml.web.deps import SERVICE_NAMES
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -67,7 +69,7 @@ EXTRA: list[tuple[set[str], str, tuple[int, ...]]] = [
     ({"POST", "PUT", "DELETE"}, r"^/api/v1/models/\{model\}/aliases", (409,)),
     ({"POST", "PUT"}, r"^/api/v1/uploads", (*_STORE, 422)),
     ({"POST"}, r"^/api/v1/datasets$", (*_STORE, 415, 422)),
-    ({"POST"}, r"^/api/v1/jobs", (409, 422, 503)),
+    ({"POST"}, r"^/api/v1/jobs", (404, 409, 422, 503)),  # a job names a dataset and a model
     ({"GET"}, r"^/api/v1/jobs/\{job_id\}/result$", (409, 503)),
     ({"GET"}, r"^/api/v1/metrics$", (404,)),  # ?model= names a model
 ]
@@ -86,8 +88,8 @@ def _route_statuses(route: HTTPRoute, method: str, has_body: bool) -> set[int]:
             statuses |= {401, 403}
         if route.path_parameters:
             statuses |= {400, 404}
-        if set(params) - {"request", "data", "state", "services", "sessions", *SERVICE_NAMES, *_AUTH_DEPENDENCIES,
-                          *route.path_parameters}:
+        if set(params) - {"request", "data", BODY_DEPENDENCY, "state", "services", "sessions", *SERVICE_NAMES,
+                          *_AUTH_DEPENDENCIES, *route.path_parameters}:
             statuses.add(400)  # query parameters
         reads_body = method in ("POST", "PUT", "PATCH") and {"data", "request"} & set(params)
         if has_body or reads_body:  # many handlers read the raw body themselves, undeclared
@@ -137,7 +139,8 @@ def document_errors(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]
 
 
 class ErrorDocumentPlugin(JsonRenderPlugin):
-    """Serves /schema/openapi.json with the error answers documented (computed once)."""
+    """Serves /schema/openapi.json with the error answers and the typed request bodies documented (computed
+    once)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -145,5 +148,7 @@ class ErrorDocumentPlugin(JsonRenderPlugin):
 
     def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
         if self._document is None:
-            self._document = document_errors(openapi_schema, request.app.routes)
+            with_bodies = deepcopy(openapi_schema)
+            document_bodies(with_bodies, request.app.routes)
+            self._document = document_errors(with_bodies, request.app.routes)
         return self.render_json(request, self._document)

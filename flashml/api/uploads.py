@@ -7,11 +7,11 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post, put
 
 from flashml.api.models import version_response
-from flashml.api.openapi_bodies import UploadStartOperation, read_json_object
 from flashml.auth.principal import Principal
-from flashml.errors import BadRequestError
 from flashml.registry.direct_uploads import DirectUploadService
 from flashml.registry.records import UploadRecord, UploadTicket
+from flashml.registry.requests import UploadStart
+from flashml.web.bodies import json_body
 from flashml.web.deps import Authenticated, Injected, provide
 
 
@@ -25,17 +25,11 @@ class UploadsController(Controller):
     dependencies = provide("uploads")
 
     @post("/", summary="Start a direct upload: an id and a URL to PUT the file to", status_code=201,
-          operation_class=UploadStartOperation)
-    async def create_upload(self, request: Request, maintainer: Authenticated,
+          dependencies=json_body(UploadStart))
+    async def create_upload(self, payload: Injected[UploadStart], maintainer: Authenticated,
                             uploads: Injected[DirectUploadService]) -> UploadTicket:
-        """Body: ``{"model", "filename", "size", "sha256"?}``. The URL is presigned (S3) or FlashML's own."""
-        body = await read_json_object(request)
-        unknown = set(body) - {"model", "filename", "size", "sha256"}
-        if unknown:
-            raise BadRequestError(f"Unknown field(s): {', '.join(sorted(unknown))}.", code="malformed_request")
-        return await uploads.create(str(body.get("model") or ""), str(body.get("filename") or ""),
-                                             body.get("size"), body.get("sha256"), actor=maintainer.actor,
-                                             user=_user(maintainer))
+        """The URL is presigned (S3) or FlashML's own."""
+        return await uploads.create(payload, actor=maintainer.actor, user=_user(maintainer))
 
     @put("/{upload_id:str}/data", summary="The file's bytes, for uploads kept on local disk (token in the URL)",
          request_max_body_size=None, status_code=200)

@@ -23,7 +23,9 @@ from flashml.console.pages import NO_STORE, ConsoleController, console_dependenc
 from flashml.errors import FlashMLError
 from flashml.jobs.datasets import DatasetService
 from flashml.jobs.housekeeping import Housekeeping
+from flashml.jobs.requests import JobRequest
 from flashml.jobs.service import JobService
+from flashml.records import parse_body
 from flashml.registry.service import RegistryService
 from flashml.web.deps import Injected
 from flashml.web.params import RowId
@@ -113,7 +115,7 @@ class JobsPageController(ConsoleController):
         raw = await request.form()
         form = {k: str(raw.get(k) or "").strip() for k in FORM_FIELDS}
         try:
-            kind, record = await jobs.create(job_body(form), actor=f"{user.name}/console")
+            kind, record = await jobs.create(parse_body(job_body(form), JobRequest), actor=f"{user.name}/console")
         except ValueError as exc:
             return await page.render(user, error=f"Not started: {exc}", form=form, status_code=400)
         except FlashMLError as exc:

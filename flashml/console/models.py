@@ -22,7 +22,10 @@ from flashml.console.guards import SignedIn, needs_role
 from flashml.console.model_page import ModelPage, provide_model_page
 from flashml.console.pages import NO_STORE, ConsoleController, console_dependencies, render
 from flashml.errors import FlashMLError
+from flashml.records import parse_body
 from flashml.registry.aliases import SERVED, AliasService, parse_guard_text, parse_shadow_text, parse_target_text
+from flashml.registry.records import ResponseCacheView
+from flashml.registry.requests import AliasUpdate, ConfigChange, ModelChange, PinChange
 from flashml.registry.response_cache import ResponseCacheService
 from flashml.registry.service import RegistryService
 from flashml.runtime.batching.config import INT_FIELDS, parse_batch_sizes
@@ -47,6 +50,12 @@ MANAGE = [needs_role("maintainer")]  # every change on these pages
 def filter_models(models: list[dict[str, Any]], q: str) -> list[dict[str, Any]]:
     needle = q.strip().lower()
     return [m for m in models if needle in m["name"].lower()] if needle else models
+
+
+async def _configure(caches: ResponseCacheService, model: str, change: dict[str, Any], *,
+                     actor: str) -> ResponseCacheView:
+    """The cache form's change, checked by the same rules as the API's PATCH (a bad value: the page's error)."""
+    return await caches.configure(model, parse_body({"response_cache": change}, ModelChange), actor=actor)
 
 
 def parse_config_form(form: Any) -> tuple[dict[str, Any], dict[str, str]]:
@@ -107,7 +116,7 @@ class ModelsPageController(ConsoleController):
         values = {f: str(form.get(f) or "") for f in CONFIG_FIELDS}
         try:
             changes, values = parse_config_form(form)
-            await registry.patch_config(name, version, changes, actor=f"{user.name}/console")
+            await registry.patch_config(name, version, parse_body(changes, ConfigChange), actor=f"{user.name}/console")
         except ValueError as exc:
             return await page.render(request, user, name, error=f"Not saved: {exc}", form_values=values,
                                      status_code=400)
@@ -147,7 +156,7 @@ class ModelsPageController(ConsoleController):
                 body["guard"] = parse_guard_text(values["guard"])
             if values["shadow"]:
                 body["shadow"] = parse_shadow_text(values["shadow"])
-            await aliases.set_alias(name, values["alias"], body, actor=f"{user.name}/console")
+            await aliases.set_alias(name, values["alias"], parse_body(body, AliasUpdate), actor=f"{user.name}/console")
         except FlashMLError as exc:
             return await page.render(request, user, name, error=f"Alias not saved: {exc.message}",
                                      alias_form=values, status_code=exc.status)
@@ -165,7 +174,8 @@ class ModelsPageController(ConsoleController):
                   registry: Injected[RegistryService], name: FromPath[str], version: RowId) -> Template | Redirect:
         pinned = (await request.form()).get("pinned") == "on"
         return await self._change(request, user, page, name, "pin" if pinned else "unpin",
-                                  registry.set_pinned(name, version, {"pinned": pinned}, actor=f"{user.name}/console"))
+                                  registry.set_pinned(name, version, PinChange(pinned=pinned),
+                                                      actor=f"{user.name}/console"))
 
     @post("/models/{name:str}/response-cache", status_code=303, guards=MANAGE)
     async def set_response_cache(self, request: Request, user: SignedIn, page: Injected[ModelPage],
@@ -177,8 +187,7 @@ class ModelsPageController(ConsoleController):
         if entries:
             change["max_entries"] = int(entries) if entries.isdigit() else entries
         return await self._change(request, user, page, name, "cache",
-                                  response_caches.configure(name, {"response_cache": change},
-                                                            actor=f"{user.name}/console"),
+                                  _configure(response_caches, name, change, actor=f"{user.name}/console"),
                                   failed="Not saved: ")
 
     @post("/models/{name:str}/aliases/{alias:str}/rollback", status_code=303, guards=MANAGE)

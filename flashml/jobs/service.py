@@ -24,7 +24,8 @@ from flashml.inference.service import InferenceService
 from flashml.jobs.job_runner import SYSTEM, JobRunner
 from flashml.jobs.mapping import resolve_mapping
 from flashml.jobs.records import JobRecord, LogEntry, ScheduleRecord
-from flashml.jobs.results import ANSWER_FORMATS, BINARY_OUTPUTS, OUTPUT_FORMATS
+from flashml.jobs.requests import JobRequest, ScheduleBody
+from flashml.jobs.results import ANSWER_FORMATS, BINARY_OUTPUTS
 from flashml.jobs.scheduler import Scheduler, make_trigger
 from flashml.runtime.pool import LoadedModel
 from flashml.settings import Settings
@@ -32,8 +33,6 @@ from flashml.storage.threads import in_store_thread
 from flashml.tasks.config import IMAGE_TASKS
 
 log = logging.getLogger("flashml.jobs")
-SPEC_FIELDS = ("model", "version", "dataset", "output_format", "chunk_rows", "on_bad_row", "mapping")
-FIELDS = {*SPEC_FIELDS, "schedule"}
 FINISHED = ("succeeded", "failed", "cancelled")
 # Which states each control may move a job from.
 CONTROLS = {"cancel": (("queued", "running", "paused"), "cancelled"), "pause": (("queued", "running"), "paused"),
@@ -68,36 +67,15 @@ class JobService:
 
     # ---- create ----
 
-    async def check_spec(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def check_spec(self, request: JobRequest) -> dict[str, Any]:
         """The job spec, defaults filled in and checked against the dataset and the model's signature."""
-        unknown = set(body) - FIELDS
-        if unknown:
-            raise BadRequestError(f"Unknown field(s): {', '.join(sorted(unknown))}.", code="malformed_request")
-        model, dataset_id = body.get("model"), body.get("dataset")
-        if not isinstance(model, str) or not model:
-            raise BadRequestError("model names the model that scores the dataset.", code="bad_model")
-        if not isinstance(dataset_id, str) or not dataset_id:
-            raise BadRequestError("dataset is the id of an uploaded dataset (POST /api/v1/datasets).",
-                                  code="bad_dataset_id")
-        version = body.get("version")
-        if version is not None and not isinstance(version, str | int) or isinstance(version, bool):
-            raise BadRequestError("version is a version number or an alias name.", code="bad_version")
-        fmt = body.get("output_format", "csv")
-        if fmt not in OUTPUT_FORMATS:
-            raise BadRequestError(f"output_format is one of {', '.join(OUTPUT_FORMATS)}.", code="bad_output_format")
-        chunk = body.get("chunk_rows", self.settings.job_chunk_rows)
-        if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= 1_000_000:
-            raise BadRequestError("chunk_rows is a whole number from 1 to 1000000.", code="bad_chunk_rows")
-        on_bad = body.get("on_bad_row", "skip")
-        if on_bad not in ("skip", "fail"):
-            raise BadRequestError("on_bad_row is skip or fail.", code="bad_on_bad_row")
-        mapping = body.get("mapping") or {}
-        if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
-            raise BadRequestError("mapping is an object {input name: column name}.", code="bad_mapping")
+        model, dataset_id, fmt, on_bad = request.model, request.dataset, request.output_format, request.on_bad_row
+        chunk = self.settings.job_chunk_rows if request.chunk_rows is None else request.chunk_rows
+        mapping = request.mapping
         dataset = await db.get_dataset(self.engine, dataset_id)
         if dataset is None:
             raise DatasetNotFoundError(dataset_id)
-        version = None if version in (None, "") else str(version)
+        version = None if request.version in (None, "") else str(request.version)
         loaded = await self.inference.resolve(SYSTEM, model, version)
         if dataset["format"] == "images":
             return await self._check_images(loaded, {"model": model, "version": version, "dataset": dataset_id,
@@ -127,12 +105,11 @@ class JobService:
                                   code="bad_mapping")
         return spec
 
-    async def create(self, body: dict[str, Any], *, actor: str) -> tuple[str, JobRecord | ScheduleRecord]:
-        """("job", the job queued now) or ("schedule", the schedule) when the body has a schedule."""
-        spec = await self.check_spec(body)
-        schedule = body.get("schedule")
-        if schedule is not None:
-            return "schedule", await self._add_schedule(spec, schedule, actor)
+    async def create(self, request: JobRequest, *, actor: str) -> tuple[str, JobRecord | ScheduleRecord]:
+        """("job", the job queued now) or ("schedule", the schedule) when the request has a schedule."""
+        spec = await self.check_spec(request)
+        if request.schedule is not None:
+            return "schedule", await self._add_schedule(spec, request.schedule, actor)
         return "job", await self.start(spec, actor=actor)
 
     async def start(self, spec: dict[str, Any], *, actor: str, schedule_id: int | None = None) -> JobRecord:
@@ -195,11 +172,8 @@ class JobService:
 
     # ---- schedules ----
 
-    async def _add_schedule(self, spec: dict[str, Any], schedule: Any, actor: str) -> ScheduleRecord:
-        if not isinstance(schedule, dict) or set(schedule) - {"cron", "interval_s", "timezone"}:
-            raise BadRequestError("schedule is {\"cron\": \"0 2 * * *\"} or {\"interval_s\": 3600}, with an optional "
-                                  "\"timezone\".", code="bad_schedule")
-        cron, interval, tz = schedule.get("cron"), schedule.get("interval_s"), schedule.get("timezone") or "UTC"
+    async def _add_schedule(self, spec: dict[str, Any], schedule: ScheduleBody, actor: str) -> ScheduleRecord:
+        cron, interval, tz = schedule.cron, schedule.interval_s, schedule.timezone or "UTC"
         make_trigger(cron, interval, tz)
         schedule_id = await db.add_schedule(self.engine, spec=spec, cron=cron, interval_s=interval, timezone=tz,
                                             created_by=actor)

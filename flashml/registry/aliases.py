@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec import UNSET
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db import aliases as db
@@ -27,8 +28,10 @@ from flashml.errors import (
     ModelNotFoundError,
     VersionNotFoundError,
 )
+from flashml.records import parse_body
 from flashml.registry.alias_rules import Guard, Shadow, parse_guard, parse_shadow
 from flashml.registry.records import AliasRecord
+from flashml.registry.requests import AliasUpdate
 
 SERVED = "production"  # the alias a call without a version goes to, when set
 ALIAS_NAME = re.compile(r"^(?![0-9]+$)[a-z0-9][a-z0-9_-]{0,63}$")
@@ -97,41 +100,30 @@ class Route:
         return self.weights[-1][0]
 
 
-def parse_route(body: dict[str, Any]) -> Route:
+def parse_route(update: AliasUpdate) -> Route:
     """The whole body of PUT .../aliases/{alias}: versions, and an optional guard and shadow."""
-    versions = parse_target(body)
-    guard = parse_guard(body["guard"], versions) if body.get("guard") is not None else None
-    shadow = parse_shadow(body["shadow"], versions) if body.get("shadow") is not None else None
+    versions = parse_target(update)
+    guard = parse_guard(update.guard, versions) if update.guard is not None else None
+    shadow = parse_shadow(update.shadow, versions) if update.shadow is not None else None
     return Route.from_versions(versions, guard, shadow)
 
 
-def parse_target(body: dict[str, Any]) -> dict[str, int]:
-    """The body of PUT .../aliases/{alias} as {"<version>": weight}: {"version": 3} or {"versions": {"3": 95, ...}}."""
-    if ("version" in body) == ("versions" in body) or set(body) - {"version", "versions", "guard", "shadow"}:
+def parse_target(update: AliasUpdate) -> dict[str, int]:
+    """Where PUT .../aliases/{alias} points, as {"<version>": weight}: one version, or a split summing to 100."""
+    if (update.version is UNSET) == (update.versions is UNSET):
         raise BadRequestError('Send {"version": 3}, or a split {"versions": {"3": 95, "4": 5}} (with an optional '
                               '"guard" and "shadow").', code="bad_alias_body")
-    if "version" in body:
-        number = body["version"]
-        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-            raise BadRequestError(f'"version" must be a version number (1 or more), not {number!r}.',
-                                  code="bad_alias_body")
-        return {str(number): 100}
-    split = body["versions"]
-    if not isinstance(split, dict) or not split:
+    if not isinstance(update.versions, dict):
+        return {str(update.version): 100}
+    if not update.versions:
         raise BadRequestError('"versions" must be an object of version numbers and weights, e.g. '
                               '{"3": 95, "4": 5}.', code="bad_alias_body")
-    out: dict[str, int] = {}
-    for key, weight in split.items():
-        if not NUMBER.match(str(key)) or int(key) < 1:
-            raise BadRequestError(f"{key!r} is not a version number.", code="bad_alias_body")
-        if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 100:
-            raise BadRequestError(f"The weight of version {key} must be a whole number from 1 to 100, not "
-                                  f"{weight!r}.", code="bad_alias_weights")
-        out[str(int(key))] = weight
-    if sum(out.values()) != 100:
+    if any(int(key) < 1 for key in update.versions):
+        raise BadRequestError("Version numbers start at 1.", code="bad_alias_body")
+    if sum(update.versions.values()) != 100:
         raise BadRequestError(f"The weights must sum to 100 (percent of requests); these sum to "
-                              f"{sum(out.values())}.", code="bad_alias_weights")
-    return out
+                              f"{sum(update.versions.values())}.", code="bad_alias_weights")
+    return {str(int(key)): weight for key, weight in update.versions.items()}
 
 
 def parse_target_text(text: str) -> dict[str, Any]:
@@ -245,13 +237,13 @@ class AliasService:
                 return alias
         raise AliasNotFoundError(model, name)
 
-    async def set_alias(self, model: str, name: str, body: dict[str, Any], *, actor: str) -> AliasRecord:
+    async def set_alias(self, model: str, name: str, update: AliasUpdate, *, actor: str) -> AliasRecord:
         """Point ``name`` at a ready version (or split it between ready versions); creates or moves it.
 
         The versions it will send traffic to are loaded and warmed first: the switch itself is one dict write.
         """
         check_alias_name(name)
-        route = parse_route(body)
+        route = parse_route(update)
         async with self.lock:
             return await self._apply(model, name, route, actor=actor, action="model.alias_set")
 
@@ -267,7 +259,8 @@ class AliasService:
             if not previous:
                 raise ConflictError(f"The alias {name!r} of {model} has not been changed since it was made: there "
                                     "is nothing to roll back to.", code="no_previous_target")
-            return await self._apply(model, name, parse_route(previous), actor=actor, action="model.alias_rollback")
+            route = parse_route(parse_body(previous, AliasUpdate))
+            return await self._apply(model, name, route, actor=actor, action="model.alias_rollback")
 
     async def guard_rollback(self, model: str, name: str, seen: Route, detail: dict[str, Any]) -> bool:
         """Send every request of a guarded split back to its stable version (the canary crossed a threshold).

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flashml.db import uploads as db
 from flashml.errors import BadRequestError, ConflictError, FlashMLError, NotFoundError, PayloadTooLargeError
 from flashml.registry.records import UploadPart, UploadRecord, UploadTicket, VersionRecord
+from flashml.registry.requests import UploadStart
 from flashml.registry.service import RegistryService, check_model_name
 from flashml.registry.uploads import receive_upload
 from flashml.settings import Settings
@@ -66,21 +67,18 @@ class DirectUploadService:
 
     # ---- the three steps ----
 
-    async def create(self, model: str, filename: str, size: object, sha256: str | None, *, actor: str,
-                     user: str) -> UploadTicket:
-        """``size`` as the request's JSON gave it: checked here."""
+    async def create(self, start: UploadStart, *, actor: str, user: str) -> UploadTicket:
+        """Where to send the file ``start`` describes (its fields' types were checked when it was decoded)."""
+        model, filename, size, sha256 = start.model, start.filename.strip(), start.size, start.sha256
         check_model_name(model)
-        filename = (filename or "").strip()
         if not filename or len(filename) > 255 or "/" in filename or "\\" in filename:
             raise BadRequestError("filename is the upload's file name (1 to 255 characters, no folders).",
                                   code="bad_filename")
-        if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
-            raise BadRequestError("size is the file's size in bytes, a whole number above 0.", code="bad_size")
         limit = self.settings.max_upload_bytes
         if size > limit:
             raise PayloadTooLargeError(f"The upload is {size} bytes; the limit is {limit} bytes (setting "
                                        "max_upload_bytes).", code="upload_too_large")
-        if sha256 is not None and not (isinstance(sha256, str) and SHA256.match(sha256.lower())):
+        if sha256 is not None and not SHA256.match(sha256.lower()):
             raise BadRequestError("sha256 is the file's SHA-256 as 64 hexadecimal digits.", code="bad_sha256")
         await self.registry.check_store("this upload")
         upload_id, token = secrets.token_hex(16), secrets.token_urlsafe(32)

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+from msgspec import UNSET
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,6 +21,7 @@ from flashml.db import audit
 from flashml.db.schema import models
 from flashml.errors import BadRequestError, ModelNotFoundError
 from flashml.registry.records import ResponseCacheView
+from flashml.registry.requests import ModelChange
 
 DEFAULT_ENTRIES = 1024
 
@@ -79,20 +81,14 @@ class ResponseCache:
                 "hit_rate": round(self.hits / asked, 4) if asked else None}
 
 
-def parse_cache_body(body: dict[str, Any], limit: int) -> dict[str, Any]:
-    """PATCH /api/v1/models/{m}: {"response_cache": {"enabled": true, "max_entries": 1000}}."""
-    if set(body) != {"response_cache"} or not isinstance(body["response_cache"], dict):
-        raise BadRequestError('Send {"response_cache": {"enabled": true, "max_entries": 1000}}.',
-                              code="bad_model_patch")
-    value = body["response_cache"]
-    if set(value) - {"enabled", "max_entries"} or not isinstance(value.get("enabled"), bool):
-        raise BadRequestError('"response_cache" takes "enabled" (true or false) and optionally "max_entries".',
-                              code="bad_response_cache")
-    entries = value.get("max_entries", DEFAULT_ENTRIES)
-    if isinstance(entries, bool) or not isinstance(entries, int) or not 1 <= entries <= limit:
+def cache_config(change: ModelChange, limit: int) -> dict[str, Any]:
+    """PATCH /api/v1/models/{m}: {"response_cache": {"enabled": true, "max_entries": 1000}} as the stored config."""
+    value = change.response_cache
+    entries = DEFAULT_ENTRIES if value.max_entries is UNSET else value.max_entries
+    if entries > limit:
         raise BadRequestError(f'"max_entries" is a whole number from 1 to {limit} (setting '
                               f"response_cache_max_entries), not {entries!r}.", code="bad_response_cache")
-    return {"enabled": value["enabled"], "max_entries": entries}
+    return {"enabled": value.enabled, "max_entries": entries}
 
 
 class ResponseCacheService:
@@ -119,8 +115,8 @@ class ResponseCacheService:
         else:
             self.caches.pop(model, None)
 
-    async def configure(self, model: str, body: dict[str, Any], *, actor: str) -> ResponseCacheView:
-        config = parse_cache_body(body, self.max_entries)
+    async def configure(self, model: str, change: ModelChange, *, actor: str) -> ResponseCacheView:
+        config = cache_config(change, self.max_entries)
         async with self.engine.begin() as conn:
             res = await conn.execute(update(models).where(models.c.name == model).values(response_cache=config))
         if res.rowcount == 0:

@@ -47,6 +47,7 @@ from flashml.registry.records import (
     VersionRecord,
     VersionSummary,
 )
+from flashml.registry.requests import ConfigChange, PinChange
 from flashml.registry.response_cache import ResponseCacheService
 from flashml.registry.uploads import receive_upload
 from flashml.runtime.autotune import batchable
@@ -526,11 +527,9 @@ class RegistryService:
             raise ConflictError(f"{model} v{number} is {row['state']}, not ready to serve.", code="version_not_ready")
         return await self._load_row(row)
 
-    async def set_pinned(self, model: str, number: int, body: dict[str, Any], *, actor: str) -> VersionRecord:
+    async def set_pinned(self, model: str, number: int, change: PinChange, *, actor: str) -> VersionRecord:
         """PATCH .../versions/{v} {"pinned": true}: a pinned version is never unloaded to make room."""
-        if set(body) != {"pinned"} or not isinstance(body["pinned"], bool):
-            raise BadRequestError('Send {"pinned": true} or {"pinned": false}.', code="bad_version_patch")
-        pinned = body["pinned"]
+        pinned = change.pinned
         async with self.aliases.lock:  # not archived or deleted meanwhile
             row = await self._version_row(model, number)
             if pinned and row["state"] != "ready":
@@ -561,8 +560,9 @@ class RegistryService:
         row = await self._version_row(model, number)
         return config_view(row, self.pool.get(model, number))
 
-    async def patch_config(self, model: str, number: int, changes: dict[str, Any], *, actor: str) -> ConfigView:
+    async def patch_config(self, model: str, number: int, change: ConfigChange, *, actor: str) -> ConfigView:
         """Change batching or instances of a version live: no restart, no lost request."""
+        changes = change.changes()
         row = await self._version_row(model, number)
         if row["state"] not in ("ready", "archived"):
             raise ConflictError(f"{model} v{number} is {row['state']}; only published versions have a config.",

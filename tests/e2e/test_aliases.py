@@ -255,7 +255,9 @@ def test_aliases_are_in_the_openapi_document(api):
     paths = api.get("/schema/openapi.json").json()["paths"]
     one = paths["/api/v1/models/{model}/aliases/{alias}"]
     assert {"put", "delete"} <= set(one) and "get" in paths["/api/v1/models/{model}/aliases"]
-    schema = one["put"]["requestBody"]["content"]["application/json"]["schema"]
+    document = api.get("/schema/openapi.json").json()
+    ref = one["put"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert {"version", "versions", "guard", "shadow"} <= set(schema["properties"])
     assert "post" in paths["/api/v1/models/{model}/aliases/{alias}/rollback"]
     assert "get" in paths["/api/v1/models/{model}/aliases/{alias}/shadow"]
