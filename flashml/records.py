@@ -108,6 +108,8 @@ def _prefixes(path: str) -> list[str]:
 
 
 def _reworded(problem: str) -> str:
+    if problem.startswith("Invalid enum value "):
+        return f"cannot be {problem.removeprefix('Invalid enum value ')}"
     match = _EXPECTED.match(problem)
     if match is None:
         return f"is wrong: {problem}"

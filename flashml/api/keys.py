@@ -2,42 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import msgspec
 from litestar import Controller, delete, get, patch, post
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.auth.keys import KeyService
 from flashml.auth.principal import require_may_manage_key
 from flashml.auth.records import KeyRecord, NewKeyRecord
+from flashml.auth.requests import KeyLimits, NewKey
 from flashml.db import audit
+from flashml.web.bodies import json_body
 from flashml.web.deps import Authenticated, Injected, provide
 from flashml.web.params import RowId
-
-
-@dataclass
-class NewKey:
-    name: str
-    role: Literal["admin", "maintainer", "viewer", "inference"] = "inference"
-    models: list[str] | None = None
-    rate_limit_per_s: float | None = None  # None: no rate limit
-    burst: int | None = None  # None: max(1, ceil(rate_limit_per_s))
-    daily_quota: int | None = None  # None: unlimited
-    weight: int = 1  # share under contention, 1 to 100
-
-
-class KeyLimits(msgspec.Struct, forbid_unknown_fields=True):
-    """Only the fields sent change; null clears a limit (a cleared weight is 1)."""
-
-    rate_limit_per_s: float | None | msgspec.UnsetType = msgspec.UNSET
-    burst: int | None | msgspec.UnsetType = msgspec.UNSET
-    daily_quota: int | None | msgspec.UnsetType = msgspec.UNSET
-    weight: int | None | msgspec.UnsetType = msgspec.UNSET
-
-    def changes(self) -> dict[str, Any]:
-        return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not msgspec.UNSET}
 
 
 class KeysController(Controller):
@@ -45,13 +22,14 @@ class KeysController(Controller):
     tags = ["API keys"]
     dependencies = provide("keys")
 
-    @post("/", summary="Create an API key (the secret is in this answer only)", status_code=201)
-    async def create_key(self, data: NewKey, maintainer: Authenticated, keys: Injected[KeyService]) -> NewKeyRecord:
-        require_may_manage_key(maintainer, data.role)
-        return await keys.create(name=data.name, role=data.role, models=data.models,
-                                          actor=maintainer.actor,
-                                          rate_limit_per_s=data.rate_limit_per_s, burst=data.burst,
-                                          daily_quota=data.daily_quota, weight=data.weight)
+    @post("/", summary="Create an API key (the secret is in this answer only)", status_code=201,
+          dependencies=json_body(NewKey))
+    async def create_key(self, payload: Injected[NewKey], maintainer: Authenticated,
+                         keys: Injected[KeyService]) -> NewKeyRecord:
+        require_may_manage_key(maintainer, payload.role)
+        return await keys.create(name=payload.name, role=payload.role, models=payload.models, actor=maintainer.actor,
+                                 rate_limit_per_s=payload.rate_limit_per_s, burst=payload.burst,
+                                 daily_quota=payload.daily_quota, weight=payload.weight)
 
     @get("/", summary="List API keys")
     async def list_keys(self, maintainer: Authenticated, keys: Injected[KeyService]) -> list[KeyRecord]:
@@ -64,11 +42,12 @@ class KeysController(Controller):
         require_may_manage_key(maintainer, key.role)
         return key
 
-    @patch("/{key_id:int}", summary="Change an API key's rate limit, burst, daily quota or weight")
-    async def set_limits(self, key_id: RowId, data: KeyLimits, maintainer: Authenticated,
+    @patch("/{key_id:int}", summary="Change an API key's rate limit, burst, daily quota or weight",
+           dependencies=json_body(KeyLimits))
+    async def set_limits(self, key_id: RowId, payload: Injected[KeyLimits], maintainer: Authenticated,
                          keys: Injected[KeyService]) -> KeyRecord:
         require_may_manage_key(maintainer, (await keys.get(key_id)).role)
-        return await keys.set_limits(key_id, actor=maintainer.actor, **data.changes())
+        return await keys.set_limits(key_id, actor=maintainer.actor, **payload.changes())
 
     @delete("/{key_id:int}", summary="Revoke an API key (it stops working at once)", status_code=200)
     async def revoke_key(self, key_id: RowId, maintainer: Authenticated, keys: Injected[KeyService]) -> KeyRecord:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from flashml.auth.requests import KeyLimits, NewKey
 from flashml.jobs.requests import JobRequest
 from flashml.registry.requests import AliasUpdate, ConfigChange, ModelChange, PinChange, UploadStart
 from tests.helpers.in_process import InProcessApp, publish_offset_versions
@@ -16,7 +17,9 @@ TYPED = {("put", "/api/v1/models/{model}/aliases/{alias}"): AliasUpdate,
          ("patch", "/api/v1/models/{model}/versions/{version}"): PinChange,
          ("patch", "/api/v1/models/{model}"): ModelChange,
          ("post", "/api/v1/uploads"): UploadStart,
-         ("post", "/api/v1/jobs"): JobRequest}
+         ("post", "/api/v1/jobs"): JobRequest,
+         ("post", "/api/v1/keys"): NewKey,
+         ("patch", "/api/v1/keys/{key_id}"): KeyLimits}
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +88,15 @@ def test_the_document_carries_the_records_rules(document):
      "chunk_rows is a whole number from 1 to 1000000."),
     ("/api/v1/jobs", {"model": "m", "dataset": "d", "schedule": {"every": 60}}, "bad_schedule", "schedule.every",
      'schedule is {"cron": "0 2 * * *"}'),
+    ("/api/v1/keys", {"name": "k", "burst": "5"}, "invalid_request", "burst",
+     "burst must be a whole number, not a string."),
+    ("/api/v1/keys", {"name": "k", "role": "root"}, "invalid_request", "role",
+     "role is admin, maintainer, viewer or inference."),
+    ("/api/v1/keys/1", {"weight": 2.5}, "invalid_request", "weight", "weight must be a whole number, not a number."),
 ])
 def test_a_wrong_field_is_a_400_that_names_it(api, path, body, code, field, words):
     method = {"/api/v1/models/m/aliases/production": api.put, "/api/v1/uploads": api.post,
-              "/api/v1/jobs": api.post}.get(path, api.patch)
+              "/api/v1/jobs": api.post, "/api/v1/keys": api.post}.get(path, api.patch)
     r = method(path, json=body)
     assert r.status_code == 400, r.text
     answer = r.json()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import pytest
 from msgspec import UNSET, Meta, UnsetType
@@ -26,6 +26,7 @@ class Sample(Body):
     weights: dict[str, float] = {}
     loose: dict[str, str] = {}
     keyed: dict[Annotated[int, Meta(ge=1)], int] = {}
+    kind: Literal["a", "b"] = "a"
 
 
 def refusal(data) -> BadRequestError:
@@ -38,7 +39,7 @@ def test_a_good_body_from_json_or_from_a_form():
     assert parse_body(b'{"count": 3, "inner": {"level": 1}}', Sample) == Sample(count=3, inner=Inner(level=1))
     # a form or the CLI builds a dict; its string keys still make integer keys, as JSON's do
     assert parse_body({"keyed": {"2": 5}}, Sample).keyed == {2: 5}
-    assert parse_body({}, Sample).to_dict() == {"count": None, "weights": {}, "loose": {}, "keyed": {}}
+    assert parse_body({}, Sample).to_dict() == {"count": None, "weights": {}, "loose": {}, "keyed": {}, "kind": "a"}
 
 
 @pytest.mark.parametrize(("data", "code", "field", "sentence"), [
@@ -54,6 +55,7 @@ def test_a_good_body_from_json_or_from_a_form():
     (b'{"loose": 1}', "bad_sample", "loose", "loose must be an object, not a whole number."),
     (b'{"keyed": {"x": 1}}', "bad_sample", "keyed", "each key of keyed must be a whole number, not a string."),
     (b'{"keyed": {"0": 1}}', "bad_sample", "keyed", "each key of keyed must be a whole number >= 1."),
+    (b'{"kind": "c"}', "bad_sample", "kind", "kind cannot be 'c'."),
 ])
 def test_a_wrong_field_gets_its_code_and_a_sentence(data, code, field, sentence):
     err = refusal(data)
