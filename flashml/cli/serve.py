@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import resource
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ log = logging.getLogger("flashml")
 def serve(config: Path | None = None, **values: Any) -> None:
     """Start the server: one process, Granian with one worker."""
     settings = resolve(config, values)
+    refuse_a_taken_port(settings.host, settings.port)
     _start_checks(settings)
     os.environ[RESOLVED_ENV] = settings.to_json()
     event_loop.install()  # before Granian forks its worker, which builds the loop with asyncio.new_event_loop()
@@ -37,6 +40,28 @@ def serve(config: Path | None = None, **values: Any) -> None:
                      log_level=LogLevels(settings.log_level.lower()),
                      workers_kill_timeout=30, **_connection_options(settings), **_tls_options(settings))
     server.serve()
+
+
+def refuse_a_taken_port(host: str, port: int) -> None:
+    """Stop with a clear error when something already listens on ``host:port``, before anything starts.
+
+    Granian binds its socket with SO_REUSEPORT (its Rust ListenerSpec sets it, with no option to turn it off), so a
+    second server on a port in use would start, print its own setup link, and share the requests with the first.
+    A probe bound without SO_REUSEPORT is refused by any listener there. SO_REUSEADDR stays on (create_server's
+    default) so that the last run's connections in TIME_WAIT do not block a restart.
+    """
+    if port == 0:  # the system picks a free port
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.create_server((host, port), family=family, reuse_port=False):
+            pass
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"Port {port} on {host} is already in use: another FlashML server or another program listens "
+                f"there. Stop it, or start this one with another port (--port).") from None
+        raise click.ClickException(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from None
 
 
 def _start_checks(settings: Settings) -> None:
