@@ -10,6 +10,7 @@ import asyncio
 import os
 from dataclasses import dataclass, field
 
+from flashml.registry.records import ServingInfo
 from flashml.registry.service import RegistryService
 from flashml.runtime.pool import LoadedModel, ModelPool
 from flashml.telemetry import MinuteTotals, RequestMetrics
@@ -65,7 +66,8 @@ class ModelActivity:
 
     model: str
     registered: bool
-    serving_version: int | None
+    serving_version: int | None  # the one version a call without a version goes to; None for a split or none
+    serving: ServingInfo | None  # the registry's resolution, the split's weights included
     versions: list[VersionState]
     summary: MetricsSummary
 
@@ -180,10 +182,11 @@ async def _report(recorder: RequestMetrics, registry: RegistryService, pool: Mod
         return summary(series or recorder.empty(), now, recorder.started)
 
     registered = {m.name for m in models}
-    activity = [ModelActivity(m.name, True, m.latest_ready, [VersionState(v.version, v.state) for v in m.versions],
-                              hour(per_model.get(m.name))) for m in models]
+    activity = [ModelActivity(m.name, True, m.serving.version if m.serving else None, m.serving,
+                              [VersionState(v.version, v.state) for v in m.versions], hour(per_model.get(m.name)))
+                for m in models]
     for name in sorted(seen - registered):  # deleted models, and names that serve nothing
-        activity.append(ModelActivity(name, False, None, [], hour(per_model.get(name))))
+        activity.append(ModelActivity(name, False, None, None, [], hour(per_model.get(name))))
     if model is not None:
         activity = [a for a in activity if a.model == model]
     loaded = sorted(pool.loaded(), key=lambda v: (v.model, v.version))

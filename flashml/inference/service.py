@@ -24,7 +24,7 @@ from flashml.protocol.triton_config import PLATFORM
 from flashml.protocol.triton_stats import model_stats
 from flashml.protocol.v2_request import parse_infer_request
 from flashml.protocol.v2_response import encode_infer_response
-from flashml.registry.aliases import NUMBER, SERVED, Route
+from flashml.registry.aliases import NUMBER, Route
 from flashml.registry.response_cache import request_key
 from flashml.registry.service import RegistryService
 from flashml.runtime.pool import LoadedModel
@@ -105,12 +105,12 @@ class InferenceService:
                       ) -> tuple[int | None, str | None, Route | None]:
         """The version number the V2 version field names, from memory (None: no version is ready), and the
         alias that named it."""
+        if not version:  # None or "": the production alias, else the newest ready version (what pages show)
+            serving = self.registry.serving(model)
+            if serving is None:
+                return None, None, None
+            return serving.pick(routing_key), serving.alias, serving.route if serving.alias else None
         aliases = self.registry.aliases
-        if not version:  # None or ""
-            route = aliases.route(model, SERVED)
-            if route is not None:
-                return route.pick(routing_key), SERVED, route
-            return self.registry.latest_ready.get(model), None, None
         if NUMBER.match(version):
             return int(version), None, None
         route = aliases.route(model, version)

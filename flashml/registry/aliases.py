@@ -30,7 +30,7 @@ from flashml.errors import (
 )
 from flashml.records import parse_body
 from flashml.registry.alias_rules import Guard, Shadow, parse_guard, parse_shadow
-from flashml.registry.records import AliasRecord
+from flashml.registry.records import AliasRecord, ServingInfo
 from flashml.registry.requests import AliasUpdate
 
 SERVED = "production"  # the alias a call without a version goes to, when set
@@ -98,6 +98,23 @@ class Route:
                 return number
             bucket -= weight
         return self.weights[-1][0]
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What answers a call that names no version: the ``production`` alias's route when it is set, else the newest
+    ready version (as a route of one). Inference picks from it; pages and reports show ``info()``."""
+
+    route: Route
+    alias: str | None  # SERVED when the alias decides; None when the newest ready version does
+
+    def pick(self, routing_key: str) -> int:
+        return self.route.pick(routing_key)
+
+    def info(self) -> ServingInfo:
+        numbers = self.route.numbers
+        return ServingInfo(version=numbers[0] if len(numbers) == 1 else None, versions=self.route.versions(),
+                           alias=self.alias)
 
 
 def parse_route(update: AliasUpdate) -> Route:
@@ -198,10 +215,13 @@ class AliasService:
     def route(self, model: str, name: str) -> Route | None:
         return self.routes.get(model, {}).get(name)
 
-    def served(self, model: str, routing_key: str) -> int | None:
-        """The version the production alias picks for this routing key; None when it is not set."""
+    def serving(self, model: str, newest_ready: int | None) -> Serving | None:
+        """What answers ``model``'s calls without a version: the one resolution inference and every page use.
+        ``newest_ready``: the registry's newest ready version, the answer when no production alias is set."""
         route = self.route(model, SERVED)
-        return route.pick(routing_key) if route else None
+        if route is not None:
+            return Serving(route, SERVED)
+        return None if newest_ready is None else Serving(Route(((newest_ready, 100),)), None)
 
     def pointing_at(self, model: str, number: int) -> list[str]:
         """The aliases of ``model`` that send some traffic to version ``number`` (or shadow it)."""

@@ -105,11 +105,22 @@ class VersionSummary(Record):
     warnings: int  # how many the version's report holds
 
 
+class ServingInfo(Record):
+    """Which version answers a call that names none: the ``production`` alias's target when it is set (one version
+    or a split), else the newest ready version. Inference picks from the same resolution
+    (``AliasService.serving``), so what a page says serves is what answers."""
+
+    version: int | None  # the one version that answers; None for a split
+    versions: dict[str, int]  # version number -> percent of such calls ({"3": 100} for one version)
+    alias: str | None  # "production" when the alias decides; None when the newest ready version does
+
+
 class ModelSummary(Record):
     name: str
     created_by: str
     created_at: float
     latest_ready: int | None
+    serving: ServingInfo | None  # None: no version is ready, a call without a version is refused
     versions: list[VersionSummary]
 
 
@@ -173,6 +184,7 @@ class ModelRecord(Record):
     created_by: str
     created_at: float
     latest_ready: int | None
+    serving: ServingInfo | None
     versions: list[VersionRecord]
     aliases: list[AliasRecord]
     response_cache: ResponseCacheView

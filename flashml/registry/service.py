@@ -33,7 +33,7 @@ from flashml.errors import (
     VersionNotFoundError,
 )
 from flashml.registry import serving
-from flashml.registry.aliases import AliasService
+from flashml.registry.aliases import AliasService, Serving
 from flashml.registry.archive import BundleLimits
 from flashml.registry.bundle import validate_upload
 from flashml.registry.memory import MemoryService
@@ -44,6 +44,7 @@ from flashml.registry.records import (
     ModelRecord,
     ModelSummary,
     ServingConfig,
+    ServingInfo,
     VersionRecord,
     VersionSummary,
 )
@@ -360,6 +361,15 @@ class RegistryService:
 
     # ---- reading ----
 
+    def serving(self, model: str) -> Serving | None:
+        """What answers ``model``'s calls without a version (None: nothing is ready). Inference picks from it and
+        every page, list and report that says which version serves reads it, so they cannot disagree."""
+        return self.aliases.serving(model, self.latest_ready.get(model))
+
+    def serving_info(self, model: str) -> ServingInfo | None:
+        serving = self.serving(model)
+        return serving.info() if serving is not None else None
+
     async def list_models(self) -> list[ModelSummary]:
         versions = await db.list_versions(self.engine)
         out = []
@@ -367,7 +377,7 @@ class RegistryService:
             mine = [v for v in versions if v["model_id"] == m["id"]]
             out.append(ModelSummary(
                 name=m["name"], created_by=m["created_by"], created_at=m["created_at"],
-                latest_ready=self.latest_ready.get(m["name"]),
+                latest_ready=self.latest_ready.get(m["name"]), serving=self.serving_info(m["name"]),
                 versions=[VersionSummary(version=v["version"], state=v["state"],
                                          warnings=len((v.get("report") or {}).get("warnings") or []))
                           for v in mine]))
@@ -385,7 +395,8 @@ class RegistryService:
             record.unloaded_for_memory = (model, number) in self.memory.unloaded
             records.append(record)
         return ModelRecord(name=row["name"], created_by=row["created_by"], created_at=row["created_at"],
-                           latest_ready=self.latest_ready.get(model), versions=records,
+                           latest_ready=self.latest_ready.get(model), serving=self.serving_info(model),
+                           versions=records,
                            aliases=await self.aliases.list_aliases(model),
                            response_cache=self.response_caches.view(model), memory=self.memory.view())
 
