@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from flashml.cli.main import main
-from flashml.cli.options import CLEAR, data_options, limit_options, resolve
+from flashml.cli.options import CLEAR, create_option, data_options, limit_options, resolve
 from flashml.cli.output import limits_text
 from flashml.errors import FlashMLError
 from flashml.settings import Settings
@@ -35,15 +35,16 @@ def users() -> None:
 @click.option("--role", type=click.Choice(["admin", "maintainer", "viewer"]), default=None)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
 @data_options
+@create_option
 def users_create(name: str, admin: bool, role: str | None, password_stdin: bool, config: Path | None,
-                 data_dir: Path | None) -> None:
+                 data_dir: Path | None, create: bool) -> None:
     """Create a user (the password is asked for, or read with --password-stdin)."""
     role = "admin" if admin else (role or "viewer")
+    settings = data_dir_settings(config, data_dir, create)  # before the password is asked for
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    settings = resolve(config, {"data_dir": data_dir})
     user = run_admin(settings, lambda s: s.users.create(name, password, role=role, actor="cli"))
     click.echo(f"Created {user['role']} {user['name']}.")
 
@@ -54,7 +55,7 @@ def users_create(name: str, admin: bool, role: str | None, password_stdin: bool,
 def users_unlock(name: str, config: Path | None, data_dir: Path | None) -> None:
     """Clear a user's failed sign-ins, so that addresses refused for the account may try again (a running
     server reads the unlock from the database)."""
-    settings = resolve(config, {"data_dir": data_dir})
+    settings = data_dir_settings(config, data_dir)
     run_admin(settings, lambda s: s.sign_ins.unlock(name, actor="cli"))
     click.echo(f"Unlocked {name}.")
 
@@ -70,12 +71,13 @@ def keys() -> None:
               show_default=True)
 @click.option("--model", "models", multiple=True, help="Limit an inference key to this model (repeatable).")
 @data_options
+@create_option
 @functools.partial(limit_options, clearable=False)
 def keys_create(name: str, role: str, models: tuple[str, ...], config: Path | None, data_dir: Path | None,
-                rate_limit_per_s: float | None, burst: int | None, daily_quota: int | None,
+                create: bool, rate_limit_per_s: float | None, burst: int | None, daily_quota: int | None,
                 weight: int | None) -> None:
     """Create an API key and print its secret (shown only once)."""
-    settings = resolve(config, {"data_dir": data_dir})
+    settings = data_dir_settings(config, data_dir, create)
     key = run_admin(settings, lambda s: s.keys.create(name=name, role=role, models=list(models) or None,
                                                           actor="cli", rate_limit_per_s=rate_limit_per_s,
                                                           burst=burst, daily_quota=daily_quota,
@@ -88,7 +90,7 @@ def keys_create(name: str, role: str, models: tuple[str, ...], config: Path | No
 @data_options
 def keys_list(config: Path | None, data_dir: Path | None) -> None:
     """List API keys (never their secrets)."""
-    settings = resolve(config, {"data_dir": data_dir})
+    settings = data_dir_settings(config, data_dir)
     for k in run_admin(settings, lambda s: s.keys.list()):
         state = "revoked" if k.revoked else "active"
         scope = ",".join(k.models) if k.models else "all models"
@@ -105,7 +107,7 @@ def keys_limit(key_id: int, config: Path | None, data_dir: Path | None, **limits
     changes = {k: (None if v is CLEAR else v) for k, v in limits.items() if v is not None}
     if not changes:
         raise click.UsageError("Give at least one of --rate-limit, --burst, --daily-quota, --weight.")
-    settings = resolve(config, {"data_dir": data_dir})
+    settings = data_dir_settings(config, data_dir)
     key = run_admin(settings, lambda s: s.keys.set_limits(key_id, actor="cli", **changes))
     click.echo(f"Key {key_id} ({key.name}): {limits_text(key)}.")
 
@@ -115,9 +117,26 @@ def keys_limit(key_id: int, config: Path | None, data_dir: Path | None, **limits
 @data_options
 def keys_revoke(key_id: int, config: Path | None, data_dir: Path | None) -> None:
     """Revoke an API key by its id."""
-    settings = resolve(config, {"data_dir": data_dir})
+    settings = data_dir_settings(config, data_dir)
     run_admin(settings, lambda s: s.keys.revoke(key_id, actor="cli"))
     click.echo(f"Revoked key {key_id}.")
+
+
+def data_dir_settings(config: Path | None, data_dir: Path | None, create: bool | None = None) -> Settings:
+    """The settings of the data directory a command works on, named on standard error.
+
+    A folder without a database is refused unless ``create``: run in the wrong folder, a command would otherwise
+    make a new empty ``flashml-data`` there and, say, print a key that the running server does not know. ``None``:
+    the command has no --create (a new database would hold nothing for it to work on).
+    """
+    settings = resolve(config, {"data_dir": data_dir})
+    if not create and not settings.db_path.is_file():
+        raise click.ClickException(
+            f"{settings.data_dir} holds no FlashML database ({settings.db_path.name}). Run this in the folder "
+            "where flashml serve runs, or name the server's data directory with --data-dir (or FLASHML_DATA_DIR)"
+            + ("; --create starts a new one there." if create is False else "."))
+    click.echo(f"Data directory: {settings.data_dir}", err=True)
+    return settings
 
 
 def run_admin(settings: Settings, action: Callable[[AdminServices], Awaitable[T]]) -> T:

@@ -38,10 +38,18 @@ def resolve(config: Path | None, values: dict[str, Any]) -> Settings:
 
 
 def data_options(func):
+    """The data directory an in-process command works on (it must hold a database: see create_option)."""
     func = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                        help="The server's data directory (also FLASHML_DATA_DIR).")(func)
+                        help="The server's data directory (also FLASHML_DATA_DIR; default ./flashml-data).")(func)
     return click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
                         help="A TOML file of settings (also FLASHML_CONFIG).")(func)
+
+
+def create_option(func):
+    """--create, for the commands that may start a data directory: the ones that make a user or a key."""
+    return click.option("--create", is_flag=True,
+                        help="Create the data directory and its database if it has none (flashml serve creates "
+                             "its own on the first start).")(func)
 
 
 def client_options(func):

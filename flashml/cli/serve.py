@@ -65,10 +65,11 @@ def refuse_a_taken_port(host: str, port: int) -> None:
 
 
 def _start_checks(settings: Settings) -> None:
-    """Private files from here on (the umask Granian's worker and SQLite inherit), a private data directory,
-    and a warning when the server would listen beyond this machine in clear text. Printed like the setup link:
-    the person starting the server must see them."""
-    for line in (private_data_dir(settings.data_dir), exposure_warning(settings)):
+    """Private files from here on (the umask Granian's worker and SQLite inherit), a private data directory named
+    (the admin commands must be given the same one), and a warning when the server would listen beyond this
+    machine in clear text. Printed like the setup link: the person starting the server must see them."""
+    for line in (f"Data directory: {settings.data_dir}", private_data_dir(settings.data_dir),
+                 exposure_warning(settings)):
         if line:
             print(line, file=sys.stderr, flush=True)
 

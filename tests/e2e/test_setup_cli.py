@@ -56,8 +56,8 @@ def test_first_run_setup_link_creates_the_admin_once(tmp_path):
 
 def test_cli_users_and_keys(tmp_path):
     data = str(tmp_path / "data")
-    out = flashml("users", "create", "alice", "--admin", "--password-stdin", "--data-dir", data,
-                  input="s3cret-pass\n")
+    out = flashml("users", "create", "alice", "--admin", "--password-stdin", "--data-dir", data, "--create",
+                  input="s3cret-pass\n")  # the first command on a new data directory starts it
     assert "Created admin alice" in out.stdout
     dup = flashml("users", "create", "alice", "--admin", "--password-stdin", "--data-dir", data,
                   input="s3cret-pass\n", check=False)
