@@ -69,6 +69,7 @@ EXTRA: list[tuple[set[str], str, tuple[int, ...]]] = [
     ({"POST", "PUT", "DELETE"}, r"^/api/v1/models/\{model\}/aliases", (409,)),
     ({"POST", "PUT"}, r"^/api/v1/uploads", (*_STORE, 422)),
     ({"POST"}, r"^/api/v1/datasets$", (*_STORE, 415, 422)),
+    ({"DELETE"}, r"^/api/v1/datasets/", _STORE),  # in use by a job or a schedule; the store removes its file
     ({"POST"}, r"^/api/v1/jobs", (404, 409, 422, 503)),  # a job names a dataset and a model
     ({"GET"}, r"^/api/v1/jobs/\{job_id\}/result$", (409, 503)),
     ({"GET"}, r"^/api/v1/metrics$", (404,)),  # ?model= names a model
