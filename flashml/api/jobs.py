@@ -7,6 +7,7 @@ import uuid
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.background_tasks import BackgroundTask
+from litestar.params import FromPath
 from litestar.response import File
 
 from flashml.api.models import source_name
@@ -50,6 +51,12 @@ class DatasetsController(Controller):
     async def get_dataset(self, dataset_id: str, viewer: Authenticated,
                           datasets: Injected[DatasetService]) -> DatasetRecord:
         return await datasets.get(dataset_id)
+
+    @delete("/{dataset_id:str}", summary="Delete a dataset and its stored file (409 while a queued, running or "
+                                         "paused job or a schedule uses it)", status_code=204)
+    async def delete_dataset(self, dataset_id: FromPath[str], maintainer: Authenticated,
+                             datasets: Injected[DatasetService]) -> None:
+        await datasets.delete(dataset_id, actor=maintainer.actor)
 
 
 async def result_file(jobs: JobService, job_id: RowId) -> File:

@@ -39,6 +39,22 @@ async def list_datasets(engine: AsyncEngine) -> list[dict[str, Any]]:
     return await _all(engine, select(datasets).order_by(datasets.c.created_at.desc()))
 
 
+async def dataset_users(engine: AsyncEngine, dataset_id: str, states: tuple[str, ...]) -> tuple[list[int], list[int]]:
+    """The ids of the jobs in one of ``states`` and of the schedules that score ``dataset_id``."""
+    async with engine.connect() as conn:
+        job_ids = (await conn.execute(select(jobs.c.id).where(jobs.c.dataset_id == dataset_id,
+                                                              jobs.c.state.in_(states)).order_by(jobs.c.id))).scalars()
+        schedule_ids = (await conn.execute(select(job_schedules.c.id).where(
+            job_schedules.c.spec["dataset"].as_string() == dataset_id).order_by(job_schedules.c.id))).scalars()
+        return list(job_ids), list(schedule_ids)
+
+
+async def delete_dataset(engine: AsyncEngine, dataset_id: str) -> bool:
+    async with engine.begin() as conn:
+        res = await conn.execute(delete(datasets).where(datasets.c.id == dataset_id))
+    return res.rowcount == 1
+
+
 # ---- jobs ----
 
 async def add_job(engine: AsyncEngine, **values: Any) -> int:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
 from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.db import audit
 from flashml.db import jobs as db
-from flashml.errors import BadRequestError, DatasetNotFoundError, PayloadTooLargeError
+from flashml.errors import BadRequestError, ConflictError, DatasetNotFoundError, PayloadTooLargeError
 from flashml.jobs.formats import detect_format, inspect
 from flashml.jobs.imagezip import ZipLimits
 from flashml.jobs.records import DatasetRecord
@@ -19,6 +21,9 @@ from flashml.settings import Settings
 from flashml.storage.base import ArtifactStore
 from flashml.storage.scratch import ScratchSpace
 from flashml.storage.threads import in_store_thread
+
+# A job in one of these states will read its dataset again (a paused one when it resumes).
+READING_STATES = ("queued", "running", "paused")
 
 
 def dataset_record(row: dict[str, Any]) -> DatasetRecord:
@@ -73,3 +78,26 @@ class DatasetService:
 
     async def list(self) -> list[DatasetRecord]:
         return [dataset_record(r) for r in await db.list_datasets(self.engine)]
+
+    async def delete(self, dataset_id: str, *, actor: str) -> None:
+        """Delete a dataset and its stored file; refused (409) while a job that will read it or a schedule uses it.
+
+        Finished jobs keep their results and their dataset id; retrying one of them then fails with
+        dataset_not_found, as the job's log says.
+        """
+        row = await db.get_dataset(self.engine, dataset_id)
+        if row is None:
+            raise DatasetNotFoundError(dataset_id)
+        job_ids, schedule_ids = await db.dataset_users(self.engine, dataset_id, READING_STATES)
+        if job_ids or schedule_ids:
+            users = [*(f"job {i}" for i in job_ids), *(f"schedule {i}" for i in schedule_ids)]
+            raise ConflictError(f"Dataset {dataset_id} ({row['name']}) is in use by {', '.join(users)}: cancel "
+                                "the jobs or delete the schedules first.", code="dataset_in_use",
+                                details={"jobs": job_ids, "schedules": schedule_ids})
+        if not await db.delete_dataset(self.engine, dataset_id):
+            raise DatasetNotFoundError(dataset_id)  # deleted meanwhile by another call
+        await in_store_thread(self.store.delete_prefix, f"datasets/{dataset_id}/")
+        # The job runner's local copy of a dataset held in a remote store (JobRunner.datasets_cache).
+        await asyncio.to_thread(shutil.rmtree, self.settings.data_dir / "cache" / "datasets" / dataset_id, True)
+        await audit.record(self.engine, actor, "dataset.delete", f"dataset:{dataset_id}",
+                           {"name": row["name"], "format": row["format"], "rows": row["rows"]})
