@@ -12,8 +12,6 @@ from tests.helpers.jobs import publish_adder
 from tests.helpers.s3_server import moto_server
 from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 
-__all__ = ["SERVER_FLAGS"]  # tests/security/ still imports it from here
-
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:

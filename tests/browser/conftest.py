@@ -4,24 +4,18 @@ module, and a fresh page per test whose screenshots land in test-output/."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.helpers.browser import ARGS, CHROMIUM, Shots
+from tests.helpers.browser import Shots, chromium
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """One chromium per test module: Playwright's sync API keeps an event loop running in this thread while
     it is open, which would break every later test that calls asyncio.run."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install '.[test]' brings playwright")
-    if not Path(CHROMIUM).exists():
-        pytest.fail("the browser tests need Debian's chromium: apt-get install chromium (.ci/run does it)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture()

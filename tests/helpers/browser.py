@@ -7,7 +7,11 @@ Every page a test visits can be saved as a screenshot under test-output/ for a p
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps calling hosts this offline machine cannot reach.
@@ -30,6 +34,20 @@ class Shots:
         path = OUTPUT / f"{self.prefix}-{self.count:02d}-{step}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    """Debian's chromium through Playwright (its own browser download is not used here)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install '.[test]' brings playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("the browser tests need Debian's chromium: apt-get install chromium (.ci/run does it)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 def sign_in_as_new_user(page, server, name: str, role: str, next_path: str) -> None:

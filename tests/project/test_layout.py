@@ -24,9 +24,6 @@ BROWSER = {"browser", "security"}
 # Fixtures of tests/conftest.py that start the real server; tests/api/conftest.py gives admin_key, api and adder
 # again on the in-process app.
 SERVER_FIXTURES = {"server", "admin_key", "api", "adder"}
-# Old import paths kept only for tests/security/, which is not rewritten with the rest (see each module's docstring).
-SECURITY_ONLY = {"tests.onnx_models", "tests.task_models", "tests.s3_server", "tests.server_process",
-                 "tests.in_process", "tests.browser", "tests.conftest"}
 
 
 MARKED_SERVER = re.compile(r"^(pytestmark = .*\bpytest\.mark\.server\b|\s*@pytest\.mark\.server\b)", re.M)
@@ -159,13 +156,21 @@ def test_browser_tests_live_in_tests_browser():
     assert offenders == [], f"these drive a browser: move them to tests/browser/: {offenders}"
 
 
-def test_old_helper_paths_serve_only_tests_security():
+def test_helpers_live_in_tests_helpers():
+    loose = sorted(p.name for p in TESTS.glob("*.py") if p.name not in {"__init__.py", "conftest.py"})
+    assert loose == [], f"move these to tests/helpers/: {loose}"
+
+
+def test_nothing_imports_a_conftest_or_a_test_folder():
+    """Fixtures reach tests through conftest.py files, helpers through tests.helpers: never `from tests.conftest
+    import ...` or `from tests.browser import ...`, which run a second copy of those fixtures under another name."""
+    folders = {f"tests.{name}" for name in FOLDERS - {"helpers"}}
     offenders = []
     for path in sorted(TESTS.rglob("*.py")):
-        if _folder(path) == "security" or path.parent == TESTS or path == TESTS / "browser" / "__init__.py":
-            continue  # tests/security/ itself, and the shims that keep its imports working
         tree, package = _parsed(path)
         offenders += [f"{path.relative_to(TESTS.parent)}:{line} imports {name}"
-                      for line, name in _imports(tree, package) if name in SECURITY_ONLY]
+                      for line, name in _imports(tree, package)
+                      if name.split(".")[-1] == "conftest" or name in folders or name.rsplit(".", 1)[0] in folders
+                      and not name.rsplit(".", 1)[1].startswith("test_")]
     assert offenders == [], "import helpers from tests.helpers and fixtures through a conftest.py:\n" + \
         "\n".join(offenders)

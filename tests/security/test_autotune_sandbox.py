@@ -20,8 +20,8 @@ from onnx import TensorProto, helper, numpy_helper
 from flashml.auth.principal import Principal
 from flashml.composition import open_services
 from flashml.settings import load_settings
-from tests.in_process import run
-from tests.onnx_models import add_model
+from tests.helpers.in_process import run
+from tests.helpers.onnx_models import add_model
 
 GiB = 1 << 30
 BOMB_SIDE = 25000  # 25000 x 25000 float32: 2.5 GB

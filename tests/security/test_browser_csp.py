@@ -12,10 +12,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests import onnx_models
-from tests.browser import Shots, browser  # noqa: F401 - browser is a pytest fixture
-from tests.conftest import SERVER_FLAGS
-from tests.server_process import ServerProcess
+from tests.helpers import onnx_models
+from tests.helpers.browser import Shots
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 
 pytestmark = pytest.mark.server
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.onnx_models import add_model
-from tests.server_process import ServerProcess
+from tests.helpers.onnx_models import add_model
+from tests.helpers.server_process import ServerProcess
 
 pytestmark = pytest.mark.server
 

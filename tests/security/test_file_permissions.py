@@ -18,9 +18,8 @@ from sqlalchemy import text
 from flashml.db.engine import open_database
 from flashml.storage.local import LocalArtifactStore
 from flashml.storage.scratch import ScratchSpace
-from tests import onnx_models
-from tests.conftest import SERVER_FLAGS
-from tests.server_process import ServerProcess, flashml
+from tests.helpers import onnx_models
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess, flashml
 
 WARNING = "without TLS"
 

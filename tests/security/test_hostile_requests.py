@@ -23,8 +23,8 @@ from flashml.errors import BadRequestError, PayloadTooLargeError, TensorError
 from flashml.jobs import formats
 from flashml.protocol.v2_request import LARGE_HEADER_BYTES, parse_infer_request
 from flashml.signature import Signature, TensorSpec
-from tests.onnx_models import add_model, identity_model
-from tests.server_process import ServerProcess
+from tests.helpers.onnx_models import add_model, identity_model
+from tests.helpers.server_process import ServerProcess
 
 DEEP = "[" * 1000 + "1" + "]" * 1000
 DEEP_OBJECT = '{"a":' * 1000 + "1" + "}" * 1000

@@ -19,11 +19,10 @@ import pytest
 from flashml.composition import open_services
 from flashml.settings import load_settings
 from flashml.storage.base import StorageUnavailableError
-from tests import onnx_models
-from tests.conftest import SERVER_FLAGS
-from tests.in_process import run
-from tests.s3_server import ACCESS, SECRET, MotoProcess, moto_process
-from tests.server_process import ServerProcess, flashml, login_token
+from tests.helpers import onnx_models
+from tests.helpers.in_process import run
+from tests.helpers.s3_server import ACCESS, SECRET, MotoProcess, moto_process
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess, flashml, login_token
 
 pytestmark = pytest.mark.server
 

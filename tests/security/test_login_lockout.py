@@ -11,8 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import SERVER_FLAGS
-from tests.server_process import ServerProcess, flashml, login_token
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess, flashml, login_token
 
 pytestmark = pytest.mark.server
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import onnx_models as om
-from tests import task_models as tm
-from tests.server_process import ServerProcess
+from tests.helpers import onnx_models as om
+from tests.helpers import task_models as tm
+from tests.helpers.server_process import ServerProcess
 
 pytestmark = pytest.mark.server
 

@@ -11,7 +11,7 @@ from onnx import helper
 
 from flashml.errors import ValidationFailedError
 from flashml.registry.task_checks import metadata_labels
-from tests.onnx_models import add_model
+from tests.helpers.onnx_models import add_model
 
 
 def with_props(path: Path, **props: str) -> Path:

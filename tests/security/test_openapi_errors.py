@@ -15,9 +15,8 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from tests import onnx_models
-from tests.conftest import SERVER_FLAGS
-from tests.server_process import ServerProcess
+from tests.helpers import onnx_models
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 
 pytestmark = pytest.mark.server
 

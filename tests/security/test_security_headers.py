@@ -15,9 +15,8 @@ from litestar.testing import AsyncTestClient
 from flashml.api.security_headers import page_policy
 from flashml.app import create_app
 from flashml.settings import load_settings
-from tests import onnx_models
-from tests.conftest import SERVER_FLAGS
-from tests.server_process import ServerProcess
+from tests.helpers import onnx_models
+from tests.helpers.server_process import SERVER_FLAGS, ServerProcess
 
 PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
                "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")

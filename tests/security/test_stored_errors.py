@@ -8,8 +8,8 @@ import json
 from flashml.composition import open_services
 from flashml.db.models import MAX_ERROR_CHARS, bounded_errors
 from flashml.settings import load_settings
-from tests.in_process import run
-from tests.onnx_models import long_node_name_model
+from tests.helpers.in_process import run
+from tests.helpers.onnx_models import long_node_name_model
 
 
 def test_bounded_errors_cuts_text_details_and_count():

@@ -13,7 +13,7 @@ import pytest
 
 from flashml.errors import ValidationFailedError
 from flashml.registry.archive import BundleLimits, extract_bundle
-from tests.onnx_models import (
+from tests.helpers.onnx_models import (
     make_tar_gz,
     make_zip,
     tar_gnu_sparse,

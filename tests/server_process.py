@@ -1,4 +1,0 @@
-"""Moved to tests/helpers/server_process.py. This name stays only because tests/security/ still imports it
-(the layout test allows that and nothing else); drop it once tests/security/ imports tests.helpers.server_process."""
-
-from tests.helpers.server_process import *  # noqa: F403
