@@ -32,7 +32,9 @@ def users() -> None:
 @users.command("create")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Make the user an admin.")
-@click.option("--role", type=click.Choice(["admin", "maintainer", "viewer"]), default=None)
+@click.option("--role", type=click.Choice(["admin", "maintainer", "viewer"]), default=None,
+              help="What the user may do in the console: viewers read, maintainers also change models and jobs, "
+                   "admins also manage users and keys (default viewer).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
 @data_options
 @create_option
@@ -68,7 +70,8 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--name", required=True, help="What the key is for.")
 @click.option("--role", type=click.Choice(["admin", "maintainer", "viewer", "inference"]), default="inference",
-              show_default=True)
+              show_default=True, help="What the key may do: inference calls models only; viewer reads only; "
+                                      "maintainer also changes models and jobs; admin does everything.")
 @click.option("--model", "models", multiple=True, help="Limit an inference key to this model (repeatable).")
 @data_options
 @create_option

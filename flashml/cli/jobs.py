@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 
@@ -43,6 +44,15 @@ def datasets_list(url: str, key: str) -> None:
         click.echo(f"{ds['id']}\t{ds['name']}\t{ds['format']}\t{ds['rows']} rows")
 
 
+@datasets.command("delete")
+@click.argument("dataset_id")
+@client_options
+def datasets_delete(dataset_id: str, url: str, key: str) -> None:
+    """Delete a dataset and its stored file (refused while a queued, running or paused job or a schedule uses it)."""
+    api_call(url, key, "DELETE", f"/api/v1/datasets/{quote(dataset_id, safe='')}")
+    click.echo(f"Deleted dataset {dataset_id}.")
+
+
 @main.group()
 def jobs() -> None:
     """Run, list and control batch scoring jobs on a running server."""
@@ -55,7 +65,8 @@ def jobs() -> None:
 @click.option("--format", "output_format", type=click.Choice(["csv", "jsonl", "npy", "npz", "parquet"]),
               default="csv", show_default=True, help="The result file's format.")
 @click.option("--chunk-rows", type=int, default=None, help="Rows per chunk (the server's job_chunk_rows if not given).")
-@click.option("--on-bad-row", type=click.Choice(["skip", "fail"]), default="skip", show_default=True)
+@click.option("--on-bad-row", type=click.Choice(["skip", "fail"]), default="skip", show_default=True,
+              help="A row the model cannot take: skip it (the job's log names its row number) or fail the job.")
 @click.option("--map", "mapping", multiple=True, metavar="INPUT=COLUMN", help="Feed INPUT from COLUMN (repeatable).")
 @click.option("--cron", default=None, help="Run on this cron schedule (five fields) instead of now.")
 @click.option("--every", "interval_s", type=float, default=None, help="Run every this many seconds instead of now.")
@@ -134,18 +145,35 @@ def jobs_show(job_id: int, as_json: bool, url: str, key: str) -> None:
         click.echo(f"  {e['level']}\t{row}{e['message']}")
 
 
-def _job_control(action: str):
-    @jobs.command(action)
+@jobs.command("result")
+@click.argument("job_id", type=int)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the result here (default: job-JOB_ID-result.FORMAT in this folder).")
+@client_options
+def jobs_result(job_id: int, output: Path | None, url: str, key: str) -> None:
+    """Download a succeeded job's result file."""
+    job = api_get(url, key, f"/api/v1/jobs/{job_id}")
+    dest = output or Path(f"job-{job_id}-result.{job['output_format']}")
+    download(url, key, f"/api/v1/jobs/{job_id}/result", dest)  # the server says why when there is none yet
+    click.echo(f"result saved to {dest} ({dest.stat().st_size} bytes)")
+
+
+CONTROLS = {"cancel": "Cancel a queued, running or paused job.",
+            "pause": "Pause a queued or running job after its current chunk.",
+            "resume": "Resume a paused job from its last finished chunk.",
+            "retry": "Run a failed or cancelled job again from its last finished chunk."}
+
+
+def _job_control(action: str, help_text: str) -> click.Command:
+    # help= here: click reads a command's help when it is declared, so a docstring set afterwards never shows.
+    @jobs.command(action, help=help_text)
     @click.argument("job_id", type=int)
     @client_options
     def command(job_id: int, url: str, key: str) -> None:
         click.echo(job_line(api_call(url, key, "POST", f"/api/v1/jobs/{job_id}/{action}")))
 
-    command.__doc__ = {"cancel": "Cancel a job.", "pause": "Pause a job after its current chunk.",
-                       "resume": "Resume a paused job.", "retry": "Run a failed or cancelled job again from its "
-                                                                   "last finished chunk."}[action]
     return command
 
 
-for _action in ("cancel", "pause", "resume", "retry"):
-    _job_control(_action)
+for _action, _help in CONTROLS.items():
+    _job_control(_action, _help)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from flashml.settings import Settings, SettingsError, load_settings
 
@@ -16,17 +17,30 @@ def flag(name: str) -> str:
 
 
 def setting_options(func):
-    """One CLI flag per setting, declared from the settings table itself."""
+    """One CLI flag per setting, declared from the settings table itself, each showing its default in --help.
+
+    The defaults are there for --help only: the command passes on the values given on the command line
+    (``given_settings``), so that a FLASHML_* variable or the --config file still beats a default.
+    """
     for f in reversed(dataclasses.fields(Settings)):
         default = f.default
         if isinstance(default, bool):
             on = flag(f.name)
-            func = click.option(f"{on}/--no-{on[2:]}", f.name, default=None, help=f.metadata["help"])(func)
+            func = click.option(f"{on}/--no-{on[2:]}", f.name, default=default, show_default=True,
+                                help=f.metadata["help"])(func)
             continue
         kind = {int: int, float: float}.get(type(default), str)
-        func = click.option(flag(f.name), f.name, type=kind, default=None, help=f.metadata["help"])(func)
+        shown = ",".join(default) if isinstance(default, tuple) else default  # a list is written with commas
+        func = click.option(flag(f.name), f.name, type=kind, default=shown if kind is not str else str(shown),
+                            show_default=shown != "", help=f.metadata["help"])(func)  # "": not set
     return click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
                         help="A TOML file of settings (also FLASHML_CONFIG).")(func)
+
+
+def given_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """The settings given on the command line, out of ``values`` (which holds every flag's default too)."""
+    ctx = click.get_current_context()
+    return {k: v for k, v in values.items() if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE}
 
 
 def resolve(config: Path | None, values: dict[str, Any]) -> Settings:

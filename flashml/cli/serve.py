@@ -19,7 +19,7 @@ from granian.log import LogLevels
 
 from flashml import event_loop
 from flashml.cli.main import main
-from flashml.cli.options import resolve, setting_options
+from flashml.cli.options import given_settings, resolve, setting_options
 from flashml.settings import RESOLVED_ENV, Settings, settings_table
 from flashml.startup_checks import exposure_warning, private_data_dir
 
@@ -30,7 +30,7 @@ log = logging.getLogger("flashml")
 @setting_options
 def serve(config: Path | None = None, **values: Any) -> None:
     """Start the server: one process, Granian with one worker."""
-    settings = resolve(config, values)
+    settings = resolve(config, given_settings(values))
     refuse_a_taken_port(settings.host, settings.port)
     _start_checks(settings)
     os.environ[RESOLVED_ENV] = settings.to_json()
