@@ -1,5 +1,6 @@
 """Console pages for batch jobs: /jobs (datasets, new job, jobs with live progress, schedules, housekeeping)
 and /jobs/{id} (progress bar polled by htmx, cancel/pause/resume/retry buttons, download, the job's log).
+A dataset is deleted in two steps: its Delete button shows a confirmation page, whose button deletes it.
 
 They call the same JobService and DatasetService as the JSON API. Everyone signed in reads; maintainers and
 admins start and control jobs (a role guard; the console's guards check the session's CSRF token on every POST).
@@ -20,9 +21,10 @@ from litestar.response import Redirect, Response, Template
 from flashml.auth.sign_ins import SessionUser
 from flashml.console.guards import SignedIn, needs_role
 from flashml.console.pages import NO_STORE, ConsoleController, console_dependencies, render
-from flashml.errors import FlashMLError
+from flashml.errors import DatasetNotFoundError, FlashMLError
 from flashml.jobs.datasets import DatasetService
 from flashml.jobs.housekeeping import Housekeeping
+from flashml.jobs.records import DatasetRecord
 from flashml.jobs.requests import JobRequest
 from flashml.jobs.service import JobService
 from flashml.records import parse_body
@@ -33,7 +35,8 @@ from flashml.web.params import RowId
 FORM_FIELDS = ("model", "version", "dataset", "output_format", "chunk_rows", "on_bad_row", "cron", "interval_s",
                "timezone")
 DONE = {"schedule": "Schedule saved: it runs the job on its own from now on.",
-        "schedule_delete": "Schedule deleted; the jobs it ran stay."}
+        "schedule_delete": "Schedule deleted; the jobs it ran stay.",
+        "dataset_delete": "Dataset deleted; the jobs that scored it keep their results."}
 MANAGE = [needs_role("maintainer")]  # starting and controlling jobs
 
 
@@ -59,6 +62,14 @@ def job_body(form: dict[str, str]) -> dict[str, Any]:
     return body
 
 
+async def dataset_or_none(datasets: DatasetService, dataset_id: str) -> DatasetRecord | None:
+    """The dataset a job scored, or None once it was deleted (the page then says so beside its id)."""
+    try:
+        return await datasets.get(dataset_id)
+    except DatasetNotFoundError:
+        return None
+
+
 @dataclass(frozen=True)
 class JobsPage:
     """The /jobs page, rendered from what it reads: after a GET, and again with the error of a failed change."""
@@ -70,8 +81,9 @@ class JobsPage:
 
     async def render(self, user: SessionUser, *, notice: str | None = None, error: str | None = None,
                      form: dict[str, str] | None = None, status_code: int = 200) -> Template:
+        datasets = await self.datasets.list()
         return render("jobs.html", user, active="jobs", notice=notice, error=error, status_code=status_code,
-                      jobs=await self.jobs.list(), datasets=await self.datasets.list(),
+                      jobs=await self.jobs.list(), datasets=datasets, dataset_names={d.id: d.name for d in datasets},
                       models=await self.registry.list_models(), schedules=await self.jobs.list_schedules(),
                       housekeeping=await self.housekeeping.status(),
                       can_manage=user.principal().has_role("maintainer"),
@@ -97,7 +109,7 @@ class JobsPageController(ConsoleController):
 
     @get("/jobs/{job_id:int}")
     async def job_page(self, request: HTMXRequest, user: SignedIn, jobs: Injected[JobService],
-                       job_id: RowId) -> Response:
+                       datasets: Injected[DatasetService], job_id: RowId) -> Response:
         try:
             job = await jobs.get(job_id)
         except FlashMLError as exc:
@@ -107,6 +119,7 @@ class JobsPageController(ConsoleController):
                 return ClientRefresh()
             return HTMXTemplate(template_name="_job_progress.html", context={"job": job}, headers=NO_STORE)
         return render("job.html", user, active="jobs", job=job, log=await jobs.log(job_id),
+                      dataset=await dataset_or_none(datasets, job.dataset_id),
                       can_manage=user.principal().has_role("maintainer"), error=None)
 
     @post("/jobs", status_code=303, guards=MANAGE)
@@ -142,3 +155,19 @@ class JobsPageController(ConsoleController):
         except FlashMLError as exc:
             return await page.render(user, error=exc.message, status_code=exc.status)
         return Redirect("/jobs?done=schedule_delete", status_code=303)
+
+    @post("/datasets/{dataset_id:str}/delete", status_code=303, guards=MANAGE)
+    async def delete_dataset(self, request: HTMXRequest, user: SignedIn, page: Injected[JobsPage],
+                             datasets: Injected[DatasetService], dataset_id: FromPath[str]) -> Template | Redirect:
+        """Without confirm=yes: the confirmation page (what goes, and who still uses it); with it: the delete."""
+        confirmed = (await request.form()).get("confirm") == "yes"
+        try:
+            if not confirmed:
+                dataset = await datasets.get(dataset_id)
+                job_ids, schedule_ids = await datasets.users(dataset_id)
+                return render("jobs_dataset_delete.html", user, active="jobs", dataset=dataset, job_ids=job_ids,
+                              schedule_ids=schedule_ids)
+            await datasets.delete(dataset_id, actor=f"{user.name}/console")
+        except FlashMLError as exc:
+            return await page.render(user, error=f"Not deleted: {exc.message}", status_code=exc.status)
+        return Redirect("/jobs?done=dataset_delete", status_code=303)

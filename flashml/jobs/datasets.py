@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import secrets
 import shutil
 from collections.abc import AsyncIterator
@@ -79,6 +80,10 @@ class DatasetService:
     async def list(self) -> list[DatasetRecord]:
         return [dataset_record(r) for r in await db.list_datasets(self.engine)]
 
+    async def users(self, dataset_id: str) -> tuple[builtins.list[int], builtins.list[int]]:  # `list` is a method here
+        """The ids of the jobs that will read the dataset again and of the schedules that score it."""
+        return await db.dataset_users(self.engine, dataset_id, READING_STATES)
+
     async def delete(self, dataset_id: str, *, actor: str) -> None:
         """Delete a dataset and its stored file; refused (409) while a job that will read it or a schedule uses it.
 
@@ -88,7 +93,7 @@ class DatasetService:
         row = await db.get_dataset(self.engine, dataset_id)
         if row is None:
             raise DatasetNotFoundError(dataset_id)
-        job_ids, schedule_ids = await db.dataset_users(self.engine, dataset_id, READING_STATES)
+        job_ids, schedule_ids = await self.users(dataset_id)
         if job_ids or schedule_ids:
             users = [*(f"job {i}" for i in job_ids), *(f"schedule {i}" for i in schedule_ids)]
             raise ConflictError(f"Dataset {dataset_id} ({row['name']}) is in use by {', '.join(users)}: cancel "
