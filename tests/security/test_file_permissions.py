@@ -72,7 +72,7 @@ def test_store_and_scratch_folders_are_private(tmp_path):
 
 def test_cli_creates_a_private_data_dir(tmp_path):
     data = tmp_path / "fresh" / "data"
-    flashml("keys", "create", "--name", "k", "--role", "admin", "--data-dir", str(data))
+    flashml("keys", "create", "--name", "k", "--role", "admin", "--data-dir", str(data), "--create")
     assert mode(data) == 0o700 and mode(data / "flashml.db") == 0o600
     assert readable_by_others(data) == []
 
