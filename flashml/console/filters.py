@@ -13,6 +13,9 @@ from typing import Any
 
 from litestar.plugins.jinja import JinjaTemplateEngine
 
+from flashml.registry.aliases import guard_text
+from flashml.tasks.config import task_model
+
 SIZE_UNITS = ("bytes", "KiB", "MiB", "GiB")
 
 
@@ -74,8 +77,11 @@ def shape(dims: list[int]) -> str:
     return "[" + ", ".join("any" if d < 0 else str(d) for d in dims) + "]"
 
 
+# guard: a canary guard's thresholds ("error rate above 5% or p99 above 200 ms over 60 s"); task_model: a task
+# with its article ("an image classification model"). Their wording lives with the guard and the task.
 FILTERS: dict[str, Callable[..., Any]] = {"utc": utc, "size": size, "duration": duration, "ms": ms,
-                                          "percent": percent, "shape": shape}
+                                          "percent": percent, "shape": shape, "guard": guard_text,
+                                          "task_model": task_model}
 
 
 def register_filters(engine: JinjaTemplateEngine) -> None:

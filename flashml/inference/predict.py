@@ -14,7 +14,7 @@ from flashml.runtime.pool import LoadedModel
 from flashml.runtime.runner import ModelRuntimeError
 from flashml.settings import Settings
 from flashml.storage.threads import in_store_thread
-from flashml.tasks.config import TaskConfig, parse_task
+from flashml.tasks.config import TaskConfig, parse_task, task_model
 from flashml.tasks.requests import PredictItems, check_count
 from flashml.tasks.runtime import TaskRuntime
 
@@ -72,8 +72,9 @@ class PredictService:
         runtime = await self.runtime(loaded)
         want = runtime.config.kind
         if items.kind != want:
-            raise BadRequestError(f"{loaded.model} is a {runtime.config.task} model: send {want}, not {items.kind}.",
-                                  code="wrong_input_kind", details={"task": runtime.config.task, "expects": want})
+            raise BadRequestError(f"{loaded.model} is {task_model(runtime.config.task)}: send {want}, not "
+                                  f"{items.kind}.", code="wrong_input_kind",
+                                  details={"task": runtime.config.task, "expects": want})
         check_count(items, self.settings.predict_max_items)
         max_pixels = self.settings.predict_max_image_pixels
         # Every item is checked and pre-processed (in worker threads) before any runs: a bad one costs no model time.

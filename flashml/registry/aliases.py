@@ -182,6 +182,17 @@ def parse_shadow_text(text: str) -> dict[str, Any]:
         raise BadRequestError(f"{text.strip()!r} is not VERSION=PERCENT, e.g. 5=20.", code="bad_alias_shadow") from None
 
 
+def guard_text(guard: Guard | dict[str, Any]) -> str:
+    """A canary guard's thresholds in words: ``error rate above 5% or p99 above 200 ms over 60 s``."""
+    values = guard.to_dict() if isinstance(guard, Guard) else guard
+    crossed = []
+    if values.get("max_error_rate") is not None:
+        crossed.append(f"error rate above {round(values['max_error_rate'] * 100, 4):g}%")
+    if values.get("max_p99_ms") is not None:
+        crossed.append(f"p99 above {round(values['max_p99_ms'], 3):g} ms")
+    return f"{' or '.join(crossed)} over {round(values.get('window_s', 60.0), 3):g} s"
+
+
 def alias_record(model: str, name: str, row: dict[str, Any]) -> AliasRecord:
     route = Route.from_row(row)
     return AliasRecord(model=model, alias=name, version=route.numbers[0] if len(route.numbers) == 1 else None,

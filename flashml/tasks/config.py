@@ -13,6 +13,17 @@ RESIZES = ("stretch", "letterbox", "center-crop")
 FORMATS = ("yolov8", "yolov5", "end-to-end", "boxes-scores-classes")
 ACTIVATIONS = ("softmax", "sigmoid", "none")
 
+# What each task is called in a sentence (the manifest's names are identifiers: image-classification).
+TASK_NAMES = {"image-classification": "image classification", "object-detection": "object detection",
+              "text-classification": "text classification", "embeddings": "text embedding", "raw": "tensor"}
+
+
+def task_model(task: str) -> str:
+    """The task in words with its article, for a sentence: ``an image classification model``."""
+    name = TASK_NAMES.get(task, task.replace("-", " ").replace("_", " "))
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name} model"
+
+
 PREPROCESS_KEYS = ("input", "size", "resize", "color", "layout", "scale", "mean", "std", "pad_value")
 POSTPROCESS_KEYS = ("output", "format", "score_threshold", "iou_threshold", "max_detections", "top_k", "activation")
 TOKENIZER_KEYS = ("file", "max_length", "truncate", "pad_id")
