@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from flashml.errors import BadRequestError, PayloadTooLargeError
 from flashml.tasks.config import ImageConfig
@@ -41,6 +42,20 @@ class Placement:
         return out
 
 
+# Pillow's messages name the Python object it read from ("cannot identify image file <_io.BytesIO object at
+# 0x7f...>"): internal text that means nothing to the caller, and differs on every call.
+_PYTHON_OBJECT = re.compile(r"\s*<[^<>]* object at 0x[0-9a-fA-F]+>")
+
+
+def pillow_reason(exc: Exception, otherwise: str) -> str:
+    """Why Pillow refused the bytes, in words for the caller: its message without Python object names, or
+    ``otherwise`` when nothing else is left (an unidentified image says nothing more than that)."""
+    if isinstance(exc, UnidentifiedImageError):
+        return otherwise
+    text = _PYTHON_OBJECT.sub("", str(exc)).strip()
+    return text or otherwise
+
+
 def decode(data: bytes, max_pixels: int, index: int = 0) -> Image.Image:
     """An RGB image, or 415 (not an image we read) / 413 (over ``max_pixels``) before decoding any pixel."""
     try:
@@ -50,7 +65,8 @@ def decode(data: bytes, max_pixels: int, index: int = 0) -> Image.Image:
     except Image.DecompressionBombError:
         image = None
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for bytes that are not an image
-        raise UnsupportedImageError(f"Image {index} is not a JPEG, PNG, WebP, BMP, GIF or TIFF image ({exc}).",
+        raise UnsupportedImageError(f"Image {index} is not a JPEG, PNG, WebP, BMP, GIF or TIFF image "
+                                    f"({pillow_reason(exc, 'its bytes match none of these formats')}).",
                                     details={"item": index}) from None
     if image is None or image.width * image.height > max_pixels:
         size = f"{image.width}x{image.height} = {image.width * image.height} pixels" if image else "too many pixels"
@@ -60,7 +76,9 @@ def decode(data: bytes, max_pixels: int, index: int = 0) -> Image.Image:
         image.load()
         return image.convert("RGB")
     except Exception as exc:  # noqa: BLE001 - truncated or corrupt pixel data
-        raise UnsupportedImageError(f"Image {index} could not be decoded: {exc}.", details={"item": index}) from None
+        raise UnsupportedImageError(f"Image {index} could not be decoded: "
+                                    f"{pillow_reason(exc, 'its pixel data is damaged or cut short')}.",
+                                    details={"item": index}) from None
 
 
 def fit(image: Image.Image, config: ImageConfig) -> tuple[Image.Image, Placement]:
