@@ -67,7 +67,9 @@
     for (var i = 0; i < config.steps.length; i++) {
       if (config.steps[i].step === step) return config.steps[i].label;
     }
-    return step;
+    // A step the page has no label for yet still reads as words, never as the server's identifier.
+    var words = step.replace(/[-_]+/g, " ");
+    return "Step: " + words.charAt(0).toUpperCase() + words.slice(1);
   }
 
   // recorded: the step names the server logged so far, in order; each is logged as it starts.
@@ -79,7 +81,7 @@
     var names = recorded.slice();
     if (phase === "validating") {
       config.steps.forEach(function (s) {
-        if (names.indexOf(s.step) < 0 && s.step !== "autotune") names.push(s.step);
+        if (names.indexOf(s.step) < 0 && !s.optional) names.push(s.step);
       });
     }
     names.forEach(function (step, i) {
@@ -136,20 +138,22 @@
     var code = (error && error.code) || first.code || "unknown";
     var message = (error && error.error) || first.error || "The upload failed.";
     if (version && version.report) showSteps(stepNames(version.report.steps), "failed");
+    // The file arrived and became a version that failed its checks: say so, rather than that nothing was uploaded.
+    var heading = version && version.version ? "Version " + version.version + " failed validation" : "Not uploaded";
     var box = el("div", { "class": "error-box", id: "upload-error", role: "alert", "data-code": code }, [
-      el("p", {}, [el("strong", {}, ["Not uploaded: "]), message])
+      el("p", {}, [el("strong", {}, [heading + ": "]), message])
     ]);
     var hint = hintFor(code, details);
     if (hint) box.appendChild(el("p", { id: "upload-hint" }, [el("strong", {}, ["What to do: "]), hint]));
     if (version && version.version) {
       box.appendChild(el("p", { "class": "muted" }, [
-        "Version " + version.version + " is marked failed; its reasons stay on ",
+        "It does not answer requests; its reasons stay on ",
         el("a", { href: modelUrl(version.model) }, ["the model's page"]), "."
       ]));
     }
     result.textContent = "";
     result.appendChild(box);
-    progressTitle.textContent = "Not uploaded";
+    progressTitle.textContent = heading;
     finish();
   }
 

@@ -23,10 +23,13 @@ from flashml.settings import Settings
 from flashml.web.deps import Injected
 
 ACCEPT = ".onnx,.tar.gz,.tgz,.zip"
-# The validation steps in the order they run; autotune only when the model's batching is tuned.
-STEPS = [("extract", "Unpack the upload"), ("manifest", "Read the manifest"), ("check", "Check the ONNX graph"),
-         ("warmup", "Warm up in a sandbox"), ("publish", "Publish the files"), ("load", "Load for serving"),
-         ("autotune", "Measure batch sizes")]
+# The validation steps in the order they run (registry/bundle.py and RegistryService name them), each with the
+# label the page shows; the optional ones run only for some models: task for a task model (flashml.toml's
+# task), autotune when the model's batching is tuned. The page lists those only once they run.
+STEPS = [("extract", "Unpack the upload", False), ("manifest", "Read the manifest", False),
+         ("check", "Check the ONNX graph", False), ("warmup", "Warm up in a sandbox", False),
+         ("task", "Check the task's pre- and post-processing", True), ("publish", "Publish the files", False),
+         ("load", "Load for serving", False), ("autotune", "Measure batch sizes", True)]
 # What to do about each refusal, in plain words; {domain} is filled from the error's details when known.
 HINTS: dict[str, str] = {
     "custom_op_domain": "This model uses custom operators from {domain}, which FlashML never loads. Export it with "
@@ -92,6 +95,7 @@ class UploadPageController(ConsoleController):
             names = [m.name for m in await registry.list_models()]
         except FlashMLError:
             names = []
-        config: dict[str, Any] = {"hints": HINTS, "steps": [{"step": s, "label": label} for s, label in STEPS],
+        config: dict[str, Any] = {"hints": HINTS, "steps": [{"step": s, "label": label, "optional": optional}
+                                                            for s, label, optional in STEPS],
                                   "max_bytes": settings.max_upload_bytes}
         return render("upload.html", user, active="upload", model=model, names=names, accept=ACCEPT, config=config)

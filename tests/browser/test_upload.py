@@ -43,7 +43,7 @@ def test_maintainer_uploads_a_model_and_sees_it_ready(server, page, tmp_path):  
     assert "progress" not in info["versions"][0]  # only a validating version reports its steps so far
     link.click()
     page.wait_for_url(server.url + "/models/upload-add")
-    assert "ready" in page.inner_text("#version-1 h3")
+    assert "v1\tready" in page.inner_text("#versions-glance")  # the overview's versions (issue 24)
 
 
 def test_custom_operators_are_refused_in_plain_words(server, page, tmp_path):  # noqa: F811
@@ -57,6 +57,9 @@ def test_custom_operators_are_refused_in_plain_words(server, page, tmp_path):  #
     error.wait_for(timeout=120_000)
     assert error.get_attribute("data-code") == "custom_op_domain"
     assert "my.custom.ops" in error.inner_text()
+    # The file did arrive and became a failed version: the page says that, not that nothing was uploaded.
+    assert page.inner_text("#progress-title") == "Version 1 failed validation"
+    assert error.inner_text().startswith("Version 1 failed validation: ") and "Not uploaded" not in error.inner_text()
     hint = page.inner_text("#upload-hint")
     assert 'custom operators from "my.custom.ops"' in hint and "standard ONNX operators" in hint
     assert page.get_attribute("#steps li[data-state=failed]", "data-step") == "check"
