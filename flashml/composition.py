@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.auth.audit import AuditService
 from flashml.auth.keys import KeyService
 from flashml.auth.sign_ins import SignInService
 from flashml.auth.users import UserService
@@ -71,6 +72,7 @@ class Services:
     keys: KeyService
     users: UserService
     sign_ins: SignInService  # console sign-ins behind a cookie
+    audit: AuditService  # reads the audit log for the API and the console, one visibility rule
     registry: RegistryService
     aliases: AliasService
     response_caches: ResponseCacheService
@@ -154,7 +156,8 @@ async def open_services(settings: Settings) -> Services:
     guard.start()
     return Services(
         settings=settings, engine=engine, store=store, pool=pool, keys=admin.keys, users=admin.users,
-        sign_ins=admin.sign_ins, registry=registry, aliases=registry.aliases, response_caches=registry.response_caches,
-        uploads=uploads, recorder=recorder, reports=MetricsReportService(recorder, registry, pool), shadow=shadow,
-        inference=inference, predict=predict, guard=guard, datasets=DatasetService(engine, store, scratch, settings),
-        jobs=jobs, scheduler=scheduler, housekeeping=housekeeping)
+        sign_ins=admin.sign_ins, audit=AuditService(engine), registry=registry, aliases=registry.aliases,
+        response_caches=registry.response_caches, uploads=uploads, recorder=recorder,
+        reports=MetricsReportService(recorder, registry, pool), shadow=shadow, inference=inference, predict=predict,
+        guard=guard, datasets=DatasetService(engine, store, scratch, settings), jobs=jobs, scheduler=scheduler,
+        housekeeping=housekeeping)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import msgspec
 from litestar import Controller, delete, get, patch, post
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.auth.audit import AuditService
 from flashml.auth.keys import KeyService
 from flashml.auth.principal import require_may_manage_key
-from flashml.auth.records import KeyRecord, NewKeyRecord
+from flashml.auth.records import AuditEvent, Identity, KeyIdentity, KeyRecord, NewKeyRecord, SessionIdentity
 from flashml.auth.requests import KeyLimits, NewKey
-from flashml.db import audit
 from flashml.web.bodies import json_body
 from flashml.web.deps import Authenticated, Injected, provide
 from flashml.web.params import RowId
@@ -58,16 +56,16 @@ class KeysController(Controller):
 class MeController(Controller):
     path = "/api/v1"
     tags = ["Identity"]
-    dependencies = provide("engine")
+    dependencies = provide("audit")
 
     @get("/me", summary="Who this API key (or console session) is")
-    async def me(self, caller: Authenticated) -> dict[str, Any]:
+    async def me(self, caller: Authenticated) -> Identity:
         if caller.is_session:  # the page's scripts read the CSRF token here (same origin only)
-            return {"user": {"name": caller.name, "role": caller.role}, "csrf_token": caller.csrf_token}
-        return {"key": caller.to_dict()}
+            return Identity(user=SessionIdentity(name=caller.name, role=caller.role),
+                            csrf_token=caller.csrf_token or "")
+        return Identity(key=msgspec.convert(caller.to_dict(), KeyIdentity))
 
     @get("/audit", summary="The audit log, newest first (viewers and maintainers: model events only)")
-    async def audit_log(self, viewer: Authenticated, engine: Injected[AsyncEngine],
-                        limit: int = 100) -> list[dict[str, Any]]:
-        events = await audit.list_events(engine, min(max(limit, 1), 1000))
-        return audit.visible_events(events, read_all=viewer.can("read_audit"))
+    async def audit_log(self, viewer: Authenticated, audit: Injected[AuditService],
+                        limit: int = 100) -> list[AuditEvent]:
+        return await audit.events(viewer, limit)

@@ -1,6 +1,9 @@
-"""What the key service answers with: API keys (never their secrets, except once, at creation)."""
+"""What the auth services answer with: API keys (never their secrets, except once, at creation), the caller's
+identity and the audit log's events."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from msgspec import UNSET, UnsetType
 
@@ -34,3 +37,68 @@ class NewKeyRecord(KeyRecord, kw_only=True):
     """A key just created, with its secret: the only time the secret is ever shown."""
 
     token: str
+
+
+class AuditEvent(Record):
+    """One line of the audit log: who did what to which target, when, with the action's own details."""
+
+    id: int
+    at: float
+    actor: str  # "ada/console", "ada/key:deploy", "flashml/guard"
+    action: str  # "model.alias_set", "key.create", ...
+    target: str  # "resnet/production", "key:3", ...
+    detail: dict[str, Any] | None
+
+    @property
+    def detail_lines(self) -> list[str]:
+        """The detail as "key: value" lines a person reads (the JSON API sends ``detail`` itself)."""
+        return [f"{_words(key)}: {_value(value)}" for key, value in (self.detail or {}).items()]
+
+
+def _words(key: str) -> str:
+    return str(key).replace("_", " ")
+
+
+def _value(value: Any) -> str:
+    """A detail's value in plain text: nested objects as "key = value" pairs, lists joined, null as none."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{_words(k)} = {_value(v)}" for k, v in value.items()) if value else "none"
+    if isinstance(value, list | tuple):
+        return ", ".join(_value(v) for v in value) if value else "none"
+    return str(value)
+
+
+class SessionIdentity(Record):
+    """The console user behind a session."""
+
+    name: str
+    role: str
+
+
+class KeyIdentity(Record):
+    """The API key behind a request (never its secret)."""
+
+    id: int
+    key_id: str
+    name: str
+    role: str
+    models: list[str] | None  # None: every model
+    user: str  # who created the key
+    rate_limit_per_s: float | None
+    burst: int | None
+    daily_quota: int | None
+    weight: int
+
+
+class Identity(Record):
+    """GET /api/v1/me: a console session's user and CSRF token (its pages' scripts send it back), or an API key."""
+
+    user: SessionIdentity | UnsetType = UNSET
+    csrf_token: str | UnsetType = UNSET
+    key: KeyIdentity | UnsetType = UNSET
