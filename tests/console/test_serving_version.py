@@ -31,14 +31,14 @@ def _serving_cell(html: str, row_start: str) -> str:
     return re.sub(r"<[^>]+>", "", cell).strip()
 
 
-def _everywhere(api, console) -> dict[str, object]:
+def _everywhere(client, console) -> dict[str, object]:
     """What each place says serves the model, and which version answered a call without a version."""
-    summary = next(m for m in api.get("/api/v1/models").json() if m["name"] == MODEL)
-    metrics = next(m for m in api.get("/api/v1/metrics").json()["models"] if m["model"] == MODEL)
-    answer = api.post(f"/v2/models/{MODEL}/infer", json=INFER)
+    summary = next(m for m in client.get("/api/v1/models").json() if m["name"] == MODEL)
+    metrics = next(m for m in client.get("/api/v1/metrics").json()["models"] if m["model"] == MODEL)
+    answer = client.post(f"/v2/models/{MODEL}/infer", json=INFER)
     assert answer.status_code == 200, answer.text
     link = f'<a href="/models/{MODEL}">'
-    detail = api.get(f"/api/v1/models/{MODEL}").json()
+    detail = client.get(f"/api/v1/models/{MODEL}").json()
     return {"api list": summary["serving"]["versions"], "api detail": detail["serving"]["versions"],
             "metrics": metrics["serving"]["versions"], "metrics version": metrics["serving_version"],
             "answered by": answer.headers["FlashML-Model-Version"],
@@ -49,39 +49,39 @@ def _everywhere(api, console) -> dict[str, object]:
 
 
 def test_every_place_names_the_version_that_answers(app, two_versions):
-    api = app.client(app.create_key("serving admin", "admin"))
+    admin = app.client(app.create_key("serving admin", "admin"))
     console = app.client()
     sign_in(console, app.app, "serving-viewer", "viewer")
-    with closing(api), closing(console):
-        said = _everywhere(api, console)
+    with closing(admin), closing(console):
+        said = _everywhere(admin, console)
         assert said == {"api list": {"2": 100}, "api detail": {"2": 100}, "metrics": {"2": 100},
                         "metrics version": 2, "answered by": "2", "first output": 101.0,
                         "models page": "v2", "dashboard": "v2", "dashboard live": "v2"}
 
-        r = api.put(f"/api/v1/models/{MODEL}/aliases/production", json={"version": 1})
+        r = admin.put(f"/api/v1/models/{MODEL}/aliases/production", json={"version": 1})
         assert r.status_code == 200, r.text
-        said = _everywhere(api, console)
+        said = _everywhere(admin, console)
         assert said == {"api list": {"1": 100}, "api detail": {"1": 100}, "metrics": {"1": 100},
                         "metrics version": 1, "answered by": "1", "first output": 1.0,
                         "models page": "v1 (production)", "dashboard": "v1 (production)",
                         "dashboard live": "v1 (production)"}
 
-        r = api.put(f"/api/v1/models/{MODEL}/aliases/production", json={"version": 2})
+        r = admin.put(f"/api/v1/models/{MODEL}/aliases/production", json={"version": 2})
         assert r.status_code == 200, r.text
-        said = _everywhere(api, console)
+        said = _everywhere(admin, console)
         assert said["answered by"] == "2" and said["metrics version"] == 2
         assert said["models page"] == said["dashboard"] == said["dashboard live"] == "v2 (production)"
         assert said["api list"] == said["metrics"] == {"2": 100}
 
 
 def test_a_split_is_shown_with_its_weights(app, two_versions):
-    api = app.client(app.create_key("serving split admin", "admin"))
+    admin = app.client(app.create_key("serving split admin", "admin"))
     console = app.client()
     sign_in(console, app.app, "serving-split-viewer", "viewer")
-    with closing(api), closing(console):
-        r = api.put(f"/api/v1/models/{MODEL}/aliases/production", json={"versions": {"1": 90, "2": 10}})
+    with closing(admin), closing(console):
+        r = admin.put(f"/api/v1/models/{MODEL}/aliases/production", json={"versions": {"1": 90, "2": 10}})
         assert r.status_code == 200, r.text
-        said = _everywhere(api, console)
+        said = _everywhere(admin, console)
         assert said["metrics version"] is None and said["api list"] == said["metrics"] == {"1": 90, "2": 10}
         assert said["models page"] == said["dashboard"] == "v1 90%, v2 10% (production)"
         assert said["answered by"] in ("1", "2")
