@@ -1,23 +1,17 @@
-// The performance card as a chart: latency (ms) and throughput (rows/s) against batch size.
-// The numbers come from <script type="application/json" id="perf-data">; the page has them as a table too.
+// Performance cards as charts: latency (ms) and throughput (rows/s) against batch size, both from zero.
+// Every .perf-chart names its numbers in data-source (a <script type="application/json">, also shown as a
+// table); the model page has one on its overview and two when versions are compared, and htmx swaps tabs in.
 (function () {
   "use strict";
 
-  function short(v) {
-    var a = Math.abs(v);
-    if (a >= 1e9) return Number((v / 1e9).toPrecision(3)) + "G";
-    if (a >= 1e6) return Number((v / 1e6).toPrecision(3)) + "M";
-    if (a >= 1e3) return Number((v / 1e3).toPrecision(3)) + "k";
-    return Number(v.toPrecision(3));
-  }
-
-  function draw() {
-    var data = document.getElementById("perf-data");
-    var box = document.getElementById("perf-chart");
-    if (!data || !box || typeof uPlot === "undefined") return;
+  function drawOne(box) {
+    var data = document.getElementById(box.getAttribute("data-source"));
+    if (!data || box.getAttribute("data-drawn")) return;
     var card = JSON.parse(data.textContent);
     var points = (card && card.points) || [];
     if (!points.length) return;
+    box.setAttribute("data-drawn", "yes");
+    var c = window.FlashMLCharts;
     var sizes = points.map(function (p) { return p.batch_size; });
     var latency = points.map(function (p) { return p.latency_ms; });
     var throughput = points.map(function (p) { return p.throughput; });
@@ -25,13 +19,11 @@
     var opts = {
       width: width(),
       height: 280,
-      scales: { x: { time: false, distr: 3, log: 2 }, ms: {}, rps: {} },
+      scales: { x: { time: false, distr: 3, log: 2 }, ms: { range: c.fromZero }, rps: { range: c.fromZero } },
       axes: [
         { label: "Batch size", values: function (u, ticks) { return ticks.map(String); } },
-        { scale: "ms", label: "Latency (ms)", size: 64,
-          values: function (u, ticks) { return ticks.map(function (v) { return Number(v.toPrecision(3)); }); } },
-        { scale: "rps", label: "Throughput (rows/s)", side: 1, size: 64, grid: { show: false },
-          values: function (u, ticks) { return ticks.map(short); } }
+        { scale: "ms", label: "Latency (ms)", size: 64, values: c.shortTicks },
+        { scale: "rps", label: "Throughput (rows/s)", side: 1, size: 64, grid: { show: false }, values: c.shortTicks }
       ],
       series: [
         { label: "Batch size" },
@@ -40,10 +32,16 @@
           points: { show: true } }
       ]
     };
-    var chart = new uPlot(opts, [sizes, latency, throughput], box);
+    var chart = c.keep(box, new uPlot(opts, [sizes, latency, throughput], box));
     window.addEventListener("resize", function () { chart.setSize({ width: width(), height: 280 }); });
   }
 
+  function draw() {
+    if (typeof uPlot === "undefined" || !window.FlashMLCharts) return;
+    Array.prototype.forEach.call(document.querySelectorAll(".perf-chart[data-source]"), drawOne);
+  }
+
+  document.addEventListener("htmx:afterSettle", draw);
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", draw);
   } else {

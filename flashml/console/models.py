@@ -18,7 +18,9 @@ from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Template
 
 from flashml.auth.sign_ins import SessionUser
+from flashml.console import model_confirm as ask
 from flashml.console.guards import SignedIn, needs_role
+from flashml.console.model_confirm import confirmed
 from flashml.console.model_page import ModelPage, provide_model_page
 from flashml.console.pages import NO_STORE, ConsoleController, console_dependencies, render
 from flashml.errors import FlashMLError
@@ -45,6 +47,10 @@ DONE = {"config": "Serving config saved; it applies now, without a restart.",
         "pin": "Pinned: this version stays loaded.",
         "unpin": "Unpinned: this version may unload to make room."}
 MANAGE = [needs_role("maintainer")]  # every change on these pages
+# The tab a change lands on (its ?done= notice is shown there): the section the change was made from.
+DONE_TAB = {"config": "settings", "cache": "settings", "pin": "settings", "unpin": "settings",
+            "archive": "versions", "restore": "versions", "delete": "versions",
+            "serve": "traffic", "alias": "traffic", "alias_delete": "traffic", "rollback": "traffic"}
 
 
 def filter_models(models: list[dict[str, Any]], q: str) -> list[dict[str, Any]]:
@@ -80,7 +86,8 @@ def _done(name: str, done: str) -> Redirect:
 
 
 class ModelsPageController(ConsoleController):
-    dependencies = {**console_dependencies("registry", "aliases", "response_caches", "shadow", "settings"),
+    dependencies = {**console_dependencies("registry", "aliases", "response_caches", "shadow", "reports",
+                                                         "settings"),
                     "page": Provide(provide_model_page, sync_to_thread=False)}
 
     @get("/models")
@@ -94,18 +101,21 @@ class ModelsPageController(ConsoleController):
 
     @get("/models/{name:str}")
     async def model_page(self, request: Request, user: SignedIn, page: Injected[ModelPage], name: FromPath[str],
-                         done: FromQuery[str] = "") -> Template:
-        return await page.render(request, user, name, notice=DONE.get(done))
+                         done: FromQuery[str] = "", tab: FromQuery[str] = "",
+                         compare: FromQuery[list[str] | None] = None) -> Template:
+        """One section of the model's page (?tab=); after a change, the section it was made from."""
+        return await page.render(request, user, name, notice=DONE.get(done), tab=tab or DONE_TAB.get(done, ""),
+                                 compare=compare)
 
     @staticmethod
     async def _change(request: Request, user: SessionUser, page: ModelPage, name: str, done: str,
                       change: Awaitable[Any], *, failed: str = "") -> Template | Redirect:
-        """Make one change from the model page: back to it with ``?done=``, or the page again with the error."""
+        """Make one change from the model page: back to it with ``?done=``, or its section again with the error."""
         try:
             await change
         except FlashMLError as exc:
             return await page.render(request, user, name, error=f"{failed}{exc.message}",
-                                     status_code=exc.status)
+                                     status_code=exc.status, tab=DONE_TAB[done])
         return _done(name, done)
 
     @post("/models/{name:str}/versions/{version:int}/config", status_code=303, guards=MANAGE)
@@ -119,15 +129,17 @@ class ModelsPageController(ConsoleController):
             await registry.patch_config(name, version, parse_body(changes, ConfigChange), actor=f"{user.name}/console")
         except ValueError as exc:
             return await page.render(request, user, name, error=f"Not saved: {exc}", form_values=values,
-                                     status_code=400)
+                                     status_code=400, tab="settings")
         except FlashMLError as exc:
             return await page.render(request, user, name, error=f"Not saved: {exc.message}",
-                                     form_values=values, status_code=exc.status)
+                                     form_values=values, status_code=exc.status, tab="settings")
         return _done(name, "config")
 
     @post("/models/{name:str}/versions/{version:int}/archive", status_code=303, guards=MANAGE)
     async def archive(self, request: Request, user: SignedIn, page: Injected[ModelPage],
                       registry: Injected[RegistryService], name: FromPath[str], version: RowId) -> Template | Redirect:
+        if not confirmed(await request.form()):
+            return await page.confirm(user, name, lambda info: ask.archive(info, version))
         return await self._change(request, user, page, name, "archive",
                                   registry.set_archived(name, version, True, actor=f"{user.name}/console"))
 
@@ -140,7 +152,10 @@ class ModelsPageController(ConsoleController):
     @post("/models/{name:str}/versions/{version:int}/delete", status_code=303, guards=MANAGE)
     async def delete(self, request: Request, user: SignedIn, page: Injected[ModelPage],
                      registry: Injected[RegistryService], name: FromPath[str], version: RowId) -> Template | Redirect:
-        force = (await request.form()).get("force") == "on"
+        form = await request.form()
+        force = form.get("force") == "on"
+        if not confirmed(form):
+            return await page.confirm(user, name, lambda info: ask.delete_version(info, version, force))
         return await self._change(request, user, page, name, "delete",
                                   registry.delete_version(name, version, force=force, actor=f"{user.name}/console"))
 
@@ -156,16 +171,21 @@ class ModelsPageController(ConsoleController):
                 body["guard"] = parse_guard_text(values["guard"])
             if values["shadow"]:
                 body["shadow"] = parse_shadow_text(values["shadow"])
-            await aliases.set_alias(name, values["alias"], parse_body(body, AliasUpdate), actor=f"{user.name}/console")
+            update = parse_body(body, AliasUpdate)
+            if values["alias"] == SERVED and not confirmed(form):  # what calls without a version get: ask first
+                return await page.confirm(user, name, lambda info: ask.move_production(info, values, body))
+            await aliases.set_alias(name, values["alias"], update, actor=f"{user.name}/console")
         except FlashMLError as exc:
             return await page.render(request, user, name, error=f"Alias not saved: {exc.message}",
-                                     alias_form=values, status_code=exc.status)
+                                     alias_form=values, status_code=exc.status, tab="traffic")
         return _done(name, "serve" if values["alias"] == SERVED and "version" in body else "alias")
 
     @post("/models/{name:str}/aliases/{alias:str}/delete", status_code=303, guards=MANAGE)
     async def delete_alias(self, request: Request, user: SignedIn, page: Injected[ModelPage],
                            aliases: Injected[AliasService], name: FromPath[str],
                            alias: FromPath[str]) -> Template | Redirect:
+        if not confirmed(await request.form()):
+            return await page.confirm(user, name, lambda info: ask.delete_alias(info, alias))
         return await self._change(request, user, page, name, "alias_delete",
                                   aliases.delete_alias(name, alias, actor=f"{user.name}/console"))
 
@@ -194,7 +214,9 @@ class ModelsPageController(ConsoleController):
     async def rollback_alias(self, request: Request, user: SignedIn, page: Injected[ModelPage],
                              aliases: Injected[AliasService], name: FromPath[str],
                              alias: FromPath[str]) -> Template | Redirect:
-        """One click: the alias goes back to its previous target (the same service call as the API's)."""
+        """The alias goes back to its previous target (the same service call as the API's), once confirmed."""
+        if not confirmed(await request.form()):
+            return await page.confirm(user, name, lambda info: ask.rollback(info, alias))
         return await self._change(request, user, page, name, "rollback",
                                   aliases.rollback(name, alias, actor=f"{user.name}/console"),
                                   failed="Not rolled back: ")

@@ -35,16 +35,23 @@ def _call(page, server, key: str, path: str = f"/v2/models/{MODEL}/infer"):  # n
 
 def test_maintainer_serves_a_version_and_inference_follows(server, api, served_model, page):  # noqa: F811
     inference_key = api.post("/api/v1/keys", json={"name": "served", "role": "inference"}).json()["token"]
-    sign_in_as_new_user(page, server, "alias-maintainer", "maintainer", f"/models/{MODEL}")
+    # The page's sections are tabs (issue 24): aliases on Traffic, the versions' buttons on Versions, and moving
+    # production asks first.
+    sign_in_as_new_user(page, server, "alias-maintainer", "maintainer", f"/models/{MODEL}?tab=traffic")
     assert "Version 2, the newest ready one" in page.inner_text("#served")
     assert page.locator("#no-aliases").is_visible()
     assert _call(page, server, inference_key)[0] == "2"
     page.shots("before")
 
+    page.goto(f"{server.url}/models/{MODEL}?tab=versions")
     page.get_by_role("button", name="Serve version 1").click()
+    assert "today they reach v2" in page.inner_text("#confirm")
+    assert _call(page, server, inference_key)[0] == "2"  # nothing moved yet
+    page.get_by_role("button", name="Yes, serve v1").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}?done=serve")
     assert "Served version changed" in page.inner_text("#notice")
     assert "Version 1 answers requests without a version" in page.inner_text("#served")
+    page.goto(f"{server.url}/models/{MODEL}?tab=versions")
     assert "production" in page.inner_text("#version-1 h3") and "production" not in page.inner_text("#version-2 h3")
     assert page.locator("#version-1").get_by_role("button", name="Serve version 1").count() == 0
     header, answer = _call(page, server, inference_key)
@@ -52,6 +59,7 @@ def test_maintainer_serves_a_version_and_inference_follows(server, api, served_m
     page.shots("served-v1")
 
     # The playground starts on the served version, and says it answered.
+    page.goto(f"{server.url}/models/{MODEL}?tab=try")
     page.get_by_role("link", name="Try it in the playground").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}/playground")
     page.get_by_role("button", name="Run").click()
@@ -60,7 +68,7 @@ def test_maintainer_serves_a_version_and_inference_follows(server, api, served_m
     page.shots("playground-served")
 
     # Any alias, from the small form; a bad name is explained and nothing is saved.
-    page.goto(f"{server.url}/models/{MODEL}")
+    page.goto(f"{server.url}/models/{MODEL}?tab=traffic")
     page.get_by_label("Alias (lowercase").fill("Bad Name")
     page.get_by_label("Version (a ready").fill("2")
     page.get_by_role("button", name="Save alias").click()
@@ -70,33 +78,44 @@ def test_maintainer_serves_a_version_and_inference_follows(server, api, served_m
     page.locator("#alias-name").fill("staging")
     page.get_by_role("button", name="Save alias").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}?done=alias")
-    assert "v2" in page.inner_text("#alias-staging") and "staging" in page.inner_text("#version-2 h3")
+    assert "v2" in page.inner_text("#alias-staging")
+    page.goto(f"{server.url}/models/{MODEL}?tab=versions")
+    assert "staging" in page.inner_text("#version-2 h3")
     header, answer = _call(page, server, inference_key, f"/v2/models/{MODEL}/versions/staging/infer")
     assert header == "2" and answer["outputs"][0]["data"] == [102, 103, 104, 105]
     page.shots("alias-staging")
 
     # The served version cannot be archived while production points at it: the page says why.
     page.get_by_role("button", name="Archive v1").click()
+    assert "the archive is refused" in page.inner_text("#confirm")
+    page.get_by_role("button", name="Yes, archive v1").click()
     assert "production" in page.inner_text("#page-error") and "move or delete" in page.inner_text("#page-error")
     page.shots("archive-refused")
 
     # A canary split from the same form: the table and the badges show the weights.
-    page.goto(f"{server.url}/models/{MODEL}")
+    page.goto(f"{server.url}/models/{MODEL}?tab=traffic")
     page.locator("#alias-name").fill("canary")
     page.get_by_label("Version (a ready").fill("1=90, 2=10")
     page.get_by_role("button", name="Save alias").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}?done=alias")
     assert "v1 90%, v2 10%" in page.inner_text("#alias-canary")
-    assert "canary 10%" in page.inner_text("#version-2 h3") and "canary 90%" in page.inner_text("#version-1 h3")
     assert api.get(f"/api/v1/models/{MODEL}/aliases").json()[0]["versions"] == {"1": 90, "2": 10}
     page.shots("canary-split")
+    page.goto(f"{server.url}/models/{MODEL}?tab=versions")
+    assert "canary 10%" in page.inner_text("#version-2 h3") and "canary 90%" in page.inner_text("#version-1 h3")
+    page.goto(f"{server.url}/models/{MODEL}?tab=traffic")
     page.get_by_role("button", name="Delete alias canary").click()
+    page.get_by_role("button", name="Yes, delete canary").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}?done=alias_delete")
 
     page.get_by_role("button", name="Delete alias staging").click()
+    assert "Calls that name staging fail" in page.inner_text("#confirm")
+    page.get_by_role("button", name="Yes, delete staging").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}?done=alias_delete")
     assert page.locator("#alias-staging").count() == 0
+    page.goto(f"{server.url}/models/{MODEL}?tab=versions")
     page.get_by_role("button", name="Serve version 2").click()
+    page.get_by_role("button", name="Yes, serve v2").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}?done=serve")
     assert _call(page, server, inference_key)[0] == "2"
     events = [(e["action"], e["actor"], e["target"]) for e in api.get("/api/v1/audit").json()]
@@ -107,10 +126,11 @@ def test_maintainer_serves_a_version_and_inference_follows(server, api, served_m
 
 def test_viewer_sees_aliases_but_cannot_change_them(server, api, served_model, page):  # noqa: F811
     assert api.put(f"/api/v1/models/{MODEL}/aliases/production", json={"version": 2}).status_code == 200
-    sign_in_as_new_user(page, server, "alias-viewer", "viewer", f"/models/{MODEL}")
+    sign_in_as_new_user(page, server, "alias-viewer", "viewer", f"/models/{MODEL}?tab=versions")
     assert "production" in page.inner_text("#version-2 h3")
-    assert page.locator("#alias-production").is_visible()
     assert page.get_by_role("button", name="Serve version 1").count() == 0
+    page.goto(f"{server.url}/models/{MODEL}?tab=traffic")
+    assert page.locator("#alias-production").is_visible()
     assert page.locator("#alias-form").count() == 0
     assert page.get_by_role("button", name="Delete alias production").count() == 0
     page.shots("viewer")

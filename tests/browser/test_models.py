@@ -51,20 +51,28 @@ def test_maintainer_lists_reads_and_changes_a_model(server, api, console_model, 
 
     page.locator("#models-rows").get_by_role("link", name=MODEL).click()
     page.wait_for_url(f"{server.url}/models/{MODEL}")
+    # The page opens on its overview (issue 24): the performance card; each other section is a tab.
+    page.wait_for_selector("#perf-chart canvas")  # uPlot drew the performance card
+    assert page.locator("#perf-table tbody tr").count() >= 1
+    page.shots("model")
+    page.get_by_role("link", name="Versions", exact=True).click()  # htmx swaps the section in
+    page.wait_for_url(f"{server.url}/models/{MODEL}?tab=versions")
     signature = page.locator("#version-1 table.signature")
     assert "FP32" in signature.inner_text() and "[any, 4]" in signature.inner_text()
     assert "sum" in signature.inner_text()
-    page.wait_for_selector("#perf-chart canvas")  # uPlot drew the performance card
-    assert page.locator("#perf-table tbody tr").count() >= 1
-    assert '"datatype": "FP32"' in page.inner_text("#snippet-curl")
-    assert "tritonclient" in page.inner_text("#snippet-python")
     # Per version: state, size, who uploaded it and when, the validation report.
     version = page.inner_text("#version-1")
     assert "ready" in version and "bytes" in version and "e2e admin" in version and "UTC" in version
     assert "Validation" in version and "passed" in version
-    page.shots("model")
+    page.shots("model-versions")
+    page.get_by_role("link", name="Try it", exact=True).click()
+    page.wait_for_url(f"{server.url}/models/{MODEL}?tab=try")
+    assert '"datatype": "FP32"' in page.inner_text("#snippet-curl")
+    assert "tritonclient" in page.inner_text("#snippet-python")
 
-    # Change max_batch_size on the form; the API sees it.
+    # Change max_batch_size on the form (the Settings tab); the API sees it.
+    page.get_by_role("link", name="Settings", exact=True).click()
+    page.wait_for_url(f"{server.url}/models/{MODEL}?tab=settings")
     page.get_by_label("Max batch size").fill("5")
     page.get_by_label("Preferred batch sizes").fill("")
     page.get_by_role("button", name="Save serving config").click()
@@ -81,9 +89,12 @@ def test_maintainer_lists_reads_and_changes_a_model(server, api, console_model, 
     assert api.get(f"/api/v1/models/{MODEL}/versions/1/config").json()["config"]["preferred_batch_sizes"] == []
     page.shots("config-refused")
 
-    # Archive, then restore.
-    page.goto(f"{server.url}/models/{MODEL}")
+    # Archive (it asks first: v1 is the only version serving), then restore.
+    page.goto(f"{server.url}/models/{MODEL}?tab=versions")
     page.get_by_role("button", name="Archive v1").click()
+    assert "only version that serves" in page.inner_text("#confirm")
+    page.shots("archive-confirm")
+    page.get_by_role("button", name="Yes, archive v1").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}?done=archive")
     assert api.get(f"/api/v1/models/{MODEL}/versions/1").json()["state"] == "archived"
     assert "archived" in page.inner_text("#version-1 h3")
@@ -100,13 +111,15 @@ def test_maintainer_lists_reads_and_changes_a_model(server, api, console_model, 
 
 
 def test_viewer_reads_only(server, console_model, page):  # noqa: F811
-    sign_in_as_new_user(page, server, "console-viewer", "viewer", f"/models/{MODEL}")
+    sign_in_as_new_user(page, server, "console-viewer", "viewer", f"/models/{MODEL}?tab=versions")
     assert page.locator("#version-1 table.signature").is_visible()
-    page.wait_for_selector("#perf-chart canvas")
-    assert page.locator("#config-form").count() == 0
-    assert page.locator("#config-readonly").is_visible()
     assert page.get_by_role("button", name="Archive v1").count() == 0
     assert page.get_by_text("Delete v1…").count() == 0
+    page.goto(f"{server.url}/models/{MODEL}?tab=settings")
+    assert page.locator("#config-form").count() == 0
+    assert page.locator("#config-readonly").is_visible()
+    page.goto(f"{server.url}/models/{MODEL}")
+    page.wait_for_selector("#perf-chart canvas")
     page.shots("viewer")
     page.set_viewport_size({"width": 375, "height": 800})  # a phone: only the table wrappers scroll sideways
     page.reload()
@@ -123,7 +136,7 @@ def test_viewer_reads_only(server, console_model, page):  # noqa: F811
 
 def test_the_snippets_work_as_copied(server, admin_key, console_model, page):  # noqa: F811
     """Paste the page's curl command into a shell and its Python into python: both get the model's answer."""
-    sign_in_as_new_user(page, server, "console-snippets", "viewer", f"/models/{MODEL}")
+    sign_in_as_new_user(page, server, "console-snippets", "viewer", f"/models/{MODEL}?tab=try")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     copied = {}
     for snippet, button in (("curl", "Copy the curl command"), ("python", "Copy the Python example")):
@@ -145,7 +158,7 @@ def test_the_snippets_work_as_copied(server, admin_key, console_model, page):  #
 
 def test_a_forged_token_on_a_page_form_is_refused_on_a_page(server, api, console_model, page):  # noqa: F811
     """A plain form post with a wrong CSRF token: 403 and the sentence on a page (not raw JSON); nothing changes."""
-    sign_in_as_new_user(page, server, "console-forger", "maintainer", f"/models/{MODEL}")
+    sign_in_as_new_user(page, server, "console-forger", "maintainer", f"/models/{MODEL}?tab=versions")
     page.evaluate("() => document.querySelectorAll('input[name=csrf_token]').forEach(e => { e.value = 'forged'; })")
     with page.expect_response(lambda r: r.url.endswith("/archive")) as answer:
         page.get_by_role("button", name="Archive v1").click()
@@ -154,7 +167,7 @@ def test_a_forged_token_on_a_page_form_is_refused_on_a_page(server, api, console
     page.shots("forged-refused")
     assert api.get(f"/api/v1/models/{MODEL}/versions/1").json()["state"] == "ready"
     page.get_by_role("link", name="Back to the page").click()
-    page.wait_for_url(f"{server.url}/models/{MODEL}")
+    page.wait_for_url(f"{server.url}/models/{MODEL}?tab=versions")
     # The JSON API answers JSON whatever the Accept header says.
     r = api.get("/api/v1/models/no-such-model", headers={"Accept": "text/html"})
     assert r.status_code == 404 and r.json()["code"]
@@ -184,7 +197,7 @@ def test_a_version_published_with_a_warning_shows_it_on_its_page(server, api, pa
 
     path = real_world_models.reflect_padded_audio(tmp_path / "warned.onnx", pad=20000)
     assert upload(api, "console-warned", path).json()["warnings"]
-    sign_in_as_new_user(page, server, "console-warned-viewer", "viewer", "/models/console-warned")
+    sign_in_as_new_user(page, server, "console-warned-viewer", "viewer", "/models/console-warned?tab=versions")
     text = page.inner_text("#version-1")
     assert "FlashML could not run this model on made-up inputs" in text and "send it a real request" in text
     page.shots("version-warning")

@@ -28,7 +28,7 @@ def play_model(server, tmp_path_factory, admin_key) -> str:
 
 
 def test_viewer_runs_the_model_and_reads_outputs_and_errors(server, api, play_model, page):  # noqa: F811
-    sign_in_as_new_user(page, server, "play-viewer", "viewer", f"/models/{MODEL}")
+    sign_in_as_new_user(page, server, "play-viewer", "viewer", f"/models/{MODEL}?tab=try")
     page.get_by_role("link", name="Try it in the playground").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}/playground")
     signature = page.locator("#signature").inner_text()

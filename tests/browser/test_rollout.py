@@ -30,10 +30,12 @@ def test_rollback_guard_and_shadow_from_the_model_page(server, api, rollout_mode
     base = f"/api/v1/models/{MODEL}/aliases"
     assert api.put(f"{base}/production", json={"version": 1}).status_code == 200
     assert api.put(f"{base}/production", json={"version": 2}).status_code == 200
-    sign_in_as_new_user(page, server, "rollout-maintainer", "maintainer", f"/models/{MODEL}")
+    sign_in_as_new_user(page, server, "rollout-maintainer", "maintainer", f"/models/{MODEL}?tab=traffic")
     assert "Version 2 answers" in page.inner_text("#served")
     page.shots("before-rollback")
-    page.get_by_role("button", name="Roll alias production back to v1").click()
+    page.get_by_role("button", name="Roll alias production back to v1").click()  # it asks first (issue 24)
+    assert "go to v1 at once instead of v2" in page.inner_text("#confirm")
+    page.get_by_role("button", name="Yes, roll back to v1").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}?done=rollback")
     assert "rolled back" in page.inner_text("#notice")
     assert "Version 1 answers" in page.inner_text("#served")
@@ -57,13 +59,14 @@ def test_rollback_guard_and_shadow_from_the_model_page(server, api, rollout_mode
     page.get_by_label("Version (a ready").fill("1")
     page.get_by_label("Shadow").fill("2=100")
     page.get_by_role("button", name="Save alias").click()
+    page.get_by_role("button", name="Yes, serve v1").click()  # production moves: the confirm step
     page.wait_for_url(f"{server.url}/models/{MODEL}?done=serve")
     assert "shadow: v2 gets 100.0%" in page.inner_text("#alias-production")
     for _ in range(8):
         assert api.post(f"/v2/models/{MODEL}/infer", json=BODY).headers["FlashML-Model-Version"] == "1"
     while api.get(f"{base}/production/shadow").json()["compared"] < 8:
         page.wait_for_timeout(50)
-    page.reload()
+    page.goto(f"{server.url}/models/{MODEL}?tab=traffic")
     summary = page.inner_text("#shadow-production .shadow-summary")
     assert "8 compared: 100.0% agree, largest difference 100" in summary
     page.wait_for_selector("#shadow-production .shadow-chart canvas")
@@ -73,7 +76,7 @@ def test_rollback_guard_and_shadow_from_the_model_page(server, api, rollout_mode
 
 
 def test_response_cache_toggle_and_counts(server, api, rollout_model, page):  # noqa: F811
-    sign_in_as_new_user(page, server, "cache-maintainer", "maintainer", f"/models/{MODEL}")
+    sign_in_as_new_user(page, server, "cache-maintainer", "maintainer", f"/models/{MODEL}?tab=settings")
     assert "Off" in page.inner_text("#cache-state")
     page.get_by_label("Answers kept").fill("many")
     page.get_by_label("Answer identical inputs from the cache").check()
@@ -97,14 +100,17 @@ def test_response_cache_toggle_and_counts(server, api, rollout_model, page):  # 
 
 
 def test_pin_and_memory_on_the_model_page(server, api, rollout_model, page):  # noqa: F811
-    sign_in_as_new_user(page, server, "pin-maintainer", "maintainer", f"/models/{MODEL}")
+    sign_in_as_new_user(page, server, "pin-maintainer", "maintainer", f"/models/{MODEL}?tab=settings")
     assert "no memory budget" in page.inner_text("#memory-budget")
-    assert "loaded, holds about" in page.inner_text("#version-1 .version-memory")
+    assert "loaded, holds about" in page.inner_text("#memory-v1 .version-memory")
     page.get_by_role("button", name="Pin v1").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}?done=pin")
+    assert "pinned" in page.inner_text("#memory-v1 .version-memory")
+    page.goto(f"{server.url}/models/{MODEL}?tab=versions")  # each version's card says it too
     assert "pinned" in page.inner_text("#version-1 .version-memory")
+    page.goto(f"{server.url}/models/{MODEL}?tab=settings")
     assert api.get(f"/api/v1/models/{MODEL}/versions/1").json()["pinned"] is True
     page.shots("pinned")
     page.get_by_role("button", name="Unpin v1").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}?done=unpin")
-    assert "pinned" not in page.inner_text("#version-1 .version-memory")
+    assert "pinned" not in page.inner_text("#memory-v1 .version-memory")

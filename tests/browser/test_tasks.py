@@ -32,9 +32,12 @@ def test_detection_model_page_and_playground_draws_boxes(server, api, task_model
     settings = page.inner_text("#task-settings")
     assert "2: cat, dog" in settings and "preprocess.resize" in settings and '"letterbox"' in settings
     assert "postprocess.iou_threshold" in settings and "0.4" in settings
+    page.shots("model-page")
+    page.get_by_role("link", name="Try it", exact=True).click()  # the snippets' tab (issue 24)
+    page.wait_for_url(f"{server.url}/models/b-det?tab=try")
     assert "-F image=@photo.jpg" in page.inner_text("#snippet-curl") and "/v1/models/b-det/predict" in \
         page.inner_text("#snippet-curl")
-    page.shots("model-page")
+    page.shots("model-try")
 
     page.get_by_role("link", name="Try it in the playground").click()
     page.wait_for_url(f"{server.url}/models/b-det/playground")

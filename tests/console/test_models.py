@@ -70,7 +70,11 @@ def test_posts_need_the_csrf_token_and_the_role(app, ui_model):
         assert bad.status_code == 400 and "max_batch_size must be a whole number" in bad.text
         ok = client.post(url, data={"max_batch_size": "4", "max_queue_delay_us": "100", "csrf_token": token})
         assert ok.status_code == 303 and ok.headers["location"] == f"/models/{ui_model}?done=config"
-        header = client.post(f"/models/{ui_model}/versions/1/archive", headers={"X-CSRF-Token": token})
+        # Archiving asks first (issue 24): the confirm page, then the same POST with confirm=yes.
+        asked = client.post(f"/models/{ui_model}/versions/1/archive", headers={"X-CSRF-Token": token})
+        assert asked.status_code == 200 and 'id="confirm-form"' in asked.text
+        header = client.post(f"/models/{ui_model}/versions/1/archive", headers={"X-CSRF-Token": token},
+                             data={"confirm": "yes"})
         assert header.status_code == 303
         again = client.post(f"/models/{ui_model}/versions/1/restore", data={"csrf_token": token})
         assert again.status_code == 303
