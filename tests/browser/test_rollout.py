@@ -54,7 +54,7 @@ def test_rollback_guard_and_shadow_from_the_model_page(server, api, rollout_mode
     page.get_by_label("Version (a ready").fill("1=90, 2=10")
     page.get_by_role("button", name="Save alias").click()
     page.wait_for_url(f"{server.url}/models/{MODEL}?done=alias")
-    assert "error rate > 0.1 over 60 s" in page.inner_text("#alias-canary")
+    assert "error rate above 10% over 60 s" in page.inner_text("#alias-canary")  # the guard filter
     page.locator("#alias-name").fill("production")
     page.get_by_label("Version (a ready").fill("1")
     page.get_by_label("Shadow").fill("2=100")
