@@ -24,7 +24,6 @@ from flashml.console.tasks import predict_curl, task_view
 from flashml.errors import FlashMLError
 from flashml.inference.metrics_report import MetricsReportService, MetricsSummary
 from flashml.inference.shadow import ShadowService
-from flashml.registry.aliases import SERVED
 from flashml.registry.service import RegistryService
 from flashml.runtime.batching.config import INT_FIELDS
 from flashml.settings import Settings
@@ -118,7 +117,7 @@ class ModelPage:
         # The address people call: public_url when set (behind a proxy), else the one this page was asked on.
         base_url = self.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
         signature = newest["signature"] if newest else None
-        served = next((a for a in info["aliases"] if a["alias"] == SERVED), None)
+        served = info["serving"]  # the registry's one answer to "which version serves" (inference uses it too)
         aliases = self.registry.aliases
         shadows = [self.shadow.report(name, a["alias"], route.shadow) for a in info["aliases"]
                    if a["shadow"] and (route := aliases.route(name, a["alias"]))]

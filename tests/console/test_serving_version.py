@@ -31,6 +31,13 @@ def _serving_cell(html: str, row_start: str) -> str:
     return re.sub(r"<[^>]+>", "", cell).strip()
 
 
+def _model_page_says(console) -> str:
+    """The model page's own sentence about what answers a call without a version."""
+    html = console.get(f"/models/{MODEL}").text
+    text = re.sub(r"<[^>]+>", "", re.search(r'<span id="served">(.*?)</span>', html, re.S).group(1))
+    return re.sub(r"\s+", " ", text).strip()
+
+
 def _everywhere(client, console) -> dict[str, object]:
     """What each place says serves the model, and which version answered a call without a version."""
     summary = next(m for m in client.get("/api/v1/models").json() if m["name"] == MODEL)
@@ -57,6 +64,7 @@ def test_every_place_names_the_version_that_answers(app, two_versions):
         assert said == {"api list": {"2": 100}, "api detail": {"2": 100}, "metrics": {"2": 100},
                         "metrics version": 2, "answered by": "2", "first output": 101.0,
                         "models page": "v2", "dashboard": "v2", "dashboard live": "v2"}
+        assert _model_page_says(console).startswith("Version 2, the newest ready one, answers")
 
         r = admin.put(f"/api/v1/models/{MODEL}/aliases/production", json={"version": 1})
         assert r.status_code == 200, r.text
@@ -65,6 +73,7 @@ def test_every_place_names_the_version_that_answers(app, two_versions):
                         "metrics version": 1, "answered by": "1", "first output": 1.0,
                         "models page": "v1 (production)", "dashboard": "v1 (production)",
                         "dashboard live": "v1 (production)"}
+        assert _model_page_says(console).startswith("Version 1 answers requests without a version (alias production)")
 
         r = admin.put(f"/api/v1/models/{MODEL}/aliases/production", json={"version": 2})
         assert r.status_code == 200, r.text
@@ -85,3 +94,4 @@ def test_a_split_is_shown_with_its_weights(app, two_versions):
         assert said["metrics version"] is None and said["api list"] == said["metrics"] == {"1": 90, "2": 10}
         assert said["models page"] == said["dashboard"] == "v1 90%, v2 10% (production)"
         assert said["answered by"] in ("1", "2")
+        assert "split by the production alias: v1 90%, v2 10%" in _model_page_says(console)
