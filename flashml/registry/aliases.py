@@ -13,7 +13,8 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from msgspec import UNSET
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -100,10 +101,10 @@ class Route:
         return self.weights[-1][0]
 
 
-@dataclass(frozen=True)
-class Serving:
+class Serving(NamedTuple):
     """What answers a call that names no version: the ``production`` alias's route when it is set, else the newest
-    ready version (as a route of one). Inference picks from it; pages and reports show ``info()``."""
+    ready version (as a route of one). Inference picks from it; pages and reports show ``info()``. A named tuple:
+    inference makes one per call without a version, so it must cost next to nothing."""
 
     route: Route
     alias: str | None  # SERVED when the alias decides; None when the newest ready version does
@@ -115,6 +116,12 @@ class Serving:
         numbers = self.route.numbers
         return ServingInfo(version=numbers[0] if len(numbers) == 1 else None, versions=self.route.versions(),
                            alias=self.alias)
+
+
+@lru_cache(maxsize=4096)
+def _newest_ready(number: int) -> Serving:
+    """The newest ready version as what serves: the same few objects every call, not new ones per request."""
+    return Serving(Route(((number, 100),)), None)
 
 
 def parse_route(update: AliasUpdate) -> Route:
@@ -232,7 +239,7 @@ class AliasService:
         route = self.route(model, SERVED)
         if route is not None:
             return Serving(route, SERVED)
-        return None if newest_ready is None else Serving(Route(((newest_ready, 100),)), None)
+        return None if newest_ready is None else _newest_ready(newest_ready)
 
     def pointing_at(self, model: str, number: int) -> list[str]:
         """The aliases of ``model`` that send some traffic to version ``number`` (or shadow it)."""
