@@ -1,7 +1,7 @@
 """Reading the audit log: the events a caller may see, newest first, as typed records.
 
 The one reader for the JSON API (``GET /api/v1/audit``) and the console's audit page, so both apply the same
-visibility rule (``flashml.db.audit.visible_events``): admins (``read_audit``) read every event, maintainers and
+visibility rule: admins (``read_audit``) read every event, maintainers and
 viewers only the models' own trail (``model.`` and ``version.`` events). Writing stays with each service that
 acts (``flashml.db.audit.record``).
 """
@@ -37,4 +37,4 @@ class AuditService:
             if not prefixes:  # asked only for actions it may not read
                 return []
         rows = await audit.list_events(self.engine, min(max(limit, 1), MAX_EVENTS), prefixes)
-        return [AuditEvent(**row) for row in audit.visible_events(rows, read_all=read_all)]
+        return [AuditEvent(**row) for row in rows]

@@ -37,11 +37,9 @@ def _targets(versions: dict[str, Any]) -> str:
 
 
 def _served_now(info: dict[str, Any]) -> str:
-    """What calls without a version reach today, in words."""
-    served = next((a for a in info["aliases"] if a["alias"] == SERVED), None)
-    if served:
-        return _targets(served["versions"])
-    return f"v{info['latest_ready']}" if info["latest_ready"] else "nothing"
+    """What calls without a version reach today, in words (the registry's serving resolution)."""
+    serving = info["serving"]
+    return _targets(serving["versions"]) if serving else "nothing"
 
 
 def _base(name: str) -> str:
@@ -56,7 +54,7 @@ def archive(info: dict[str, Any], version: int) -> Confirmation:
     if ready == [version]:
         lines.append(f"Version {version} is the only version that serves {name}: once archived, every call to "
                      f"{name} fails until you restore it or publish another version.")
-    elif not any(a["alias"] == SERVED for a in info["aliases"]) and info["latest_ready"] == version:
+    elif info["serving"] and info["serving"]["alias"] is None and info["serving"]["version"] == version:
         newer = max(n for n in ready if n != version)
         lines.append(f"Version {version} answers the calls without a version: once archived, they go to "
                      f"v{newer}.")

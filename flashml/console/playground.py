@@ -33,7 +33,6 @@ from flashml.console.tasks import shown_vector, task_view
 from flashml.errors import FlashMLError
 from flashml.inference.predict import PredictService
 from flashml.inference.service import InferenceService
-from flashml.registry.aliases import SERVED
 from flashml.registry.service import RegistryService
 from flashml.tasks.requests import PredictItems
 from flashml.web.deps import Injected
@@ -113,8 +112,9 @@ class PlaygroundController(ConsoleController):
                 chosen = next((v for v in ready if str(v["version"]) == str(version)), None)
                 if chosen is None:
                     error, status_code = f"{name} has no ready version {version}.", 404
-            elif ready:  # the served version (the production alias) first, else the newest
-                chosen = next((v for v in ready if SERVED in v.get("aliases", ())), ready[0])
+            elif ready:  # what serves calls without a version (the registry's resolution), else the newest
+                serving = {int(n) for n in (info["serving"] or {}).get("versions", {})}
+                chosen = next((v for v in ready if v["version"] in serving), ready[0])
             else:
                 error = f"{name} has no ready version yet: there is nothing to try."
         task = task_view(chosen)

@@ -22,11 +22,6 @@ async def record(engine: AsyncEngine, actor: str, action: str, target: str = "",
 MODEL_ACTIONS = ("model.", "version.")
 
 
-def visible_events(events: list[dict[str, Any]], *, read_all: bool) -> list[dict[str, Any]]:
-    """The events a caller may read: all with read_all (admins), else only model and version events."""
-    return events if read_all else [e for e in events if e["action"].startswith(MODEL_ACTIONS)]
-
-
 async def list_events(engine: AsyncEngine, limit: int = 100,
                       prefixes: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     """The newest events first; with ``prefixes``, only actions starting with one of them."""

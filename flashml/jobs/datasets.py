@@ -7,6 +7,7 @@ import builtins
 import secrets
 import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,6 +26,11 @@ from flashml.storage.threads import in_store_thread
 
 # A job in one of these states will read its dataset again (a paused one when it resumes).
 READING_STATES = ("queued", "running", "paused")
+
+
+def datasets_cache(settings: Settings) -> Path:
+    """Where the job runner keeps local copies of datasets held in a remote store, one folder per dataset."""
+    return settings.data_dir / "cache" / "datasets"
 
 
 def dataset_record(row: dict[str, Any]) -> DatasetRecord:
@@ -102,7 +108,6 @@ class DatasetService:
         if not await db.delete_dataset(self.engine, dataset_id):
             raise DatasetNotFoundError(dataset_id)  # deleted meanwhile by another call
         await in_store_thread(self.store.delete_prefix, f"datasets/{dataset_id}/")
-        # The job runner's local copy of a dataset held in a remote store (JobRunner.datasets_cache).
-        await asyncio.to_thread(shutil.rmtree, self.settings.data_dir / "cache" / "datasets" / dataset_id, True)
+        await asyncio.to_thread(shutil.rmtree, datasets_cache(self.settings) / dataset_id, True)  # the local copy
         await audit.record(self.engine, actor, "dataset.delete", f"dataset:{dataset_id}",
                            {"name": row["name"], "format": row["format"], "rows": row["rows"]})

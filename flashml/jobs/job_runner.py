@@ -27,6 +27,7 @@ from flashml.errors import FlashMLError
 from flashml.inference.predict import PredictService
 from flashml.inference.service import InferenceService
 from flashml.jobs import image_rows, imagezip
+from flashml.jobs.datasets import datasets_cache
 from flashml.jobs.formats import Chunk, read_chunks
 from flashml.jobs.imagezip import ZipLimits
 from flashml.jobs.mapping import resolve_mapping, to_inputs
@@ -62,7 +63,7 @@ class JobRunner:
         self.engine, self.store, self.inference, self.settings = engine, store, inference, settings
         self.predict = predict  # image task processing, for zip-of-images datasets
         self.work = settings.data_dir / "tmp" / "jobs"
-        self.datasets_cache = settings.data_dir / "cache" / "datasets"
+        self.datasets_cache = datasets_cache(settings)
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self.current: int | None = None
