@@ -109,6 +109,18 @@ class Settings:
     setup_token_ttl_s: float = _s(86400.0, "How long the first-run setup link stays valid.")
     log_level: str = _s("info", "Log level: debug, info, warning, error. The scheduler's routine runs are logged "
                                 "only at debug.")
+    log_format: str = _s("text", "Log lines as text, or json: one JSON object per line (the access log included), "
+                                 "for a log collector.")
+    access_log: bool = _s(True, "One line per request on the flashml.access logger: method, path, status, model, "
+                                "version, key name, duration, bytes and request id (never a secret or a payload).")
+    metrics_access: str = _s("loopback", "Who may read GET /metrics (Prometheus): loopback (anyone on this machine, "
+                                         "an API key from elsewhere), key (always an API key), or open (anyone).")
+    prediction_log_max_bytes: int = _s(1 * GiB, "Most bytes of logged predictions one model may keep; a model's own "
+                                                "cap may be lower. The oldest are removed first.")
+    prediction_log_retention_s: float = _s(30 * 86400.0, "Longest a logged prediction is kept; a model's own "
+                                                         "retention may be shorter.")
+    drift_interval_s: float = _s(300.0, "How often the drift scores of monitored versions are computed (in the "
+                                        "background, never on the request path).")
 
     @property
     def db_path(self) -> Path:
@@ -200,7 +212,7 @@ _ABOVE_ZERO = ("max_request_strings", "max_connections", "header_timeout_s", "bo
                "storage_deadline_s", "job_storage_wait_s",
                "upload_part_bytes", "upload_session_ttl_s", "housekeeping_interval_s", "max_dataset_bytes",
                "dataset_zip_max_files", "dataset_zip_max_bytes", "job_chunk_rows", "job_retention_s",
-               "setup_token_ttl_s")
+               "setup_token_ttl_s", "prediction_log_max_bytes", "prediction_log_retention_s", "drift_interval_s")
 _ZERO_OR_MORE = ("http_threads", "intra_op_threads", "inline_run_us", "max_queue_size", "upload_wait_s",
                  "in_use_window_s", "load_timeout_s", "response_cache_max_entries", "response_cache_max_bytes",
                  "shadow_max_concurrency")
@@ -217,6 +229,9 @@ def _check_ranges(s: Settings) -> None:
             raise SettingsError(f"setting {name}: must be 0 or more, not {value}")
     if not 1 <= s.port <= 65535:
         raise SettingsError(f"setting port: must be a TCP port from 1 to 65535, not {s.port}")
+    for name, allowed in (("log_format", ("text", "json")), ("metrics_access", ("loopback", "key", "open"))):
+        if getattr(s, name) not in allowed:
+            raise SettingsError(f"setting {name}: {getattr(s, name)!r} is not one of {', '.join(allowed)}")
     if not 0 < s.job_online_share <= 1:
         raise SettingsError(f"setting job_online_share: must be above 0 and at most 1, not {s.job_online_share}")
 

@@ -90,3 +90,9 @@ def test_granian_io_threads_follow_the_cores_unless_set():
 
     assert [http_threads(0, cores) for cores in (1, 2, 4, 8, 16, 64)] == [1, 1, 1, 2, 4, 4]
     assert http_threads(3, cores=2) == 3  # the setting wins
+
+
+@pytest.mark.parametrize(("name", "bad"), [("log_format", "xml"), ("metrics_access", "everyone")])
+def test_choice_settings_refuse_unknown_values(name: str, bad: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings({name: bad}, env={})
