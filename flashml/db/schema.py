@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -80,6 +81,7 @@ models = Table(
     Column("created_by", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("response_cache", JSON, nullable=True),  # {"enabled": true, "max_entries": 1000}; None: off
+    Column("drift", JSON, nullable=True),  # drift monitoring (monitoring/drift_config.py); None: off
 )
 
 versions = Table(
@@ -220,6 +222,20 @@ job_log = Table(
     Column("level", String(8), nullable=False),  # info | error
     Column("row", Integer, nullable=True),
     Column("message", Text, nullable=False),
+)
+
+drift_scores = Table(
+    "drift_scores", metadata,  # one row per feature and round of the drift check (monitoring/drift_service.py)
+    Column("id", Integer, primary_key=True),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("feature", String(255), nullable=False),  # "x[0]" (column 0 of input x), "output" (the predictions)
+    Column("kind", String(16), nullable=False),  # numeric (PSI, Kolmogorov-Smirnov) | classes (PSI, chi-square)
+    Column("score", Float, nullable=False),  # PSI of the current window against the reference
+    Column("statistic", Float, nullable=True),  # the two-sample test's statistic (KS D, chi-square)
+    Column("p_value", Float, nullable=True),
+    Column("at", Float, nullable=False),
+    Index("drift_scores_series", "model", "version", "at"),
 )
 
 housekeeping_runs = Table(
