@@ -43,10 +43,16 @@ def request_is_https(request: Request, trusted_proxies: Iterable[str]) -> bool:
 def client_address(request: Request, trusted_proxies: Iterable[str]) -> str:
     """The browser's address, for the sign-in brake and the audit log: behind trusted proxies, the nearest
     ``X-Forwarded-For`` entry that is not one of them (entries further left could be made up by the client)."""
-    peer = request.client.host if request.client else ""
+    return forwarded_client(request.client.host if request.client else "", request.headers.get("x-forwarded-for"),
+                            trusted_proxies)
+
+
+def forwarded_client(peer: str, forwarded_for: str | None, trusted_proxies: Iterable[str]) -> str:
+    """``client_address`` from the raw parts: the peer's address and its ``X-Forwarded-For`` header (the access
+    log has them before any Litestar request exists)."""
     if not peer_is_trusted(peer, trusted_proxies):
         return peer
-    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
     for hop in reversed(hops):
         if not peer_is_trusted(hop, trusted_proxies):
             return hop
