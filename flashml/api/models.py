@@ -6,8 +6,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from litestar import Controller, Request, Response, delete, get, patch, post
+from msgspec import UnsetType
 
 from flashml.api.openapi_bodies import UploadOperation
+from flashml.errors import BadRequestError
 from flashml.registry.records import ConfigView, ModelRecord, ModelSummary, ResponseCacheView, VersionRecord
 from flashml.registry.requests import ConfigChange, ModelChange, PinChange
 from flashml.registry.response_cache import ResponseCacheService
@@ -57,6 +59,8 @@ class ModelsController(Controller):
            dependencies=json_body(ModelChange))
     async def patch_model(self, model: str, payload: Injected[ModelChange], maintainer: Authenticated,
                           response_caches: Injected[ResponseCacheService]) -> ResponseCacheView:
+        if isinstance(payload.response_cache, UnsetType):
+            raise BadRequestError('Send "response_cache".', code="bad_model_patch")
         return await response_caches.configure(model, payload, actor=maintainer.actor)
 
     @delete("/{model:str}", summary="Delete a model and all its versions", status_code=204)

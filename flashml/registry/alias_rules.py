@@ -2,8 +2,10 @@
 
 ``"guard": {"max_error_rate": 0.05, "max_p99_ms": 200, "window_s": 60, "min_requests": 20}`` (a split only):
 the background check (``canary_guard.py``) sends every request back to the stable version (the heaviest
-weight) when a canary crosses a threshold. ``"shadow": {"version": 5, "percent": 20}``: that share of the
-alias's requests is also run, in the background, by version 5, and the two answers compared (``shadow.py``).
+weight) when a canary crosses a threshold; ``"max_drift": 0.25`` does the same when the canary's drift score
+passes it (the drift check, ``monitoring/drift_rollback.py``, judges that one).
+``"shadow": {"version": 5, "percent": 20}``: that share of the alias's requests is also run, in the background,
+by version 5, and the two answers compared (``shadow.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class Guard:
     max_p99_ms: float | None
     window_s: float = 60.0
     min_requests: int = 20
+    max_drift: float | None = None  # judged by the drift check (monitoring/drift_rollback.py), not the request window
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,9 +47,9 @@ def parse_guard(body: GuardBody, versions: dict[str, int]) -> Guard:
     if len(versions) < 2:
         raise _bad_guard("A guard watches the canary of a split: send it with versions, e.g. "
                          '{"versions": {"3": 95, "4": 5}, "guard": {...}}.')
-    if body.max_error_rate is None and body.max_p99_ms is None:
-        raise _bad_guard("A guard needs max_error_rate, max_p99_ms or both.")
-    return Guard(body.max_error_rate, body.max_p99_ms, body.window_s, body.min_requests)
+    if body.max_error_rate is None and body.max_p99_ms is None and body.max_drift is None:
+        raise _bad_guard("A guard needs max_error_rate, max_p99_ms, max_drift or more than one of them.")
+    return Guard(body.max_error_rate, body.max_p99_ms, body.window_s, body.min_requests, body.max_drift)
 
 
 def parse_shadow(body: ShadowBody, versions: dict[str, int]) -> Shadow:

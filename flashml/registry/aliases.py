@@ -197,7 +197,12 @@ def guard_text(guard: Guard | dict[str, Any]) -> str:
         crossed.append(f"error rate above {round(values['max_error_rate'] * 100, 4):g}%")
     if values.get("max_p99_ms") is not None:
         crossed.append(f"p99 above {round(values['max_p99_ms'], 3):g} ms")
-    return f"{' or '.join(crossed)} over {round(values.get('window_s', 60.0), 3):g} s"
+    # drift is judged on the version's logged predictions, not on the window of requests
+    drift = f"a drift score above {round(values['max_drift'], 4):g}" if values.get("max_drift") is not None else ""
+    if not crossed:
+        return drift
+    measured = f"{' or '.join(crossed)} over {round(values.get('window_s', 60.0), 3):g} s"
+    return f"{measured}, or {drift}" if drift else measured
 
 
 def alias_record(model: str, name: str, row: dict[str, Any]) -> AliasRecord:

@@ -18,8 +18,8 @@ from flashml.records import Body
 VersionNumber = Annotated[int, Meta(ge=1, description="a version number")]
 VersionKey = Annotated[str, Meta(pattern="^[0-9]+$", description="a version number, as JSON keys are strings")]
 Weight = Annotated[int, Meta(ge=1, le=100, description="percent of the requests")]
-GUARD_SHAPE = ('"guard" is an object with max_error_rate (0 to 1), max_p99_ms, window_s (1 to 3600) and '
-               "min_requests (1 or more).")
+GUARD_SHAPE = ('"guard" is an object with max_error_rate (0 to 1), max_p99_ms, max_drift (a PSI above 0), window_s '
+               "(1 to 3600) and min_requests (1 or more).")
 SHADOW_SHAPE = ('"shadow" is {"version": 5, "percent": 20}: the candidate version and the share of requests '
                 "(above 0, up to 100) it also runs.")
 
@@ -29,6 +29,9 @@ class GuardBody(Body):
 
     max_error_rate: Annotated[float, Meta(ge=0, le=1, description="share of failed requests, 0 to 1")] | None = None
     max_p99_ms: Annotated[float, Meta(gt=0, description="p99 latency in milliseconds")] | None = None
+    max_drift: Annotated[float, Meta(gt=0, description="the canary's highest drift score (PSI); judged by the drift "
+                                                       "check, when the model's drift monitoring allows rollback")] \
+        | None = None
     window_s: Annotated[float, Meta(ge=1, le=3600, description="seconds of traffic the check looks at")] = 60.0
     min_requests: Annotated[int, Meta(ge=1, description="requests the canary answers before it is judged")] = 20
 
@@ -50,6 +53,7 @@ class AliasUpdate(Body):
         "guard": ("bad_alias_guard", GUARD_SHAPE),
         "guard.max_error_rate": ("bad_alias_guard", "max_error_rate is a share of requests from 0 to 1."),
         "guard.max_p99_ms": ("bad_alias_guard", "max_p99_ms is a number of milliseconds above 0."),
+        "guard.max_drift": ("bad_alias_guard", "max_drift is a drift score (PSI) above 0, e.g. 0.25."),
         "guard.window_s": ("bad_alias_guard", "window_s is from 1 to 3600 seconds."),
         "guard.min_requests": ("bad_alias_guard", "min_requests is a whole number of at least 1."),
         "shadow": ("bad_alias_shadow", SHADOW_SHAPE),
@@ -109,8 +113,34 @@ class ResponseCacheChange(Body):
         | UnsetType = UNSET
 
 
+class DriftChange(Body):
+    """A model's drift monitoring (``monitoring/drift_config.py``); fields left out keep their values."""
+
+    enabled: bool | UnsetType = UNSET
+    reference: Annotated[str, Meta(pattern="^(first|dataset)$", description=(
+        "first: the first reference_size logged predictions of each version; dataset: reference_dataset's rows"))] \
+        | UnsetType = UNSET
+    reference_dataset: Annotated[str | None, Meta(description="a dataset id (uploaded for batch jobs)")] \
+        | UnsetType = UNSET
+    reference_size: Annotated[int, Meta(ge=10, le=100000, description="rows in the reference")] | UnsetType = UNSET
+    window_size: Annotated[int, Meta(ge=10, le=100000, description="the current window: the last this many logged "
+                                                                    "predictions")] | UnsetType = UNSET
+    window_s: Annotated[float, Meta(gt=0, description="and only those of the last this many seconds")] | None \
+        | UnsetType = UNSET
+    min_predictions: Annotated[int, Meta(ge=1, description="predictions the current window needs to be scored")] \
+        | UnsetType = UNSET
+    threshold: Annotated[float, Meta(gt=0, description="the drift score (PSI) that raises an alert")] \
+        | UnsetType = UNSET
+    rollback: Annotated[bool, Meta(description="a guarded canary whose drift passes the guard's max_drift goes back "
+                                              "to the stable version")] | UnsetType = UNSET
+
+
+DRIFT_SHAPE = ('"drift" takes enabled, reference ("first" or "dataset"), reference_dataset, reference_size, '
+               "window_size, window_s, min_predictions, threshold and rollback.")
+
+
 class ModelChange(Body):
-    """PATCH /api/v1/models/{model}: the model's response cache."""
+    """PATCH /api/v1/models/{model}: the model's response cache and drift monitoring (send one or both)."""
 
     code = "bad_model_patch"
     hints = {"response_cache.enabled": ("bad_response_cache", '"response_cache" takes "enabled" (true or false) '
@@ -118,9 +148,22 @@ class ModelChange(Body):
              "response_cache.max_entries": ("bad_response_cache", '"max_entries" is a whole number from 1 up to '
                                                                   "the setting response_cache_max_entries."),
              "response_cache.*": ("bad_response_cache", '"response_cache" takes "enabled" (true or false) and '
-                                                       'optionally "max_entries".')}
+                                                       'optionally "max_entries".'),
+             "drift": ("bad_drift_config", DRIFT_SHAPE),
+             "drift.enabled": ("bad_drift_config", '"enabled" is true or false.'),
+             "drift.reference": ("bad_drift_config", '"reference" is "first" (the first logged predictions) or '
+                                                     '"dataset" (with reference_dataset).'),
+             "drift.reference_dataset": ("bad_drift_config", '"reference_dataset" is the id of an uploaded dataset.'),
+             "drift.reference_size": ("bad_drift_config", '"reference_size" is a whole number from 10 to 100000.'),
+             "drift.window_size": ("bad_drift_config", '"window_size" is a whole number from 10 to 100000.'),
+             "drift.window_s": ("bad_drift_config", '"window_s" is a number of seconds above 0, or null.'),
+             "drift.min_predictions": ("bad_drift_config", '"min_predictions" is a whole number of at least 1.'),
+             "drift.threshold": ("bad_drift_config", '"threshold" is a drift score (PSI) above 0, e.g. 0.2.'),
+             "drift.rollback": ("bad_drift_config", '"rollback" is true or false.'),
+             "drift.*": ("bad_drift_config", DRIFT_SHAPE)}
 
-    response_cache: ResponseCacheChange
+    response_cache: ResponseCacheChange | UnsetType = UNSET
+    drift: DriftChange | UnsetType = UNSET
 
 
 class UploadStart(Body):

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-from msgspec import UNSET
+from msgspec import UNSET, UnsetType
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -84,6 +84,8 @@ class ResponseCache:
 def cache_config(change: ModelChange, limit: int) -> dict[str, Any]:
     """PATCH /api/v1/models/{m}: {"response_cache": {"enabled": true, "max_entries": 1000}} as the stored config."""
     value = change.response_cache
+    if isinstance(value, UnsetType):  # the PATCH changed something else: nothing to store for the cache
+        raise BadRequestError('Send "response_cache": {"enabled": true} or false.', code="bad_response_cache")
     entries = DEFAULT_ENTRIES if value.max_entries is UNSET else value.max_entries
     if entries > limit:
         raise BadRequestError(f'"max_entries" is a whole number from 1 to {limit} (setting '
