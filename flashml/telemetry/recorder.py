@@ -4,6 +4,10 @@ Recording is on the hot path of every inference request: a dict lookup, a few ad
 bin (a few microseconds, no lock: it runs on the event loop's thread, as do the readers). Memory is bounded:
 each series keeps at most ``WINDOW_MINUTES`` buckets (created lazily) of at most ``histogram.LAST_BIN + 1``
 bins, and there are at most ``max_series`` series; requests beyond that count under ``OTHER``.
+
+Each series also keeps cumulative totals since it was made (``totals``), which GET /metrics exposes as
+Prometheus counters and a histogram: one more dict increment per request (and a float addition per success).
+A series forgotten after an idle hour starts again from zero, which Prometheus reads as a counter reset.
 """
 
 from __future__ import annotations
@@ -43,11 +47,25 @@ class MinuteTotals:
             self.latency[index] = self.latency.get(index, 0) + count
 
 
+@dataclass(slots=True)
+class SeriesTotals:
+    """One series since it was made: answered requests' latency bins and their exact seconds, failures per status."""
+
+    model: str
+    version: int | None
+    latency: dict[int, int]  # histogram bin -> answered requests
+    seconds: float  # the answered requests' latencies added up
+    failures: dict[int, int]  # HTTP status -> requests
+
+
 class _Series:
-    __slots__ = ("ring",)
+    __slots__ = ("ring", "latency", "seconds", "failures")
 
     def __init__(self) -> None:
         self.ring: list[MinuteTotals | None] = [None] * WINDOW_MINUTES
+        self.latency: dict[int, int] = {}  # cumulative, for Prometheus (the ring forgets after an hour)
+        self.seconds = 0.0
+        self.failures: dict[int, int] = {}
 
     def bucket(self, minute: int) -> MinuteTotals:
         slot = minute % WINDOW_MINUTES
@@ -80,16 +98,24 @@ class RequestMetrics:
             series = self._series.setdefault(key, _Series())
         bucket = series.bucket(int(self.clock() // 60))
         bucket.requests += 1
-        if status >= 500:
-            bucket.errors_5xx += 1
-        elif status >= 400:
-            bucket.errors_4xx += 1
-        else:
+        if status < 400:
             index = histogram.bin_of(seconds)
             bucket.latency[index] = bucket.latency.get(index, 0) + 1
+            series.latency[index] = series.latency.get(index, 0) + 1
+            series.seconds += seconds
             return
+        series.failures[status] = series.failures.get(status, 0) + 1
+        if status >= 500:
+            bucket.errors_5xx += 1
+        else:
+            bucket.errors_4xx += 1
         if status in REJECTIONS:
             bucket.rejected += 1
+
+    def totals(self) -> list[SeriesTotals]:
+        """Every series' cumulative totals (copies), for a Prometheus scrape."""
+        return [SeriesTotals(model, version, dict(s.latency), s.seconds, dict(s.failures))
+                for (model, version), s in self._series.items()]
 
     def keys(self) -> list[tuple[str, int | None]]:
         """The series that saw a request in the last hour."""

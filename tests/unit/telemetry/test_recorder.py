@@ -121,3 +121,26 @@ def test_recording_needs_no_event_loop_and_keeps_memory_bounded():
     assert len(series.ring) == WINDOW_MINUTES
     assert all(len(b.latency) <= hist.LAST_BIN + 1 for b in series.ring if b)
     assert sum(x.requests for x in m.minutes()) == 3600  # the last hour, exactly
+
+
+def test_totals_are_cumulative_past_the_hour_window():
+    """GET /metrics reads totals since the series began: the minute ring forgets, the totals do not."""
+    clock = Clock(T0)
+    m = RequestMetrics(clock)
+    latencies = [0.002, 0.004, 0.5]
+    for i, seconds in enumerate(latencies):
+        clock.t = T0 + i * 1800  # one every half hour: the first is out of the ring when the last arrives
+        m.record("a", 1, 200, seconds)
+    for status in (400, 400, 429, 500):
+        m.record("a", 1, status, 0.01)
+    m.record("b", None, 404, 0.001)
+    assert sum(x.requests for x in m.minutes(model="a")) == 6  # the first answer left the window
+    totals = {(t.model, t.version): t for t in m.totals()}
+    a = totals[("a", 1)]
+    assert sum(a.latency.values()) == 3 and a.seconds == pytest.approx(sum(latencies))
+    assert a.latency == {hist.bin_of(s): 1 for s in latencies}
+    assert a.failures == {400: 2, 429: 1, 500: 1}
+    b = totals[("b", None)]
+    assert (b.latency, b.seconds, b.failures) == ({}, 0.0, {404: 1})
+    a.latency.clear()  # a copy: a reader cannot change the counts
+    assert sum(m.totals()[0].latency.values()) == 3
