@@ -48,6 +48,9 @@ class KeyLimiter:
         self._day_end = -math.inf  # UNIX time of the next UTC midnight
         self._counts: dict[int, int] = {}  # key_pk -> admitted requests today (stored + pending)
         self._pending: dict[tuple[int, str], int] = {}  # (key_pk, day) -> not yet in key_usage
+        # (key name, "rate_limit" | "quota") -> requests refused since start, for GET /metrics: counted only on
+        # the refusing path, so an admitted request pays nothing for it.
+        self.refusals: dict[tuple[str, str], int] = {}
 
     # ---- per request ----
 
@@ -60,6 +63,7 @@ class KeyLimiter:
         count = self._counts.get(pk, 0)
         quota = principal.daily_quota
         if quota is not None and count >= quota:
+            self._refused(principal, "quota")
             raise TooManyRequestsError(
                 f"This API key has used its daily quota of {quota} requests; it resets at 00:00 UTC.",
                 code="quota_exceeded", retry_after_s=self._day_end - now_wall,
@@ -75,6 +79,7 @@ class KeyLimiter:
                 bucket.tokens = min(float(capacity), bucket.tokens + (now - bucket.at) * rate)
                 bucket.at = now
             if bucket.tokens < 1.0:
+                self._refused(principal, "rate_limit")
                 raise TooManyRequestsError(
                     f"This API key is limited to {rate:g} requests per second (burst {capacity}); slow down.",
                     code="rate_limited", retry_after_s=(1.0 - bucket.tokens) / rate,
@@ -85,6 +90,10 @@ class KeyLimiter:
         self._pending[key] = self._pending.get(key, 0) + 1
 
     __call__ = admit
+
+    def _refused(self, principal: Principal, reason: str) -> None:
+        key = (principal.name, reason)
+        self.refusals[key] = self.refusals.get(key, 0) + 1
 
     def _roll_day(self, now_wall: float) -> None:
         start = datetime.fromtimestamp(now_wall, UTC).replace(hour=0, minute=0, second=0, microsecond=0)

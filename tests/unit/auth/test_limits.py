@@ -280,3 +280,22 @@ def test_old_database_gets_the_new_columns(tmp_path):
         (None, None, None, 1, 0)
     cols = [r[1] for r in sqlite3.connect(path).execute("pragma table_info(api_keys)")]
     assert cols[-4:] == ["rate_limit_per_s", "burst", "daily_quota", "weight"]
+
+
+def test_refusals_are_counted_per_key_name_and_reason():
+    """GET /metrics's flashml_key_refusals: only refused requests count, under the key's name and why."""
+    lim, mono, _ = limiter()
+    fast, slow = key(1, rate_limit_per_s=1.0, burst=2), key(2, daily_quota=3)
+    for p, admitted, tries in ((fast, 2, 5), (slow, 3, 4)):
+        outcomes = []
+        for _ in range(tries):
+            try:
+                lim.admit(p)
+                outcomes.append(True)
+            except TooManyRequestsError:
+                outcomes.append(False)
+        assert outcomes.count(True) == admitted
+    assert lim.refusals == {("key1", "rate_limit"): 3, ("key2", "quota"): 1}
+    mono.t += 10
+    lim.admit(fast)  # an admitted request changes nothing
+    assert lim.refusals == {("key1", "rate_limit"): 3, ("key2", "quota"): 1}
