@@ -81,6 +81,8 @@ models = Table(
     Column("created_by", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("response_cache", JSON, nullable=True),  # {"enabled": true, "max_entries": 1000}; None: off
+    # {"enabled", "sample_rate", "mode", "redact_inputs", "retention_s", "max_bytes"}; None: off (monitoring/)
+    Column("prediction_log", JSON, nullable=True),
     Column("drift", JSON, nullable=True),  # drift monitoring (monitoring/drift_config.py); None: off
 )
 
