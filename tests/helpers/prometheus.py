@@ -110,9 +110,11 @@ class PrometheusServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def query(self, promql: str) -> list[dict]:
-        """The instant vector (or scalar, as one sample) /api/v1/query answers for ``promql`` now."""
-        r = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
+    def query(self, promql: str, at: float | None = None) -> list[dict]:
+        """The instant vector (or scalar, as one sample) /api/v1/query answers for ``promql`` now, or at the Unix
+        time ``at`` (each series' latest sample at or before it)."""
+        params = {"query": promql} if at is None else {"query": promql, "time": f"{at:.3f}"}
+        r = httpx.get(f"{self.url}/api/v1/query", params=params, timeout=10)
         body = r.json()
         assert r.status_code == 200 and body["status"] == "success", f"{promql}: {r.status_code} {r.text}"
         data = body["data"]
@@ -120,9 +122,9 @@ class PrometheusServer:
             return [{"metric": {}, "value": data["result"]}]
         return data["result"]
 
-    def value(self, promql: str) -> float:
-        """The one number ``promql`` gives now; an AssertionError when it gives none or several series."""
-        result = self.query(promql)
+    def value(self, promql: str, at: float | None = None) -> float:
+        """The one number ``promql`` gives (now, or at ``at``); an AssertionError when it gives none or several."""
+        result = self.query(promql, at)
         assert len(result) == 1, f"{promql}: expected one series, got {result}"
         return float(result[0]["value"][1])
 
@@ -131,15 +133,22 @@ class PrometheusServer:
         assert r.status_code == 200, r.text
         return r.json()["data"]["activeTargets"]
 
-    def wait_for_scrape(self, job: str, *, after: float, timeout: float = 20.0) -> dict:
-        """The target of ``job`` once Prometheus has finished a scrape that started after the Unix time ``after``
-        (so the samples it stored include everything sent before ``after``)."""
+    def target(self, job: str) -> dict:
+        """The one active target of ``job``: its health ("up", "down"), lastError, lastScrape, ..."""
+        (found,) = [t for t in self.targets() if t["labels"].get("job") == job]
+        return found
+
+    def wait_for_scrape(self, job: str, *, after: float, timeout: float = 20.0) -> float:
+        """Wait until Prometheus has stored a scrape of ``job`` that started after the Unix time ``after`` (so it
+        holds everything answered before ``after``); that scrape's time, to query the numbers it stored."""
         deadline = time.monotonic() + timeout
         seen: list[dict] = []
         while time.monotonic() < deadline:
             seen = [t for t in self.targets() if t["labels"].get("job") == job]
             if seen and _unix(seen[0]["lastScrape"]) > after:
-                return seen[0]
+                # lastScrape is when it began; the samples carry that time and are queryable once it ended.
+                time.sleep(seen[0]["lastScrapeDuration"] + 0.05)
+                return _unix(seen[0]["lastScrape"])
             time.sleep(0.2)
         raise AssertionError(f"prometheus did not scrape job {job} after {after} in {timeout} s: {seen}\n{self.log()}")
 
