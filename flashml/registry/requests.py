@@ -9,7 +9,7 @@ on a split, a batch size the model can take) stay with the services that apply t
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
@@ -135,12 +135,31 @@ class DriftChange(Body):
                                               "to the stable version")] | UnsetType = UNSET
 
 
+class PredictionLogChange(Body):
+    """A model's prediction log (``monitoring/prediction_log.py``); fields left out keep their values."""
+
+    enabled: bool | UnsetType = UNSET
+    sample_rate: Annotated[float, Meta(gt=0, le=1, description="the share of requests logged, above 0 and up to 1")] \
+        | UnsetType = UNSET
+    mode: Annotated[Literal["full", "summary"], Meta(description=(
+        "full: inputs and outputs; summary: only their summaries (shape, datatype, per-feature means)"))] \
+        | UnsetType = UNSET
+    redact_inputs: Annotated[bool, Meta(description="drop raw inputs, keep their summaries")] | UnsetType = UNSET
+    retention_s: Annotated[float, Meta(gt=0, description="seconds a logged prediction is kept (at most the setting "
+                                                         "prediction_log_retention_s)")] | UnsetType = UNSET
+    max_bytes: Annotated[int, Meta(ge=1, description="bytes of logged predictions kept, the oldest removed first (at "
+                                                     "most the setting prediction_log_max_bytes)")] | UnsetType = UNSET
+
+
+PREDICTION_LOG_SHAPE = ('"prediction_log" takes enabled, sample_rate (above 0, up to 1), mode ("full" or "summary"), '
+                        "redact_inputs, retention_s and max_bytes.")
 DRIFT_SHAPE = ('"drift" takes enabled, reference ("first" or "dataset"), reference_dataset, reference_size, '
                "window_size, window_s, min_predictions, threshold and rollback.")
 
 
 class ModelChange(Body):
-    """PATCH /api/v1/models/{model}: the model's response cache and drift monitoring (send one or both)."""
+    """PATCH /api/v1/models/{model}: the model's response cache, drift monitoring and prediction log (send one or
+    more)."""
 
     code = "bad_model_patch"
     hints = {"response_cache.enabled": ("bad_response_cache", '"response_cache" takes "enabled" (true or false) '
@@ -160,10 +179,23 @@ class ModelChange(Body):
              "drift.min_predictions": ("bad_drift_config", '"min_predictions" is a whole number of at least 1.'),
              "drift.threshold": ("bad_drift_config", '"threshold" is a drift score (PSI) above 0, e.g. 0.2.'),
              "drift.rollback": ("bad_drift_config", '"rollback" is true or false.'),
-             "drift.*": ("bad_drift_config", DRIFT_SHAPE)}
+             "drift.*": ("bad_drift_config", DRIFT_SHAPE),
+             "prediction_log": ("bad_prediction_log", PREDICTION_LOG_SHAPE),
+             "prediction_log.enabled": ("bad_prediction_log", '"enabled" is true or false.'),
+             "prediction_log.sample_rate": ("bad_prediction_log", '"sample_rate" is the share of requests logged: '
+                                                                  "a number above 0 and up to 1."),
+             "prediction_log.mode": ("bad_prediction_log", '"mode" is "full" (inputs and outputs) or "summary" '
+                                                           "(only their summaries)."),
+             "prediction_log.redact_inputs": ("bad_prediction_log", '"redact_inputs" is true or false.'),
+             "prediction_log.retention_s": ("bad_prediction_log", '"retention_s" is a number of seconds above 0, up '
+                                                                  "to the setting prediction_log_retention_s."),
+             "prediction_log.max_bytes": ("bad_prediction_log", '"max_bytes" is a whole number of bytes of at least '
+                                                                "1, up to the setting prediction_log_max_bytes."),
+             "prediction_log.*": ("bad_prediction_log", PREDICTION_LOG_SHAPE)}
 
     response_cache: ResponseCacheChange | UnsetType = UNSET
     drift: DriftChange | UnsetType = UNSET
+    prediction_log: PredictionLogChange | UnsetType = UNSET
 
 
 class UploadStart(Body):
