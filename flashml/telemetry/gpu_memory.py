@@ -14,7 +14,7 @@ import os
 import threading
 
 log = logging.getLogger("flashml.telemetry")
-_lock = threading.Lock()  # NVML calls from the loop and from worker threads
+NVML_LOCK = threading.Lock()  # NVML calls from the loop and from worker threads
 
 
 @functools.lru_cache(maxsize=1)
@@ -28,6 +28,11 @@ def _nvml():
     except Exception as exc:  # noqa: BLE001 - no library, no driver, no device: no readings
         log.info("GPU memory is not measured: NVML could not start (%s)", exc)
         return None
+
+
+def nvml():
+    """The initialised ``pynvml`` module (call it under ``NVML_LOCK``), or None where NVML cannot start."""
+    return _nvml()
 
 
 def nvml_index(device: str, visible: str | None = None) -> int | str | None:
@@ -54,7 +59,7 @@ def used_bytes(device: str) -> int | None:
     if nvml is None:
         return None
     try:
-        with _lock:
+        with NVML_LOCK:
             handle = (nvml.nvmlDeviceGetHandleByIndex(index) if isinstance(index, int)
                       else nvml.nvmlDeviceGetHandleByUUID(index))
             for proc in nvml.nvmlDeviceGetComputeRunningProcesses(handle):
