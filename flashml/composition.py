@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.auth.audit import AuditService
@@ -43,6 +44,9 @@ from flashml.storage.factory import open_store
 from flashml.storage.scratch import ScratchSpace
 from flashml.storage.threads import in_store_thread
 from flashml.telemetry import RequestMetrics
+from flashml.telemetry.gpu_collector import GpuCollector
+from flashml.telemetry.prometheus import new_registry
+from flashml.telemetry.serving_collector import ServingCollector, ServingSources
 
 log = logging.getLogger("flashml")
 
@@ -87,6 +91,9 @@ class Services:
     jobs: JobService
     scheduler: Scheduler
     housekeeping: Housekeeping
+    # GET /metrics: this app's Prometheus registry (never prometheus_client's global one); other parts add their
+    # collectors to it in open_services with metrics_registry.register(...).
+    metrics_registry: CollectorRegistry
 
     async def close(self) -> None:
         """Stop in the reverse order of start: background work first, the database last."""
@@ -126,6 +133,18 @@ async def _prepare_store(settings: Settings) -> ArtifactStore:
     return store
 
 
+def _metrics_registry(pool: ModelPool, recorder: RequestMetrics, registry: RegistryService, keys: KeyService,
+                      runner: JobRunner) -> CollectorRegistry:
+    """Process, serving and GPU numbers, each read from where it is already counted when Prometheus scrapes."""
+    metrics = new_registry()
+    metrics.register(ServingCollector(ServingSources(
+        loaded=pool.loaded, requests=recorder, caches=lambda: registry.response_caches.caches,
+        key_refusals=lambda: keys.limiter.refusals, uploads=lambda: registry.upload_outcomes,
+        rows_scored=lambda: runner.rows_scored)))
+    metrics.register(GpuCollector())
+    return metrics
+
+
 async def open_services(settings: Settings) -> Services:
     """Build and start everything the server needs, with every ready version loaded."""
     admin = await open_admin(settings)
@@ -160,4 +179,4 @@ async def open_services(settings: Settings) -> Services:
         response_caches=registry.response_caches, uploads=uploads, recorder=recorder,
         reports=MetricsReportService(recorder, registry, pool), shadow=shadow, inference=inference, predict=predict,
         guard=guard, datasets=DatasetService(engine, store, scratch, settings), jobs=jobs, scheduler=scheduler,
-        housekeeping=housekeeping)
+        housekeeping=housekeeping, metrics_registry=_metrics_registry(pool, recorder, registry, admin.keys, runner))

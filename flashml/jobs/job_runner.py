@@ -69,6 +69,7 @@ class JobRunner:
         self.current: int | None = None
         self._store_waits: dict[int, float] = {}  # job id -> when it first found the store unreachable
         self._waiters: set[asyncio.Task] = set()
+        self.rows_scored: dict[tuple[str, int], int] = {}  # (model, version) -> rows scored since start (/metrics)
 
     async def start(self) -> None:
         """Queue every job a stop or a crash left running or queued; they resume from their checkpoints."""
@@ -210,6 +211,7 @@ class JobRunner:
             ids = [names[r - start] for r in rows]
             await self._save(job, start, len(names), bad,
                              partial(write_answers, fmt, row_ids=ids, answers=answers, column=ANSWER_COLUMN))
+            self._scored(loaded, len(prepared))
         await self._finish(job)
 
     async def _check_bad(self, job: dict[str, Any], bad: list[tuple[int, str]]) -> None:
@@ -225,6 +227,12 @@ class JobRunner:
         outputs = await self._infer(loaded, inputs, len(row_ids))
         await self._save(job, chunk.start, chunk.rows, bad,
                          lambda tmp: write_chunk(fmt, tmp, row_ids, outputs))
+        self._scored(loaded, len(row_ids))
+
+    def _scored(self, loaded: LoadedModel, rows: int) -> None:
+        """Count a saved chunk's scored rows (not its skipped bad ones)."""
+        key = (loaded.model, loaded.version)
+        self.rows_scored[key] = self.rows_scored.get(key, 0) + rows
 
     async def _save(self, job: dict[str, Any], start: int, rows: int, bad: list[tuple[int, str]],
                     write: Callable[[Path], None]) -> None:

@@ -205,6 +205,7 @@ class RegistryService:
         self._learned: set[tuple[str, int]] = set()  # versions measured at a real request's shapes (or trying)
         self.progress: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (model, version) -> steps, while validating
         self.waiting_for_store: set[tuple[str, int]] = set()  # ready versions whose files could not be fetched
+        self.upload_outcomes = {"ready": 0, "failed": 0}  # uploads that finished validation since start (/metrics)
 
     # ---- upload and publication ----
 
@@ -333,10 +334,13 @@ class RegistryService:
                                     manifest=bundle.manifest.to_dict(), report=report, sha256=bundle.sha256,
                                     errors=None, config=config, perf=card)
             self.latest_ready[model] = max(self.latest_ready.get(model, 0), number)
+            self.upload_outcomes["ready"] += 1
             log.info("published %s v%d", model, number)
         except FlashMLError as exc:
+            self.upload_outcomes["failed"] += 1
             await self._fail(vid, steps, [{"code": exc.code, "error": exc.message, **_details(exc)}])
         except Exception:  # noqa: BLE001 - whatever broke, the version must not stay "validating"
+            self.upload_outcomes["failed"] += 1
             log.exception("validation of %s v%d failed unexpectedly", model, number)
             # The exception's text is ours (paths, store replies, request ids), not the uploader's: the log has it.
             await self._fail(vid, steps, [{"code": "internal_error", "error": "The server failed while checking this "
