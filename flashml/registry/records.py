@@ -165,6 +165,26 @@ class ResponseCacheView(Record):
     hit_rate: float | None
 
 
+class PredictionLogView(Record):
+    """A model's prediction log (``flashml.monitoring``): its settings (the server's limits filled in) and what
+    it keeps now, every version together."""
+
+    enabled: bool
+    sample_rate: float
+    mode: str  # full | summary
+    redact_inputs: bool
+    retention_s: float
+    max_bytes: int
+    limit_retention_s: float  # the settings prediction_log_retention_s and prediction_log_max_bytes
+    limit_max_bytes: int
+    records: int  # predictions in its files
+    bytes: int
+    oldest_at: float | None
+    newest_at: float | None
+    written: int  # since the server started
+    dropped: int  # since the server started: offered while the queue was full
+
+
 class DeviceMemory(Record):
     device: str
     budget_bytes: int | None
@@ -178,7 +198,7 @@ class MemoryView(Record):
 
 
 class ModelRecord(Record):
-    """A model with every version, its aliases, its response cache and the devices' memory."""
+    """A model with every version, its aliases, its response cache, the devices' memory and its prediction log."""
 
     name: str
     created_by: str
@@ -189,6 +209,7 @@ class ModelRecord(Record):
     aliases: list[AliasRecord]
     response_cache: ResponseCacheView
     memory: MemoryView
+    prediction_log: PredictionLogView | UnsetType = UNSET  # filled by the API and the console, not the registry
 
 
 class UploadRecord(Record):
