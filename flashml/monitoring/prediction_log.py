@@ -67,7 +67,8 @@ class PredictionLog:
         self._closing = False
 
     def config(self, model: str) -> LogConfig:
-        return self.configs.get(model) or LogConfig(retention_s=self.retention_s, max_bytes=self.max_bytes)
+        """The model's settings as stored (off when never set; 0 for a limit: the server's)."""
+        return self.configs.get(model) or LogConfig()
 
     def limits(self, model: str) -> tuple[float, int]:
         """(retention in seconds, byte cap) of the model's log: its own, never past the server's (0: the server's)."""
@@ -150,8 +151,8 @@ class PredictionLog:
                 last_enforced = time.monotonic()
             if batch or enforce_all:
                 async with self._io:
-                    try:
-                        await asyncio.to_thread(self._write, batch, enforce_all)
+                    try:  # counted here, on the event loop, where the metrics and views read them
+                        self.written.update(await asyncio.to_thread(self._write, batch, enforce_all))
                     except Exception:  # noqa: BLE001 - a full disk must not stop the writer; what failed is lost
                         log.exception("could not write %d logged predictions", len(batch))
             self._done += len(batch)
@@ -161,8 +162,10 @@ class PredictionLog:
                 break
         await asyncio.to_thread(self.store.close)
 
-    def _write(self, batch: list[_Offered], enforce_all: bool) -> None:
-        """In a worker thread: encode and append the batch, then keep each model it touched within its limits."""
+    def _write(self, batch: list[_Offered], enforce_all: bool) -> Counter[tuple[str, int]]:
+        """In a worker thread: encode and append the batch, then keep each model it touched within its limits.
+        Answers the lines written per (model, version)."""
+        written: Counter[tuple[str, int]] = Counter()
         grouped: dict[tuple[str, int], list[bytes]] = {}
         for o in batch:
             try:
@@ -174,9 +177,10 @@ class PredictionLog:
         for (model, version), got in grouped.items():
             retention_s, max_bytes = self.limits(model)
             self.store.append(model, version, b"".join(got), max_bytes, retention_s / 8)
-            self.written[(model, version)] += len(got)
+            written[(model, version)] += len(got)
         for model in self.store.models() if enforce_all else {m for m, _ in grouped}:
             self.store.enforce(model, *self.limits(model))
+        return written
 
     async def forget(self, model: str, version: int | None = None) -> None:
         """A model (or version) was deleted: its log goes too, so a name or number used again starts empty."""

@@ -60,14 +60,14 @@ class LogConfig:
                 "redact_inputs": self.redact_inputs, "retention_s": self.retention_s, "max_bytes": self.max_bytes}
 
     @classmethod
-    def from_dict(cls, stored: dict[str, Any] | None, retention_s: float, max_bytes: int) -> LogConfig:
-        """The stored JSON (None: never set) with the server's limits filled in and enforced: a setting lowered
-        since the model's was saved wins."""
+    def from_dict(cls, stored: dict[str, Any] | None) -> LogConfig:
+        """The stored JSON (None: never set). The server's limits apply when the log uses it
+        (``PredictionLog.limits``), so a setting lowered since the model's was saved wins."""
         stored = stored or {}
         mode = stored.get("mode", "full")
         return cls(enabled=bool(stored.get("enabled", False)),
                    sample_rate=float(stored.get("sample_rate", 1.0)),
                    mode=mode if mode in MODES else "full",
                    redact_inputs=bool(stored.get("redact_inputs", False)),
-                   retention_s=min(float(stored.get("retention_s") or retention_s), retention_s),
-                   max_bytes=min(int(stored.get("max_bytes") or max_bytes), max_bytes))
+                   retention_s=float(stored.get("retention_s") or 0.0),
+                   max_bytes=int(stored.get("max_bytes") or 0))
