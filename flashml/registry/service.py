@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +205,9 @@ class RegistryService:
         self._learned: set[tuple[str, int]] = set()  # versions measured at a real request's shapes (or trying)
         self.progress: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (model, version) -> steps, while validating
         self.waiting_for_store: set[tuple[str, int]] = set()  # ready versions whose files could not be fetched
+        # Called with (model, version) after a version is deleted and (model, None) after a model is: what the
+        # layers above keep per version (the prediction log's files) goes too, so a number used again starts clean.
+        self.on_delete: list[Callable[[str, int | None], Awaitable[None]]] = []
         self.upload_outcomes = {"ready": 0, "failed": 0}  # uploads that finished validation since start (/metrics)
 
     # ---- upload and publication ----
@@ -456,6 +459,8 @@ class RegistryService:
         await db.delete_version(self.engine, row["id"])
         self.response_caches.clear(model)
         self._refresh_latest(model, await self._ready_numbers(model))
+        for forget in self.on_delete:
+            await forget(model, number)
         await audit.record(self.engine, actor, "version.delete", f"{model}/v{number}", {"force": force})
 
     async def delete_model(self, model: str, *, force: bool, actor: str) -> None:
@@ -483,6 +488,8 @@ class RegistryService:
         self.aliases.forget_model(model)
         self.response_caches.forget(model)
         self.memory.forget(model, pinned=True)
+        for forget in self.on_delete:
+            await forget(model, None)
         await audit.record(self.engine, actor, "model.delete", model, {"force": force, "versions": numbers})
 
     async def _delete_objects(self, row: dict[str, Any]) -> None:
