@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from random import random
 from typing import Any
 
 from flashml.auth.principal import Principal
@@ -17,6 +18,7 @@ from flashml.storage.threads import in_store_thread
 from flashml.tasks.config import TaskConfig, parse_task, task_model
 from flashml.tasks.requests import PredictItems, check_count
 from flashml.tasks.runtime import TaskRuntime
+from flashml.telemetry.request_context import request_id
 
 
 class PredictService:
@@ -83,10 +85,22 @@ class PredictService:
         scheduling = {"key": principal.key_id, "weight": principal.weight, "priority": PRIORITY_ONLINE}
         outputs = await asyncio.gather(*(self._run(loaded, runtime, inputs, i, scheduling)
                                          for i, (inputs, _) in enumerate(prepared)))
+        self._log(loaded, prepared, outputs)
         results = await asyncio.to_thread(lambda: [runtime.finish(out, context) for out, (_, context)
                                                    in zip(outputs, prepared, strict=True)])
         return {"model": loaded.model, "version": loaded.version, "task": runtime.config.task,
                 "predictions": results}
+
+    def _log(self, loaded: LoadedModel, prepared: list[tuple[dict[str, Any], Any]],
+             outputs: list[dict[str, Any]]) -> None:
+        """A sampled call goes to the model's prediction log as one prediction per item, with the tensors the model
+        saw (the pre-processed image or tokens) and answered (before post-processing), under the call's request id."""
+        inference = self.inference
+        config = inference.logged.get(loaded.model)  # None unless the model's log is on
+        if config is None or inference.predictions is None or random() >= config.sample_rate:
+            return
+        for (inputs, _), answer in zip(prepared, outputs, strict=True):
+            inference.predictions.put(loaded.model, loaded.version, inputs, answer, request_id.get(), config)
 
     @staticmethod
     async def _run(loaded: LoadedModel, runtime: TaskRuntime, inputs: dict[str, Any], index: int,

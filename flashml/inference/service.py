@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from random import random
 from typing import Any, NoReturn
 
 from flashml.auth.principal import Principal
@@ -20,6 +21,7 @@ from flashml.errors import (
     VersionNotFoundError,
 )
 from flashml.inference.shadow import ShadowService
+from flashml.monitoring.prediction_log import PredictionLog
 from flashml.protocol.triton_config import PLATFORM
 from flashml.protocol.triton_stats import model_stats
 from flashml.protocol.v2_request import parse_infer_request
@@ -31,6 +33,7 @@ from flashml.runtime.pool import LoadedModel
 from flashml.runtime.runner import ModelRuntimeError
 from flashml.storage.base import StorageUnavailableError
 from flashml.telemetry import RequestMetrics
+from flashml.telemetry.request_context import request_id
 
 PRIORITY_ONLINE = 0  # always ahead of batch-job requests (priority 1)
 # JSON up to this is read on the event loop (handing it to a thread costs more than reading it); more in a
@@ -63,12 +66,15 @@ def tag_version(exc: FlashMLError, loaded: LoadedModel | None) -> None:
 
 class InferenceService:
     def __init__(self, registry: RegistryService, limiter: Callable[[Principal], None] | None = None,
-                 metrics: RequestMetrics | None = None, shadow: ShadowService | None = None) -> None:
+                 metrics: RequestMetrics | None = None, shadow: ShadowService | None = None,
+                 predictions: PredictionLog | None = None) -> None:
         self.registry = registry
         self.limiter = limiter  # per-key rate limit and daily quota (KeyService.admit); raises 429
         self.metrics = metrics or RequestMetrics()  # every infer call: status and time from arrival to answer
         self.pool = registry.pool
         self.shadow = shadow  # mirrors a share of an alias's requests to its shadow version
+        self.predictions = predictions  # logs a sampled share of the answers of models that turned it on
+        self.logged = predictions.active if predictions is not None else {}  # model -> its log's settings, if on
 
     async def resolve(self, principal: Principal, model: str, version: str | None, *,
                       routing_key: str | None = None) -> LoadedModel:
@@ -192,6 +198,9 @@ class InferenceService:
             if "INVALID_ARGUMENT" in message or "invalid dimensions" in message.lower():
                 raise BadRequestError(f"The model refused these inputs: {message}", code="inference_failed") from exc
             raise InferenceFailedError(f"The model failed while running: {message}") from exc
+        log_config = self.logged.get(model)  # None unless the model's prediction log is on: one dict lookup
+        if log_config is not None and self.predictions is not None and random() < log_config.sample_rate:
+            self.predictions.put(model, loaded.version, request.inputs, outputs, request_id.get(), log_config)
         if sum(a.nbytes for n, a in outputs.items() if not request.wants_binary(n)) <= DECODE_INLINE_BYTES:
             body_out, headers = encode_infer_response(model, str(loaded.version), request.id, outputs, request,
                                                       loaded.signature)
