@@ -29,6 +29,9 @@ from flashml.jobs.housekeeping import Housekeeping
 from flashml.jobs.job_runner import JobRunner
 from flashml.jobs.scheduler import Scheduler
 from flashml.jobs.service import JobService
+from flashml.monitoring.prediction_log import PredictionLog
+from flashml.monitoring.prediction_log_metrics import PredictionLogCollector
+from flashml.monitoring.prediction_log_settings import PredictionLogSettings
 from flashml.registry.aliases import AliasService
 from flashml.registry.direct_uploads import DirectUploadService
 from flashml.registry.response_cache import ResponseCacheService
@@ -91,6 +94,8 @@ class Services:
     jobs: JobService
     scheduler: Scheduler
     housekeeping: Housekeeping
+    predictions: PredictionLog  # a sampled share of each model's answers, on disk (off until a model turns it on)
+    prediction_log_settings: PredictionLogSettings  # each model's prediction log settings, stored and audited
     # GET /metrics: this app's Prometheus registry (never prometheus_client's global one); other parts add their
     # collectors to it in open_services with metrics_registry.register(...).
     metrics_registry: CollectorRegistry
@@ -104,6 +109,7 @@ class Services:
         await self.keys.stop()
         await self.uploads.stop()
         await self.shadow.wait_idle()
+        await self.predictions.close()  # writes what is still queued
         await self.registry.wait_idle()
         await self.pool.close()
         await self.engine.dispose()
@@ -156,7 +162,14 @@ async def open_services(settings: Settings) -> Services:
                                pool, settings)
     recorder = RequestMetrics()
     shadow = ShadowService(pool, settings.shadow_max_concurrency)
-    inference = InferenceService(registry, limiter=admin.keys.admit, metrics=recorder, shadow=shadow)
+    predictions = PredictionLog(settings.data_dir / "predictions", settings.prediction_log_retention_s,
+                                settings.prediction_log_max_bytes)
+    prediction_log_settings = PredictionLogSettings(engine, predictions)
+    await prediction_log_settings.load()
+    await predictions.start()
+    registry.on_delete.append(predictions.forget)
+    inference = InferenceService(registry, limiter=admin.keys.admit, metrics=recorder, shadow=shadow,
+                                 predictions=predictions)
     predict = PredictService(inference, settings)
     await registry.recover_and_load()
     uploads = DirectUploadService(engine, registry, settings)
@@ -173,10 +186,13 @@ async def open_services(settings: Settings) -> Services:
     scheduler.start()
     guard = CanaryGuard(registry.aliases, recorder, settings.canary_check_interval_s)
     guard.start()
+    metrics = _metrics_registry(pool, recorder, registry, admin.keys, runner)
+    metrics.register(PredictionLogCollector(predictions))
     return Services(
         settings=settings, engine=engine, store=store, pool=pool, keys=admin.keys, users=admin.users,
         sign_ins=admin.sign_ins, audit=AuditService(engine), registry=registry, aliases=registry.aliases,
         response_caches=registry.response_caches, uploads=uploads, recorder=recorder,
         reports=MetricsReportService(recorder, registry, pool), shadow=shadow, inference=inference, predict=predict,
         guard=guard, datasets=DatasetService(engine, store, scratch, settings), jobs=jobs, scheduler=scheduler,
-        housekeeping=housekeeping, metrics_registry=_metrics_registry(pool, recorder, registry, admin.keys, runner))
+        housekeeping=housekeeping, predictions=predictions, prediction_log_settings=prediction_log_settings,
+        metrics_registry=metrics)
