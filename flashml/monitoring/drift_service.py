@@ -125,6 +125,15 @@ class DriftService:
         await audit.record(self.engine, actor, "model.drift_config", model, config.to_dict())
         return self.view(model)
 
+    async def forget(self, model: str, version: int | None = None) -> None:
+        """A model or version was deleted (``RegistryService.on_delete``): its scores and state go too."""
+        for known in (self.latest, self._references):
+            for key in [k for k in known if k[0] == model and version in (None, k[1])]:
+                del known[key]
+        if version is None:
+            self.configs.pop(model, None)
+        await store.remove_for(self.engine, model, version)
+
     # ---- rounds ----
 
     def start(self) -> None:

@@ -78,3 +78,12 @@ async def remove_old(engine: AsyncEngine, before: float) -> int:
     async with engine.begin() as conn:
         res = await conn.execute(delete(drift_scores).where((drift_scores.c.at < before) | ~version_exists))
     return res.rowcount
+
+
+async def remove_for(engine: AsyncEngine, model: str, version: int | None = None) -> None:
+    """A deleted model's (or version's) scores: a name or number used again starts without them."""
+    query = delete(drift_scores).where(drift_scores.c.model == model)
+    if version is not None:
+        query = query.where(drift_scores.c.version == version)
+    async with engine.begin() as conn:
+        await conn.execute(query)
