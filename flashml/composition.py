@@ -25,10 +25,13 @@ from flashml.inference.predict import PredictService
 from flashml.inference.service import InferenceService
 from flashml.inference.shadow import ShadowService
 from flashml.jobs.datasets import DatasetService
+from flashml.jobs.drift_reference import DatasetReference
 from flashml.jobs.housekeeping import Housekeeping
 from flashml.jobs.job_runner import JobRunner
 from flashml.jobs.scheduler import Scheduler
 from flashml.jobs.service import JobService
+from flashml.monitoring.drift_metrics import DriftCollector
+from flashml.monitoring.drift_service import DriftService
 from flashml.monitoring.prediction_log import PredictionLog
 from flashml.monitoring.prediction_log_metrics import PredictionLogCollector
 from flashml.monitoring.prediction_log_settings import PredictionLogSettings
@@ -96,6 +99,7 @@ class Services:
     housekeeping: Housekeeping
     predictions: PredictionLog  # a sampled share of each model's answers, on disk (off until a model turns it on)
     prediction_log_settings: PredictionLogSettings  # each model's prediction log settings, stored and audited
+    drift: DriftService  # drift scores of monitored versions from their logged predictions, in the background
     # GET /metrics: this app's Prometheus registry (never prometheus_client's global one); other parts add their
     # collectors to it in open_services with metrics_registry.register(...).
     metrics_registry: CollectorRegistry
@@ -109,6 +113,7 @@ class Services:
         await self.keys.stop()
         await self.uploads.stop()
         await self.shadow.wait_idle()
+        await self.drift.stop()  # it reads the prediction log
         await self.predictions.close()  # writes what is still queued
         await self.registry.wait_idle()
         await self.pool.close()
@@ -188,6 +193,13 @@ async def open_services(settings: Settings) -> Services:
     guard.start()
     metrics = _metrics_registry(pool, recorder, registry, admin.keys, runner)
     metrics.register(PredictionLogCollector(predictions))
+    drift = DriftService(engine, predictions, registry.aliases, interval_s=settings.drift_interval_s,
+                         retention_s=settings.prediction_log_retention_s,
+                         references=DatasetReference(engine, store, inference, settings))
+    await drift.load()
+    registry.on_delete.append(drift.forget)
+    drift.start()
+    metrics.register(DriftCollector(drift))
     return Services(
         settings=settings, engine=engine, store=store, pool=pool, keys=admin.keys, users=admin.users,
         sign_ins=admin.sign_ins, audit=AuditService(engine), registry=registry, aliases=registry.aliases,
@@ -195,4 +207,4 @@ async def open_services(settings: Settings) -> Services:
         reports=MetricsReportService(recorder, registry, pool), shadow=shadow, inference=inference, predict=predict,
         guard=guard, datasets=DatasetService(engine, store, scratch, settings), jobs=jobs, scheduler=scheduler,
         housekeeping=housekeeping, predictions=predictions, prediction_log_settings=prediction_log_settings,
-        metrics_registry=metrics)
+        drift=drift, metrics_registry=metrics)
