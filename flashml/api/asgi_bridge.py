@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from flashml.api.security_headers import fast_path_headers
 
 ASGI = {"version": "3.0", "spec_version": "2.3"}
 BODY_STALLED = "The request body stopped arriving; send it again (setting body_timeout_s)."
-_BODY_TIMEOUT = json.dumps({"error": BODY_STALLED, "code": "body_timeout"}).encode()
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
@@ -38,14 +37,37 @@ def asgi_scope(scope: Any, state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _answer_stalled(protocol: Any, scope: Any) -> None:
-    """408 with the headers every answer carries (this one never passes Litestar's hook)."""
+class Answered(NamedTuple):
+    """What the access log needs of an answer: its status, the body sizes, and its headers (None: no answer)."""
+
+    status: int
+    bytes_in: int
+    bytes_out: int
+    headers: list[tuple[str, str]] | None
+
+
+def error_json(message: str, code: str, request_id: str | None) -> bytes:
+    """An error body in the one shape, for answers that never reach Litestar's error handlers."""
+    body = {"error": message, "code": code}
+    if request_id is not None:
+        body["request_id"] = request_id
+    return json.dumps(body).encode()
+
+
+def _answer_stalled(protocol: Any, scope: Any, request_id: str | None) -> int:
+    """408 with the headers every answer carries (this one never passes Litestar's hook); its size."""
     headers = [("content-type", "application/json"), *fast_path_headers(scope.scheme == "https")]
-    protocol.response_bytes(408, headers, _BODY_TIMEOUT)
+    if request_id is not None:
+        headers.append(("x-request-id", request_id))
+    content = error_json(BODY_STALLED, "body_timeout", request_id)
+    protocol.response_bytes(408, headers, content)
+    return len(content)
 
 
-async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any], body_timeout_s: float = 30.0) -> None:
-    """One HTTP request through ``app``: the body streams in, the answer goes out whole or streamed.
+async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any], body_timeout_s: float = 30.0,
+                   request_id: str | None = None) -> Answered:
+    """One HTTP request through ``app``: the body streams in, the answer goes out whole or streamed, with
+    ``X-Request-Id: request_id`` added to its headers.
 
     A body whose next piece takes longer than ``body_timeout_s`` reads as a disconnect to the app, and the
     client gets 408: a stalled upload frees its handler instead of holding it forever.
@@ -54,13 +76,15 @@ async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any], b
     body_done = stalled = False
     response: dict[str, Any] = {}  # status and headers, once the app starts its answer
     stream = None
+    bytes_in = bytes_out = 0
 
     async def receive() -> dict[str, Any]:
-        nonlocal body_done, stalled
+        nonlocal body_done, stalled, bytes_in
         if not body_done:
             try:
                 async with asyncio.timeout(body_timeout_s):
                     chunk = await body.__anext__()
+                bytes_in += len(chunk)
                 return {"type": "http.request", "body": chunk, "more_body": True}
             except StopAsyncIteration:
                 body_done = True
@@ -72,19 +96,22 @@ async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any], b
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
-        nonlocal stream
+        nonlocal stream, bytes_out
         kind = message["type"]
         if stalled:  # whatever the app makes of the "disconnect", the client gets the reason
             if kind == "http.response.start":
                 response["status"] = 408
             elif not message.get("more_body", False) and stream is None:
-                _answer_stalled(protocol, scope)
+                bytes_out = _answer_stalled(protocol, scope, request_id)
             return
         if kind == "http.response.start":
             response["status"] = message["status"]
             response["headers"] = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())]
+            if request_id is not None:
+                response["headers"].append(("x-request-id", request_id))
         elif kind == "http.response.body":
             chunk, more = message.get("body", b""), message.get("more_body", False)
+            bytes_out += len(chunk)
             if stream is None and not more:
                 protocol.response_bytes(response["status"], response["headers"], chunk)
                 return
@@ -96,6 +123,7 @@ async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any], b
     await app(asgi_scope(scope, state), receive, send)
     if not response:  # the app ended without answering (ASGI servers answer 500 then)
         if stalled:
-            _answer_stalled(protocol, scope)
-        else:
-            protocol.response_empty(500, [])
+            return Answered(408, bytes_in, _answer_stalled(protocol, scope, request_id), None)
+        protocol.response_empty(500, [("x-request-id", request_id)] if request_id is not None else [])
+        return Answered(500, bytes_in, 0, None)
+    return Answered(response["status"], bytes_in, bytes_out, response.get("headers"))

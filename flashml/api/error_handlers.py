@@ -1,7 +1,9 @@
-"""Turn every error into the one JSON shape: ``{"error": sentence, "code": machine_code, "details"?}``.
+"""Turn every error into the one JSON shape: ``{"error": sentence, "code": machine_code, "details"?,
+"request_id"}``.
 
 A browser that asks for a console page (or posts one of its plain forms) gets the same sentence on a page
 instead (templates/error.html): raw JSON is no answer to a person. API paths and htmx requests keep JSON.
+Both show the request's id (``X-Request-Id``), which a person can quote and an operator find in the log.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from litestar.response import Template
 from litestar.types import ExceptionHandlersMap
 
 from flashml.errors import FlashMLError
+from flashml.telemetry.request_context import request_id
 
 log = logging.getLogger("flashml.api")
 
@@ -28,7 +31,16 @@ TOO_LARGE = "The request body is larger than this server accepts (setting max_re
 INTERNAL = "The server failed to handle this request; its log has the details."
 
 
+def with_request_id(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with the current request's id added (for an error answered without raising, too)."""
+    current = request_id.get()  # None only when Litestar runs without flashml.server (in-process tests)
+    if current is not None:
+        body["request_id"] = current
+    return body
+
+
 def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
+    with_request_id(body)
     return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
@@ -53,7 +65,7 @@ def _answer(request: Request, status: int, body: dict, headers: dict[str, str] |
     if _wants_page(request):
         return Template("error.html", status_code=status, headers=headers,
                         context={"status": status, "message": body["error"], "code": body["code"],
-                                 "back": _back(request)})
+                                 "back": _back(request), "request_id": request_id.get()})
     return _json(status, body, headers)
 
 

@@ -10,7 +10,8 @@ The statuses follow from each route as it is declared, so they stay true as rout
   ``max_request_bytes``);
 
 and ``EXTRA`` adds what depends on what a handler does (inference limits, storage, validation, conflicts).
-Everything that is not a success answers the one ``Error`` schema (flashml/errors.py).
+Everything that is not a success answers the one ``Error`` schema (flashml/errors.py), and every answer,
+success or not, carries the request's id in ``X-Request-Id`` (``flashml.telemetry.request_context``).
 """
 
 from __future__ import annotations
@@ -27,15 +28,22 @@ from flashml.api.openapi_bodies import document_bodies
 from flashml.web.bodies import BODY_DEPENDENCY
 from flashml.web.deps import SERVICE_NAMES
 
+REQUEST_ID_PATTERN = "^[A-Za-z0-9._:-]{1,128}$"
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["error", "code"],
+    "required": ["error", "code", "request_id"],
     "properties": {
         "error": {"type": "string", "description": "What went wrong and what to do, in a sentence for people"},
         "code": {"type": "string", "description": "A stable machine code, e.g. model_not_found, rate_limited"},
         "details": {"type": "object", "description": "Facts about the error (retry_after_s, problems, limits...)"},
+        "request_id": {"type": "string", "pattern": REQUEST_ID_PATTERN,
+                       "description": "This request's id, as in the X-Request-Id header and the access log: quote it "
+                                      "when reporting the error"},
     },
 }
+REQUEST_ID_HEADER = {"description": "The request's id: the client's X-Request-Id when it sent a sane one (1 to 128 "
+                                    "of A-Z a-z 0-9 . _ : -), else one the server made",
+                     "required": True, "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN}}
 
 DESCRIPTIONS = {
     400: "Bad request: malformed body, or a parameter of the wrong kind",
@@ -118,6 +126,10 @@ def _error_response(status: int) -> dict[str, Any]:
     return response
 
 
+def _with_request_id(response: dict[str, Any]) -> None:
+    response.setdefault("headers", {})["X-Request-Id"] = REQUEST_ID_HEADER
+
+
 def document_errors(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
     """A copy of ``schema`` whose operations list their error answers with the ``Error`` body."""
     doc = deepcopy(schema)
@@ -136,6 +148,8 @@ def document_errors(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]
             statuses = error_statuses(route, method.upper(), path, has_body) if route is not None else set()
             for status in sorted(statuses):
                 responses[str(status)] = _error_response(status)
+            for response in responses.values():
+                _with_request_id(response)
     return doc
 
 

@@ -9,6 +9,7 @@ from flashml.auth.keys import KeyService
 from flashml.errors import BadRequestError, FlashMLError
 from flashml.inference.service import InferenceService
 from flashml.protocol.v2_response import HEADER_LENGTH
+from flashml.telemetry.request_context import note_caller
 
 HEADER_LENGTH_KEY = HEADER_LENGTH.lower()  # header names as the servers hand them over
 TIMEOUT_HEADER = "flashml-timeout-ms"  # or Triton's `timeout` request parameter (microseconds)
@@ -21,15 +22,20 @@ async def answer_infer(keys: KeyService, inference: InferenceService, model: str
                        routing_key: str | None, body: bytes) -> tuple[bytes, dict[str, str]]:
     """Authenticate, then run one V2 request; returns the body and its headers (content type included)."""
     principal = await keys.authenticate(authorization)
+    note_caller(principal.name)
     content, headers = await inference.infer(principal, model, version, body, _header_length(header_length),
                                              timeout_us=_timeout_us(timeout_ms), routing_key=routing_key or None)
     headers["content-type"] = "application/octet-stream" if HEADER_LENGTH in headers else "application/json"
     return content, headers
 
 
-def error_body(exc: FlashMLError) -> tuple[int, bytes, dict[str, str]]:
-    """Status, JSON body and headers of an error, in the one shape every FlashML error has."""
-    return exc.status, json.dumps(exc.to_body(), separators=(",", ":")).encode(), dict(exc.headers or {})
+def error_body(exc: FlashMLError, request_id: str | None = None) -> tuple[int, bytes, dict[str, str]]:
+    """Status, JSON body and headers of an error, in the one shape every FlashML error has (with the request's
+    id, for the caller to quote)."""
+    body = exc.to_body()
+    if request_id is not None:
+        body["request_id"] = request_id
+    return exc.status, json.dumps(body, separators=(",", ":")).encode(), dict(exc.headers or {})
 
 
 def _header_length(value: str | None) -> int | None:

@@ -22,6 +22,7 @@ from flashml.cli.main import main
 from flashml.cli.options import given_settings, resolve, setting_options
 from flashml.settings import RESOLVED_ENV, Settings, settings_table
 from flashml.startup_checks import exposure_warning, private_data_dir
+from flashml.telemetry.log_format import granian_log_config
 
 log = logging.getLogger("flashml")
 
@@ -38,6 +39,8 @@ def serve(config: Path | None = None, **values: Any) -> None:
     server = Granian("flashml.app:app_from_env", factory=True, address=settings.host, port=settings.port,
                      interface=Interfaces.RSGI, workers=1, runtime_threads=http_threads(settings.http_threads),
                      log_level=LogLevels(settings.log_level.lower()),
+                     # Our own access log (flashml.access) has the request id and the key; Granian's stays off.
+                     log_access=False, log_dictconfig=granian_log_config(settings.log_format),
                      workers_kill_timeout=30, **_connection_options(settings), **_tls_options(settings))
     server.serve()
 

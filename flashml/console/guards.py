@@ -30,6 +30,7 @@ from litestar.types import Guard
 from flashml.auth.csrf import SAFE_METHODS, check_csrf
 from flashml.auth.principal import require_role
 from flashml.auth.sign_ins import SESSION_COOKIE, SessionUser
+from flashml.telemetry.request_context import note_caller
 
 CONSOLE_USER = "console_user"  # the request state's key for the signed-in user
 
@@ -47,6 +48,7 @@ async def _session_user(connection: ASGIConnection) -> SessionUser | None:
         found = await connection.app.state.services.sign_ins.resolve(connection.cookies.get(SESSION_COOKIE))
         if found is not None:
             connection.state[CONSOLE_USER] = found
+            note_caller(found.name)  # the access log's line names the console user
     return found
 
 

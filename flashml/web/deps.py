@@ -24,6 +24,7 @@ from flashml.auth.principal import Principal, require_role
 from flashml.auth.sign_ins import SESSION_COOKIE
 from flashml.composition import Services
 from flashml.errors import UnauthorizedError
+from flashml.telemetry.request_context import note_caller
 
 SERVICE_NAMES = frozenset(f.name for f in fields(Services))
 
@@ -52,7 +53,9 @@ def provide(*names: str) -> dict[str, Provide]:
 
 
 async def provide_principal(request: Request, state: State) -> Principal:
-    return await state.services.keys.authenticate(request.headers.get("authorization"))
+    principal = await state.services.keys.authenticate(request.headers.get("authorization"))
+    note_caller(principal.name)  # for the access log's line
+    return principal
 
 
 async def authenticate_caller(request: Request, state: State) -> Principal:
@@ -60,12 +63,16 @@ async def authenticate_caller(request: Request, state: State) -> Principal:
     authorization = request.headers.get("authorization")
     token = request.cookies.get(SESSION_COOKIE)
     if authorization or not token:
-        return await state.services.keys.authenticate(authorization)
-    session = await state.services.sign_ins.resolve(token)
-    if session is None:
-        raise UnauthorizedError("Your console session has ended; sign in again at /login.", code="session_expired")
-    await check_csrf(request, session.csrf_token)
-    return session.principal()
+        principal = await state.services.keys.authenticate(authorization)
+    else:
+        session = await state.services.sign_ins.resolve(token)
+        if session is None:
+            raise UnauthorizedError("Your console session has ended; sign in again at /login.",
+                                    code="session_expired")
+        await check_csrf(request, session.csrf_token)
+        principal = session.principal()
+    note_caller(principal.name)  # for the access log's line: the key's or the console user's name
+    return principal
 
 
 def _with_role(role: str):

@@ -44,7 +44,7 @@ def served(tmp_path_factory) -> Iterator[tuple[ServerProcess, str]]:
 def test_the_document_describes_our_error_body(served):
     srv, _ = served
     doc = httpx.get(f"{srv.url}/schema/openapi.json").json()
-    assert set(doc["components"]["schemas"]["Error"]["properties"]) == {"error", "code", "details"}
+    assert set(doc["components"]["schemas"]["Error"]["properties"]) == {"error", "code", "details", "request_id"}
     for path, item in doc["paths"].items():
         for method, op in item.items():
             for status, answer in op["responses"].items():
@@ -61,7 +61,7 @@ def test_revoking_an_unknown_key_is_a_documented_404(served):
     r = httpx.delete(f"{srv.url}/api/v1/keys/999999", headers={"Authorization": f"Bearer {key}"})
     doc = httpx.get(f"{srv.url}/schema/openapi.json").json()
     assert r.status_code == 404 and "404" in doc["paths"]["/api/v1/keys/{key_id}"]["delete"]["responses"]
-    assert set(r.json()) <= {"error", "code", "details"} and r.json()["code"]
+    assert set(r.json()) <= {"error", "code", "details", "request_id"} and r.json()["code"]
 
 
 def _check(case, response, headers: dict[str, str], operation) -> None:
