@@ -8,11 +8,20 @@ from urllib.parse import unquote
 from litestar import Controller, Request, Response, delete, get, patch, post
 from msgspec import UnsetType
 
+from flashml.api.error_handlers import with_request_id
 from flashml.api.openapi_bodies import UploadOperation
 from flashml.errors import BadRequestError
-from flashml.registry.records import ConfigView, ModelRecord, ModelSummary, ResponseCacheView, VersionRecord
+from flashml.monitoring.prediction_log_settings import PredictionLogSettings
+from flashml.registry.records import (
+    ConfigView,
+    ModelRecord,
+    ModelSummary,
+    PredictionLogView,
+    ResponseCacheView,
+    VersionRecord,
+)
 from flashml.registry.requests import ConfigChange, ModelChange, PinChange
-from flashml.registry.response_cache import ResponseCacheService
+from flashml.registry.response_cache import ResponseCacheService, cache_config
 from flashml.registry.service import RegistryService
 from flashml.web.bodies import json_body
 from flashml.web.deps import Authenticated, Injected, provide
@@ -37,31 +46,49 @@ def version_response(record: VersionRecord, done: bool) -> Response[VersionRecor
         return Response(record, status_code=202, headers={"Location": location})
     if record.state == "failed":
         first = record.errors[0] if record.errors else {"code": "validation_failed", "error": "failed"}
-        return Response({"error": first["error"], "code": first["code"],
-                         "details": {"version": record.to_dict()}}, status_code=422, headers={"Location": location})
+        return Response(with_request_id({"error": first["error"], "code": first["code"],
+                                         "details": {"version": record.to_dict()}}),
+                        status_code=422, headers={"Location": location})
     return Response(record, status_code=201, headers={"Location": location})
 
 
 class ModelsController(Controller):
     path = "/api/v1/models"
     tags = ["Models"]
-    dependencies = provide("registry", "response_caches")
+    dependencies = provide("registry", "response_caches", "prediction_log_settings")
 
     @get("/", summary="List models")
     async def list_models(self, viewer: Authenticated, registry: Injected[RegistryService]) -> list[ModelSummary]:
         return await registry.list_models()
 
     @get("/{model:str}", summary="Get a model and its versions")
-    async def get_model(self, model: str, viewer: Authenticated, registry: Injected[RegistryService]) -> ModelRecord:
-        return await registry.get_model(model)
+    async def get_model(self, model: str, viewer: Authenticated, registry: Injected[RegistryService],
+                        prediction_log_settings: Injected[PredictionLogSettings]) -> ModelRecord:
+        record = await registry.get_model(model)
+        record.prediction_log = await prediction_log_settings.view(model)
+        return record
 
-    @patch("/{model:str}", summary="Change a model's settings: its response cache",
+    @patch("/{model:str}", summary="Change a model's settings: its response cache or its prediction log",
            dependencies=json_body(ModelChange))
     async def patch_model(self, model: str, payload: Injected[ModelChange], maintainer: Authenticated,
-                          response_caches: Injected[ResponseCacheService]) -> ResponseCacheView:
-        if isinstance(payload.response_cache, UnsetType):
-            raise BadRequestError('Send "response_cache".', code="bad_model_patch")
-        return await response_caches.configure(model, payload, actor=maintainer.actor)
+                          response_caches: Injected[ResponseCacheService],
+                          prediction_log_settings: Injected[PredictionLogSettings]
+                          ) -> ResponseCacheView | PredictionLogView:
+        """Send one setting or more; a setting's fields left out keep their values. Every setting sent is checked
+        before any is changed. The answer is the response cache when the body sends one (as it always was), else
+        the prediction log; GET shows them all."""
+        cache, log_change = payload.response_cache, payload.prediction_log
+        if isinstance(cache, UnsetType) and isinstance(log_change, UnsetType):
+            raise BadRequestError('Send "response_cache" or "prediction_log".', code="bad_model_patch")
+        if not isinstance(cache, UnsetType):
+            cache_config(payload, response_caches.max_entries)
+        log_config = None if isinstance(log_change, UnsetType) else prediction_log_settings.check(log_change, model)
+        log_view = None
+        if log_config is not None:
+            log_view = await prediction_log_settings.configure(model, log_config, actor=maintainer.actor)
+        if not isinstance(cache, UnsetType) or log_view is None:
+            return await response_caches.configure(model, payload, actor=maintainer.actor)
+        return log_view
 
     @delete("/{model:str}", summary="Delete a model and all its versions", status_code=204)
     async def delete_model(self, model: str, maintainer: Authenticated, registry: Injected[RegistryService],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -48,6 +49,7 @@ class PredictionLog:
     def __init__(self, root: Path, retention_s: float, max_bytes: int, *, queue_entries: int = QUEUE_ENTRIES,
                  queue_bytes: int = QUEUE_BYTES, tick_s: float = TICK_S) -> None:
         self.root = root
+        self.exports = root / ".exports"  # Parquet files being sent (no model name starts with a dot); cleared at start
         self.retention_s = retention_s  # the server's limits: no model's setting may pass them
         self.max_bytes = max_bytes
         self.store = SegmentStore(root)
@@ -117,6 +119,7 @@ class PredictionLog:
 
     async def start(self) -> None:
         await asyncio.to_thread(private_dir, self.root)
+        await asyncio.to_thread(shutil.rmtree, self.exports, True)
         await asyncio.to_thread(self.store.scan)
         self._task = asyncio.create_task(self._run(), name="flashml-prediction-log")
 

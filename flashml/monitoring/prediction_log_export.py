@@ -9,9 +9,11 @@ dimensions differ between predictions becomes a column of JSON text instead. Sum
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flashml.auth.principal import Principal, require_role
+from flashml.errors import ForbiddenError
 from flashml.monitoring.prediction_log import PredictionLog
 
 CHUNK_BYTES = 256 * 1024
@@ -129,3 +133,32 @@ def write_parquet(log: PredictionLog, model: str, version: int | None, since: fl
             writer.write_batch(_row_group(docs, table_schema))
             rows += len(docs)
     return rows
+
+
+def require_reader(principal: Principal, model: str) -> None:
+    """Logged predictions hold what callers sent: an admin reads every model's, anyone else at least a viewer whose
+    key is allowed this model (a key limited to other models gets 403 model_not_allowed)."""
+    require_role(principal, "viewer")
+    if not principal.is_admin and principal.models is not None and model not in principal.models:
+        raise ForbiddenError(f"This API key may not read the predictions of model {model!r}.",
+                             code="model_not_allowed")
+
+
+async def stream_in_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Each chunk read in a worker thread, so reading files never holds up the event loop."""
+    while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+        yield chunk
+
+
+async def parquet_file(log: PredictionLog, model: str, version: int | None, since: float | None,
+                       until: float | None, folder: Path) -> Path:
+    """The selection as a Parquet file in ``folder`` (the caller removes it once sent)."""
+    await log.flush()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    dest = folder / f"predictions-{uuid.uuid4().hex}.parquet"
+    try:
+        await asyncio.to_thread(write_parquet, log, model, version, since, until, dest)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    return dest

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db import audit
+from flashml.db import models as db
 from flashml.db.schema import models
 from flashml.errors import BadRequestError, ModelNotFoundError
 from flashml.monitoring.prediction_log import PredictionLog
@@ -65,6 +66,11 @@ class PredictionLogSettings:
         self.log.set_config(model, config)
         await audit.record(self.engine, actor, "model.prediction_log", model, config.to_dict())
         return await self.view(model)
+
+    async def require_model(self, model: str) -> None:
+        """404 model_not_found for a model that does not exist (its log, if any, went with it)."""
+        if await db.get_model(self.engine, model) is None:
+            raise ModelNotFoundError(model)
 
     async def view(self, model: str) -> PredictionLogView:
         config = self.log.config(model)

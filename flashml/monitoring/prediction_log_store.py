@@ -64,6 +64,8 @@ class SegmentStore:
         found: dict[str, list[Segment]] = {}
         if self.root.is_dir():
             for model_dir in self.root.iterdir():
+                if model_dir.name.startswith("."):  # not a model: the exports being sent
+                    continue
                 for version_dir in model_dir.glob("v*"):
                     if not version_dir.name[1:].isdigit():
                         continue
