@@ -1,0 +1,73 @@
+"""`flashml predictions export` and `flashml models log`: a model's prediction log, over HTTP like any client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import click
+
+from flashml.cli.main import main
+from flashml.cli.models import models
+from flashml.cli.options import client_options
+from flashml.client import api_call, download
+
+
+@main.group()
+def predictions() -> None:
+    """Export the predictions a running server logged (switch logging on with `flashml models log`)."""
+
+
+@predictions.command("export")
+@click.argument("model")
+@click.option("--version", type=int, help="Only this version (default: every version, one after another).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl", show_default=True,
+              help="JSON Lines as logged, or Parquet with a list column per tensor.")
+@click.option("--since", type=float, help="Only predictions logged at or after this time (UNIX seconds).")
+@click.option("--until", type=float, help="Only predictions logged before this time (UNIX seconds).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the file here (default: MODEL[-vN]-predictions.FORMAT in this folder).")
+@client_options
+def predictions_export(model: str, version: int | None, fmt: str, since: float | None, until: float | None,
+                       output: Path | None, url: str, key: str) -> None:
+    """Download MODEL's logged predictions, oldest first."""
+    query = {"format": fmt, **{k: v for k, v in (("version", version), ("since", since), ("until", until))
+                               if v is not None}}
+    dest = output or Path(f"{model}{'' if version is None else f'-v{version}'}-predictions.{fmt}")
+    download(url, key, f"/api/v1/models/{quote(model, safe='')}/predictions?{urlencode(query)}", dest)
+    click.echo(f"predictions saved to {dest} ({dest.stat().st_size} bytes)")
+
+
+def log_text(model: str, view: dict[str, Any]) -> str:
+    """One line: whether MODEL's log is on, how, and what it keeps."""
+    if view["enabled"]:
+        kept = "summaries only" if view["mode"] == "summary" else (
+            "outputs and input summaries" if view["redact_inputs"] else "inputs and outputs")
+        state = f"on, {view['sample_rate'] * 100:g}% of requests, {kept}"
+    else:
+        state = "off"
+    return (f"{model}: prediction log {state}; {view['records']} kept ({view['bytes']} bytes), up to "
+            f"{view['retention_s']:g} s and {view['max_bytes']} bytes")
+
+
+# A subcommand of `flashml models`, beside `models cache`: both are per-model settings a PATCH changes.
+@models.command("log")
+@click.argument("model")
+@click.option("--on/--off", "enabled", default=None, help="Switch the prediction log on or off (omit: just show it).")
+@click.option("--sample-rate", type=float, help="The share of requests logged, above 0 and up to 1.")
+@click.option("--mode", type=click.Choice(["full", "summary"]), help="full: inputs and outputs; summary: only their "
+              "summaries (shape, datatype, per-feature means).")
+@click.option("--redact-inputs/--keep-inputs", default=None, help="Drop raw inputs, keep their summaries.")
+@click.option("--retention-s", type=float, help="Seconds a prediction is kept (at most the server's setting).")
+@click.option("--max-bytes", type=int, help="Bytes kept, the oldest removed first (at most the server's setting).")
+@client_options
+def models_log(model: str, url: str, key: str, **options: Any) -> None:
+    """Show or set MODEL's prediction log: a sampled share of its requests, kept on the server's disk."""
+    path = f"/api/v1/models/{quote(model, safe='')}"
+    change = {name: value for name, value in options.items() if value is not None}
+    if change:
+        view = api_call(url, key, "PATCH", path, {"prediction_log": change})
+    else:
+        view = api_call(url, key, "GET", path)["prediction_log"]
+    click.echo(log_text(model, view))
