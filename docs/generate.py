@@ -44,8 +44,8 @@ CLI_INTRO = """\
 - `serve` and `settings` start the server and print its settings;
 - `users` and `keys` work in-process on the server's own database (the data directory), so they also work
   while no server runs (a running server sees a key's changes within 10 seconds);
-- `models`, `datasets` and `jobs` call a running server over HTTP like any client, with `--url` and an admin
-  `--key` (or `FLASHML_URL` and `FLASHML_API_KEY`).
+- `models`, `datasets`, `jobs` and `predictions` call a running server over HTTP like any client, with `--url`
+  and an admin `--key` (or `FLASHML_URL` and `FLASHML_API_KEY`).
 """
 
 
