@@ -11,6 +11,8 @@ from msgspec import UnsetType
 from flashml.api.error_handlers import with_request_id
 from flashml.api.openapi_bodies import UploadOperation
 from flashml.errors import BadRequestError
+from flashml.monitoring.drift_records import DriftConfigView
+from flashml.monitoring.drift_service import DriftService
 from flashml.monitoring.prediction_log_settings import PredictionLogSettings
 from flashml.registry.records import (
     ConfigView,
@@ -55,7 +57,7 @@ def version_response(record: VersionRecord, done: bool) -> Response[VersionRecor
 class ModelsController(Controller):
     path = "/api/v1/models"
     tags = ["Models"]
-    dependencies = provide("registry", "response_caches", "prediction_log_settings")
+    dependencies = provide("registry", "response_caches", "prediction_log_settings", "drift")
 
     @get("/", summary="List models")
     async def list_models(self, viewer: Authenticated, registry: Injected[RegistryService]) -> list[ModelSummary]:
@@ -68,27 +70,32 @@ class ModelsController(Controller):
         record.prediction_log = await prediction_log_settings.view(model)
         return record
 
-    @patch("/{model:str}", summary="Change a model's settings: its response cache or its prediction log",
+    @patch("/{model:str}", summary="Change a model's settings: its response cache, prediction log or drift monitoring",
            dependencies=json_body(ModelChange))
     async def patch_model(self, model: str, payload: Injected[ModelChange], maintainer: Authenticated,
                           response_caches: Injected[ResponseCacheService],
-                          prediction_log_settings: Injected[PredictionLogSettings]
-                          ) -> ResponseCacheView | PredictionLogView:
+                          prediction_log_settings: Injected[PredictionLogSettings], drift: Injected[DriftService]
+                          ) -> ResponseCacheView | PredictionLogView | DriftConfigView:
         """Send one setting or more; a setting's fields left out keep their values. Every setting sent is checked
         before any is changed. The answer is the response cache when the body sends one (as it always was), else
-        the prediction log; GET shows them all."""
-        cache, log_change = payload.response_cache, payload.prediction_log
-        if isinstance(cache, UnsetType) and isinstance(log_change, UnsetType):
-            raise BadRequestError('Send "response_cache" or "prediction_log".', code="bad_model_patch")
+        the prediction log, else drift monitoring; GET shows them all (drift: GET .../drift)."""
+        cache, log_change, drift_change = payload.response_cache, payload.prediction_log, payload.drift
+        if all(isinstance(c, UnsetType) for c in (cache, log_change, drift_change)):
+            raise BadRequestError('Send "response_cache", "prediction_log" or "drift".', code="bad_model_patch")
         if not isinstance(cache, UnsetType):
             cache_config(payload, response_caches.max_entries)
         log_config = None if isinstance(log_change, UnsetType) else prediction_log_settings.check(log_change, model)
-        log_view = None
+        drift_config = None if isinstance(drift_change, UnsetType) else await drift.check_change(drift_change, model)
+        log_view = drift_view = None
         if log_config is not None:
             log_view = await prediction_log_settings.configure(model, log_config, actor=maintainer.actor)
-        if not isinstance(cache, UnsetType) or log_view is None:
-            return await response_caches.configure(model, payload, actor=maintainer.actor)
-        return log_view
+        if drift_config is not None:
+            drift_view = await drift.configure(model, drift_config, actor=maintainer.actor)
+        if log_view is not None and isinstance(cache, UnsetType):
+            return log_view
+        if drift_view is not None and isinstance(cache, UnsetType):
+            return drift_view
+        return await response_caches.configure(model, payload, actor=maintainer.actor)
 
     @delete("/{model:str}", summary="Delete a model and all its versions", status_code=204)
     async def delete_model(self, model: str, maintainer: Authenticated, registry: Injected[RegistryService],
