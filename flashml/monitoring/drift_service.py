@@ -83,6 +83,7 @@ class DriftService:
         self.clock = clock
         self.configs: dict[str, DriftConfig] = {}
         self.latest: dict[tuple[str, int], VersionState] = {}
+        self.last_checks: dict[str, DriftCheck] = {}  # model -> its newest round: why a version waits, for the page
         # (model, version) -> (the settings it was read for, a complete reference): read once, not every round
         self._references: dict[tuple[str, int], tuple[tuple, list[LoggedPrediction]]] = {}
         self._round = asyncio.Lock()  # the background round and a check on demand take turns
@@ -132,6 +133,7 @@ class DriftService:
                 del known[key]
         if version is None:
             self.configs.pop(model, None)
+            self.last_checks.pop(model, None)
         await store.remove_for(self.engine, model, version)
 
     # ---- rounds ----
@@ -184,7 +186,9 @@ class DriftService:
                 results.append(result)
                 if drifts and config.rollback:
                     rolled += await roll_back_drifted(self.aliases, model, number, drifts)
-            return DriftCheck(model=model, at=now, enabled=True, versions=results, rolled_back=rolled)
+            check = self.last_checks[model] = DriftCheck(model=model, at=now, enabled=True, versions=results,
+                                                         rolled_back=rolled)
+            return check
 
     async def _check_version(self, model: str, version: int, config: DriftConfig,
                              now: float) -> tuple[VersionCheck, dict[str, FeatureDrift]]:
