@@ -65,6 +65,22 @@ def offset_add_model(path: Path, offset: float) -> Path:
     return _save(helper.make_graph(nodes, "offset_add", [a, b], [out], initializer=[const]), path)
 
 
+# A linear classifier's weights: features 0, 1 and 3 decide between three classes; feature 2 has no say at all.
+CLASSIFIER_WEIGHTS = np.array([[2.0, -1.0, -1.0], [-1.0, 2.0, -1.0], [0.0, 0.0, 0.0], [-1.0, -1.0, 2.0]],
+                              dtype=np.float32)
+
+
+def tabular_classifier_model(path: Path) -> Path:
+    """probabilities = softmax(features @ CLASSIFIER_WEIGHTS): a tabular classifier, FP32 [batch, 4] -> [batch, 3],
+    whose answer ignores feature 2 (shift that one and only the input drifts, not the predictions)."""
+    features = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 4])
+    out = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 3])
+    weights = numpy_helper.from_array(CLASSIFIER_WEIGHTS, "weights")
+    nodes = [helper.make_node("MatMul", ["features", "weights"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)]
+    return _save(helper.make_graph(nodes, "tabular_classifier", [features], [out], initializer=[weights]), path)
+
+
 def identity_model(path: Path, elem_type: int, shape: tuple[int | str, ...] = ("batch", 3), *,
                    opset: int = OPSET, ir_version: int = IR_VERSION) -> Path:
     """y = Identity(x) for any element type (onnxruntime's CPU Identity lacks complex, int4 and friends)."""
