@@ -16,6 +16,7 @@ from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Template
+from msgspec import UnsetType
 
 from flashml.auth.sign_ins import SessionUser
 from flashml.console import model_confirm as ask
@@ -23,7 +24,9 @@ from flashml.console.guards import SignedIn, needs_role
 from flashml.console.model_confirm import confirmed
 from flashml.console.model_page import ModelPage, provide_model_page
 from flashml.console.pages import NO_STORE, ConsoleController, console_dependencies, render
+from flashml.console.predictions_tab import log_form_change, predictions_tab
 from flashml.errors import FlashMLError
+from flashml.monitoring.prediction_log_settings import PredictionLogSettings
 from flashml.records import parse_body
 from flashml.registry.aliases import SERVED, AliasService, parse_guard_text, parse_shadow_text, parse_target_text
 from flashml.registry.records import ResponseCacheView
@@ -45,12 +48,14 @@ DONE = {"config": "Serving config saved; it applies now, without a restart.",
         "rollback": "Alias rolled back: calls that name it go to its previous target now.",
         "cache": "Response cache setting saved.",
         "pin": "Pinned: this version stays loaded.",
-        "unpin": "Unpinned: this version may unload to make room."}
+        "unpin": "Unpinned: this version may unload to make room.",
+        "prediction_log": "Prediction log setting saved."}
 MANAGE = [needs_role("maintainer")]  # every change on these pages
 # The tab a change lands on (its ?done= notice is shown there): the section the change was made from.
 DONE_TAB = {"config": "settings", "cache": "settings", "pin": "settings", "unpin": "settings",
             "archive": "versions", "restore": "versions", "delete": "versions",
-            "serve": "traffic", "alias": "traffic", "alias_delete": "traffic", "rollback": "traffic"}
+            "serve": "traffic", "alias": "traffic", "alias_delete": "traffic", "rollback": "traffic",
+            "prediction_log": "predictions"}
 
 
 def filter_models(models: list[dict[str, Any]], q: str) -> list[dict[str, Any]]:
@@ -87,7 +92,7 @@ def _done(name: str, done: str) -> Redirect:
 
 class ModelsPageController(ConsoleController):
     dependencies = {**console_dependencies("registry", "aliases", "response_caches", "shadow", "reports",
-                                                         "settings"),
+                                                         "settings", "prediction_log_settings"),
                     "page": Provide(provide_model_page, sync_to_thread=False)}
 
     @get("/models")
@@ -101,11 +106,13 @@ class ModelsPageController(ConsoleController):
 
     @get("/models/{name:str}")
     async def model_page(self, request: Request, user: SignedIn, page: Injected[ModelPage], name: FromPath[str],
-                         done: FromQuery[str] = "", tab: FromQuery[str] = "",
-                         compare: FromQuery[list[str] | None] = None) -> Template:
+                         prediction_log_settings: Injected[PredictionLogSettings], done: FromQuery[str] = "",
+                         tab: FromQuery[str] = "", compare: FromQuery[list[str] | None] = None) -> Template:
         """One section of the model's page (?tab=); after a change, the section it was made from."""
-        return await page.render(request, user, name, notice=DONE.get(done), tab=tab or DONE_TAB.get(done, ""),
-                                 compare=compare)
+        tab = tab or DONE_TAB.get(done, "")
+        predictions = await predictions_tab(prediction_log_settings, name) if tab == "predictions" else None
+        return await page.render(request, user, name, notice=DONE.get(done), tab=tab, compare=compare,
+                                 predictions=predictions)
 
     @staticmethod
     async def _change(request: Request, user: SessionUser, page: ModelPage, name: str, done: str,
@@ -209,6 +216,23 @@ class ModelsPageController(ConsoleController):
         return await self._change(request, user, page, name, "cache",
                                   _configure(response_caches, name, change, actor=f"{user.name}/console"),
                                   failed="Not saved: ")
+
+    @post("/models/{name:str}/prediction-log", status_code=303, guards=MANAGE)
+    async def set_prediction_log(self, request: Request, user: SignedIn, page: Injected[ModelPage],
+                                 prediction_log_settings: Injected[PredictionLogSettings],
+                                 name: FromPath[str]) -> Template | Redirect:
+        """The Predictions tab's form, checked by the same rules as the API's PATCH with "prediction_log"."""
+        change, values = log_form_change(await request.form())
+        try:
+            body = parse_body({"prediction_log": change}, ModelChange).prediction_log
+            assert not isinstance(body, UnsetType)  # the form always sends one
+            config = prediction_log_settings.check(body, name)
+            await prediction_log_settings.configure(name, config, actor=f"{user.name}/console")
+        except FlashMLError as exc:
+            return await page.render(request, user, name, error=f"Not saved: {exc.message}", status_code=exc.status,
+                                     tab="predictions",
+                                     predictions=await predictions_tab(prediction_log_settings, name, values))
+        return _done(name, "prediction_log")
 
     @post("/models/{name:str}/aliases/{alias:str}/rollback", status_code=303, guards=MANAGE)
     async def rollback_alias(self, request: Request, user: SignedIn, page: Injected[ModelPage],

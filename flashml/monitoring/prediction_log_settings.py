@@ -73,6 +73,8 @@ class PredictionLogSettings:
             raise ModelNotFoundError(model)
 
     async def view(self, model: str) -> PredictionLogView:
+        """Settings and counts once what was offered before the call is written (so they agree with an export)."""
+        await self.log.flush()
         config = self.log.config(model)
         retention_s, max_bytes = self.log.limits(model)
         records, size, _ = await asyncio.to_thread(self.log.store.totals, model)
