@@ -18,7 +18,8 @@ import msgspec
 from flashml.telemetry.request_context import request_id
 
 ACCESS_LOGGER = "flashml.access"
-# The access line's fields, in the order of the record's arguments (flashml.api.access_log writes them).
+# The access line's fields, in the order of the record's arguments (flashml.api.access_log writes them; the JSON
+# formatter names them again in one literal, tests/unit/telemetry/test_log_format.py holds the two together).
 ACCESS_FIELDS = ("method", "path", "status", "model", "version", "key_name", "duration_ms", "bytes_in", "bytes_out",
                  "request_id", "client")
 # The same line as text: what the text format shows, and what getMessage() gives in JSON mode.
@@ -45,17 +46,19 @@ class JsonFormatter(logging.Formatter):
         self._stamp = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {"time": self._time(record), "level": record.levelname, "logger": record.name}
         args = _access_args(record)
-        if args is not None:
-            line["message"] = f"{args[0]} {args[1]} {args[2]}"
-            line.update(zip(ACCESS_FIELDS, args, strict=True))
-            line["duration_ms"] = round(line["duration_ms"], 3)
-        else:
-            line["message"] = record.getMessage()
-            current = request_id.get()
-            if current is not None:
-                line["request_id"] = current
+        if args is not None:  # one literal: half the time of a dict filled by zip (timeit)
+            method, path, status, model, version, key_name, duration_ms, bytes_in, bytes_out, rid, client = args
+            return _encoder.encode({
+                "time": self._time(record), "level": record.levelname, "logger": record.name,
+                "message": f"{method} {path} {status}", "method": method, "path": path, "status": status,
+                "model": model, "version": version, "key_name": key_name, "duration_ms": round(duration_ms, 3),
+                "bytes_in": bytes_in, "bytes_out": bytes_out, "request_id": rid, "client": client}).decode()
+        line: dict[str, Any] = {"time": self._time(record), "level": record.levelname, "logger": record.name,
+                                "message": record.getMessage()}
+        current = request_id.get()
+        if current is not None:
+            line["request_id"] = current
         if record.exc_info:
             line["exc_info"] = record.exc_text or self.formatException(record.exc_info)
         if record.stack_info:
@@ -83,8 +86,10 @@ class TextFormatter(logging.Formatter):
         args = _access_args(record)
         if args is None:
             return super().format(record)
-        # An access line: what is unknown (no model, no key) reads "-", not "None".
-        record.message = ACCESS_TEXT % tuple("-" if value is None else value for value in args)
+        # An access line: what is unknown (no model, version or key) reads "-", not "None".
+        method, path, status, model, version, key_name, duration_ms, bytes_in, bytes_out, rid, client = args
+        record.message = ACCESS_TEXT % (method, path, status, model or "-", version or "-", key_name or "-",
+                                        duration_ms, bytes_in, bytes_out, rid, client)
         record.asctime = self.formatTime(record)
         return self.formatMessage(record)
 
