@@ -3,6 +3,7 @@
 from flashml.console.audit import AuditPageController
 from flashml.console.auth import AuthController
 from flashml.console.dashboard import DashboardController
+from flashml.console.drift import DriftPageController
 from flashml.console.jobs import JobsPageController
 from flashml.console.keys import KeysPageController
 from flashml.console.models import ModelsPageController
@@ -15,6 +16,7 @@ CONTROLLERS: list[type] = [
     DashboardController,
     KeysPageController,
     ModelsPageController,
+    DriftPageController,
     UploadPageController,
     PlaygroundController,
     UsersPageController,

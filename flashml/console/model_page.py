@@ -1,6 +1,6 @@
 """One model's console page, in tabs: an overview (what serves, its traffic, the performance card), the versions
 (and two side by side), traffic (aliases, canaries, shadows), settings (batching, cache, pinning), predictions
-(the prediction log) and try it.
+(the prediction log), drift (scores over time and the monitoring settings) and try it.
 
 ``ModelPage`` renders it from the services it reads; the page's GET and every change that fails (shown again
 with the error) use the same one, which its controller receives as the ``page`` dependency.
@@ -75,7 +75,7 @@ def _newest_ready(info: dict[str, Any]) -> dict[str, Any] | None:
 
 # The page's sections, in the order its users think in; each is its own address (?tab=KEY).
 TABS = (("overview", "Overview"), ("versions", "Versions"), ("traffic", "Traffic"), ("settings", "Settings"),
-        ("predictions", "Predictions"), ("try", "Try it"))
+        ("predictions", "Predictions"), ("drift", "Drift"), ("try", "Try it"))
 TAB_KEYS = {key for key, _ in TABS}
 GLANCE = 5  # versions listed on the overview; the Versions tab has them all
 
@@ -107,9 +107,10 @@ class ModelPage:
     async def render(self, request: Request, user: SessionUser, name: str, *, notice: str | None = None,
                      error: str | None = None, form_values: dict[str, str] | None = None,
                      alias_form: dict[str, str] | None = None, status_code: int = 200, tab: str = "overview",
-                     compare: list[str] | None = None, predictions: dict[str, Any] | None = None) -> Template:
-        """The page at ``tab``; ``predictions`` is the Predictions tab's context (console/predictions_tab.py), which
-        the caller that shows that tab reads."""
+                     compare: list[str] | None = None, predictions: dict[str, Any] | None = None,
+                     drift: dict[str, Any] | None = None) -> Template:
+        """The page at ``tab``; ``predictions`` and ``drift`` are the Predictions and Drift tabs' contexts
+        (console/predictions_tab.py, console/drift_tab.py), which the caller that shows that tab reads."""
         tab = tab_or_overview(tab)
         try:
             info = (await self.registry.get_model(name)).to_dict()  # the page renders plain values
@@ -143,7 +144,7 @@ class ModelPage:
             curl=(predict_curl(base_url, name, task["kind"]) if task else curl_snippet(base_url, name, signature))
             if newest else "",
             python=python_snippet(base_url, name, signature) if newest else "",
-            task=task, predictions=predictions, status_code=status_code)
+            task=task, predictions=predictions, drift=drift, status_code=status_code)
 
     async def _traffic(self, name: str) -> MetricsSummary | None:
         """The model's last hour, as the dashboard counts it (none when the metrics know nothing of it)."""

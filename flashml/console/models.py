@@ -20,12 +20,14 @@ from msgspec import UnsetType
 
 from flashml.auth.sign_ins import SessionUser
 from flashml.console import model_confirm as ask
+from flashml.console.drift_tab import drift_tab
 from flashml.console.guards import SignedIn, needs_role
 from flashml.console.model_confirm import confirmed
 from flashml.console.model_page import ModelPage, provide_model_page
 from flashml.console.pages import NO_STORE, ConsoleController, console_dependencies, render
 from flashml.console.predictions_tab import log_form_change, predictions_tab
 from flashml.errors import FlashMLError
+from flashml.monitoring.drift_service import DriftService
 from flashml.monitoring.prediction_log_settings import PredictionLogSettings
 from flashml.records import parse_body
 from flashml.registry.aliases import SERVED, AliasService, parse_guard_text, parse_shadow_text, parse_target_text
@@ -49,13 +51,15 @@ DONE = {"config": "Serving config saved; it applies now, without a restart.",
         "cache": "Response cache setting saved.",
         "pin": "Pinned: this version stays loaded.",
         "unpin": "Unpinned: this version may unload to make room.",
-        "prediction_log": "Prediction log setting saved."}
+        "prediction_log": "Prediction log setting saved.",
+        "drift": "Drift monitoring saved.",
+        "drift_check": "Drift checked: the scores below include this round."}
 MANAGE = [needs_role("maintainer")]  # every change on these pages
 # The tab a change lands on (its ?done= notice is shown there): the section the change was made from.
 DONE_TAB = {"config": "settings", "cache": "settings", "pin": "settings", "unpin": "settings",
             "archive": "versions", "restore": "versions", "delete": "versions",
             "serve": "traffic", "alias": "traffic", "alias_delete": "traffic", "rollback": "traffic",
-            "prediction_log": "predictions"}
+            "prediction_log": "predictions", "drift": "drift", "drift_check": "drift"}
 
 
 def filter_models(models: list[dict[str, Any]], q: str) -> list[dict[str, Any]]:
@@ -92,7 +96,7 @@ def _done(name: str, done: str) -> Redirect:
 
 class ModelsPageController(ConsoleController):
     dependencies = {**console_dependencies("registry", "aliases", "response_caches", "shadow", "reports",
-                                                         "settings", "prediction_log_settings"),
+                                                         "settings", "prediction_log_settings", "drift"),
                     "page": Provide(provide_model_page, sync_to_thread=False)}
 
     @get("/models")
@@ -106,13 +110,15 @@ class ModelsPageController(ConsoleController):
 
     @get("/models/{name:str}")
     async def model_page(self, request: Request, user: SignedIn, page: Injected[ModelPage], name: FromPath[str],
-                         prediction_log_settings: Injected[PredictionLogSettings], done: FromQuery[str] = "",
-                         tab: FromQuery[str] = "", compare: FromQuery[list[str] | None] = None) -> Template:
+                         prediction_log_settings: Injected[PredictionLogSettings], drift: Injected[DriftService],
+                         done: FromQuery[str] = "", tab: FromQuery[str] = "",
+                         compare: FromQuery[list[str] | None] = None) -> Template:
         """One section of the model's page (?tab=); after a change, the section it was made from."""
         tab = tab or DONE_TAB.get(done, "")
         predictions = await predictions_tab(prediction_log_settings, name) if tab == "predictions" else None
         return await page.render(request, user, name, notice=DONE.get(done), tab=tab, compare=compare,
-                                 predictions=predictions)
+                                 predictions=predictions,
+                                 drift=await drift_tab(drift, name) if tab == "drift" else None)
 
     @staticmethod
     async def _change(request: Request, user: SessionUser, page: ModelPage, name: str, done: str,
