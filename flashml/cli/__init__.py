@@ -1,12 +1,12 @@
-"""The `flashml` command: `serve` (the default), `settings`, `users`, `keys`, `models`, `datasets`, `jobs`,
-`predictions`.
+"""The `flashml` command: `serve` (the default), `settings`, `users`, `keys`, `models` (with `models drift`),
+`datasets`, `jobs`, `predictions`.
 
 ``main`` is the click group (``flashml.cli.main``); each module below adds its commands to it when imported:
-``serve`` runs the server, ``admin`` works on the database in-process, ``models``, ``jobs`` and ``predictions``
-call a running server over HTTP like any client, and ``output`` prints their records.
+``serve`` runs the server, ``admin`` works on the database in-process, ``models``, ``drift``, ``jobs`` and
+``predictions`` call a running server over HTTP like any client, and ``output`` prints their records.
 """
 
-from flashml.cli import admin, jobs, models, predictions, serve
+from flashml.cli import admin, drift, jobs, models, predictions, serve
 from flashml.cli.main import main
 
-__all__ = ["admin", "jobs", "main", "models", "predictions", "serve"]
+__all__ = ["admin", "drift", "jobs", "main", "models", "predictions", "serve"]
