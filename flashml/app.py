@@ -16,6 +16,7 @@ from litestar.template import TemplateConfig
 
 from flashml import __version__
 from flashml.api.aliases import AliasesController
+from flashml.api.drift import DriftController
 from flashml.api.error_handlers import EXCEPTION_HANDLERS
 from flashml.api.jobs import DatasetsController, HousekeepingController, JobsController, SchedulesController
 from flashml.api.keys import KeysController, MeController
@@ -59,7 +60,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[*CONSOLE_CONTROLLERS, V2HealthController, V2ModelController, ModelsController, KeysController,
                         PredictController, MeController, MetricsController, UploadsController, SetupController,
                         AliasesController, DatasetsController, JobsController, SchedulesController,
-                        HousekeepingController, PrometheusController,
+                        HousekeepingController, PrometheusController, DriftController,
                         create_static_files_router(path="/static", directories=[STATIC_DIR],
                                                    include_in_schema=False)],
         dependencies=DEPENDENCIES,
