@@ -64,6 +64,10 @@ def _answer_stalled(protocol: Any, scope: Any, request_id: str | None) -> int:
     return len(content)
 
 
+async def _client_gone(protocol: Any) -> None:
+    await protocol.client_disconnect()
+
+
 async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any], body_timeout_s: float = 30.0,
                    request_id: str | None = None) -> Answered:
     """One HTTP request through ``app``: the body streams in, the answer goes out whole or streamed, with
@@ -77,6 +81,7 @@ async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any], b
     response: dict[str, Any] = {}  # status and headers, once the app starts its answer
     stream = None
     bytes_in = bytes_out = 0
+    answered = asyncio.Event()  # the app sent its last body piece
 
     async def receive() -> dict[str, Any]:
         nonlocal body_done, stalled, bytes_in
@@ -92,7 +97,14 @@ async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any], b
             except TimeoutError:
                 body_done = stalled = True
                 return {"type": "http.disconnect"}
-        await protocol.client_disconnect()
+        # The request is over when the client hangs up or the answer is complete, as ASGI servers report it: an
+        # app that listens for a disconnect while it streams (Litestar's Stream) would otherwise wait for the client.
+        if not answered.is_set():
+            gone = asyncio.ensure_future(_client_gone(protocol))
+            done = asyncio.ensure_future(answered.wait())
+            await asyncio.wait((gone, done), return_when=asyncio.FIRST_COMPLETED)
+            gone.cancel()
+            done.cancel()
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
@@ -112,6 +124,8 @@ async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any], b
         elif kind == "http.response.body":
             chunk, more = message.get("body", b""), message.get("more_body", False)
             bytes_out += len(chunk)
+            if not more:
+                answered.set()
             if stream is None and not more:
                 protocol.response_bytes(response["status"], response["headers"], chunk)
                 return
@@ -119,6 +133,8 @@ async def run_asgi(app: Any, scope: Any, protocol: Any, state: dict[str, Any], b
                 stream = protocol.response_stream(response["status"], response["headers"])
             if chunk:
                 await stream.send_bytes(chunk)
+            if not more:  # Granian ends a streamed answer when its transport goes: now, not when the GC finds it
+                stream = None
 
     await app(asgi_scope(scope, state), receive, send)
     if not response:  # the app ended without answering (ASGI servers answer 500 then)
