@@ -4,12 +4,14 @@ a canary guard. The real server, shifted inputs, /metrics and a rollback: tests/
 
 from __future__ import annotations
 
+import io
 from contextlib import closing
 
 import numpy as np
 import pytest
 
 from tests.helpers.in_process import InProcessApp, publish_offset_versions
+from tests.helpers.jobs import push
 
 MODEL = "watched"
 SMALL = {"enabled": True, "reference_size": 10, "window_size": 10, "min_predictions": 10}
@@ -150,3 +152,26 @@ def test_a_canary_guard_may_watch_drift_alone(api):
     assert r.status_code == 400 and r.json()["code"] == "bad_alias_guard", r.text
     assert r.json()["details"]["field"] == "guard.max_drift"
     assert api.delete(f"/api/v1/models/{MODEL}/aliases/canary").status_code == 204
+
+
+def test_a_dataset_uploaded_for_batch_jobs_can_be_the_reference(app, api, tmp_path):
+    app.call(publish_offset_versions, app.services.registry, tmp_path, (0,), "referenced")
+    rng = np.random.default_rng(3)
+    buffer = io.BytesIO()
+    np.savez(buffer, a=rng.normal(0, 1, (400, 4)).astype(np.float32), b=rng.normal(0, 1, (400, 4)).astype(np.float32))
+    dataset = push(api, "reference.npz", buffer.getvalue())
+    assert dataset.status_code == 201, dataset.text
+    change = {"enabled": True, "reference": "dataset", "reference_dataset": dataset.json()["id"],
+              "reference_size": 300, "window_size": 10, "min_predictions": 10}
+    r = api.patch("/api/v1/models/referenced", json={"prediction_log": {"enabled": True}, "drift": change})
+    assert r.status_code == 200, r.text
+    for _ in range(10):  # column 3 of input a moved by two standard deviations
+        tensors = [{"name": n, "datatype": "FP32", "shape": [20, 4],
+                    "data": (rng.normal(0, 1, (20, 4)) + [0, 0, 0, 2.0 if n == "a" else 0]).ravel().tolist()}
+                   for n in ("a", "b")]
+        assert api.post("/v2/models/referenced/infer", json={"inputs": tensors}).status_code == 200
+    check = api.post("/api/v1/models/referenced/drift/check").json()
+    scores = {s["feature"]: s for s in check["versions"][0]["scores"]}
+    assert set(scores) == {f"{n}[{i}]" for n in "ab" for i in range(4)} | {"output"}  # the version's answers too
+    assert scores["a[3]"]["above"] and [f for f, s in scores.items() if s["above"] and f.startswith("b")] == []
+    assert not scores["a[0]"]["above"] and not scores["b[3]"]["above"]
