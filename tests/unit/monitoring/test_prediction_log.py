@@ -115,3 +115,20 @@ def test_the_writer_keeps_each_model_within_its_cap(tmp_path):
     lines, size, kept = asyncio.run(run())
     assert size <= 8 * 4096 and 0 < lines < 400 and len(kept) == lines
     assert kept[-1].outputs["y"].tolist() == [[399.0]]  # the newest stay, the oldest went
+
+
+def test_close_writes_what_is_still_queued(tmp_path):
+    async def run():
+        log = _log(tmp_path)
+        await log.start()
+        log.set_config("m", ON)
+        for i in range(3):  # the writer has not run yet: all three wait in the queue
+            log.offer("m", 1, _x(i), _y(i), None)
+        await log.close()
+        again = _log(tmp_path)
+        await again.start()
+        kept = await again.read("m", 1)
+        await again.close()
+        return kept
+
+    assert [p.outputs["y"].tolist() for p in asyncio.run(run())] == [[[0.0]], [[1.0]], [[2.0]]]
