@@ -26,7 +26,11 @@ class Guard:
     max_drift: float | None = None  # judged by the drift check (monitoring/drift_rollback.py), not the request window
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As stored and answered; ``max_drift`` only when set, so a guard without it reads as it always did."""
+        out = asdict(self)
+        if out["max_drift"] is None:
+            del out["max_drift"]
+        return out
 
 
 @dataclass(frozen=True)
