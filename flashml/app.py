@@ -24,6 +24,7 @@ from flashml.api.metrics import MetricsController
 from flashml.api.models import ModelsController
 from flashml.api.openapi_errors import ErrorDocumentPlugin
 from flashml.api.predict import PredictController
+from flashml.api.predictions import PredictionsController
 from flashml.api.prometheus import PrometheusController
 from flashml.api.security_headers import security_headers_hook
 from flashml.api.uploads import UploadsController
@@ -60,7 +61,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[*CONSOLE_CONTROLLERS, V2HealthController, V2ModelController, ModelsController, KeysController,
                         PredictController, MeController, MetricsController, UploadsController, SetupController,
                         AliasesController, DatasetsController, JobsController, SchedulesController,
-                        HousekeepingController, PrometheusController, DriftController,
+                        HousekeepingController, PrometheusController, PredictionsController, DriftController,
                         create_static_files_router(path="/static", directories=[STATIC_DIR],
                                                    include_in_schema=False)],
         dependencies=DEPENDENCIES,
