@@ -39,6 +39,12 @@ def busy(server, tmp_path_factory, admin_key) -> int:
                        ).status_code == 200
         assert api.put(f"{base}/canary-with-a-long-alias-name", json={"versions": {"11": 90, "12": 10}}
                        ).status_code == 200
+        # The prediction log on, with predictions in its table (a long request id, as clients send them).
+        assert api.patch(f"/api/v1/models/{MODEL}", json={"prediction_log": {"enabled": True}}).status_code == 200
+        tensors = [{"name": n, "datatype": "FP32", "shape": [1, 4], "data": [1.5, 2, 3, 4]} for n in ("a", "b")]
+        trace = {"X-Request-Id": "client-trace-0123456789abcdef0123456789abcdef"}
+        for _ in range(3):
+            assert api.post(f"/v2/models/{MODEL}/infer", json={"inputs": tensors}, headers=trace).status_code == 200
         dataset = push(api, DATASET, csv_dataset(20))
         assert dataset.status_code == 201, dataset.text
         return run_job(api, model=MODEL, dataset=dataset.json()["id"], output_format="csv")["id"]
@@ -55,6 +61,7 @@ def _pages(job_id: int) -> list[tuple[str, str, str]]:
         (f"{model}?tab=versions&compare=1,{VERSIONS}", "button", "Compare"),
         (f"{model}?tab=traffic", "button", "Save alias"),
         (f"{model}?tab=settings", "button", "Save serving config"),
+        (f"{model}?tab=predictions", "button", "Save prediction log setting"),
         (f"{model}?tab=try", "link", "Try it in the playground"),
         (f"{model}/playground", "button", "Run"),
         ("/upload", "button", "Upload"),

@@ -41,7 +41,7 @@ def _current_tab(html: str) -> str:
 def test_each_section_is_its_own_address(maintainer):
     client, _ = maintainer
     marks = {"overview": 'id="versions-glance"', "versions": 'id="version-1"', "traffic": 'id="alias-form"',
-             "settings": 'id="config-form"', "try": 'id="snippet-curl"'}
+             "settings": 'id="config-form"', "predictions": 'id="prediction-log-form"', "try": 'id="snippet-curl"'}
     for tab, mark in marks.items():
         page = client.get(f"/models/{MODEL}", params={"tab": tab})
         assert page.status_code == 200 and _current_tab(page.text) == tab
