@@ -2,6 +2,8 @@
 
 The page polls ``/dashboard/live`` (an htmx partial) every 10 s; the chart redraws from the JSON that partial
 carries. Same numbers as ``GET /api/v1/metrics`` (flashml.inference.metrics_report). Every signed-in role reads it.
+Its Monitoring panel points at what a monitoring stack reads: GET /metrics (and who may read it), the Grafana
+dashboard FlashML ships, and the documentation page that says how to set them up.
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ from flashml.console.pages import NO_STORE, ConsoleController, console_dependenc
 from flashml.errors import FlashMLError
 from flashml.inference.metrics_report import UNKNOWN_MODEL, MetricsReport, MetricsReportService
 from flashml.registry.service import RegistryService
+from flashml.settings import Settings
 from flashml.web.deps import Injected
 
 REFRESH_S = 10
+# Who may read GET /metrics under each metrics_access (flashml.api.prometheus), said on the Monitoring panel.
+METRICS_READERS = {"loopback": "anyone on this machine; from elsewhere, a viewer API key or stronger",
+                   "key": "a viewer API key or stronger (Authorization: Bearer), from anywhere",
+                   "open": "anyone who can reach this server, without a key"}
 
 
 def model_label(name: str) -> str:
@@ -40,11 +47,12 @@ def _context(report: MetricsReport) -> dict[str, Any]:
 
 
 class DashboardController(ConsoleController):
-    dependencies = console_dependencies("registry", "reports")
+    dependencies = console_dependencies("registry", "reports", "settings")
 
     @get("/")
     async def dashboard(self, user: SignedIn, registry: Injected[RegistryService],
-                        reports: Injected[MetricsReportService], model: FromQuery[str] = "") -> Template:
+                        reports: Injected[MetricsReportService], settings: Injected[Settings],
+                        model: FromQuery[str] = "") -> Template:
         names = [m.name for m in await registry.list_models()]
         error: str | None = None
         try:
@@ -53,7 +61,8 @@ class DashboardController(ConsoleController):
             report, error = await reports.report(), exc.message
             model = ""
         return render("dashboard.html", user, active="dashboard", version=__version__, model=model, names=names,
-                      error=error, **_context(report))
+                      error=error, metrics_access=settings.metrics_access,
+                      metrics_readers=METRICS_READERS[settings.metrics_access], **_context(report))
 
     @get("/dashboard")
     async def dashboard_alias(self) -> Redirect:
