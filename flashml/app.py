@@ -36,6 +36,8 @@ from flashml.console.setup import SetupController
 from flashml.paths import STATIC_DIR, TEMPLATES_DIR
 from flashml.server import FlashMLServer
 from flashml.settings import RESOLVED_ENV, Settings, load_settings
+from flashml.telemetry.log_format import make_formatter
+from flashml.telemetry.log_handler import LoopFlushedStreamHandler
 from flashml.web.deps import DEPENDENCIES
 
 log = logging.getLogger("flashml")
@@ -80,6 +82,9 @@ def create_app(settings: Settings) -> Litestar:
             render_plugins=[ErrorDocumentPlugin()],
         ),
         debug=False,
+        # Logging is configure_logging's alone: Litestar's default would put its own handler and format on the root
+        # logger (at INFO, whatever log_level says).
+        logging_config=None,
     )
 
 
@@ -89,7 +94,7 @@ def app_from_env() -> FlashMLServer:
 
     text = os.environ.get(RESOLVED_ENV)
     settings = Settings.from_json(text) if text else load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return FlashMLServer(create_app(settings), settings.max_request_bytes, settings.body_timeout_s)
 
 
@@ -99,8 +104,13 @@ def app_from_env() -> FlashMLServer:
 CHATTY_LOGGERS = ("apscheduler",)
 
 
-def configure_logging(level: str) -> None:
-    """The server process's logging at ``level`` (the ``log_level`` setting)."""
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """The server process's logging at ``level`` (the ``log_level`` setting), as text or one JSON object per
+    line (``log_format``), on standard error. Written on the thread that logs, one write per turn of the event
+    loop (``LoopFlushedStreamHandler``): a queue to another thread would cost the loop more (a copy of each record,
+    and the GIL handed back and forth) than the write."""
+    handler = LoopFlushedStreamHandler()
+    handler.setFormatter(make_formatter(log_format))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if level.lower() == "debug" else logging.WARNING)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -60,3 +63,22 @@ def test_debug_level_shows_every_run(caplog, restore_levels):
     run_two_jobs()
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("apscheduler")]
     assert any("fine" in m and "executed successfully" in m for m in messages)
+
+
+def test_json_lines_at_the_set_level_even_after_litestar_starts(tmp_path):
+    """In a fresh process, as the server's worker: configure_logging, then the app is built (Litestar used to put
+    its own handler and INFO level on the root logger), then lines are logged."""
+    script = f"""
+import logging
+from flashml.app import configure_logging, create_app
+from flashml.settings import load_settings
+configure_logging("warning", "json")
+create_app(load_settings(cli={{"data_dir": {str(tmp_path)!r}, "device": "cpu"}}, env={{}}))
+logging.getLogger("flashml.registry").info("routine, below the level")
+logging.getLogger("flashml.registry").warning("disk %s full", "nearly")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(line["level"], line["logger"], line["message"]) for line in lines] == [
+        ("WARNING", "flashml.registry", "disk nearly full")]
