@@ -14,6 +14,12 @@
     var d = JSON.parse(data.textContent);
     if (!d.t.length) return;
     box.setAttribute("data-drawn", "yes");
+    if (d.t.length === 1) {
+      // One round is one instant: a time axis with no span to label, and a threshold of one point draws no line.
+      // Five minutes either side (no scores there) give the axis its span and the threshold its line.
+      d.t = [d.t[0] - 300, d.t[0], d.t[0] + 300];
+      d.series.forEach(function (s) { s.scores = [null, s.scores[0], null]; });
+    }
     var series = [{ label: "Round (UTC)", value: function (u, ts) { return c.hhmm(ts); } }];
     var columns = [d.t];
     d.series.forEach(function (s, i) {

@@ -28,7 +28,8 @@ DATASET = "a-dataset-file-with-a-rather-long-name-as-people-export-them-from-the
 
 @pytest.fixture(scope="module")
 def busy(server, tmp_path_factory, admin_key) -> int:
-    """The long-named model with 12 versions, aliases, a canary and a shadow; a dataset and a job. The job's id."""
+    """The long-named model with 12 versions, aliases, a canary and a shadow, logged predictions and drift scores; a
+    dataset and a job. The job's id."""
     folder = tmp_path_factory.mktemp("phone")
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=120) as api:
         for n in range(VERSIONS):
@@ -45,6 +46,14 @@ def busy(server, tmp_path_factory, admin_key) -> int:
         trace = {"X-Request-Id": "client-trace-0123456789abcdef0123456789abcdef"}
         for _ in range(3):
             assert api.post(f"/v2/models/{MODEL}/infer", json={"inputs": tensors}, headers=trace).status_code == 200
+        # Drift monitoring on and scored once: a chart, its table, and the other versions' reasons for waiting.
+        drift = {"enabled": True, "reference_size": 10, "window_size": 10, "min_predictions": 10}
+        assert api.patch(f"/api/v1/models/{MODEL}", json={"drift": drift}).status_code == 200
+        for i in range(20):
+            rows = [{"name": n, "datatype": "FP32", "shape": [2, 4], "data": [i, i % 3, 3, 4, -i, 2, i % 5, 1]}
+                    for n in ("a", "b")]
+            assert api.post(f"/v2/models/{MODEL}/infer", json={"inputs": rows}).status_code == 200
+        assert api.post(f"/api/v1/models/{MODEL}/drift/check").status_code == 200
         dataset = push(api, DATASET, csv_dataset(20))
         assert dataset.status_code == 201, dataset.text
         return run_job(api, model=MODEL, dataset=dataset.json()["id"], output_format="csv")["id"]
@@ -62,6 +71,7 @@ def _pages(job_id: int) -> list[tuple[str, str, str]]:
         (f"{model}?tab=traffic", "button", "Save alias"),
         (f"{model}?tab=settings", "button", "Save serving config"),
         (f"{model}?tab=predictions", "button", "Save prediction log setting"),
+        (f"{model}?tab=drift", "button", "Save drift monitoring"),
         (f"{model}?tab=try", "link", "Try it in the playground"),
         (f"{model}/playground", "button", "Run"),
         ("/upload", "button", "Upload"),
