@@ -15,7 +15,7 @@ come from the summary's per-class counts (``top``) and numbers from its means.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -76,6 +76,18 @@ def _output(sample: Sample, feature: str, array: np.ndarray | None, summary: dic
         sample.add(sample.numeric, feature, np.array([summary["mean"][0]], dtype=np.float64))
 
 
+def _read_outputs(p: LoggedPrediction) -> set[str]:
+    """The outputs a feature can come from: those of one or two dimensions."""
+    return {n for n, s in p.output_summary.items() if len(s.get("shape") or []) <= 2}
+
+
+def slim(predictions: Sequence[LoggedPrediction]) -> list[LoggedPrediction]:
+    """The predictions without the arrays no feature is read from (images, wide token ids, outputs of more than two
+    dimensions; the summaries stay): what a reference kept in memory while its version is watched needs."""
+    return [replace(p, inputs=None if p.inputs is None else {n: a for n, a in p.inputs.items() if _numeric(a)},
+                    outputs={n: a for n, a in p.outputs.items() if a.ndim <= 2}) for p in predictions]
+
+
 def features(predictions: Sequence[LoggedPrediction], *, raw_inputs: bool, raw_outputs: bool) -> Sample:
     """The features of these predictions; inputs from their arrays (``raw_inputs``) or their summaries' means."""
     sample = Sample()
@@ -97,7 +109,7 @@ def compare(reference: Sequence[LoggedPrediction], current: Sequence[LoggedPredi
     """Each feature's drift from ``reference`` to ``current`` (CPU work: call it from a thread)."""
     both = [*reference, *current]
     raw_inputs = all(p.inputs is not None for p in both)
-    raw_outputs = all(set(p.outputs) >= set(p.output_summary) for p in both)
+    raw_outputs = all(set(p.outputs) >= _read_outputs(p) for p in both)
     ref = features(reference, raw_inputs=raw_inputs, raw_outputs=raw_outputs)
     cur = features(current, raw_inputs=raw_inputs, raw_outputs=raw_outputs)
     out: dict[str, FeatureDrift] = {}

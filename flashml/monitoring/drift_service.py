@@ -25,7 +25,7 @@ from flashml.db import models as models_db
 from flashml.errors import BadRequestError, FlashMLError, ModelNotFoundError
 from flashml.monitoring import drift_store as store
 from flashml.monitoring.drift_config import DriftConfig
-from flashml.monitoring.drift_features import compare
+from flashml.monitoring.drift_features import compare, slim
 from flashml.monitoring.drift_math import FeatureDrift
 from flashml.monitoring.drift_records import DriftCheck, DriftConfigView, DriftScore, VersionCheck
 from flashml.monitoring.drift_rollback import roll_back_drifted
@@ -160,7 +160,13 @@ class DriftService:
         """One round over every monitored model, then the retention of old scores."""
         stored = await store.load_configs(self.engine)  # a deleted model's settings went with it
         self.configs = {m: DriftConfig.from_dict(c) for m, c in stored.items()}
-        checks = [await self.check(model) for model, config in sorted(self.configs.items()) if config.enabled]
+        checks = []
+        for model, config in sorted(self.configs.items()):
+            if config.enabled:
+                try:
+                    checks.append(await self.check(model))
+                except ModelNotFoundError:  # deleted since the settings were read: the others go on
+                    continue
         for key in [k for k in self.latest if not self.config(k[0]).enabled]:
             del self.latest[key]
         removed = await store.remove_old(self.engine, self.clock() - self.retention_s)
@@ -245,6 +251,7 @@ class DriftService:
                         "it needs")
         if not sample:
             return "the reference is empty"
+        sample = await asyncio.to_thread(slim, sample)  # kept while the version is watched: only what is read
         self._references[(model, version)] = (config.reference_key, sample)
         return sample
 

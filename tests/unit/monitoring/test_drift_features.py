@@ -8,7 +8,7 @@ import pytest
 from flashml.errors import BadRequestError
 from flashml.monitoring import prediction_log_codec as codec
 from flashml.monitoring.drift_config import DriftConfig
-from flashml.monitoring.drift_features import compare
+from flashml.monitoring.drift_features import compare, slim
 from flashml.monitoring.prediction_log_records import LogConfig, LoggedPrediction
 from flashml.records import parse_body
 from flashml.registry.requests import DriftChange
@@ -74,3 +74,18 @@ def test_settings_keep_what_a_change_leaves_out_and_refuse_what_does_not_fit():
             config.changed(parse_body(change, DriftChange))
         assert err.value.code == "bad_drift_config" and err.value.details == {"field": field}
     assert DriftConfig.from_dict({"enabled": True, "from_a_newer_flashml": 1}) == DriftConfig(enabled=True)
+
+
+def test_a_kept_reference_holds_only_what_is_read_and_scores_the_same():
+    config = LogConfig(enabled=True)
+    logged = [codec.decode(codec.encode(1.0, 1, None,
+                                        {"x": rng.normal(0, 1, (3, 2)).astype(np.float32),
+                                         "image": np.zeros((3, 3, 32, 32), np.float32),
+                                         "ids": np.zeros((3, 128), np.int64)},
+                                        {"scores": rng.normal(0, 1, (3, 1000)).astype(np.float32),
+                                         "mask": np.zeros((3, 8, 8), np.float32)}, config)) for _ in range(50)]
+    kept = slim(logged)
+    assert set(kept[0].inputs) == {"x"} and set(kept[0].outputs) == {"scores"}
+    assert set(kept[0].output_summary) == {"scores", "mask"}  # small, and they name the outputs
+    assert compare(kept, kept[:25]) == compare(logged, logged[:25])
+    assert set(compare(kept, kept)) == {"x[0]", "x[1]", "output:scores"}  # the mask is no feature in any form
