@@ -51,8 +51,8 @@ class DriftPageController(ConsoleController):
     async def check_drift(self, request: Request, user: SignedIn, page: Injected[ModelPage],
                           drift: Injected[DriftService], name: FromPath[str]) -> Template | Redirect:
         try:
-            await drift.check(name)
+            checked = await drift.check(name)
         except FlashMLError as exc:
             return await page.render(request, user, name, error=f"Not checked: {exc.message}",
                                      status_code=exc.status, tab="drift", drift=await drift_tab(drift, name))
-        return _back(name, "drift_check")
+        return _back(name, "drift_check" if checked.enabled else "drift_off")

@@ -53,13 +53,14 @@ DONE = {"config": "Serving config saved; it applies now, without a restart.",
         "unpin": "Unpinned: this version may unload to make room.",
         "prediction_log": "Prediction log setting saved.",
         "drift": "Drift monitoring saved.",
-        "drift_check": "Drift checked: the scores below include this round."}
+        "drift_check": "Drift checked: the scores below include this round.",
+        "drift_off": "Not checked: drift monitoring is off for this model. Switch it on below first."}
 MANAGE = [needs_role("maintainer")]  # every change on these pages
 # The tab a change lands on (its ?done= notice is shown there): the section the change was made from.
 DONE_TAB = {"config": "settings", "cache": "settings", "pin": "settings", "unpin": "settings",
             "archive": "versions", "restore": "versions", "delete": "versions",
             "serve": "traffic", "alias": "traffic", "alias_delete": "traffic", "rollback": "traffic",
-            "prediction_log": "predictions", "drift": "drift", "drift_check": "drift"}
+            "prediction_log": "predictions", "drift": "drift", "drift_check": "drift", "drift_off": "drift"}
 
 
 def filter_models(models: list[dict[str, Any]], q: str) -> list[dict[str, Any]]:

@@ -54,6 +54,9 @@ def test_switch_on_from_the_tab_check_and_see_the_scores(app, api):
         page = client.get(f"/models/{MODEL}?tab=drift")
         assert 'aria-current="page">Drift' in page.text and "Off: no version is scored." in page.text
         assert "No version has drift scores yet." in page.text
+        r = client.post(f"/models/{MODEL}/drift/check", data={"csrf_token": token})
+        assert r.headers["location"] == f"/models/{MODEL}?done=drift_off"
+        assert "drift monitoring is off for this model" in client.get(r.headers["location"]).text
         assert client.post(f"/models/{MODEL}/drift", data=FORM).status_code == 403  # no CSRF token
         r = client.post(f"/models/{MODEL}/drift", data={**FORM, "csrf_token": token})
         assert r.status_code == 303 and r.headers["location"] == f"/models/{MODEL}?done=drift"
