@@ -114,7 +114,7 @@ class Settings:
     access_log: bool = _s(True, "One line per request on the flashml.access logger: method, path, status, model, "
                                 "version, key name, duration, bytes and request id (never a secret or a payload).")
     metrics_access: str = _s("loopback", "Who may read GET /metrics (Prometheus): loopback (anyone on this machine, "
-                                         "an API key from elsewhere), key (always an API key), or open (anyone).")
+                                         "a viewer key from elsewhere), key (always a viewer key), or open (anyone).")
     prediction_log_max_bytes: int = _s(1 * GiB, "Most bytes of logged predictions one model may keep; a model's own "
                                                 "cap may be lower. The oldest are removed first.")
     prediction_log_retention_s: float = _s(30 * 86400.0, "Longest a logged prediction is kept; a model's own "

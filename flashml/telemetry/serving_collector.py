@@ -72,6 +72,9 @@ class ServingSources:
     rows_scored: Callable[[], Mapping[tuple[str, int], int]]  # (model, version) -> rows batch jobs scored
 
 
+FAILURE_REASONS = ("rejected", "invalid", "backend", "other")
+
+
 def failure_reason(status: int) -> str:
     """Triton's failure reasons for an HTTP status: refused before running (over a limit, a full queue, a wait
     past its timeout), inputs the model cannot take, the model failing, or anything else (unknown model, ...)."""
@@ -115,7 +118,9 @@ class ServingCollector:
             labels = [series.model, "" if series.version is None else str(series.version)]
             answered = sum(series.latency.values())
             f.success.add_metric(labels, answered)
-            reasons: dict[str, int] = {}
+            # Every reason from the series' first request on, 0 until it happens (as Triton does): a series that
+            # first appears above 0 hides its first burst from Prometheus's rate() and increase().
+            reasons = dict.fromkeys(FAILURE_REASONS, 0)
             for status, count in series.failures.items():
                 reason = failure_reason(status)
                 reasons[reason] = reasons.get(reason, 0) + count

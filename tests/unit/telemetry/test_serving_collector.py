@@ -118,6 +118,9 @@ def test_exposition_agrees_with_what_was_counted(tmp_path):
     for reason, count in (("invalid", 1), ("rejected", 2), ("backend", 1)):
         assert value(got, "flashml_inference_request_failure_total", **mv, reason=reason) == count
     assert value(got, "flashml_inference_request_failure_total", model="gone", version="", reason="other") == 1
+    # A reason that has not happened is there at 0 from the series' first request, so rate() sees its first burst.
+    assert value(got, "flashml_inference_request_failure_total", **mv, reason="other") == 0
+    assert value(got, "flashml_inference_request_failure_total", model="gone", version="", reason="backend") == 0
     assert value(got, "flashml_inference_request_latency_seconds_count", **mv) == 3
     assert value(got, "flashml_inference_request_latency_seconds_sum", **mv) == pytest.approx(0.76)
     assert value(got, "flashml_inference_request_duration_us_total", **mv) == pytest.approx(0.76e6)
