@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import warnings
+from collections.abc import Awaitable, Callable
 
 
 class CoalescingEventLoop(asyncio.SelectorEventLoop):
@@ -47,3 +49,14 @@ def install() -> bool:
         policy = type("CoalescingEventLoopPolicy", (base,), {"_loop_factory": CoalescingEventLoop})
         asyncio.set_event_loop_policy(policy())
     return True
+
+
+async def every(interval_s: float, run_round: Callable[[], Awaitable[object]], log: logging.Logger, what: str) -> None:
+    """Run ``run_round`` every ``interval_s`` seconds until cancelled; a round that fails is logged as ``what``
+    failing, and the next round tries again (the background checks: canary guard, drift)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await run_round()
+        except Exception:  # noqa: BLE001 - the next round tries again
+            log.exception("%s failed", what)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypedDict
 
+from flashml.event_loop import every
 from flashml.registry.alias_rules import Guard
 from flashml.registry.aliases import AliasService, Route
 from flashml.telemetry import RequestMetrics
@@ -106,20 +107,13 @@ class CanaryGuard:
         return {n: totals(self.recorder, model, n) for n in route.numbers if n != route.stable}
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
+        self._task = asyncio.create_task(every(self.interval_s, self.check, log, "the canary check"))
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.check()
-            except Exception:  # noqa: BLE001 - the next round tries again
-                log.exception("the canary check failed")
 
     async def check(self) -> list[dict]:
         """One round over every guarded split; returns what it rolled back (the audit details)."""

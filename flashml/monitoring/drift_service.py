@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flashml.db import audit
 from flashml.db import models as models_db
 from flashml.errors import BadRequestError, FlashMLError, ModelNotFoundError
+from flashml.event_loop import every
 from flashml.monitoring import drift_store as store
 from flashml.monitoring.drift_config import DriftConfig
 from flashml.monitoring.drift_features import compare, slim
@@ -139,7 +140,7 @@ class DriftService:
     # ---- rounds ----
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
+        self._task = asyncio.create_task(every(self.interval_s, self.check_all, log, "the drift check"))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -148,13 +149,6 @@ class DriftService:
         async with self._round:  # a check on demand finishes first
             pass
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.check_all()
-            except Exception:  # noqa: BLE001 - the next round tries again
-                log.exception("the drift check failed")
 
     async def check_all(self) -> list[DriftCheck]:
         """One round over every monitored model, then the retention of old scores."""
