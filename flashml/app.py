@@ -28,6 +28,7 @@ from flashml.api.predictions import PredictionsController
 from flashml.api.prometheus import PrometheusController
 from flashml.api.security_headers import security_headers_hook
 from flashml.api.uploads import UploadsController
+from flashml.api.users import AccountController, UsersController
 from flashml.api.v2 import V2HealthController, V2ModelController
 from flashml.composition import open_services
 from flashml.console import CONTROLLERS as CONSOLE_CONTROLLERS
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> Litestar:
                         PredictController, MeController, MetricsController, UploadsController, SetupController,
                         AliasesController, DatasetsController, JobsController, SchedulesController,
                         HousekeepingController, PrometheusController, PredictionsController, DriftController,
+                        UsersController, AccountController,
                         create_static_files_router(path="/static", directories=[STATIC_DIR],
                                                    include_in_schema=False)],
         dependencies=DEPENDENCIES,

@@ -123,7 +123,8 @@ class Services:
 async def open_admin(settings: Settings) -> AdminServices:
     """The database-only services, for the CLI's users and keys commands."""
     engine = await open_database(settings.db_path)
-    return AdminServices(settings, engine, KeyService(engine), UserService(engine), SignInService(engine))
+    sign_ins = SignInService(engine)  # one brake and session cache, shared with the users service
+    return AdminServices(settings, engine, KeyService(engine), UserService(engine, sign_ins), sign_ins)
 
 
 def _open_pool(settings: Settings) -> ModelPool:

@@ -81,6 +81,10 @@ EXTRA: list[tuple[set[str], str, tuple[int, ...]]] = [
     ({"POST"}, r"^/api/v1/jobs", (404, 409, 422, 503)),  # a job names a dataset and a model
     ({"GET"}, r"^/api/v1/jobs/\{job_id\}/result$", (409, 503)),
     ({"GET"}, r"^/api/v1/metrics$", (404,)),  # ?model= names a model
+    ({"POST"}, r"^/api/v1/users$", (409,)),  # the name is taken
+    ({"PATCH", "DELETE"}, r"^/api/v1/users/\{name\}$", (409,)),  # the only enabled admin
+    # No key: the current password is the proof, and the sign-in brake counts each wrong one.
+    ({"POST"}, r"^/api/v1/account/password$", (401, 429)),
 ]
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")

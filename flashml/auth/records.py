@@ -74,6 +74,16 @@ def _value(value: Any) -> str:
     return str(value)
 
 
+class UserRecord(Record):
+    """A person who signs in to the console (never their password hash)."""
+
+    name: str
+    role: str  # admin, maintainer or viewer
+    created_at: float
+    disabled: bool  # a disabled user cannot sign in; their sessions ended when they were disabled
+    locked: bool  # failed sign-ins hold the account back now (as the server counts them; an admin unlocks it)
+
+
 class SessionIdentity(Record):
     """The console user behind a session."""
 

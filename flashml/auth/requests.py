@@ -40,3 +40,41 @@ class KeyLimits(Body):
 
     def changes(self) -> dict[str, Any]:
         return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not UNSET}
+
+
+class NewUser(Body):
+    """A console user to create (the user service checks the name, the password and the role, with their codes)."""
+
+    code = "invalid_request"
+
+    name: str
+    password: str
+    role: str = "viewer"  # admin, maintainer or viewer
+
+
+class UserChanges(Body):
+    """Only the fields sent change: ``disabled`` ends the user's sessions at once; ``role`` is admin, maintainer
+    or viewer."""
+
+    code = "invalid_request"
+
+    disabled: bool | UnsetType = UNSET
+    role: str | UnsetType = UNSET
+
+
+class PasswordReset(Body):
+    """An admin's new password for a user."""
+
+    code = "invalid_request"
+
+    password: str
+
+
+class PasswordChange(Body):
+    """A person's own password change, proven by the current password (no API key needed)."""
+
+    code = "invalid_request"
+
+    name: str
+    current_password: str
+    new_password: str

@@ -58,8 +58,11 @@ class SignInService:
         self._dummy_hash: str | None = None
         self._last_sweep = 0.0
 
-    async def login(self, name: str, password: str, client_ip: str) -> tuple[str, SessionUser]:
-        """Check the password; the new session's cookie token (shown only now) and user, else 401 or 429."""
+    async def check_password(self, name: str, password: str, client_ip: str, *,
+                             failed_action: str = "user.login_failed") -> dict:
+        """The user ``name`` when ``password`` is theirs (and they may sign in), else 401 ``login_failed`` or, while
+        the brake holds this address back, 429 ``login_rate_limited``. Every failure counts for the brake and is
+        audited as ``failed_action``: a sign-in and a password change are the same guess to an attacker."""
         source = client_ip or "?"
         wait = self.brake.source_wait(source)
         if wait > 0:
@@ -87,10 +90,15 @@ class SignInService:
             ok = ok and not user["disabled"] and user["role"] in USER_ROLES
         if user is None or not ok:
             self.brake.fail(source, name)
-            await audit.record(self.engine, (name or "?")[:64], "user.login_failed", f"user:{(name or '')[:64]}",
+            await audit.record(self.engine, (name or "?")[:64], failed_action, f"user:{(name or '')[:64]}",
                                {"ip": client_ip})
             raise UnauthorizedError("Wrong user name or password.", code="login_failed")
         self.brake.succeed(source, name)
+        return user
+
+    async def login(self, name: str, password: str, client_ip: str) -> tuple[str, SessionUser]:
+        """Check the password; the new session's cookie token (shown only now) and user, else 401 or 429."""
+        user = await self.check_password(name, password, client_ip)
         token = secrets.token_urlsafe(32)
         now = self.clock()
         session = SessionUser(hash_token(token), user["id"], user["name"], user["role"], new_csrf_token(),
@@ -100,6 +108,21 @@ class SignInService:
         await audit.record(self.engine, user["name"], "user.login", f"user:{user['name']}", {"ip": client_ip})
         await self._sweep(now)
         return token, session
+
+    async def end_sessions(self, name: str, *, keep: str | None = None) -> int:
+        """End every session of user ``name`` but ``keep`` (a session id), at once in this process (another one
+        drops them within CACHE_TTL_S); how many ended."""
+        self.forget_user(name, keep=keep)
+        return await db.delete_user_sessions(self.engine, name, keep=keep)
+
+    def forget_user(self, name: str, *, keep: str | None = None) -> None:
+        """Drop user ``name``'s cached sessions (but ``keep``): the next request reads the database again, so a
+        changed role or a disabled account counts at once."""
+        self._cache = {k: v for k, v in self._cache.items() if v[0].name != name or k == keep}
+
+    def locked(self, name: str, unlocked_at: float | None) -> bool:
+        """Whether failed sign-ins hold account ``name`` back now (from some address), as this server counts."""
+        return self.brake.refused_sources(name, unlocked_at or 0.0) > 0
 
     async def unlock(self, name: str, *, actor: str) -> int:
         """Clear account ``name``'s failed sign-ins (an admin's unlock), here and in a running server: the stamp

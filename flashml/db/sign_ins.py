@@ -42,3 +42,13 @@ async def delete_expired(engine: AsyncEngine, now: float) -> int:
     async with engine.begin() as conn:
         res = await conn.execute(delete(sessions).where(sessions.c.expires_at <= now))
     return res.rowcount
+
+
+async def delete_user_sessions(engine: AsyncEngine, user_name: str, *, keep: str | None = None) -> int:
+    """End every session of user ``user_name`` (all but session ``keep``); how many ended."""
+    query = delete(sessions).where(sessions.c.user_id.in_(select(users.c.id).where(users.c.name == user_name)))
+    if keep:
+        query = query.where(sessions.c.id != keep)
+    async with engine.begin() as conn:
+        res = await conn.execute(query)
+    return res.rowcount

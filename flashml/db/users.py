@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db.engine import inserted_id
-from flashml.db.schema import setup_tokens, users
+from flashml.db.schema import sessions, setup_tokens, users
+
+MISSING = "missing"  # what update_user and delete_user answer when there is no such user
+LAST_ADMIN = "last_admin"  # ... when the change would leave no enabled admin
 
 
 async def count_users(engine: AsyncEngine) -> int:
@@ -42,6 +45,53 @@ async def get_user(engine: AsyncEngine, name: str) -> dict[str, Any] | None:
     async with engine.connect() as conn:
         row = (await conn.execute(select(users).where(users.c.name == name))).mappings().first()
     return dict(row) if row else None
+
+
+def _another_enabled_admin(name: str) -> ColumnElement[bool]:
+    """True while some enabled admin other than ``name`` exists (evaluated inside the statement that uses it)."""
+    others = users.alias("others")
+    return select(func.count()).select_from(others).where(
+        others.c.role == "admin", others.c.disabled == 0, others.c.name != name).scalar_subquery() > 0
+
+
+def _keeps_an_admin(name: str) -> ColumnElement[bool]:
+    """The row of ``name`` is not an enabled admin, or another enabled admin exists: taking it away is safe.
+
+    Part of the same UPDATE or DELETE, so two admins removing each other at once cannot both succeed (SQLite runs
+    one writer at a time; a read-then-write in two statements could see the same count twice)."""
+    return or_(users.c.role != "admin", users.c.disabled != 0, _another_enabled_admin(name))
+
+
+async def _refusal(conn, name: str) -> str:
+    found = (await conn.execute(select(users.c.id).where(users.c.name == name))).first()
+    return LAST_ADMIN if found else MISSING
+
+
+async def update_user(engine: AsyncEngine, name: str, values: dict[str, Any]) -> dict[str, Any] | str:
+    """Change ``values`` (disabled, role, password_hash) of user ``name``: the row after the change, or MISSING,
+    or LAST_ADMIN when the user is the only enabled admin and the change would make them something else."""
+    removes_admin = values.get("disabled") or values.get("role", "admin") != "admin"
+    query = update(users).where(users.c.name == name)
+    if removes_admin:
+        query = query.where(_keeps_an_admin(name))
+    async with engine.begin() as conn:
+        res = await conn.execute(query.values(**values))
+        if res.rowcount != 1:
+            return await _refusal(conn, name)
+        row = (await conn.execute(select(users).where(users.c.name == name))).mappings().first()
+    return dict(row) if row else MISSING
+
+
+async def delete_user(engine: AsyncEngine, name: str) -> str | None:
+    """Delete user ``name`` and their sessions: None when done, else MISSING or LAST_ADMIN (the only enabled
+    admin). The audit log keeps the name: its rows name the user, they do not point at the row."""
+    doomed = select(users.c.id).where(users.c.name == name, _keeps_an_admin(name))
+    async with engine.begin() as conn:  # writes first: the transaction holds the write lock from its start
+        await conn.execute(delete(sessions).where(sessions.c.user_id.in_(doomed)))
+        res = await conn.execute(delete(users).where(users.c.name == name, _keeps_an_admin(name)))
+        if res.rowcount != 1:
+            return await _refusal(conn, name)
+    return None
 
 
 async def set_unlocked_at(engine: AsyncEngine, name: str, at: float) -> bool:
