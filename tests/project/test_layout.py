@@ -4,6 +4,7 @@
 - tests/api/ and tests/console/ run the app in process through Litestar's TestClient;
 - tests/e2e/ starts the real server (Granian, the CLI as a subprocess, real sockets), tests/browser/ drives chromium;
 - tests/project/ checks the repository (lint, docs, packaging, bench/); tests/security/ keeps its own rules;
+- tests/packaging/ builds and installs what packaging/ makes (the executable, the .deb) and lints the Dockerfiles;
 - shared helpers live in tests/helpers/ and shared fixtures in a conftest.py, so no test module imports another.
 Importing a test module runs it a second time under another name, hides its fixtures' origin behind `# noqa`
 imports, and ties one file's helpers to another's tests.
@@ -17,9 +18,9 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 PACKAGE = TESTS.parent / "flashml"
-FOLDERS = {"api", "browser", "console", "e2e", "helpers", "project", "security", "unit"}
+FOLDERS = {"api", "browser", "console", "e2e", "helpers", "packaging", "project", "security", "unit"}
 # Where the real server may start (the `server` fixture, ServerProcess, the CLI as a subprocess) and chromium run.
-REAL_SERVER = {"e2e", "browser", "security"}
+REAL_SERVER = {"e2e", "browser", "security", "packaging"}
 BROWSER = {"browser", "security"}
 # Fixtures of tests/conftest.py that start the real server; tests/api/conftest.py gives admin_key, api and adder
 # again on the in-process app.
