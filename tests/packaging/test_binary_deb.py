@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from flashml import __version__
 from tests.helpers.onnx_models import add_model, memory_bomb_model
 from tests.helpers.server_process import free_port
 from tests.helpers.uploads import upload
@@ -108,7 +109,7 @@ def installed(built: Built) -> Iterator[Built]:
 
 def test_the_binary_runs_with_no_python_around(built: Built):
     version = _run(["env", "-i", "PATH=/usr/bin:/bin", str(built.binary), "--version"], cwd="/").stdout
-    assert version.strip() == "flashml, version 0.1.0"
+    assert version.strip() == f"flashml, version {__version__}"
     # Frozen, `-m` runs FlashML's own modules (the warm-up child) and nothing else.
     refused = subprocess.run(["env", "-i", str(built.binary), "-m", "http.server"], capture_output=True, text=True)
     assert refused.returncode != 0 and "FlashML's own modules only" in refused.stderr
