@@ -60,7 +60,8 @@ class UserService:
 
     def _view(self, row: dict[str, Any]) -> dict[str, Any]:
         """A user row without its password hash, with ``locked`` as this process's brake sees it."""
-        user = {k: v for k, v in row.items() if k != "password_hash"}
+        # Plain str keys: the database's are SQLAlchemy's quoted_name, which msgspec does not take as str.
+        user = {str(k): v for k, v in row.items() if k != "password_hash"}
         user["disabled"] = bool(user["disabled"])
         user["locked"] = self.sign_ins.locked(user["name"], user.get("unlocked_at"))
         return user

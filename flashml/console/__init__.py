@@ -1,5 +1,6 @@
 """The web console: server-rendered pages (Jinja2 + htmx) over the same services as the JSON API."""
 
+from flashml.console.account import AccountPageController
 from flashml.console.audit import AuditPageController
 from flashml.console.auth import AuthController
 from flashml.console.dashboard import DashboardController
@@ -21,5 +22,6 @@ CONTROLLERS: list[type] = [
     PlaygroundController,
     UsersPageController,
     AuditPageController,
+    AccountPageController,
     JobsPageController,
 ]

@@ -1,5 +1,7 @@
 """The Users and Audit pages in a real browser: an admin creates a user who can then sign in; the audit log
-shows it and filters by kind; a viewer gets 403 at /users and sees only the models' events at /audit."""
+shows it and filters by kind; a viewer gets 403 at /users and sees only the models' events at /audit; an admin
+disables, enables, resets and deletes a user whose open session ends each time; a user changes their own
+password."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import httpx
 import pytest
 
 from tests.helpers import onnx_models
-from tests.helpers.browser import sign_in_as_new_user
+from tests.helpers.browser import assert_usable_at_phone_width, sign_in_as_new_user
 from tests.helpers.server_process import login_token
 
 pytestmark = pytest.mark.server
@@ -126,3 +128,107 @@ def test_signed_out_goes_to_login(server):
     for path in ("/users", "/audit?action=key."):
         r = httpx.get(server.url + path, timeout=30)
         assert r.status_code in (302, 303) and r.headers["location"].startswith("/login?next=%2F")
+
+
+def _victim_signs_in(browser, server, name: str, password: str):
+    """A second browser (its own cookies) signed in as ``name``: the user an admin acts on."""
+    context = browser.new_context(viewport={"width": 1200, "height": 800}, bypass_csp=True)
+    victim = context.new_page()
+    victim.set_default_timeout(20_000)
+    victim.goto(server.url + "/login")
+    victim.get_by_label("User name").fill(name)
+    victim.get_by_label("Password").fill(password)
+    victim.get_by_role("button", name="Sign in").click()
+    victim.wait_for_url(server.url + "/")
+    return victim
+
+
+def _signed_out(victim, server) -> bool:
+    victim.goto(server.url + "/models")
+    return "/login" in victim.url
+
+
+def test_admin_disables_enables_resets_and_deletes_a_user(server, page, browser, api):  # noqa: F811
+    assert api.post("/api/v1/users", json={"name": "ua-target", "password": NEW_PASSWORD,
+                                           "role": "maintainer"}).status_code == 201
+    victim = _victim_signs_in(browser, server, "ua-target", NEW_PASSWORD)
+    sign_in_as_new_user(page, server, "ua-admin-3", "admin", "/users")
+    row = page.locator("#user-ua-target")
+    assert "enabled" in row.locator(".user-state").inner_text()
+    page.shots("actions")
+
+    # Disable: the target's open session ends at once.
+    row.get_by_role("button", name="Disable ua-target").click()
+    assert "Disabled 'ua-target'" in page.inner_text("#users-notice")
+    assert "disabled" in row.locator(".user-state").inner_text()
+    page.shots("disabled")
+    assert _signed_out(victim, server)
+    victim.get_by_label("User name").fill("ua-target")
+    victim.get_by_label("Password").fill(NEW_PASSWORD)
+    victim.get_by_role("button", name="Sign in").click()
+    assert "Wrong user name or password" in victim.inner_text("[role=alert]")
+
+    # Enable, sign in again; then a password reset ends that session too.
+    row.get_by_role("button", name="Enable ua-target").click()
+    assert "Enabled 'ua-target'" in page.inner_text("#users-notice")
+    victim.context.close()
+    victim = _victim_signs_in(browser, server, "ua-target", NEW_PASSWORD)
+    row.locator("summary", has_text="Reset password").click()
+    row.get_by_label("New password for ua-target", exact=True).fill("reset by admin 1")
+    row.get_by_label("Repeat the new password for ua-target", exact=True).fill("reset by admin 2")
+    row.get_by_role("button", name="Set the password of ua-target").click()
+    assert "not the same" in page.inner_text("#users-error")
+    row.locator("summary", has_text="Reset password").click()
+    row.get_by_label("New password for ua-target", exact=True).fill("reset by admin 1")
+    row.get_by_label("Repeat the new password for ua-target", exact=True).fill("reset by admin 1")
+    page.shots("reset-form")
+    row.get_by_role("button", name="Set the password of ua-target").click()
+    assert "new password for 'ua-target'" in page.inner_text("#users-notice")
+    assert _signed_out(victim, server)
+    victim.context.close()
+    victim = _victim_signs_in(browser, server, "ua-target", "reset by admin 1")
+
+    # Delete asks first (a second button inside), then the row is gone and the session with it.
+    row.locator("summary", has_text="Delete").click()
+    page.shots("delete-ask")
+    row.get_by_role("button", name="Delete ua-target for good").click()
+    assert "Deleted 'ua-target'" in page.inner_text("#users-notice")
+    assert page.locator("#user-ua-target").count() == 0
+    assert _signed_out(victim, server)
+    victim.context.close()
+    page.shots("deleted")
+
+    page.goto(server.url + "/audit?action=user.")
+    actions = _actions(page)
+    for action in ("user.disable", "user.enable", "user.password_reset", "user.delete"):
+        assert action in actions, action
+    assert "ua-admin-3/console" in page.inner_text("#audit-table")
+
+
+def test_a_user_changes_their_own_password(server, page):  # noqa: F811 - the fixture
+    sign_in_as_new_user(page, server, "ua-self", "viewer", "/")
+    page.click('header a[href="/account/password"]')
+    page.wait_for_url(server.url + "/account/password")
+    assert page.get_attribute('header a[href="/account/password"]', "aria-current") == "page"
+    page.get_by_label("Current password").fill("not my password")
+    page.get_by_label("New password", exact=True).fill("my own new password")
+    page.get_by_label("New password again").fill("my own new password")
+    page.get_by_role("button", name="Change password").click()
+    assert page.inner_text("#account-error") == "The current password is wrong."
+    page.shots("wrong-current")
+    page.get_by_label("Current password").fill("ua-self password 1")
+    page.get_by_label("New password", exact=True).fill("my own new password")
+    page.get_by_label("New password again").fill("my own new password")
+    page.get_by_role("button", name="Change password").click()
+    assert "password is changed" in page.inner_text("#account-notice")
+    page.shots("changed")
+    assert_usable_at_phone_width(page, page.get_by_role("button", name="Change password"))
+    page.shots("phone")
+    # This session goes on; the new password signs in, the old one no longer does.
+    page.goto(server.url + "/models")
+    assert page.url == server.url + "/models"
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        old = client.post("/login", data={**login_token(client), "name": "ua-self", "password": "ua-self password 1"})
+        new = client.post("/login", data={**login_token(client), "name": "ua-self",
+                                          "password": "my own new password"})
+    assert old.status_code == 401 and new.status_code == 303
