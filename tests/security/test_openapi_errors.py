@@ -117,7 +117,7 @@ def test_every_body_over_the_limit_is_a_documented_413(served):
                 if "413" not in item.get(method, {}).get("responses", {}) or path.endswith("/{upload_id}/data"):
                     continue  # (an upload's data needs a real upload session first: 404 here)
                 concrete = path.format(model="m", version="1", alias="live", key_id="1", job_id="1",
-                                       action="cancel", upload_id="u", dataset_id="d")
+                                       action="cancel", upload_id="u", dataset_id="d", name="n")
                 r = api.request(method, concrete, content=b"x" * (LIMIT + 1), params={"filename": "rows.csv"},
                                 headers={"content-type": "application/octet-stream"})
                 assert r.status_code == 413, (method, path, r.status_code, r.text)
