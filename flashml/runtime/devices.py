@@ -18,7 +18,8 @@ CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"
 
 
-def _tiny_model() -> bytes:
+def tiny_model() -> bytes:
+    """A one-node model (y = Identity(x), one float): what a provider is tried on."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
@@ -39,7 +40,7 @@ def cuda_works(device_id: int = 0) -> bool:
                 ort.preload_dlls()  # finds CUDA/cuDNN from pip's nvidia-* wheels or an installed torch
         opts = ort.SessionOptions()
         opts.log_severity_level = 4
-        sess = ort.InferenceSession(_tiny_model(), opts, providers=[(CUDA, {"device_id": device_id}), CPU])
+        sess = ort.InferenceSession(tiny_model(), opts, providers=[(CUDA, {"device_id": device_id}), CPU])
         return CUDA in sess.get_providers()
     except Exception:  # noqa: BLE001 - any failure means "no usable CUDA"
         return False
