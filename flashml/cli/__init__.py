@@ -6,7 +6,7 @@
 ``predictions`` call a running server over HTTP like any client, and ``output`` prints their records.
 """
 
-from flashml.cli import admin, drift, jobs, models, predictions, serve
+from flashml.cli import admin, doctor, drift, jobs, models, predictions, serve
 from flashml.cli.main import main
 
-__all__ = ["admin", "drift", "jobs", "main", "models", "predictions", "serve"]
+__all__ = ["admin", "doctor", "drift", "jobs", "main", "models", "predictions", "serve"]
