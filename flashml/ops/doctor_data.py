@@ -32,6 +32,14 @@ def size_text(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def is_dir(path: Path) -> bool:
+    """Whether ``path`` is a folder; False too where this user may not look (the row that matters says so)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def data_dir_checks(settings: Settings, min_free_bytes: int) -> list[Check]:
     path = settings.data_dir
     if not path.exists():
@@ -66,6 +74,9 @@ def _privacy_check(settings: Settings) -> Check:
             db_mode = stat.S_IMODE(db.stat().st_mode)
         except FileNotFoundError:
             continue
+        except OSError as exc:
+            problems.append(f"{db.name} cannot be looked at by this user ({exc.strerror})")
+            continue
         if db_mode & 0o077:
             problems.append(f"{db.name} can be read by other users (mode {db_mode:04o}; it holds password hashes "
                             f"and sessions): flashml serve makes it 0600 when it starts, or run: chmod 600 {db}")
@@ -80,7 +91,7 @@ def _privacy_check(settings: Settings) -> Check:
 def _writable_check(path: Path) -> Check:
     """Really write (and remove) a file: the permission bits do not say everything (a read-only mount, a full disk)."""
     problems = []
-    for where in (path, *(path / f for f in STORE_FOLDERS if (path / f).is_dir())):
+    for where in (path, *(path / f for f in STORE_FOLDERS if is_dir(path / f))):
         try:
             fd, probe = tempfile.mkstemp(prefix=".flashml-doctor-", dir=where)
             os.close(fd)
@@ -112,8 +123,8 @@ def store_check(settings: Settings) -> Check:
 
 def _local_store_check(settings: Settings) -> Check:
     store = LocalArtifactStore(settings.data_dir)
-    missing = [f + "/" for f in STORE_FOLDERS if not (store.root / f).is_dir()]
-    if not store.root.is_dir():
+    missing = [f + "/" for f in STORE_FOLDERS if not is_dir(store.root / f)]
+    if not is_dir(store.root):
         return ok("store", f"the local store lives in the data directory ({store.root}), which flashml serve makes.")
     if missing:
         return ok("store", f"the local store in {store.root} lacks {', '.join(missing)}: flashml serve makes "

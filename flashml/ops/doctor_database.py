@@ -20,8 +20,13 @@ QUICK_CHECK_ROWS = 5  # problems quoted in the row at most
 
 
 def database_checks(path: Path) -> list[Check]:
-    if not path.exists():
+    try:
+        path.stat()
+    except FileNotFoundError:
         return [warn("database", f"there is no database at {path} yet: flashml serve makes it at its first start.")]
+    except OSError as exc:
+        return [fail("database", f"{path} cannot be read by this user ({exc.strerror}): run the doctor as the user "
+                                 "that runs the server.")]
     try:
         conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=10)
     except sqlite3.Error as exc:
