@@ -42,10 +42,19 @@ CLI_INTRO = """\
 `flashml` with no command runs `serve`. Commands come in three kinds:
 
 - `serve` and `settings` start the server and print its settings;
-- `users` and `keys` work in-process on the server's own database (the data directory), so they also work
-  while no server runs (a running server sees a key's changes within 10 seconds);
-- `models`, `datasets`, `jobs` and `predictions` call a running server over HTTP like any client, with `--url`
-  and an admin `--key` (or `FLASHML_URL` and `FLASHML_API_KEY`).
+- `users` and `keys` act on a server over HTTP when one is named (`--server`, `FLASHML_SERVER` or a profile), and
+  otherwise in-process on the server's own data directory, which also works while no server runs (the first admin
+  and key, before any key exists; `--data-dir` always means the data directory);
+- the other management commands (`models`, `versions`, `datasets`, `jobs`, `schedules`, `predictions`, `audit`,
+  `metrics`, `whoami`) call a running server over HTTP through the [Python client](client.md).
+
+A server is named, and its key given, by `--server URL` and `--key KEY`, else `FLASHML_SERVER` and `FLASHML_KEY`,
+else a profile (`--profile NAME` or `FLASHML_PROFILE`, else `[default]`) of the profile file
+(`~/.config/flashml/profiles.toml`; [Which server and key](client.md#which-server-and-key)); without any, the HTTP
+commands go to `http://127.0.0.1:8000`. The older `--url`, `FLASHML_URL` and `FLASHML_API_KEY` still work for the
+HTTP commands (`FLASHML_URL` does not send `users` and `keys` to a server, as before). Commands print a table or a
+line a person reads; `--json` prints the API's records instead, for scripts. A refused key, a server that does not
+answer and an unknown profile each end the command with a sentence saying what to check.
 """
 
 
@@ -117,7 +126,7 @@ def _command_section(command: click.Command, ctx: click.Context) -> list[str]:
         lines += [_paragraphs(command.help), ""]
     usage = " ".join([path, *command.collect_usage_pieces(ctx)])
     lines += ["```text", usage, "```", ""]
-    options = [p for p in command.params if isinstance(p, click.Option) and p.name != "help"]
+    options = [p for p in command.params if isinstance(p, click.Option) and p.name != "help" and not p.hidden]
     settings = [o for o in options if _is_setting_flag(o)]
     others = [o for o in options if not _is_setting_flag(o)]
     if settings:

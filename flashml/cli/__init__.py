@@ -1,12 +1,28 @@
 """The `flashml` command: `serve` (the default), `settings`, `users`, `keys`, `models` (with `models drift`),
-`datasets`, `jobs`, `predictions`.
+`versions`, `datasets`, `jobs`, `schedules`, `predictions`, `audit`, `metrics`, `whoami`.
 
 ``main`` is the click group (``flashml.cli.main``); each module below adds its commands to it when imported:
-``serve`` runs the server, ``admin`` works on the database in-process, ``models``, ``drift``, ``jobs`` and
-``predictions`` call a running server over HTTP like any client, and ``output`` prints their records.
+``serve`` runs the server; ``users`` and ``keys`` act on a named server or in-process on the data directory
+(``admin`` decides which); the others call a running server through flashml.client like any program, and
+``output`` prints their records.
 """
 
-from flashml.cli import admin, doctor, drift, jobs, models, predictions, serve
+from flashml.cli import (
+    admin,
+    audit,
+    doctor,
+    drift,
+    jobs,
+    keys,
+    metrics,
+    models,
+    predictions,
+    schedules,
+    serve,
+    users,
+    versions,
+)
 from flashml.cli.main import main
 
-__all__ = ["admin", "doctor", "drift", "jobs", "main", "models", "predictions", "serve"]
+__all__ = ["admin", "audit", "doctor", "drift", "jobs", "keys", "main", "metrics", "models", "predictions",
+           "schedules", "serve", "users", "versions"]

@@ -1,19 +1,22 @@
-"""`flashml users` and `flashml keys`: administration in-process, on the server's own database."""
+"""Where `flashml users` and `flashml keys` act: a server over HTTP when one is named (--server, FLASHML_SERVER or
+a profile), else in-process on the server's own database (the data directory): the bootstrap, before any key
+exists, and what --data-dir forces."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+import msgspec
 
-from flashml.cli.main import main
-from flashml.cli.options import CLEAR, create_option, data_options, limit_options, resolve
-from flashml.cli.output import limits_text
+from flashml.cli.options import client_errors, connect, connection_options, create_option, data_options, resolve
+from flashml.client import Client
+from flashml.client.connection import Connection
 from flashml.errors import FlashMLError
 from flashml.settings import Settings
 from flashml.startup_checks import private_data_dir
@@ -24,105 +27,52 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@main.group()
-def users() -> None:
-    """Manage console users."""
+@dataclass
+class Where:
+    """A remote server (``conn``) or the local data directory (``settings``), and how to run an action there."""
+
+    conn: Connection | None = None
+    settings: Settings | None = None
+
+    @property
+    def remote(self) -> bool:
+        return self.conn is not None
+
+    def run(self, remote: Callable[[Client], T], local: Callable[[AdminServices], Awaitable[Any]],
+            as_type: Any = None) -> T:
+        """``remote(client)`` on the server, or ``local(services)`` on the database (its answer converted to
+        ``as_type``, the API's record, so both print alike)."""
+        if self.conn is not None:
+            with Client(self.conn.server, self.conn.key) as fml, client_errors(self.conn):
+                return remote(fml)
+        assert self.settings is not None
+        answer = run_admin(self.settings, local)
+        return msgspec.convert(answer, as_type, from_attributes=True) if as_type is not None else answer
 
 
-@users.command("create")
-@click.argument("name")
-@click.option("--admin", is_flag=True, help="Make the user an admin.")
-@click.option("--role", type=click.Choice(["admin", "maintainer", "viewer"]), default=None,
-              help="What the user may do in the console: viewers read, maintainers also change models and jobs, "
-                   "admins also manage users and keys (default viewer).")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
-@data_options
-@create_option
-def users_create(name: str, admin: bool, role: str | None, password_stdin: bool, config: Path | None,
-                 data_dir: Path | None, create: bool) -> None:
-    """Create a user (the password is asked for, or read with --password-stdin)."""
-    role = "admin" if admin else (role or "viewer")
-    settings = data_dir_settings(config, data_dir, create)  # before the password is asked for
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = run_admin(settings, lambda s: s.users.create(name, password, role=role, actor="cli"))
-    click.echo(f"Created {user['role']} {user['name']}.")
+def admin_options(func=None, *, needs_key: bool = True, creates: bool = False):
+    """The connection options and --data-dir/--config (and --create where ``creates``), resolved into ``where``."""
+    if func is None:
+        return functools.partial(admin_options, needs_key=needs_key, creates=creates)
 
+    @functools.wraps(func)
+    def wrapper(*args: Any, server: str | None, key: str | None, profile: str | None, old_url: str | None,
+                config: Path | None, data_dir: Path | None, create: bool | None = None, **kwargs: Any) -> Any:
+        conn = None if data_dir is not None or config is not None else connect(server, key, profile, old_url)
+        if conn is not None and conn.server_named:
+            if needs_key and not conn.key:
+                raise click.UsageError(f"No API key for {conn.server} (from {conn.server_from}): give --key, set "
+                                       "FLASHML_KEY or use a profile that has one; --data-dir works on a local data "
+                                       "directory instead.")
+            click.echo(f"Server: {conn.server}", err=True)
+            return func(*args, where=Where(conn=conn), **kwargs)
+        settings = data_dir_settings(config, data_dir, create if creates else None)
+        return func(*args, where=Where(settings=settings), **kwargs)
 
-@users.command("unlock")
-@click.argument("name")
-@data_options
-def users_unlock(name: str, config: Path | None, data_dir: Path | None) -> None:
-    """Clear a user's failed sign-ins, so that addresses refused for the account may try again (a running
-    server reads the unlock from the database)."""
-    settings = data_dir_settings(config, data_dir)
-    run_admin(settings, lambda s: s.sign_ins.unlock(name, actor="cli"))
-    click.echo(f"Unlocked {name}.")
-
-
-@main.group()
-def keys() -> None:
-    """Manage API keys."""
-
-
-@keys.command("create")
-@click.option("--name", required=True, help="What the key is for.")
-@click.option("--role", type=click.Choice(["admin", "maintainer", "viewer", "inference"]), default="inference",
-              show_default=True, help="What the key may do: inference calls models only; viewer reads only; "
-                                      "maintainer also changes models and jobs; admin does everything.")
-@click.option("--model", "models", multiple=True, help="Limit an inference key to this model (repeatable).")
-@data_options
-@create_option
-@functools.partial(limit_options, clearable=False)
-def keys_create(name: str, role: str, models: tuple[str, ...], config: Path | None, data_dir: Path | None,
-                create: bool, rate_limit_per_s: float | None, burst: int | None, daily_quota: int | None,
-                weight: int | None) -> None:
-    """Create an API key and print its secret (shown only once)."""
-    settings = data_dir_settings(config, data_dir, create)
-    key = run_admin(settings, lambda s: s.keys.create(name=name, role=role, models=list(models) or None,
-                                                          actor="cli", rate_limit_per_s=rate_limit_per_s,
-                                                          burst=burst, daily_quota=daily_quota,
-                                                          weight=1 if weight is None else weight))
-    click.echo(f"Created {role} key {key.id} ({name}). Its secret, shown only this once:", err=True)
-    click.echo(key.token)
-
-
-@keys.command("list")
-@data_options
-def keys_list(config: Path | None, data_dir: Path | None) -> None:
-    """List API keys (never their secrets)."""
-    settings = data_dir_settings(config, data_dir)
-    for k in run_admin(settings, lambda s: s.keys.list()):
-        state = "revoked" if k.revoked else "active"
-        scope = ",".join(k.models) if k.models else "all models"
-        click.echo(f"{k.id}\t{k.name}\t{k.role}\t{scope}\t{state}\t{limits_text(k)}")
-
-
-@keys.command("limit")
-@click.argument("key_id", type=int)
-@data_options
-@functools.partial(limit_options, clearable=True)
-def keys_limit(key_id: int, config: Path | None, data_dir: Path | None, **limits: Any) -> None:
-    """Change an API key's limits; only the options given change ('none' clears a limit, and a cleared
-    weight is 1). Writes the database directly: a running server applies it within 10 s (its key cache)."""
-    changes = {k: (None if v is CLEAR else v) for k, v in limits.items() if v is not None}
-    if not changes:
-        raise click.UsageError("Give at least one of --rate-limit, --burst, --daily-quota, --weight.")
-    settings = data_dir_settings(config, data_dir)
-    key = run_admin(settings, lambda s: s.keys.set_limits(key_id, actor="cli", **changes))
-    click.echo(f"Key {key_id} ({key.name}): {limits_text(key)}.")
-
-
-@keys.command("revoke")
-@click.argument("key_id", type=int)
-@data_options
-def keys_revoke(key_id: int, config: Path | None, data_dir: Path | None) -> None:
-    """Revoke an API key by its id."""
-    settings = data_dir_settings(config, data_dir)
-    run_admin(settings, lambda s: s.keys.revoke(key_id, actor="cli"))
-    click.echo(f"Revoked key {key_id}.")
+    wrapped: Any = data_options(wrapper)
+    if creates:
+        wrapped = create_option(wrapped)
+    return connection_options(wrapped)
 
 
 def data_dir_settings(config: Path | None, data_dir: Path | None, create: bool | None = None) -> Settings:
@@ -137,7 +87,8 @@ def data_dir_settings(config: Path | None, data_dir: Path | None, create: bool |
         raise click.ClickException(
             f"{settings.data_dir} holds no FlashML database ({settings.db_path.name}). Run this in the folder "
             "where flashml serve runs, or name the server's data directory with --data-dir (or FLASHML_DATA_DIR)"
-            + ("; --create starts a new one there." if create is False else "."))
+            + ("; --create starts a new one there" if create is False else "")
+            + ". To manage a server over HTTP instead, name it with --server, FLASHML_SERVER or --profile.")
     click.echo(f"Data directory: {settings.data_dir}", err=True)
     return settings
 

@@ -4,13 +4,13 @@ HTTP like any client (PATCH /api/v1/models/{model} with "drift", POST .../drift/
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import click
 
 from flashml.cli.models import models
-from flashml.cli.options import client_options
-from flashml.client import api_call
+from flashml.cli.options import client_options, json_option
+from flashml.cli.output import print_json
+from flashml.client import Client
 
 OPTION_FIELDS = ("enabled", "reference", "reference_dataset", "reference_size", "window_size", "window_s",
                  "min_predictions", "threshold", "rollback")
@@ -59,19 +59,21 @@ def report_lines(report: dict[str, Any]) -> list[str]:
               help="Whether a guarded canary whose drift passes its guard's max_drift goes back to the stable version.")
 @click.option("--check", is_flag=True, help="Score the ready versions now instead of waiting for the next round.")
 @click.option("--version", type=int, help="Show this version's scores (default: the newest version with scores).")
+@json_option
 @client_options
-def models_drift(model: str, check: bool, version: int | None, url: str, key: str, **options: Any) -> None:
+def models_drift(model: str, check: bool, version: int | None, as_json: bool, fml: Client, **options: Any) -> None:
     """Show or set MODEL's drift monitoring, and its newest drift scores."""
-    path = f"/api/v1/models/{quote(model, safe='')}"
     change = {name: options[name] for name in OPTION_FIELDS if options[name] is not None}
     if change:
-        api_call(url, key, "PATCH", path, {"drift": change})
-    if check:
-        for outcome in api_call(url, key, "POST", f"{path}/drift/check")["versions"]:
-            if not outcome["scored"]:
-                click.echo(f"v{outcome['version']} not scored: {outcome['reason']}")
-    query = f"?{urlencode({'version': version})}" if version is not None else ""
-    report = api_call(url, key, "GET", f"{path}/drift{query}")
-    click.echo(config_text(model, report["config"]))
-    for line in report_lines(report):
+        fml.set_drift(model, **change)
+    checked = fml.check_drift(model) if check else None
+    report = fml.drift(model, version)
+    if as_json:
+        print_json({"check": checked, "report": report} if checked else report)
+        return
+    for outcome in checked.versions if checked else []:
+        if not outcome.scored:
+            click.echo(f"v{outcome.version} not scored: {outcome.reason}")
+    click.echo(config_text(model, report.config.to_dict()))
+    for line in report_lines(report.to_dict()):
         click.echo(line)

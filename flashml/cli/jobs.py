@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
-import time
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 import click
 
 from flashml.cli.main import main
-from flashml.cli.options import client_options
-from flashml.cli.output import job_line
-from flashml.client import api_call, api_get, download, push_dataset
+from flashml.cli.options import client_options, json_option
+from flashml.cli.output import Bars, job_line, print_json, print_table, when
+from flashml.client import Client
+from flashml.jobs.records import JobRecord, ScheduleRecord
 
 
 @main.group()
@@ -24,32 +21,54 @@ def datasets() -> None:
 
 @datasets.command("push")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the dataset record as JSON.")
+@json_option
 @client_options
-def datasets_push(file: Path, as_json: bool, url: str, key: str) -> None:
+def datasets_push(file: Path, as_json: bool, fml: Client) -> None:
     """Upload a .csv, .jsonl, .npy, .npz or .parquet dataset, or a .zip of images; prints its id."""
-    ds = push_dataset(url, key, file)
+    with Bars(file.name) as bars:
+        ds = fml.push_dataset(file, progress=bars)
     if as_json:
-        click.echo(json.dumps(ds, indent=2))
+        print_json(ds)
     else:
-        cols = ", ".join(c["name"] for c in ds["columns"])
-        click.echo(f"{ds['id']}\t{ds['name']}\t{ds['rows']} rows\tcolumns: {cols}")
+        cols = ", ".join(c["name"] for c in ds.columns)
+        click.echo(f"{ds.id}\t{ds.name}\t{ds.rows} rows\tcolumns: {cols}")
 
 
 @datasets.command("list")
+@json_option
 @client_options
-def datasets_list(url: str, key: str) -> None:
+def datasets_list(as_json: bool, fml: Client) -> None:
     """List the datasets on the server."""
-    for ds in api_get(url, key, "/api/v1/datasets"):
-        click.echo(f"{ds['id']}\t{ds['name']}\t{ds['format']}\t{ds['rows']} rows")
+    found = fml.list_datasets()
+    if as_json:
+        print_json(found)
+        return
+    print_table(["id", "name", "format", "rows", "bytes", "created"],
+                [[d.id, d.name, d.format, d.rows, d.size_bytes, when(d.created_at)] for d in found], "no datasets")
+
+
+@datasets.command("show")
+@click.argument("dataset_id")
+@json_option
+@client_options
+def datasets_show(dataset_id: str, as_json: bool, fml: Client) -> None:
+    """A dataset's format, rows and columns."""
+    d = fml.get_dataset(dataset_id)
+    if as_json:
+        print_json(d)
+        return
+    click.echo(f"{d.id}: {d.name}, {d.format}, {d.rows} rows, {d.size_bytes} bytes, by {d.created_by} at "
+               f"{when(d.created_at)}")
+    print_table(["column", "datatype", "shape"],
+                [[c.get("name"), c.get("datatype"), c.get("shape")] for c in d.columns], "no columns")
 
 
 @datasets.command("delete")
 @click.argument("dataset_id")
 @client_options
-def datasets_delete(dataset_id: str, url: str, key: str) -> None:
+def datasets_delete(dataset_id: str, fml: Client) -> None:
     """Delete a dataset and its stored file (refused while a queued, running or paused job or a schedule uses it)."""
-    api_call(url, key, "DELETE", f"/api/v1/datasets/{quote(dataset_id, safe='')}")
+    fml.delete_dataset(dataset_id)
     click.echo(f"Deleted dataset {dataset_id}.")
 
 
@@ -74,75 +93,98 @@ def jobs() -> None:
 @click.option("--wait", is_flag=True, help="Wait for the job to finish and show its progress.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --wait: save the result file here.")
+@json_option
 @client_options
 def jobs_run(model: str, version: str | None, dataset: str, output_format: str, chunk_rows: int | None,
              on_bad_row: str, mapping: tuple[str, ...], cron: str | None, interval_s: float | None, timezone: str,
-             wait: bool, output: Path | None, url: str, key: str) -> None:
+             wait: bool, output: Path | None, as_json: bool, fml: Client) -> None:
     """Score a dataset with a model now (or on a schedule)."""
-    body: dict[str, Any] = {"model": model, "dataset": dataset, "output_format": output_format,
-                            "on_bad_row": on_bad_row}
-    if version:
-        body["version"] = version
-    if chunk_rows:
-        body["chunk_rows"] = chunk_rows
-    if mapping:
-        pairs = [m.partition("=") for m in mapping]
-        if any(not sep or not a or not b for a, sep, b in pairs):
-            raise click.UsageError("--map takes INPUT=COLUMN")
-        body["mapping"] = {a: b for a, _, b in pairs}
-    if cron or interval_s:
-        body["schedule"] = {"cron": cron, "interval_s": interval_s, "timezone": timezone}
-        body["schedule"] = {k: v for k, v in body["schedule"].items() if v is not None}
-    answer = api_call(url, key, "POST", "/api/v1/jobs", body)
-    if "schedule" in answer:
-        s = answer["schedule"]
-        click.echo(f"schedule {s['id']}: {s['cron'] or str(s['interval_s']) + ' s'} ({s['timezone']})")
+    pairs = [m.partition("=") for m in mapping]
+    if any(not sep or not a or not b for a, sep, b in pairs):
+        raise click.UsageError("--map takes INPUT=COLUMN")
+    answer = fml.run_job(model, dataset, version=version, output_format=output_format, chunk_rows=chunk_rows or None,
+                         on_bad_row=on_bad_row, mapping={a: b for a, _, b in pairs} or None, cron=cron,
+                         interval_s=interval_s, timezone=timezone)
+    if isinstance(answer.schedule, ScheduleRecord):
+        s = answer.schedule
+        if as_json:
+            print_json(answer)
+        else:
+            click.echo(f"schedule {s.id}: {s.cron or str(s.interval_s) + ' s'} ({s.timezone})")
         return
-    job = answer["job"]
-    click.echo(job_line(job))
+    job = answer.job
+    assert isinstance(job, JobRecord)
+    if not as_json:
+        click.echo(job_line(job.to_dict()))
+    if wait:
+        job = fml.wait_job(job.id, on_progress=None if as_json else lambda j: click.echo(job_line(j.to_dict()),
+                                                                                          err=True))
+    if as_json:
+        print_json(job)
+    elif wait:
+        click.echo(job_line(job.to_dict()))
     if not wait:
         return
-    while job["state"] in ("queued", "running"):
-        time.sleep(1)
-        job = api_call(url, key, "GET", f"/api/v1/jobs/{job['id']}")
-        click.echo(job_line(job), err=True)
-    click.echo(job_line(job))
-    if job["state"] != "succeeded":
-        if job["error"]:
-            click.echo(f"error [{job['error']['code']}]: {job['error']['error']}", err=True)
+    if job.state != "succeeded":
+        if job.error:
+            click.echo(f"error [{job.error['code']}]: {job.error['error']}", err=True)
         sys.exit(1)
     if output:
-        download(url, key, job["result_url"], output)
-        click.echo(f"result saved to {output}")
+        with Bars(output.name) as bars:
+            fml.download_result(job.id, output, progress=bars)
+        click.echo(f"result saved to {output}", err=as_json)
 
 
 @jobs.command("list")
+@json_option
 @client_options
-def jobs_list(url: str, key: str) -> None:
+def jobs_list(as_json: bool, fml: Client) -> None:
     """List jobs, newest first."""
-    for j in api_get(url, key, "/api/v1/jobs"):
-        click.echo(job_line(j))
+    found = fml.list_jobs()
+    if as_json:
+        print_json(found)
+        return
+    rows = []
+    for j in found:
+        version = f"v{j.resolved_version}" if j.resolved_version else (j.version or "served")
+        rows.append([j.id, j.state, f"{j.model} {version}", j.dataset_id, f"{j.rows_done}/{j.rows_total}",
+                     j.rows_bad, f"{j.rows_per_s:g}" if j.rows_per_s else "", when(j.created_at)])
+    print_table(["id", "state", "model", "dataset", "rows", "bad", "rows/s", "created"], rows, "no jobs")
 
 
 @jobs.command("show")
 @click.argument("job_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print the job record and its log as JSON.")
+@json_option
 @client_options
-def jobs_show(job_id: int, as_json: bool, url: str, key: str) -> None:
+def jobs_show(job_id: int, as_json: bool, fml: Client) -> None:
     """A job's progress and its log (bad rows with their row numbers)."""
-    job = api_get(url, key, f"/api/v1/jobs/{job_id}")
-    log = api_get(url, key, f"/api/v1/jobs/{job_id}/log")
+    job = fml.get_job(job_id)
+    log = fml.job_log(job_id)
     if as_json:
-        click.echo(json.dumps({"job": job, "log": log}, indent=2))
+        print_json({"job": job, "log": log})
         return
-    click.echo(job_line(job))
-    if job["error"]:
-        click.echo(f"error [{job['error']['code']}]: {job['error']['error']}")
-    if job["result_url"]:
-        click.echo(f"result: {url.rstrip('/')}{job['result_url']}")
+    click.echo(job_line(job.to_dict()))
+    if job.error:
+        click.echo(f"error [{job.error['code']}]: {job.error['error']}")
+    if job.result_url:
+        click.echo(f"result: {fml.server}{job.result_url}")
     for e in log:
-        row = f"row {e['row']}: " if e["row"] is not None else ""
-        click.echo(f"  {e['level']}\t{row}{e['message']}")
+        row = f"row {e.row}: " if e.row is not None else ""
+        click.echo(f"  {e.level}\t{row}{e.message}")
+
+
+@jobs.command("log")
+@click.argument("job_id", type=int)
+@json_option
+@client_options
+def jobs_log(job_id: int, as_json: bool, fml: Client) -> None:
+    """A job's log: errors with their row numbers, and events, oldest first."""
+    log = fml.job_log(job_id)
+    if as_json:
+        print_json(log)
+        return
+    print_table(["at (UTC)", "level", "row", "message"], [[when(e.at), e.level, e.row, e.message] for e in log],
+                f"job {job_id} has logged nothing")
 
 
 @jobs.command("result")
@@ -150,11 +192,12 @@ def jobs_show(job_id: int, as_json: bool, url: str, key: str) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Save the result here (default: job-JOB_ID-result.FORMAT in this folder).")
 @client_options
-def jobs_result(job_id: int, output: Path | None, url: str, key: str) -> None:
+def jobs_result(job_id: int, output: Path | None, fml: Client) -> None:
     """Download a succeeded job's result file."""
-    job = api_get(url, key, f"/api/v1/jobs/{job_id}")
-    dest = output or Path(f"job-{job_id}-result.{job['output_format']}")
-    download(url, key, f"/api/v1/jobs/{job_id}/result", dest)  # the server says why when there is none yet
+    job = fml.get_job(job_id)
+    dest = output or Path(f"job-{job_id}-result.{job.output_format}")
+    with Bars(dest.name) as bars:
+        fml.download_result(job_id, dest, progress=bars)  # the server says why when there is none yet
     click.echo(f"result saved to {dest} ({dest.stat().st_size} bytes)")
 
 
@@ -168,9 +211,11 @@ def _job_control(action: str, help_text: str) -> click.Command:
     # help= here: click reads a command's help when it is declared, so a docstring set afterwards never shows.
     @jobs.command(action, help=help_text)
     @click.argument("job_id", type=int)
+    @json_option
     @client_options
-    def command(job_id: int, url: str, key: str) -> None:
-        click.echo(job_line(api_call(url, key, "POST", f"/api/v1/jobs/{job_id}/{action}")))
+    def command(job_id: int, as_json: bool, fml: Client) -> None:
+        job = getattr(fml, f"{action}_job")(job_id)
+        print_json(job) if as_json else click.echo(job_line(job.to_dict()))
 
     return command
 

@@ -1,19 +1,18 @@
-"""`flashml models`: upload, list, pin, cache, serving config and aliases, over HTTP like any client."""
+"""`flashml models`: upload, list, show, delete, pin, cache, serving config and aliases, over HTTP through
+flashml.client like any program."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import click
 
 from flashml.cli.main import main
-from flashml.cli.options import client_options
-from flashml.cli.output import alias_text, config_lines
-from flashml.client import api_call, api_get, push_model
+from flashml.cli.options import client_options, json_option
+from flashml.cli.output import Bars, alias_text, config_lines, print_json, print_table, when
+from flashml.client import Client
 from flashml.errors import FlashMLError
 from flashml.registry.aliases import parse_guard_text, parse_shadow_text, parse_target_text
 from flashml.runtime.batching.config import parse_batch_sizes
@@ -21,74 +20,115 @@ from flashml.runtime.batching.config import parse_batch_sizes
 
 @main.group()
 def models() -> None:
-    """Upload and list models on a running server."""
+    """Upload, list and configure models on a running server."""
 
 
 @models.command("push")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", required=True, help="Model name; a new name creates the model.")
-@click.option("--json", "as_json", is_flag=True, help="Print the version record as JSON.")
+@json_option
 @client_options
-def models_push(file: Path, name: str, as_json: bool, url: str, key: str) -> None:
+def models_push(file: Path, name: str, as_json: bool, fml: Client) -> None:
     """Upload an .onnx file or a .tar.gz / .zip bundle as the next version of NAME."""
-    record = push_model(url, key, file, name)
+    with Bars(file.name) as bars:
+        record = fml.push_model(file, name, progress=bars, poll_s=2)
     if as_json:
-        click.echo(json.dumps(record, indent=2))
-    elif record["state"] == "ready":
-        sig = record["signature"]
+        print_json(record)
+    elif record.state == "ready":
+        sig = record.signature or {"inputs": []}
         ins = ", ".join(f"{t['name']} {t['datatype']}{t['shape']}" for t in sig["inputs"])
-        click.echo(f"{name} v{record['version']} is ready. Inputs: {ins}")
-        for warning in record.get("warnings") or []:
+        click.echo(f"{name} v{record.version} is ready. Inputs: {ins}")
+        for warning in record.warnings or []:
             click.echo(f"warning: {warning}", err=True)
-    if record["state"] == "failed":
-        for err in record.get("errors") or []:
+    if record.state == "failed":
+        for err in record.errors or []:
             click.echo(f"error [{err['code']}]: {err['error']}", err=True)
         sys.exit(1)
 
 
 @models.command("list")
+@json_option
 @client_options
-def models_list(url: str, key: str) -> None:
-    """List the models on the server."""
-    for m in api_get(url, key, "/api/v1/models"):
-        states = ", ".join(f"v{v['version']}:{v['state']}" + (" (warning: see models config)" if v.get("warnings")
-                                                              else "") for v in m["versions"])
-        click.echo(f"{m['name']}\t{states}")
+def models_list(as_json: bool, fml: Client) -> None:
+    """List the models on the server: what a call without a version gets, and each version's state."""
+    found = fml.list_models()
+    if as_json:
+        print_json(found)
+        return
+    rows = []
+    for m in found:
+        states = ", ".join(f"v{v.version}:{v.state}" + (" (warning: see models config)" if v.warnings else "")
+                           for v in m.versions)
+        serving = "-" if m.serving is None else ", ".join(f"v{v} {w}%" if w != 100 else f"v{v}"
+                                                           for v, w in m.serving.versions.items())
+        rows.append([m.name, serving, states])
+    print_table(["model", "serving", "versions"], rows, "no models")
+
+
+@models.command("show")
+@click.argument("model")
+@json_option
+@client_options
+def models_show(model: str, as_json: bool, fml: Client) -> None:
+    """MODEL's versions, aliases and settings."""
+    m = fml.get_model(model)
+    if as_json:
+        print_json(m)
+        return
+    serving = "no ready version" if m.serving is None else (
+        ", ".join(f"v{v} {w}%" for v, w in m.serving.versions.items())
+        + (f" (alias {m.serving.alias})" if m.serving.alias else " (newest ready)"))
+    click.echo(f"{m.name}: created by {m.created_by} at {when(m.created_at)}; a call without a version gets {serving}")
+    print_table(["version", "state", "loaded", "pinned", "size", "source", "created"],
+                [[f"v{v.version}", v.state, "yes" if v.loaded else "no", "yes" if v.pinned else "no",
+                  v.size_bytes, v.source_name, when(v.created_at)] for v in m.versions], "no versions")
+    for a in m.aliases:
+        click.echo(f"alias {alias_text(a.to_dict())}".replace("\t", "  "))
+
+
+@models.command("delete")
+@click.argument("model")
+@click.option("--force", is_flag=True, help="Delete even while aliases, schedules or jobs use its versions.")
+@client_options
+def models_delete(model: str, force: bool, fml: Client) -> None:
+    """Delete MODEL and all its versions."""
+    fml.delete_model(model, force=force)
+    click.echo(f"Deleted model {model}.")
 
 
 @models.command("pin")
 @click.argument("model")
 @click.argument("version", type=int)
 @click.option("--off", is_flag=True, help="Unpin: the version may unload again to make room.")
+@json_option
 @client_options
-def models_pin(model: str, version: int, off: bool, url: str, key: str) -> None:
+def models_pin(model: str, version: int, off: bool, as_json: bool, fml: Client) -> None:
     """Pin VERSION of MODEL: it stays loaded whatever the memory budget."""
-    saved = api_call(url, key, "PATCH", f"/api/v1/models/{quote(model, safe='')}/versions/{version}",
-                     {"pinned": not off})
-    click.echo(f"{model} v{version}: {'pinned' if saved['pinned'] else 'not pinned'}, "
-               f"{'loaded' if saved['loaded'] else 'not loaded'}")
+    saved = fml.pin_version(model, version, not off)
+    if as_json:
+        print_json(saved)
+        return
+    click.echo(f"{model} v{version}: {'pinned' if saved.pinned else 'not pinned'}, "
+               f"{'loaded' if saved.loaded else 'not loaded'}")
 
 
 @models.command("cache")
 @click.argument("model")
 @click.option("--on/--off", "enabled", default=None, help="Turn the response cache on or off (omit: just show it).")
 @click.option("--max-entries", type=int, help="How many answers it keeps (least recently used go first).")
+@json_option
 @client_options
-def models_cache(model: str, enabled: bool | None, max_entries: int | None, url: str, key: str) -> None:
+def models_cache(model: str, enabled: bool | None, max_entries: int | None, as_json: bool, fml: Client) -> None:
     """Show or set MODEL's response cache: identical inputs to the same version answered from memory."""
-    path = f"/api/v1/models/{quote(model, safe='')}"
     if enabled is None and max_entries is None:
-        view = api_call(url, key, "GET", path)["response_cache"]
+        view = fml.get_model(model).response_cache
     else:
-        if enabled is None:
-            enabled = True
-        change: dict[str, Any] = {"enabled": enabled}
-        if max_entries is not None:
-            change["max_entries"] = max_entries
-        view = api_call(url, key, "PATCH", path, {"response_cache": change})
-    state = f"on, up to {view['max_entries']} answers" if view["enabled"] else "off"
-    click.echo(f"{model}: response cache {state}; {view['entries']} kept, {view['hits']} hits, "
-               f"{view['misses']} misses")
+        view = fml.set_response_cache(model, True if enabled is None else enabled, max_entries)
+    if as_json:
+        print_json(view)
+        return
+    state = f"on, up to {view.max_entries} answers" if view.enabled else "off"
+    click.echo(f"{model}: response cache {state}; {view.entries} kept, {view.hits} hits, {view.misses} misses")
 
 
 @models.command("config")
@@ -103,9 +143,9 @@ def models_cache(model: str, enabled: bool | None, max_entries: int | None, url:
               "size; an empty string: none; reloads the version).")
 @click.option("--instance-count", type=int, help="Execution instances (reloads the version).")
 @click.option("--device", help="cpu, cuda or cuda:N, or 'server' for the server's device (reloads the version).")
-@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@json_option
 @client_options
-def models_config(model: str, version: int, as_json: bool, url: str, key: str, **options: Any) -> None:
+def models_config(model: str, version: int, as_json: bool, fml: Client, **options: Any) -> None:
     """Show VERSION of MODEL's serving config, performance card and live counters; with options, change the
     config now, without a restart."""
     changes = {name: value for name, value in options.items() if value is not None}
@@ -118,19 +158,16 @@ def models_config(model: str, version: int, as_json: bool, url: str, key: str, *
                                          param_hint=f"--{name.replace('_', '-')}") from None
     if "device" in changes and changes["device"] == "server":
         changes["device"] = None
-    path = f"/api/v1/models/{quote(model, safe='')}/versions/{version}/config"
-    view = api_call(url, key, "PATCH" if changes else "GET", path, changes or None)
-    click.echo(json.dumps(view, indent=2) if as_json else "\n".join(config_lines(view)))
+    view = fml.set_config(model, version, **changes) if changes else fml.get_config(model, version)
+    if as_json:
+        print_json(view)
+    else:
+        click.echo("\n".join(config_lines(view.to_dict())))
 
 
 @models.group("alias")
 def models_alias() -> None:
     """Point aliases (production, staging, ...) at versions; a call without a version goes to production."""
-
-
-def _alias_path(model: str, alias: str | None = None) -> str:
-    path = f"/api/v1/models/{quote(model, safe='')}/aliases"
-    return path + (f"/{quote(alias, safe='')}" if alias is not None else "")
 
 
 def _alias_target(text: str) -> dict[str, Any]:
@@ -152,6 +189,13 @@ def _alias_extras(guard: str | None, shadow: str | None) -> dict[str, Any]:
         raise click.BadParameter(exc.message) from None
 
 
+def _alias_out(model: str, saved: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(saved)
+    else:
+        click.echo(f"{model}: {alias_text(saved.to_dict())}")
+
+
 @models_alias.command("set")
 @click.argument("model")
 @click.argument("alias")
@@ -159,22 +203,26 @@ def _alias_extras(guard: str | None, shadow: str | None) -> dict[str, Any]:
 @click.option("--guard", help="Roll a split's canary back automatically, e.g. max_error_rate=0.05,max_p99_ms=200,"
               "window_s=60,min_requests=20.")
 @click.option("--shadow", help="Mirror a share of the requests to a candidate version, e.g. 5=20 (v5, 20 %).")
+@json_option
 @client_options
-def models_alias_set(model: str, alias: str, target: str, guard: str | None, shadow: str | None, url: str,
-                     key: str) -> None:
+def models_alias_set(model: str, alias: str, target: str, guard: str | None, shadow: str | None, as_json: bool,
+                     fml: Client) -> None:
     """Point ALIAS of MODEL at VERSION (a ready version; or a split like 3=95,4=5)."""
     body = {**_alias_target(target), **_alias_extras(guard, shadow)}
-    saved = api_call(url, key, "PUT", _alias_path(model, alias), body)
-    click.echo(f"{model}: {alias_text(saved)}")
+    _alias_out(model, fml.set_alias(model, alias, **body), as_json)
 
 
 @models_alias.command("shadow")
 @click.argument("model")
 @click.argument("alias")
+@json_option
 @client_options
-def models_alias_shadow(model: str, alias: str, url: str, key: str) -> None:
+def models_alias_shadow(model: str, alias: str, as_json: bool, fml: Client) -> None:
     """How ALIAS's shadow version compares with the served answers."""
-    r = api_call(url, key, "GET", _alias_path(model, alias) + "/shadow")
+    r = fml.alias_shadow(model, alias)
+    if as_json:
+        print_json(r)
+        return
     if not r["shadow"]:
         click.echo(f"{model}/{alias}: no shadow")
         return
@@ -188,27 +236,37 @@ def models_alias_shadow(model: str, alias: str, url: str, key: str) -> None:
 @models_alias.command("rollback")
 @click.argument("model")
 @click.argument("alias")
+@json_option
 @client_options
-def models_alias_rollback(model: str, alias: str, url: str, key: str) -> None:
+def models_alias_rollback(model: str, alias: str, as_json: bool, fml: Client) -> None:
     """Point ALIAS of MODEL back at its previous target (a second rollback undoes the first)."""
-    saved = api_call(url, key, "POST", _alias_path(model, alias) + "/rollback")
-    click.echo(f"{model}: {alias_text(saved)}")
+    _alias_out(model, fml.rollback_alias(model, alias), as_json)
 
 
 @models_alias.command("list")
 @click.argument("model")
+@json_option
 @client_options
-def models_alias_list(model: str, url: str, key: str) -> None:
+def models_alias_list(model: str, as_json: bool, fml: Client) -> None:
     """List the aliases of MODEL."""
-    for a in api_call(url, key, "GET", _alias_path(model)):
-        click.echo(alias_text(a))
+    found = fml.list_aliases(model)
+    if as_json:
+        print_json(found)
+        return
+    rows = []
+    for a in found:
+        target = f"v{a.version}" if a.version is not None else ", ".join(f"v{v} {w}%" for v, w in a.versions.items())
+        guard = ",".join(f"{k}={v:g}" for k, v in (a.guard or {}).items() if v is not None)
+        shadow = f"v{a.shadow['version']} {a.shadow['percent']:g}%" if a.shadow else ""
+        rows.append([a.alias, target, guard, shadow, a.updated_by])
+    print_table(["alias", "target", "guard", "shadow", "updated by"], rows, f"{model} has no aliases")
 
 
 @models_alias.command("rm")
 @click.argument("model")
 @click.argument("alias")
 @client_options
-def models_alias_rm(model: str, alias: str, url: str, key: str) -> None:
+def models_alias_rm(model: str, alias: str, fml: Client) -> None:
     """Delete ALIAS of MODEL."""
-    api_call(url, key, "DELETE", _alias_path(model, alias))
+    fml.delete_alias(model, alias)
     click.echo(f"Deleted alias {alias} of {model}.")

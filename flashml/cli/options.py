@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
+from flashml.client.connection import Connection, profiles_path, resolve_connection
 from flashml.settings import Settings, SettingsError, load_settings
 
 
@@ -66,11 +70,76 @@ def create_option(func):
                              "its own on the first start).")(func)
 
 
-def client_options(func):
-    func = click.option("--key", envvar="FLASHML_API_KEY", required=True,
-                        help="An admin API key (or FLASHML_API_KEY).")(func)
-    return click.option("--url", envvar="FLASHML_URL", default="http://127.0.0.1:8000", show_default=True,
-                        help="The server (or FLASHML_URL).")(func)
+def connection_options(func):
+    """--server, --key and --profile (and the older, hidden --url), resolved by flashml.client.resolve_connection:
+    a flag, then FLASHML_SERVER / FLASHML_KEY (or FLASHML_URL / FLASHML_API_KEY), then the profile."""
+    func = click.option("--url", "old_url", default=None, hidden=True,
+                        help="The older name of --server (also FLASHML_URL).")(func)
+    func = click.option("--profile", default=None,
+                        help="A profile of the profile file (also FLASHML_PROFILE; default [default]).")(func)
+    func = click.option("--key", default=None, help="An API key (also FLASHML_KEY, or the profile's key).")(func)
+    return click.option("--server", default=None,
+                        help="The server's URL (also FLASHML_SERVER, or the profile's; default "
+                             "http://127.0.0.1:8000).")(func)
+
+
+def json_option(func):
+    return click.option("--json", "as_json", is_flag=True, help="Print the API's records as JSON.")(func)
+
+
+def client_options(func=None, *, needs_key: bool = True):
+    """The connection options, resolved into a ``fml`` argument: a flashml.client.Client. A ClientError becomes the
+    command's error message, with a hint where the cause is likely the connection (unreachable, refused key)."""
+    if func is None:
+        return functools.partial(client_options, needs_key=needs_key)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, server: str | None, key: str | None, profile: str | None, old_url: str | None,
+                **kwargs: Any) -> Any:
+        conn = connect(server, key, profile, old_url)
+        if needs_key and not conn.key:
+            raise click.UsageError("No API key: give --key, set FLASHML_KEY, or name a profile that has one "
+                                   f"(--profile; the file is {profiles_path()}).")
+        from flashml.client import Client
+
+        with Client(conn.server, conn.key) as fml, client_errors(conn):
+            return func(*args, fml=fml, **kwargs)
+
+    return connection_options(wrapper)
+
+
+def connect(server: str | None, key: str | None, profile: str | None, old_url: str | None) -> Connection:
+    """The resolved connection of the options; a bad profile is a usage error, a loose profile file a warning."""
+    from flashml.client import ClientError
+
+    def warn(message: str) -> None:
+        click.echo(f"warning: {message}", err=True)
+
+    try:
+        conn = resolve_connection(server or old_url, key, profile, warn=warn)
+    except ClientError as exc:
+        raise click.UsageError(exc.message) from None
+    if old_url and not server:
+        conn = dataclasses.replace(conn, server_from="--url")
+    return conn
+
+
+@contextlib.contextmanager
+def client_errors(conn: Connection) -> Iterator[None]:
+    """A ClientError as a click error: the server's status, sentence and code, and what to check."""
+    from flashml.client import ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        text = str(exc)
+        if exc.code == "unreachable":
+            text += (f". Is the server running there? (the address came from {conn.server_from}; "
+                     "set it with --server, FLASHML_SERVER or a profile)")
+        elif exc.status == 401:
+            text += f". The server refused the API key (from {conn.key_from or 'nowhere'}): check --key, " \
+                    "FLASHML_KEY or the profile's key"
+        raise click.ClickException(text) from None
 
 
 class OrNone(click.ParamType):

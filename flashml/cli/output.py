@@ -1,11 +1,63 @@
-"""How the commands print records: one line per key, job or alias, and a version's serving config."""
+"""How the commands print records: aligned tables (one shared printer), JSON for scripts, and the one-line texts
+of a key's limits, a job, an alias and a version's serving config."""
 
 from __future__ import annotations
 
+import datetime
 import math
+import sys
+from collections.abc import Sequence
 from typing import Any
 
+import click
+import msgspec
+
 from flashml.auth.records import KeyRecord
+
+TABLE_WIDTH = 100
+MIN_COLUMN = 8
+
+
+def print_json(value: Any) -> None:
+    """The API's records (or plain values) as indented JSON on standard output."""
+    click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2).decode())
+
+
+def fit(cells: Sequence[str], widths: list[int]) -> str:
+    out = []
+    for cell, width in zip(cells, widths, strict=True):
+        text = cell if len(cell) <= width else cell[:max(width - 1, 0)] + "\u2026"
+        out.append(text.ljust(width))
+    return "  ".join(out).rstrip()
+
+
+def table_lines(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int = TABLE_WIDTH) -> list[str]:
+    """Aligned columns under upper-case headers, two spaces apart; while the table is wider than ``width`` the
+    widest column is narrowed (never below 8 characters) and its long cells end in an ellipsis."""
+    cells = [["" if c is None else str(c).replace("\n", " ") for c in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    while sum(widths) + 2 * (len(widths) - 1) > width:
+        widest = max(range(len(widths)), key=lambda i: widths[i])
+        if widths[widest] <= MIN_COLUMN:
+            break
+        widths[widest] -= 1
+    return [fit([h.upper() for h in headers], widths), *(fit(r, widths) for r in cells)]
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "nothing to show") -> None:
+    """The table on standard output; with no rows, ``empty`` on standard error (standard output stays empty)."""
+    if not rows:
+        click.echo(empty, err=True)
+        return
+    for line in table_lines(headers, rows):
+        click.echo(line)
+
+
+def when(ts: float | None) -> str:
+    """A time stamp as UTC to the second, or "-"."""
+    if ts is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def limits_text(k: KeyRecord) -> str:
@@ -76,3 +128,36 @@ def job_line(j: dict[str, Any]) -> str:
     rate = f"\t{j['rows_per_s']} rows/s, ETA {j['eta_s']} s" if j["rows_per_s"] else ""
     return (f"{j['id']}\t{j['state']}\t{j['model']} {version}\t{j['rows_done']}/{j['rows_total']} rows"
             f" ({j['rows_bad']} bad){rate}")
+
+
+class Bars:
+    """A flashml.client progress callback drawn as click progress bars on standard error, one per stage
+    ("Hashing model.onnx", "Uploading model.onnx"); use it in a ``with`` block."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.stage: str | None = None
+        self.bar: Any = None
+        self.done = 0
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage, self.done = stage, 0
+            if total is not None:
+                self.bar = click.progressbar(length=total, label=f"{stage.capitalize()} {self.name}", file=sys.stderr)
+                self.bar.__enter__()
+        if self.bar is not None:
+            self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+    def __enter__(self) -> Bars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

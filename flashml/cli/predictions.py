@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import click
+from msgspec import UnsetType
 
 from flashml.cli.main import main
 from flashml.cli.models import models
-from flashml.cli.options import client_options
-from flashml.client import api_call, download
+from flashml.cli.options import client_options, json_option
+from flashml.cli.output import Bars, print_json
+from flashml.client import Client
 
 
 @main.group()
@@ -30,12 +31,11 @@ def predictions() -> None:
               help="Save the file here (default: MODEL[-vN]-predictions.FORMAT in this folder).")
 @client_options
 def predictions_export(model: str, version: int | None, fmt: str, since: float | None, until: float | None,
-                       output: Path | None, url: str, key: str) -> None:
+                       output: Path | None, fml: Client) -> None:
     """Download MODEL's logged predictions, oldest first."""
-    query = {"format": fmt, **{k: v for k, v in (("version", version), ("since", since), ("until", until))
-                               if v is not None}}
     dest = output or Path(f"{model}{'' if version is None else f'-v{version}'}-predictions.{fmt}")
-    download(url, key, f"/api/v1/models/{quote(model, safe='')}/predictions?{urlencode(query)}", dest)
+    with Bars(dest.name) as bars:
+        fml.export_predictions(model, dest, version=version, format=fmt, since=since, until=until, progress=bars)
     click.echo(f"predictions saved to {dest} ({dest.stat().st_size} bytes)")
 
 
@@ -61,13 +61,14 @@ def log_text(model: str, view: dict[str, Any]) -> str:
 @click.option("--redact-inputs/--keep-inputs", default=None, help="Drop raw inputs, keep their summaries.")
 @click.option("--retention-s", type=float, help="Seconds a prediction is kept (at most the server's setting).")
 @click.option("--max-bytes", type=int, help="Bytes kept, the oldest removed first (at most the server's setting).")
+@json_option
 @client_options
-def models_log(model: str, url: str, key: str, **options: Any) -> None:
+def models_log(model: str, as_json: bool, fml: Client, **options: Any) -> None:
     """Show or set MODEL's prediction log: a sampled share of its requests, kept on the server's disk."""
-    path = f"/api/v1/models/{quote(model, safe='')}"
     change = {name: value for name, value in options.items() if value is not None}
-    if change:
-        view = api_call(url, key, "PATCH", path, {"prediction_log": change})
+    view = fml.set_prediction_log(model, **change) if change else fml.get_model(model).prediction_log
+    assert not isinstance(view, UnsetType)  # the API fills it
+    if as_json:
+        print_json(view)
     else:
-        view = api_call(url, key, "GET", path)["prediction_log"]
-    click.echo(log_text(model, view))
+        click.echo(log_text(model, view.to_dict()))

@@ -36,13 +36,14 @@ def test_set_list_and_remove(server, api, admin_key, cli_model):
     r = api.post(f"/v2/models/{cli_model}/infer", json=BODY)
     assert r.json()["model_version"] == "1" and r.json()["outputs"][0]["data"] == [2, 3, 4, 5]
     flashml("models", "alias", "set", cli_model, "staging", "2", *conn)
-    assert flashml("models", "alias", "list", cli_model, *conn).stdout.splitlines() == ["production\tv1",
-                                                                                       "staging\tv2"]
+    listed = flashml("models", "alias", "list", cli_model, *conn).stdout.splitlines()  # a table since issue 26
+    assert [line.split()[:2] for line in listed] == [["ALIAS", "TARGET"], ["production", "v1"], ["staging", "v2"]]
     out = flashml("models", "alias", "rm", cli_model, "production", *conn).stdout
     assert "Deleted alias production" in out
     r = api.post(f"/v2/models/{cli_model}/infer", json=BODY)
     assert r.json()["model_version"] == "2"  # the newest ready version again
-    assert flashml("models", "alias", "list", cli_model, *conn).stdout.splitlines() == ["staging\tv2"]
+    listed = flashml("models", "alias", "list", cli_model, *conn).stdout.splitlines()
+    assert [line.split()[:2] for line in listed] == [["ALIAS", "TARGET"], ["staging", "v2"]]
     flashml("models", "alias", "rm", cli_model, "staging", *conn)
     out = flashml("models", "alias", "set", cli_model, "canary", "1=90,2=10", *conn).stdout
     assert out.strip() == f"{cli_model}: canary\tv1 90%, v2 10%"
