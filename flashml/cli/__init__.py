@@ -10,6 +10,7 @@
 from flashml.cli import (
     admin,
     audit,
+    backup,
     doctor,
     drift,
     jobs,
@@ -24,5 +25,5 @@ from flashml.cli import (
 )
 from flashml.cli.main import main
 
-__all__ = ["admin", "audit", "doctor", "drift", "jobs", "keys", "main", "metrics", "models", "predictions",
+__all__ = ["admin", "audit", "backup", "doctor", "drift", "jobs", "keys", "main", "metrics", "models", "predictions",
            "schedules", "serve", "users", "versions"]
