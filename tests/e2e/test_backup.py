@@ -107,6 +107,7 @@ def test_backup_while_serving_then_restore_answers_the_same(tmp_path):
         assert {tuple(f["path"].split("/")[:3]) for f in manifest["files"]} == {("predictions", "adder", "v1"),
                                                                                 ("predictions", "adder", "v2")}
         assert not list((tmp_path).glob(".backup.partial-*"))
+        assert (tmp_path / "backup").stat().st_mode & 0o777 == 0o700  # it holds key and password hashes
 
         # restore into a new data directory and serve it: same state, same answers, the old key works
         proc = flashml("restore", str(tmp_path / "backup"), "--data-dir", str(tmp_path / "restored"))
@@ -166,6 +167,20 @@ def test_a_tampered_backup_is_refused_and_nothing_is_written(tmp_path):
     assert not (tmp_path / "restored").exists() and not list(tmp_path.glob(".restored.restoring-*"))
     proc = flashml("restore", str(tmp_path), "--data-dir", str(tmp_path / "restored"), check=False)
     assert proc.returncode == 1 and "is not a FlashML backup" in proc.stderr
+    proc = flashml("restore", str(tmp_path / "nowhere"), "--data-dir", str(tmp_path / "restored"), check=False)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+    # a backup from a newer FlashML with a newer format, and a damaged manifest, are refused by name
+    manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    (newer / "manifest.json").write_text(json.dumps({**manifest, "format": 2, "flashml_version": "9.0.0"}))
+    proc = flashml("restore", str(newer), "--data-dir", str(tmp_path / "restored"), check=False)
+    assert proc.returncode == 1 and "is a backup of format 2, made by FlashML 9.0.0" in proc.stderr
+    (tmp_path / "backup" / "manifest.json").write_text('{"format": 1, "objects": [')
+    proc = flashml("restore", str(tmp_path / "backup"), "--data-dir", str(tmp_path / "restored"), check=False)
+    assert proc.returncode == 1 and "is not valid JSON: the backup is damaged" in proc.stderr
+    assert not (tmp_path / "restored").exists()
 
 
 def test_a_backup_taken_during_a_direct_upload_leaves_the_half_upload_out(tmp_path):

@@ -19,6 +19,7 @@ from flashml.ops.backup_manifest import ManifestError, read_manifest
 from flashml.ops.restore import RestoreError, restore
 from flashml.settings import Settings
 from flashml.storage.local import LocalArtifactStore
+from tests.helpers.s3 import Moto, make_s3
 
 ROWS = """
 INSERT INTO models (id, name, created_by, created_at) VALUES (1, 'm', 't', 0);
@@ -208,3 +209,24 @@ def test_manifest_round_trips_as_json(tmp_path):
     raw = json.loads((tmp_path / "bk" / "manifest.json").read_text())
     assert raw["format"] == 1 and raw["database"]["path"] == "flashml.db" and len(raw["database"]["sha256"]) == 64
     assert msgspec.convert(raw, type(manifest)) == manifest
+
+
+def test_a_local_backup_restores_into_an_s3_store(tmp_path):
+    settings = make_data_dir(tmp_path)
+    backup(settings, tmp_path / "bk")
+    moto = Moto().start()
+    try:
+        store = make_s3(moto.endpoint, prefix="site-b")
+        target = dataclasses.replace(settings, data_dir=tmp_path / "new", storage="s3")
+        done = restore(tmp_path / "bk", target, store=store)
+        assert done.objects == len(NAMED)
+        for key in NAMED:
+            info = store.stat(key)
+            assert info is not None and info.size == len(f"bytes of {key}")
+            store.get_file(key, tmp_path / "got")
+            assert (tmp_path / "got").read_bytes() == f"bytes of {key}".encode()
+        for key in UNNAMED:
+            assert store.stat(key) is None
+        assert (tmp_path / "new" / "flashml.db").is_file() and not (tmp_path / "new" / "models").exists()
+    finally:
+        moto.stop()
