@@ -80,6 +80,7 @@ def _pages(job_id: int) -> list[tuple[str, str, str]]:
         ("/keys", "button", "Create key"),
         ("/users", "button", "Create user"),
         ("/audit", "button", "Filter"),
+        ("/account/password", "button", "Change password"),
     ]
 
 
