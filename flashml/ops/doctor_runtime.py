@@ -6,8 +6,9 @@ When one does not load, ONNX Runtime says why only in its own log (the library i
 log is read from the process's output while the session is made and quoted in the row.
 
 How much a provider that does not load matters follows the settings: with ``device = cpu`` nothing needs it
-(ok); with ``auto`` models run on the CPU instead (a warning: a GPU was maybe meant to work); with ``cuda`` the
-server was told to use it (a failure). TensorRT is judged the same way only when ``tensorrt`` is on.
+(ok); with ``auto`` models run on the CPU instead: ok on a machine with no NVIDIA driver (a CPU node), a warning
+where a driver answers (a GPU was meant to work); with ``cuda`` the server was told to use it (a failure).
+TensorRT is judged the same way only when ``tensorrt`` is on.
 """
 
 from __future__ import annotations
@@ -50,12 +51,30 @@ def python_checks() -> list[Check]:
                          f"({sys.executable}); " + ", ".join(found) + ".")]
 
 
-def gpu_need(settings: Settings, listed: bool) -> Status:
-    """How much a CUDA that does not work matters here: the status its row gets."""
+def driver_present() -> bool:
+    """Whether an NVIDIA driver answers (NVML loads and starts): a machine meant to use a GPU."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no library, no driver, no device: no GPU here
+        return False
+    with contextlib.suppress(Exception):
+        pynvml.nvmlShutdown()
+    return True
+
+
+def gpu_need(settings: Settings, listed: bool, driver: bool | None = None) -> Status:
+    """How much a CUDA that does not work matters here: the status its row gets.
+
+    With ``device = auto`` a machine without any NVIDIA driver is a CPU node doing what it should (ok); only a
+    driver that is there while CUDA does not load is a warning (a GPU was meant to work)."""
     device = parse_device(settings.device)
     if device.startswith("cuda"):
         return "fail"
-    return "warn" if device == "auto" and listed else "ok"
+    if device != "auto" or not listed:
+        return "ok"
+    return "warn" if (driver_present() if driver is None else driver) else "ok"
 
 
 def provider_checks(settings: Settings) -> list[Check]:
@@ -111,7 +130,9 @@ def _provider_check(name: str, provider: str, options: dict, status: Status, dev
     elif status == "fail":
         use = f"device is {device}, so FlashML cannot serve as asked (models would run on the CPU)"
     elif status == "warn":
-        use = "device is auto, so models run on the CPU"
+        use = "device is auto and an NVIDIA driver is there, so models run on the CPU instead of the GPU"
+    elif device == "auto":
+        use = "device is auto and this machine has no NVIDIA driver, so models run on the CPU as they should"
     else:
         use = f"not used (device is {device})"
     return Check(name, status, f"ONNX Runtime lists the {label} provider but it does not load: {why}. {use[0].upper()}"
@@ -185,8 +206,8 @@ def gpu_check(settings: Settings) -> Check:
     except Exception as exc:  # noqa: BLE001 - no library, no driver, no device: that is the answer
         if status == "fail":
             use = f"device is {settings.device}, which needs one"
-        elif status == "warn" or settings.device.strip().lower() == "auto":
-            use = "models run on the CPU"
+        elif parse_device(settings.device) == "auto":
+            use = "models run on the CPU (device is auto)"
         else:
             use = f"none is needed (device is {settings.device})"
         return Check("gpu", status, f"no NVIDIA GPU driver answers (NVML: {exc}): {use}.")

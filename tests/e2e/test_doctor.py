@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from flashml.ops import doctor_runtime
+from flashml.runtime.devices import cuda_works
 from tests.helpers.server_process import SERVER_FLAGS, ServerProcess, flashml
 
 pytestmark = pytest.mark.server
@@ -28,6 +30,21 @@ def test_a_running_server_with_its_own_settings_is_healthy(tmp_path):
         out = flashml("doctor", "--data-dir", str(server.data_dir), "--host", "0.0.0.0", "--port", str(server.port),
                       "--device", "cpu", "--min-free", "1", check=False)
         assert out.returncode == 1 and "without TLS" in out.stdout and "exit status 1" in out.stdout
+        # The default device (auto) on a machine without a GPU driver is a CPU node: still healthy, exit 0.
+        # A device that asks for CUDA the machine cannot give fails (exit 2), saying why.
+        gpu_box = doctor_runtime.driver_present() and cuda_works(0)
+        auto = flashml("doctor", "--json", "--data-dir", str(server.data_dir), "--port", str(server.port),
+                       "--min-free", "1", check=False)
+        cuda = flashml("doctor", "--json", "--data-dir", str(server.data_dir), "--port", str(server.port),
+                       "--device", "cuda", "--min-free", "1", check=False)
+        if not doctor_runtime.driver_present():
+            assert auto.returncode == 0, auto.stdout
+            rows = {c["name"]: c for c in json.loads(cuda.stdout)["checks"]}
+            assert cuda.returncode == 2 and json.loads(cuda.stdout)["exit_code"] == 2
+            assert rows["gpu"]["status"] == "fail" and rows["cuda"]["status"] == "fail"
+            assert rows["server"]["status"] == "ok"
+        elif gpu_box:  # a machine with a working GPU: both settings are healthy
+            assert auto.returncode == 0 and cuda.returncode == 0, (auto.stdout, cuda.stdout)
     finally:
         server.stop()
 
