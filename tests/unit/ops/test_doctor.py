@@ -3,46 +3,14 @@ state this machine can make, with the status and the sentence each gives."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import sqlite3
-from pathlib import Path
 
 import onnxruntime as ort
 
-from flashml.db.engine import open_database
 from flashml.ops import doctor_data, doctor_database, doctor_network, doctor_runtime
 from flashml.ops.doctor import DoctorOptions, report, run_checks
 from flashml.runtime.devices import CUDA, cuda_works
-from flashml.settings import load_settings
-from flashml.storage.local import LocalArtifactStore
-
-
-def settings(tmp_path: Path, **values):
-    return load_settings({"data_dir": str(tmp_path / "data"), **values}, env={})
-
-
-def healthy(tmp_path: Path):
-    s = settings(tmp_path, device="cpu", port=_free_port())
-    s.data_dir.mkdir(mode=0o700)
-    asyncio.run(_make_db(s.db_path))
-    LocalArtifactStore(s.data_dir).prepare()
-    return s
-
-
-async def _make_db(path: Path) -> None:
-    engine = await open_database(path)
-    await engine.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def by_name(checks):
-    return {c.name: c for c in checks}
+from tests.helpers.doctor import by_name, free_port, healthy, settings
 
 
 def test_a_healthy_data_dir_passes_every_check_but_the_absent_server(tmp_path):
@@ -85,7 +53,7 @@ def test_low_disk_below_the_threshold_warns(tmp_path):
 
 
 def test_an_unreachable_s3_store_fails(tmp_path):
-    s = settings(tmp_path, storage="s3", s3_endpoint=f"127.0.0.1:{_free_port()}", s3_secure=False)
+    s = settings(tmp_path, storage="s3", s3_endpoint=f"127.0.0.1:{free_port()}", s3_secure=False)
     row = doctor_data.store_check(s)
     assert row.status == "fail" and "cannot be reached" in row.message
 

@@ -23,13 +23,8 @@ from cryptography.x509.oid import NameOID
 from flashml.ops import doctor_data, doctor_network, doctor_runtime
 from flashml.ops.doctor import DoctorOptions, fail, ok, report, run_checks, warn
 from flashml.runtime.devices import CUDA, cuda_works
-from flashml.settings import load_settings
+from tests.helpers.doctor import by_name, healthy, settings
 from tests.helpers.s3_server import ACCESS, SECRET
-from tests.unit.ops.test_doctor import by_name, healthy
-
-
-def settings(tmp_path: Path, **values):
-    return load_settings({"data_dir": str(tmp_path / "data"), **values}, env={})
 
 
 def make_pair(folder: Path, *, days_before: float = -1, days_after: float = 365, name: str = "node.test"):
