@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import shutil
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -14,7 +15,6 @@ import msgspec
 
 from flashml.auth.records import KeyRecord
 
-TABLE_WIDTH = 100
 MIN_COLUMN = 8
 
 
@@ -31,12 +31,12 @@ def fit(cells: Sequence[str], widths: list[int]) -> str:
     return "  ".join(out).rstrip()
 
 
-def table_lines(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int = TABLE_WIDTH) -> list[str]:
-    """Aligned columns under upper-case headers, two spaces apart; while the table is wider than ``width`` the
-    widest column is narrowed (never below 8 characters) and its long cells end in an ellipsis."""
+def table_lines(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int | None = None) -> list[str]:
+    """Aligned columns under upper-case headers, two spaces apart; while the table is wider than ``width`` (None:
+    no limit) the widest column is narrowed (never below 8 characters) and its long cells end in an ellipsis."""
     cells = [["" if c is None else str(c).replace("\n", " ") for c in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    while sum(widths) + 2 * (len(widths) - 1) > width:
+    while width is not None and sum(widths) + 2 * (len(widths) - 1) > width:
         widest = max(range(len(widths)), key=lambda i: widths[i])
         if widths[widest] <= MIN_COLUMN:
             break
@@ -45,11 +45,16 @@ def table_lines(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: in
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "nothing to show") -> None:
-    """The table on standard output; with no rows, ``empty`` on standard error (standard output stays empty)."""
+    """The table on standard output; with no rows, ``empty`` on standard error (standard output stays empty).
+
+    On a terminal the table fits its width (long cells cut with an ellipsis); piped into a file, grep or a script,
+    nothing is cut: what a person reads on screen and what a program reads are the same values.
+    """
     if not rows:
         click.echo(empty, err=True)
         return
-    for line in table_lines(headers, rows):
+    width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else None
+    for line in table_lines(headers, rows, width):
         click.echo(line)
 
 
