@@ -23,6 +23,10 @@ from typing import BinaryIO
 SEGMENT_BYTES = 64 * 1024 * 1024  # largest segment: what one removal frees at most
 MIN_SEGMENT_BYTES = 4096
 SEGMENT_S = 3600.0  # a segment closes after this long (or an eighth of the retention, if shorter)
+# A file's mtime comes from the kernel's coarse clock, which may lag time.time() by a tick: a line stamped just before
+# its write can be newer than the mtime. Found at start-up, a segment counts as last written this much later, so a
+# read "since" its newest lines does not skip it (last_at only ever lets a segment be skipped or removed).
+MTIME_SLACK_S = 1.0
 _READ_CHUNK = 1 << 16
 
 
@@ -73,8 +77,8 @@ class SegmentStore:
                         if path.stem.isdigit():
                             st = path.stat()
                             found.setdefault(model_dir.name, []).append(
-                                Segment(path, int(version_dir.name[1:]), int(path.stem), st.st_size, st.st_mtime,
-                                        None))
+                                Segment(path, int(version_dir.name[1:]), int(path.stem), st.st_size,
+                                        st.st_mtime + MTIME_SLACK_S, None))
         with self._lock:
             self._segments = {m: sorted(s, key=lambda s: s.first_ns) for m, s in found.items()}
 
