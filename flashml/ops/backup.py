@@ -29,10 +29,9 @@ from flashml.ops.backup_manifest import (
     Manifest,
     ObjectEntry,
     encode,
-    sha256_of,
 )
 from flashml.settings import Settings
-from flashml.storage.base import ArtifactStore, check_key
+from flashml.storage.base import ArtifactStore, check_key, file_sha256
 from flashml.storage.factory import open_store
 
 Progress = Callable[[str], None]
@@ -121,7 +120,7 @@ def _take(settings: Settings, store: ArtifactStore, work: Path, progress: Progre
     manifest = Manifest(
         format=FORMAT, flashml_version=__version__, created_at=taken, storage=store.kind, objects_copied=copy,
         store=str(settings.data_dir) if copy else repr(store).removeprefix("S3ArtifactStore(").removesuffix(")"),
-        database=FileEntry(DATABASE_NAME, db.stat().st_size, sha256_of(db)), objects=objects, files=files,
+        database=FileEntry(DATABASE_NAME, db.stat().st_size, file_sha256(db)), objects=objects, files=files,
         counts=snapshot.counts(db))
     tmp = work / (MANIFEST_NAME + ".part")
     tmp.write_bytes(encode(manifest))
@@ -141,7 +140,7 @@ def _copy_object(store: ArtifactStore, key: str, objects: Path) -> ObjectEntry:
             store.get_file(key, target)
     except FileNotFoundError:
         raise _Vanished(key) from None
-    return ObjectEntry(key, target.stat().st_size, sha256_of(target))
+    return ObjectEntry(key, target.stat().st_size, file_sha256(target))
 
 
 def _check_object(store: ArtifactStore, key: str, work: Path) -> ObjectEntry:
@@ -152,7 +151,7 @@ def _check_object(store: ArtifactStore, key: str, work: Path) -> ObjectEntry:
     except FileNotFoundError:
         raise _Vanished(key) from None
     try:
-        return ObjectEntry(key, tmp.stat().st_size, sha256_of(tmp))
+        return ObjectEntry(key, tmp.stat().st_size, file_sha256(tmp))
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -173,5 +172,5 @@ def _copy_predictions(src: Path, dest: Path, models: list[str], work: Path) -> l
             target = dest / segment.relative_to(src)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-            entries.append(FileEntry(target.relative_to(work).as_posix(), len(data), sha256_of(target)))
+            entries.append(FileEntry(target.relative_to(work).as_posix(), len(data), file_sha256(target)))
     return entries

@@ -14,7 +14,6 @@ named like the backup is always a complete one.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import msgspec
@@ -53,14 +52,6 @@ class Manifest(msgspec.Struct, frozen=True):
     objects: list[ObjectEntry]
     files: list[FileEntry]  # prediction log segments
     counts: dict[str, int]  # rows per table in the snapshot, for the summary
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def encode(manifest: Manifest) -> bytes:

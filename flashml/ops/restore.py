@@ -22,9 +22,9 @@ from pathlib import Path
 
 from flashml.db import schema
 from flashml.ops.backup import Progress
-from flashml.ops.backup_manifest import DATABASE_NAME, OBJECTS_DIR, Manifest, read_manifest, sha256_of
+from flashml.ops.backup_manifest import DATABASE_NAME, OBJECTS_DIR, Manifest, read_manifest
 from flashml.settings import Settings
-from flashml.storage.base import ArtifactStore, check_key
+from flashml.storage.base import ArtifactStore, check_key, file_sha256
 from flashml.storage.factory import open_store
 
 SHOWN_PROBLEMS = 20
@@ -134,7 +134,7 @@ def _compare(name: str, path: Path | None, size: int, sha256: str, where: str) -
     actual = path.stat().st_size
     if actual != size:
         return [f"{name}: changed in the {where} ({actual} bytes, the manifest lists {size})"]
-    if sha256_of(path) != sha256:
+    if file_sha256(path) != sha256:
         return [f"{name}: changed in the {where} (its sha256 differs from the manifest's)"]
     return []
 
