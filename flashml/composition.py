@@ -18,7 +18,7 @@ from flashml.auth.audit import AuditService
 from flashml.auth.keys import KeyService
 from flashml.auth.sign_ins import SignInService
 from flashml.auth.users import UserService
-from flashml.db.engine import open_database
+from flashml.db.engine import open_settings_database
 from flashml.inference.canary_guard import CanaryGuard
 from flashml.inference.metrics_report import MetricsReportService
 from flashml.inference.predict import PredictService
@@ -122,7 +122,7 @@ class Services:
 
 async def open_admin(settings: Settings) -> AdminServices:
     """The database-only services, for the CLI's users and keys commands."""
-    engine = await open_database(settings.db_path)
+    engine = await open_settings_database(settings)
     sign_ins = SignInService(engine)  # one brake and session cache, shared with the users service
     return AdminServices(settings, engine, KeyService(engine), UserService(engine, sign_ins), sign_ins)
 

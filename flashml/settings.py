@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,13 @@ class Settings:
     host: str = _s("127.0.0.1", "Address to listen on. Use 0.0.0.0 to serve the LAN.")
     port: int = _s(8000, "TCP port to listen on.")
     data_dir: Path = _s(Path("flashml-data"), "Folder for all state: the SQLite database and the model store.")
+    database_url: str = _s("", "The metadata database: empty for the embedded SQLite file in data_dir (one node), or "
+                               "postgresql+asyncpg://USER@HOST:5432/DB for PostgreSQL, which several nodes share. Keep "
+                               "the password out of it: asyncpg reads PGPASSWORD and ~/.pgpass.")
+    node_id: str = _s("", "This node's name among several sharing database_url (job leases, the leader of background "
+                          "work, the nodes list); empty: HOST-NAME:PORT. Keep it the same across restarts.")
+    sync_interval_s: float = _s(1.0, "How often this node reads the shared change feed (new versions, aliases, revoked "
+                                     "keys, ...), beats its heartbeat and renews its leases.")
     public_url: str = _s("", "Base URL printed in links (setup link); defaults to http://HOST:PORT.")
     tls_certificate: str = _s("", "A PEM certificate file: serve HTTPS directly (with tls_key); cookies get Secure.")
     tls_key: str = _s("", "The PEM private key file of tls_certificate.")
@@ -127,6 +135,11 @@ class Settings:
         return self.data_dir / "flashml.db"
 
     @property
+    def node_name(self) -> str:
+        """node_id, or this host's name and port: distinct for nodes on one host, stable across restarts."""
+        return self.node_id or f"{socket.gethostname()}:{self.port}"
+
+    @property
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
@@ -186,6 +199,7 @@ def _build(values: Mapping[str, Any]) -> Settings:
         raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     settings = Settings(**{k: _coerce(k, v) for k, v in values.items()})
     _check_storage(settings)
+    _check_database(settings)
     _check_tls(settings)
     try:
         from flashml.runtime.devices import parse_device
@@ -209,7 +223,7 @@ _ABOVE_ZERO = ("max_request_strings", "max_connections", "header_timeout_s", "bo
                "latency_budget_ms", "max_upload_bytes", "max_request_bytes", "predict_max_items",
                "predict_max_image_pixels", "bundle_max_members", "bundle_max_bytes", "bundle_max_ratio",
                "validation_timeout_s", "validation_memory_bytes", "canary_check_interval_s", "storage_timeout_s",
-               "storage_deadline_s", "job_storage_wait_s",
+               "storage_deadline_s", "job_storage_wait_s", "sync_interval_s",
                "upload_part_bytes", "upload_session_ttl_s", "housekeeping_interval_s", "max_dataset_bytes",
                "dataset_zip_max_files", "dataset_zip_max_bytes", "job_chunk_rows", "job_retention_s",
                "setup_token_ttl_s", "prediction_log_max_bytes", "prediction_log_retention_s", "drift_interval_s")
@@ -243,6 +257,19 @@ def _check_tls(s: Settings) -> None:
         path = getattr(s, name)
         if path and not Path(path).expanduser().is_file():
             raise SettingsError(f"setting {name}: {path} is not a readable file")
+
+
+def _check_database(s: Settings) -> None:
+    # The URL may hold a password: the messages name its scheme only.
+    url = s.database_url
+    if not url or url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite:///")):
+        return
+    scheme = url.split("://", 1)[0] if "://" in url else "(none)"
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
+        raise SettingsError(f"setting database_url: write postgresql+asyncpg://... instead of {scheme}://... "
+                            "(FlashML talks to PostgreSQL through asyncpg)")
+    raise SettingsError(f"setting database_url: scheme {scheme!r} is not postgresql+asyncpg:// or "
+                        "sqlite+aiosqlite:/// (empty: the SQLite file in data_dir)")
 
 
 def _check_storage(s: Settings) -> None:

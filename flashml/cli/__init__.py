@@ -1,5 +1,5 @@
-"""The `flashml` command: `serve` (the default), `settings`, `users`, `keys`, `models` (with `models drift`),
-`versions`, `datasets`, `jobs`, `schedules`, `predictions`, `audit`, `metrics`, `whoami`.
+"""The `flashml` command: `serve` (the default), `settings`, `db`, `users`, `keys`, `models` (with
+`models drift`), `versions`, `datasets`, `jobs`, `schedules`, `predictions`, `audit`, `metrics`, `whoami`.
 
 ``main`` is the click group (``flashml.cli.main``); each module below adds its commands to it when imported:
 ``serve`` runs the server; ``users`` and ``keys`` act on a named server or in-process on the data directory
@@ -11,6 +11,7 @@ from flashml.cli import (
     admin,
     audit,
     backup,
+    db,
     doctor,
     drift,
     jobs,
@@ -25,5 +26,5 @@ from flashml.cli import (
 )
 from flashml.cli.main import main
 
-__all__ = ["admin", "audit", "backup", "doctor", "drift", "jobs", "keys", "main", "metrics", "models", "predictions",
-           "schedules", "serve", "users", "versions"]
+__all__ = ["admin", "audit", "backup", "db", "doctor", "drift", "jobs", "keys", "main", "metrics", "models",
+           "predictions", "schedules", "serve", "users", "versions"]

@@ -83,13 +83,18 @@ def data_dir_settings(config: Path | None, data_dir: Path | None, create: bool |
     the command has no --create (a new database would hold nothing for it to work on).
     """
     settings = resolve(config, {"data_dir": data_dir})
-    if not create and not settings.db_path.is_file():
+    if not create and not settings.database_url and not settings.db_path.is_file():
         raise click.ClickException(
             f"{settings.data_dir} holds no FlashML database ({settings.db_path.name}). Run this in the folder "
             "where flashml serve runs, or name the server's data directory with --data-dir (or FLASHML_DATA_DIR)"
             + ("; --create starts a new one there" if create is False else "")
             + ". To manage a server over HTTP instead, name it with --server, FLASHML_SERVER or --profile.")
-    click.echo(f"Data directory: {settings.data_dir}", err=True)
+    if settings.database_url:
+        from flashml.db.engine import shown
+
+        click.echo(f"Database: {shown(settings.database_url)}", err=True)
+    else:
+        click.echo(f"Data directory: {settings.data_dir}", err=True)
     return settings
 
 

@@ -6,10 +6,10 @@ import time
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db.schema import aliases, models
+from flashml.db.upsert import upsert
 
 
 def _query():
@@ -37,7 +37,7 @@ async def put_alias(engine: AsyncEngine, model_name: str, name: str, versions: d
         model_id = (await conn.execute(select(models.c.id).where(models.c.name == model_name))).scalar()
         if model_id is None:
             return None
-        stmt = insert(aliases).values(model_id=model_id, name=name, **values)
+        stmt = upsert(engine, aliases).values(model_id=model_id, name=name, **values)
         await conn.execute(stmt.on_conflict_do_update(index_elements=[aliases.c.model_id, aliases.c.name],
                                                       set_=values))
     return {"model": model_name, "name": name, **values}

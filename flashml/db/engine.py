@@ -1,16 +1,23 @@
-"""Open the metadata database: SQLite in WAL mode through aiosqlite."""
+"""Open the metadata database at the schema's newest revision: the embedded SQLite file (WAL, through aiosqlite)
+or PostgreSQL (through asyncpg), which several nodes can share."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DefaultClause, Table, event, text
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy import event
+from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from flashml.db.schema import metadata
+if TYPE_CHECKING:
+    from flashml.settings import Settings
+
+# PostgreSQL's pool, per process: the request path reads keys and sessions from caches, so a node needs a few
+# connections for writes and the background loops; 10 + 10 stays far below PostgreSQL's default
+# max_connections (100) even with several nodes. pre_ping drops connections a database restart has closed.
+PG_POOL = {"pool_size": 10, "max_overflow": 10, "pool_timeout": 30, "pool_recycle": 1800, "pool_pre_ping": True}
 
 
 def _on_connect(dbapi_conn, _record) -> None:
@@ -23,17 +30,58 @@ def _on_connect(dbapi_conn, _record) -> None:
     cur.close()
 
 
-async def open_database(path: Path) -> AsyncEngine:
-    """Create the engine and the tables that are missing."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _private(path)
-    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
-    event.listen(engine.sync_engine, "connect", _on_connect)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-        for table in metadata.sorted_tables:
-            await conn.run_sync(_add_missing_columns, table)
+def database_target(settings: Settings) -> Path | str:
+    """What the settings name: the URL of database_url, or the SQLite file in data_dir when it is empty."""
+    return settings.database_url or settings.db_path
+
+
+def shown(target: Path | str) -> str:
+    """The database for people to read: a file's path, or the URL without its password."""
+    path = sqlite_file(target)
+    if path is not None:
+        return str(path)
+    return make_url(str(target)).render_as_string(hide_password=True)
+
+
+def sqlite_file(target: Path | str) -> Path | None:
+    """The SQLite file a target names; None for a server database."""
+    if isinstance(target, Path):
+        return target
+    url = make_url(target)
+    return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
+
+
+def create_engine(target: Path | str) -> AsyncEngine:
+    """The engine alone, with no schema change (``flashml db current`` reads through it)."""
+    path = sqlite_file(target)
+    if path is not None:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _private(path)
+        engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+        event.listen(engine.sync_engine, "connect", _on_connect)
+        return engine
+    url = make_url(str(target))
+    if url.get_backend_name() != "postgresql":  # settings.py refuses others first; this guards direct callers
+        raise ValueError(f"unsupported database {url.get_backend_name()!r}: SQLite or PostgreSQL")
+    return create_async_engine(url, **PG_POOL)
+
+
+async def open_database(target: Path | str) -> AsyncEngine:
+    """Create the engine and bring the schema to the newest revision (flashml.db.migrate)."""
+    from flashml.db.migrate import upgrade
+
+    engine = create_engine(target)
+    try:
+        await upgrade(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
     return engine
+
+
+async def open_settings_database(settings: Settings) -> AsyncEngine:
+    """The database the settings name, at the newest revision."""
+    return await open_database(database_target(settings))
 
 
 def inserted_id(res: CursorResult[Any]) -> int:
@@ -57,23 +105,3 @@ def _private(path: Path) -> None:
                 p.chmod(0o600)
         except FileNotFoundError:
             continue
-
-
-def _add_missing_columns(conn: Connection, table: Table) -> None:
-    """Bring a table made by an older FlashML up to date: ADD COLUMN what it lacks. Idempotent.
-
-    create_all makes missing tables only; this covers the columns added since. A NOT NULL column needs a
-    server_default in the schema to be added this way.
-    """
-    have = {row[1] for row in conn.execute(text(f'PRAGMA table_info("{table.name}")'))}
-    for col in table.columns:
-        if col.name in have:
-            continue
-        ddl = f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" {col.type.compile(conn.dialect)}'
-        if isinstance(col.server_default, DefaultClause):
-            ddl += f" DEFAULT {col.server_default.arg}"
-        elif col.server_default is not None:  # a FetchedValue has no SQL text to give ADD COLUMN
-            raise TypeError(f"{table.name}.{col.name}: only a server_default clause can be added")
-        if not col.nullable:
-            ddl += " NOT NULL"
-        conn.execute(text(ddl))

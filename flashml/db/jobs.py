@@ -6,11 +6,11 @@ import time
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects.sqlite import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db.engine import inserted_id
 from flashml.db.schema import datasets, housekeeping_runs, job_chunks, job_log, job_schedules, jobs
+from flashml.db.upsert import upsert
 
 
 async def _one(engine: AsyncEngine, stmt) -> dict[str, Any] | None:
@@ -176,7 +176,7 @@ async def delete_schedule(engine: AsyncEngine, schedule_id: int) -> bool:
 async def record_housekeeping(engine: AsyncEngine, task: str, duration_s: float, removed: int,
                               error: str | None) -> None:
     values = {"last_run_at": time.time(), "duration_s": duration_s, "removed": removed, "error": error}
-    stmt = upsert(housekeeping_runs).values(task=task, **values)
+    stmt = upsert(engine, housekeeping_runs).values(task=task, **values)
     async with engine.begin() as conn:
         await conn.execute(stmt.on_conflict_do_update(index_elements=["task"], set_=values))
 

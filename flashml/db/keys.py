@@ -6,11 +6,11 @@ import time
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db.engine import inserted_id
 from flashml.db.schema import api_keys, key_usage
+from flashml.db.upsert import upsert
 
 LIMIT_COLUMNS = ("rate_limit_per_s", "burst", "daily_quota", "weight")
 PUBLIC_COLUMNS = ("id", "key_id", "name", "role", "models", "created_by", "created_at", "last_used_at",
@@ -88,7 +88,7 @@ async def add_usage(engine: AsyncEngine, increments: dict[tuple[int, str], int])
     """Add counted requests to key_usage: {(key_pk, day): n}."""
     if not increments:
         return
-    stmt = sqlite_insert(key_usage)
+    stmt = upsert(engine, key_usage)
     stmt = stmt.on_conflict_do_update(index_elements=[key_usage.c.key_pk, key_usage.c.day],
                                       set_={"count": key_usage.c.count + stmt.excluded.count})
     async with engine.begin() as conn:

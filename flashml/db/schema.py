@@ -204,6 +204,10 @@ jobs = Table(
     Column("run_rows_base", Integer, nullable=False, default=0),  # rows_done when this run started
     Column("finished_at", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
+    # Several nodes: the node running the job and how long its claim holds; the node renews it while it works,
+    # and any node requeues a job whose lease ran out (its node was killed). None while not running.
+    Column("node", String(200), nullable=True),
+    Column("lease_until", Float, nullable=True),
 )
 
 job_chunks = Table(
@@ -247,4 +251,40 @@ housekeeping_runs = Table(
     Column("duration_s", Float, nullable=False),
     Column("removed", Integer, nullable=False, default=0),
     Column("error", Text, nullable=True),
+)
+
+# ---- several nodes on one database (flashml/cluster) ----
+
+changes = Table(
+    "changes", metadata,  # the change feed: every node reads what other nodes changed (db/changes.py kinds)
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("node", String(200), nullable=False),  # the node that made the change
+    Column("kind", String(40), nullable=False),
+    Column("model", String(200), nullable=True),
+    Column("number", Integer, nullable=True),
+    Column("name", String(200), nullable=True),  # an alias or a user name
+    Column("key_id", Integer, nullable=True),
+    Index("changes_at", "at"),
+)
+
+nodes = Table(
+    "nodes", metadata,  # the nodes sharing this database, each beating its heartbeat every sync_interval_s
+    Column("node_id", String(200), primary_key=True),
+    Column("address", String(200), nullable=False),  # host:port it serves on
+    Column("started_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False),
+)
+
+leases = Table(
+    "leases", metadata,  # named leases (the leader of background work): held by one node until `until`
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("until", Float, nullable=False),
+)
+
+cluster_secrets = Table(
+    "cluster_secrets", metadata,  # random keys every node must share (the sign-in form's CSRF key)
+    Column("name", String(100), primary_key=True),
+    Column("value", String(200), nullable=False),
 )

@@ -1,0 +1,64 @@
+"""The change feed: one row per change that other nodes sharing the database must apply (flashml/cluster reads it).
+
+Rows are only appended; each node remembers the last id it applied. Ids come from the database (SQLite's rowid,
+PostgreSQL's sequence), so they grow with commit order on SQLite; on PostgreSQL a transaction that took an id
+earlier may commit after a later one, which the reader covers by reading again a short window behind its mark
+(flashml.cluster.feed).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from flashml.db.schema import changes
+
+# What changed; the other columns say which thing.
+VERSION = "version"  # a version's row changed: ready, failed, archived or restored, pinned, its serving config
+VERSION_DELETED = "version_deleted"
+MODEL_DELETED = "model_deleted"
+ALIAS = "alias"  # set, rolled back (by a person or the canary guard) or deleted
+KEY = "key"  # revoked, or its limits changed
+USER_SESSIONS = "user_sessions"  # a user's sessions ended (disabled, deleted, password reset)
+SCHEDULE = "schedule"  # a job schedule added, changed or removed
+PREDICTION_LOG = "prediction_log"  # a model's prediction log settings
+DRIFT = "drift"  # a model's drift settings
+KINDS = (VERSION, VERSION_DELETED, MODEL_DELETED, ALIAS, KEY, USER_SESSIONS, SCHEDULE, PREDICTION_LOG, DRIFT)
+
+
+async def emit(target: AsyncEngine | AsyncConnection, kind: str, *, node: str, model: str | None = None,
+               number: int | None = None, name: str | None = None, key_id: int | None = None) -> None:
+    """Append one change; given a connection, inside its transaction (the change commits with what it says)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown change kind {kind!r}")
+    stmt = insert(changes).values(at=time.time(), node=node, kind=kind, model=model, number=number, name=name,
+                                  key_id=key_id)
+    if isinstance(target, AsyncConnection):
+        await target.execute(stmt)
+        return
+    async with target.begin() as conn:
+        await conn.execute(stmt)
+
+
+async def since(engine: AsyncEngine, after_id: int, limit: int = 500) -> list[dict[str, Any]]:
+    """Changes with an id above ``after_id``, oldest first."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(changes).where(changes.c.id > after_id).order_by(changes.c.id)
+                                   .limit(limit))).mappings().all()
+    return [dict(r) for r in rows]
+
+
+async def latest_id(engine: AsyncEngine) -> int:
+    """The newest change's id (0 for none): a node starting now has already read everything up to it."""
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.coalesce(func.max(changes.c.id), 0)))).scalar_one())
+
+
+async def prune(engine: AsyncEngine, older_than: float) -> int:
+    """Remove changes made before ``older_than`` (UNIX time); how many."""
+    async with engine.begin() as conn:
+        res = await conn.execute(delete(changes).where(changes.c.at < older_than))
+    return int(res.rowcount or 0)
