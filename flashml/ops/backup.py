@@ -42,6 +42,11 @@ class BackupError(RuntimeError):
     """The backup could not be made; the message says why, in words. Nothing is left under DEST."""
 
 
+# Several nodes on PostgreSQL: the database is backed up with PostgreSQL's own tools, the objects with the store's.
+PG_BACKUP = ("database_url names a PostgreSQL database: back it up with pg_dump (and the S3 bucket with the store's "
+             "own replication or `mc mirror`); flashml backup and restore copy the embedded SQLite setup only.")
+
+
 class _Vanished(Exception):
     """An object the snapshot names was deleted before it was read."""
 
@@ -54,6 +59,8 @@ def backup(settings: Settings, dest: Path, progress: Progress = lambda _: None,
            store: ArtifactStore | None = None) -> Manifest:
     """Write a backup of ``settings.data_dir`` (and its store) to the new folder ``dest``."""
     dest = dest.absolute()
+    if settings.database_url:
+        raise BackupError(PG_BACKUP)
     if not settings.db_path.is_file():
         raise BackupError(f"{settings.data_dir} holds no FlashML database ({settings.db_path.name}): name the "
                           "server's data directory with --data-dir (or FLASHML_DATA_DIR).")

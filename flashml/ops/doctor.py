@@ -78,7 +78,7 @@ def run_checks(settings: Settings, options: DoctorOptions = DoctorOptions()) -> 
         lambda: [doctor_runtime.gpu_check(settings)],
         lambda: doctor_data.data_dir_checks(settings, options.min_free_bytes),
         lambda: [doctor_data.store_check(settings)],
-        lambda: doctor_database.database_checks(settings.db_path),
+        lambda: doctor_database.settings_database_checks(settings),
         lambda: doctor_network.network_checks(settings, options.server_timeout_s),
     ]
     checks: list[Check] = []

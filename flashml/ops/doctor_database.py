@@ -1,6 +1,7 @@
-"""The doctor's checks of the SQLite database: its integrity (``PRAGMA quick_check``) and its tables against
-flashml/db/schema.py, saying what the next `flashml serve` will add (it creates missing tables and adds missing
-columns at start, flashml.db.engine) and what it could not.
+"""The doctor's checks of the metadata database. SQLite: its integrity (``PRAGMA quick_check``), its migration
+revision and its tables against flashml/db/schema.py, saying what the next `flashml serve` will do (it runs the
+pending migrations at start, flashml.db.migrate). PostgreSQL: that it answers, and its revision against this
+FlashML's newest.
 
 The database is opened read-write but nothing is written: a read-only open of a WAL database fails where its
 ``-shm`` file is missing, and the server may be running (WAL lets the doctor read beside it).
@@ -8,15 +9,54 @@ The database is opened read-write but nothing is written: a read-only open of a 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 from sqlalchemy import Column, DefaultClause
 
+from flashml.db import migrate
 from flashml.db.schema import metadata
 from flashml.ops.doctor import Check, fail, ok, warn
+from flashml.settings import Settings
 
 QUICK_CHECK_ROWS = 5  # problems quoted in the row at most
+
+
+def settings_database_checks(settings: Settings) -> list[Check]:
+    """The database the settings name: the server one of database_url, else the SQLite file in data_dir."""
+    if settings.database_url:
+        return [asyncio.run(_server_revision(settings.database_url))]
+    return database_checks(settings.db_path)
+
+
+async def _server_revision(url: str) -> Check:
+    from flashml.db.engine import create_engine, shown
+
+    engine = create_engine(url)
+    try:
+        rev = await asyncio.wait_for(migrate.revision(engine), 15)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach it is the finding
+        reason = "no answer in 15 s" if isinstance(exc, TimeoutError) else type(exc).__name__
+        return fail("database", f"{shown(url)} cannot be reached ({reason}). Check that PostgreSQL runs, that this "
+                                "host may connect, and the user, password (PGPASSWORD or ~/.pgpass) and database.")
+    finally:
+        await engine.dispose()
+    return _revision_check(shown(url), rev.current, rev.pre_alembic)
+
+
+def _revision_check(where: str, current: str | None, pre_alembic: bool) -> Check:
+    head = migrate.head()
+    if current == head:
+        return ok("migrations", f"{where} is at this FlashML's newest schema revision ({head}).")
+    if current is None:
+        what = "was made before migrations: it is adopted" if pre_alembic else "is empty: its tables are made"
+        return ok("migrations", f"{where} {what} at the next start of flashml serve (or by flashml db upgrade).")
+    if current in migrate.known():
+        return ok("migrations", f"{where} is at schema revision {current}; flashml serve (or flashml db upgrade) "
+                                f"brings it to {head} at its next start.")
+    return fail("migrations", f"{where} is at schema revision {current}, which this FlashML does not know: a newer "
+                              "FlashML made it. Run that version, or restore a backup made by this one.")
 
 
 def database_checks(path: Path) -> list[Check]:
@@ -35,7 +75,11 @@ def database_checks(path: Path) -> list[Check]:
         integrity = _integrity(conn, path)
         if integrity.status == "fail":
             return [integrity]
-        return [integrity, _schema(conn)]
+        current = _stamped(conn)
+        checks = [integrity, _revision_check(str(path), current, current is None and _has_tables(conn))]
+        if checks[-1].status == "fail" or current != migrate.head():
+            return checks  # the schema check below compares against the newest revision's tables only
+        return [*checks, _schema(conn)]
     finally:
         conn.close()
 
@@ -53,9 +97,25 @@ def _integrity(conn: sqlite3.Connection, path: Path) -> Check:
     return ok("database", f"{path} passes SQLite's quick_check ({size / 2**20:.1f} MiB).")
 
 
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not r[0].startswith("sqlite_") and r[0] != "alembic_version"}
+
+
+def _has_tables(conn: sqlite3.Connection) -> bool:
+    return bool(_tables(conn))
+
+
+def _stamped(conn: sqlite3.Connection) -> str | None:
+    try:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError:  # no such table: before migrations, or empty
+        return None
+    return str(row[0]) if row else None
+
+
 def _schema(conn: sqlite3.Connection) -> Check:
-    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            if not r[0].startswith("sqlite_")}
+    have = _tables(conn)
     new_tables = [t.name for t in metadata.sorted_tables if t.name not in have]
     new_columns: list[str] = []
     cannot: list[str] = []

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flashml.db import schema
-from flashml.ops.backup import Progress
+from flashml.ops.backup import PG_BACKUP, Progress
 from flashml.ops.backup_manifest import DATABASE_NAME, OBJECTS_DIR, Manifest, read_manifest
 from flashml.settings import Settings
 from flashml.storage.base import ArtifactStore, check_key, file_sha256
@@ -45,6 +45,8 @@ class Restored:
 def restore(src: Path, settings: Settings, progress: Progress = lambda _: None,
             store: ArtifactStore | None = None) -> Restored:
     """Restore the backup folder ``src`` into ``settings.data_dir``, which must be empty or absent."""
+    if settings.database_url:
+        raise RestoreError(PG_BACKUP.replace("back it up with pg_dump", "restore it with pg_restore"))
     manifest = read_manifest(src)  # ManifestError (a ValueError) says what is wrong with it
     target = settings.data_dir.absolute()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
