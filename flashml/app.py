@@ -101,9 +101,10 @@ def app_from_env() -> FlashMLServer:
 
 
 # Libraries that log routine work at INFO: APScheduler writes two lines for every housekeeping round, six a
-# minute for as long as the server runs. They speak from WARNING (a job that fails, a run missed) unless the
-# log level is debug.
-CHATTY_LOGGERS = ("apscheduler",)
+# minute for as long as the server runs; Alembic seven "setup plugin" lines at every start (flashml.db.migrate
+# says in one line when it migrated). They speak from WARNING (a job that fails, a run missed) unless the log
+# level is debug.
+CHATTY_LOGGERS = ("apscheduler", "alembic")
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:

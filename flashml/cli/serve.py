@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
@@ -75,6 +76,15 @@ def _start_checks(settings: Settings) -> None:
                  exposure_warning(settings)):
         if line:
             print(line, file=sys.stderr, flush=True)
+    if settings.database_url:  # a server database: reachable before Granian starts, or one sentence saying why not
+        from flashml.db.engine import shown
+        from flashml.db.migrate import DatabaseUnreachableError, reach
+
+        try:
+            asyncio.run(reach(settings.database_url))
+        except DatabaseUnreachableError as exc:
+            raise click.ClickException(str(exc)) from None
+        print(f"Database: {shown(settings.database_url)}", file=sys.stderr, flush=True)
 
 
 def http_threads(setting: int, cores: int | None = None) -> int:

@@ -8,7 +8,9 @@ columns, which the previous releases added at start), stamped at the baseline re
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,10 @@ from sqlalchemy import DefaultClause, Table, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+log = logging.getLogger("flashml")
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+REACH_TIMEOUT_S = 15.0
 BASELINE = "0001"  # the schema of the last release without migrations (git a17f706)
 # Two nodes starting at once on one PostgreSQL: the first migrates, the second waits for it and finds the head.
 _PG_LOCK = 0x666C6D6C  # "flml"
@@ -67,6 +72,31 @@ async def revision(engine: AsyncEngine) -> Revision:
     """The database's revision and this FlashML's head, changing nothing."""
     async with engine.connect() as conn:
         return await conn.run_sync(_revision)
+
+
+class DatabaseUnreachableError(RuntimeError):
+    """The database named by the settings does not answer; the message is a sentence for people (no password)."""
+
+
+async def reach(target: Path | str) -> Revision:
+    """Connect to the database once and read its revision, or raise DatabaseUnreachableError saying why.
+
+    ``flashml serve`` calls it before starting, so a wrong database_url is one clear sentence, not a traceback
+    from the worker; ``flashml doctor`` reports it.
+    """
+    from flashml.db.engine import create_engine, shown
+
+    engine = create_engine(target)
+    try:
+        return await asyncio.wait_for(revision(engine), REACH_TIMEOUT_S)
+    except Exception as exc:
+        reason = (f"no answer in {REACH_TIMEOUT_S:.0f} s" if isinstance(exc, TimeoutError)
+                  else getattr(exc, "strerror", None) or type(exc).__name__)
+        raise DatabaseUnreachableError(
+            f"The database {shown(target)} cannot be reached ({reason}). Check that it runs and that this host may "
+            "connect, and the user, password (PGPASSWORD or ~/.pgpass) and database name.") from None
+    finally:
+        await engine.dispose()
 
 
 def _revision(conn: Connection) -> Revision:
@@ -119,10 +149,16 @@ def _migrate(conn: Connection) -> None:
     if current == head():
         return
     cfg = config(conn)
+    start = "empty"
     if current is None and _pre_alembic(conn):
         _adopt(conn)
         command.stamp(cfg, BASELINE)
+        start = "from before migrations"
+    elif current is not None:
+        start = f"at revision {current}"
     command.upgrade(cfg, "head")
+    # Alembic's own INFO lines are silenced with the other chatty libraries (flashml.app): one line says it.
+    log.info("Migrated the database (%s) to schema revision %s", start, head())
 
 
 def _adopt(conn: Connection) -> None:

@@ -31,17 +31,12 @@ def settings_database_checks(settings: Settings) -> list[Check]:
 
 
 async def _server_revision(url: str) -> Check:
-    from flashml.db.engine import create_engine, shown
+    from flashml.db.engine import shown
 
-    engine = create_engine(url)
     try:
-        rev = await asyncio.wait_for(migrate.revision(engine), 15)
-    except Exception as exc:  # noqa: BLE001 - any failure to reach it is the finding
-        reason = "no answer in 15 s" if isinstance(exc, TimeoutError) else type(exc).__name__
-        return fail("database", f"{shown(url)} cannot be reached ({reason}). Check that PostgreSQL runs, that this "
-                                "host may connect, and the user, password (PGPASSWORD or ~/.pgpass) and database.")
-    finally:
-        await engine.dispose()
+        rev = await migrate.reach(url)
+    except migrate.DatabaseUnreachableError as exc:
+        return fail("database", str(exc))
     return _revision_check(shown(url), rev.current, rev.pre_alembic)
 
 

@@ -71,3 +71,31 @@ def test_a_database_that_cannot_be_used_is_one_sentence_without_the_password(tmp
     (tmp_path / "data" / "flashml.db").write_bytes(b"not a database, but a file of that name " * 4)
     res = flashml("db", "upgrade", "--data-dir", str(tmp_path / "data"))
     assert res.exit_code == 1 and "file is not a database" in res.output and "Traceback" not in res.output
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once the socket is closed
+
+
+def test_serve_with_an_unreachable_database_stops_with_one_sentence(tmp_path):
+    url = f"postgresql+asyncpg://flashml:hunter2secret@127.0.0.1:{_closed_port()}/flashml"
+    res = CliRunner().invoke(main, ["serve", "--port", str(_closed_port()), "--data-dir", str(tmp_path / "d"), "--database-url", url],
+                             env={"FLASHML_CONFIG": None})
+    assert res.exit_code == 1, res.output
+    assert "The database postgresql+asyncpg://flashml:***@127.0.0.1:" in res.output
+    assert "cannot be reached" in res.output and "Traceback" not in res.output
+    assert "hunter2secret" not in res.output
+
+
+def test_the_doctor_names_an_unreachable_database_without_its_password(tmp_path):
+    from flashml.ops.doctor_database import settings_database_checks
+    from flashml.settings import load_settings
+
+    url = f"postgresql+asyncpg://flashml:hunter2secret@127.0.0.1:{_closed_port()}/flashml"
+    (check,) = settings_database_checks(load_settings({"data_dir": tmp_path, "database_url": url}, env={}))
+    assert check.status == "fail" and "cannot be reached" in check.message
+    assert "hunter2secret" not in check.message and "***" in check.message
