@@ -83,8 +83,8 @@ def _closed_port() -> int:
 
 def test_serve_with_an_unreachable_database_stops_with_one_sentence(tmp_path):
     url = f"postgresql+asyncpg://flashml:hunter2secret@127.0.0.1:{_closed_port()}/flashml"
-    res = CliRunner().invoke(main, ["serve", "--port", str(_closed_port()), "--data-dir", str(tmp_path / "d"), "--database-url", url],
-                             env={"FLASHML_CONFIG": None})
+    args = ["serve", "--port", str(_closed_port()), "--data-dir", str(tmp_path / "d"), "--database-url", url]
+    res = CliRunner().invoke(main, args, env={"FLASHML_CONFIG": None})
     assert res.exit_code == 1, res.output
     assert "The database postgresql+asyncpg://flashml:***@127.0.0.1:" in res.output
     assert "cannot be reached" in res.output and "Traceback" not in res.output
