@@ -1,6 +1,6 @@
-"""The JSON and V2 API in process: one app for the run, as tests/e2e/ share one real server, served to Litestar's
-TestClient without a socket. The fixtures keep the e2e names (admin_key, api, adder) so a module moves between the
-two folders without rewriting its tests."""
+"""The JSON and V2 API in process: one app per database engine for the run (SQLite, then a throw-away PostgreSQL),
+as tests/e2e/ share one real server, served to Litestar's TestClient without a socket. The fixtures keep the e2e
+names (admin_key, api, adder) so a module moves between the two folders without rewriting its tests."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from tests.helpers.in_process import AppClient, InProcessApp
 from tests.helpers.jobs import publish_adder
 
 
-@pytest.fixture(scope="session")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessApp]:
-    with InProcessApp(tmp_path_factory.mktemp("api") / "data") as running:
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessApp]:
+    """Every API test runs on both engines: the registry, keys, users, jobs and audit queries meet PostgreSQL's
+    types, lengths and ordering as well as SQLite's."""
+    database = {"database_url": request.getfixturevalue("postgres").new_database()} \
+        if request.param == "postgresql" else {}
+    with InProcessApp(tmp_path_factory.mktemp("api") / "data", **database) as running:
         yield running
 
 

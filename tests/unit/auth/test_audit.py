@@ -1,5 +1,5 @@
-"""The audit log's reader on a real SQLite file: one visibility rule for every caller, typed events, and details
-written as "key: value" lines instead of JSON."""
+"""The audit log's reader on a real database (SQLite and PostgreSQL): one visibility rule for every caller, typed
+events, and details written as "key: value" lines instead of JSON."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ def _principal(role: str) -> Principal:
     return Principal(1, "key-one", "k", role, None, "t")
 
 
-async def _read(tmp_path) -> dict[str, list[AuditEvent]]:
-    engine = await open_database(tmp_path / "t.db")
+async def _read(target) -> dict[str, list[AuditEvent]]:
+    engine = await open_database(target)
     try:
         await audit.record(engine, "ada/console", "version.upload", "m/v1", {"source": "m.onnx", "bytes": 120})
         await audit.record(engine, "ada/console", "model.alias_set", "m/production",
@@ -34,8 +34,8 @@ async def _read(tmp_path) -> dict[str, list[AuditEvent]]:
         await engine.dispose()
 
 
-def test_each_caller_reads_what_it_may_newest_first(tmp_path):
-    read = asyncio.run(_read(tmp_path))
+def test_each_caller_reads_what_it_may_newest_first(db_target):
+    read = asyncio.run(_read(db_target))
     assert [e.action for e in read["admin"]] == ["key.create"] * 3 + ["model.alias_set", "version.upload"]
     assert all(isinstance(e, AuditEvent) for e in read["admin"])
     # The viewer's one newest event is the newest of the models' trail, not "nothing" behind three key events.

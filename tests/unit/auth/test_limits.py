@@ -1,4 +1,5 @@
-"""Per-key limits: token bucket, daily quota, Retry-After, key_usage on a real SQLite file, validation."""
+"""Per-key limits: token bucket, daily quota, Retry-After, key_usage on a real database (SQLite and PostgreSQL),
+validation."""
 
 import asyncio
 import sqlite3
@@ -11,6 +12,7 @@ from flashml.auth.limits import KeyLimiter, effective_burst
 from flashml.auth.principal import Principal
 from flashml.db.engine import open_database
 from flashml.errors import BadRequestError, NotFoundError, TooManyRequestsError
+from tests.helpers.postgres import rows
 
 NOON = datetime(2026, 3, 14, 12, 0, tzinfo=UTC).timestamp()
 
@@ -133,15 +135,14 @@ def test_refused_requests_do_not_count():
 
 
 @pytest.fixture()
-def db(tmp_path):
-    path = tmp_path / "t.db"
-    engine = asyncio.run(open_database(path))
-    yield engine, path
-    asyncio.run(engine.dispose())
+def db(db_target, runner):
+    engine = runner.run(open_database(db_target))
+    yield engine, runner.run
+    runner.run(engine.dispose())
 
 
 def test_flush_and_load_key_usage(db):
-    engine, path = db
+    engine, run = db
     lim, _, wall = limiter(engine)
     p = key(7, daily_quota=5)
 
@@ -156,13 +157,13 @@ def test_flush_and_load_key_usage(db):
         lim.admit(p)
         await lim.flush()
 
-    asyncio.run(go())
-    rows = sqlite3.connect(path).execute("select key_pk, day, count from key_usage order by day").fetchall()
-    assert rows == [(7, "2026-03-14", 4), (7, "2026-03-15", 1)]
+    run(go())
+    assert run(rows(engine, "select key_pk, day, count from key_usage order by day")) == \
+        [(7, "2026-03-14", 4), (7, "2026-03-15", 1)]
 
     # A new process (a restart) on the first day: today's count comes back from key_usage.
     again, _, _ = limiter(engine)
-    asyncio.run(again.load())
+    run(again.load())
     again.admit(p)
     with pytest.raises(TooManyRequestsError) as err:
         again.admit(p)
@@ -170,7 +171,7 @@ def test_flush_and_load_key_usage(db):
 
 
 def test_failed_flush_keeps_the_counts(db, monkeypatch):
-    engine, path = db
+    engine, run = db
     lim, _, _ = limiter(engine)
     lim.admit(key(3))
 
@@ -179,15 +180,15 @@ def test_failed_flush_keeps_the_counts(db, monkeypatch):
 
     monkeypatch.setattr("flashml.db.keys.add_usage", broken)
     with pytest.raises(RuntimeError):
-        asyncio.run(lim.flush())
+        run(lim.flush())
     monkeypatch.undo()
     lim.admit(key(3))
-    asyncio.run(lim.flush())
-    assert sqlite3.connect(path).execute("select count from key_usage").fetchall() == [(2,)]
+    run(lim.flush())
+    assert run(rows(engine, "select count from key_usage")) == [(2,)]
 
 
 def test_key_service_limits_round_trip(db):
-    engine, path = db
+    engine, run = db
     lim, _, _ = limiter(engine)
     svc = KeyService(engine, lim)
 
@@ -221,10 +222,10 @@ def test_key_service_limits_round_trip(db):
         assert (await svc.get(k.id)).used_today == 3
         return k
 
-    k = asyncio.run(go())
-    actions = [r[0] for r in sqlite3.connect(path).execute("select action from audit order by id")]
+    k = run(go())
+    actions = [r[0] for r in run(rows(engine, "select action from audit order by id"))]
     assert actions == ["key.create", "key.limits", "key.limits"]
-    assert sqlite3.connect(path).execute("select count from key_usage where key_pk=?", (k.id,)).fetchone() == (3,)
+    assert run(rows(engine, "select count from key_usage where key_pk = :pk", pk=k.id)) == [(3,)]
 
 
 @pytest.mark.parametrize("changes", [
@@ -233,7 +234,7 @@ def test_key_service_limits_round_trip(db):
     {"daily_quota": 0}, {"daily_quota": -3}, {"weight": 0}, {"weight": 101}, {"colour": 1}, {},
 ])
 def test_bad_limits_are_400(db, changes):
-    engine, _ = db
+    engine, run = db
     svc = KeyService(engine)
 
     async def go():
@@ -242,22 +243,22 @@ def test_bad_limits_are_400(db, changes):
             await svc.set_limits(k.id, actor="t", **changes)
         assert err.value.code == "bad_limits"
 
-    asyncio.run(go())
+    run(go())
 
 
 def test_bad_limits_on_create_and_unknown_key(db):
-    engine, _ = db
+    engine, run = db
     svc = KeyService(engine)
     with pytest.raises(BadRequestError) as err:
-        asyncio.run(svc.create(name="v", role="inference", models=None, actor="t", burst=0))
+        run(svc.create(name="v", role="inference", models=None, actor="t", burst=0))
     assert err.value.code == "bad_limits"
     with pytest.raises(NotFoundError):
-        asyncio.run(svc.set_limits(999, actor="t", burst=2))
+        run(svc.set_limits(999, actor="t", burst=2))
     with pytest.raises(NotFoundError):
-        asyncio.run(svc.get(999))
+        run(svc.get(999))
 
 
-def test_old_database_gets_the_new_columns(tmp_path):
+def test_old_database_gets_the_new_columns(tmp_path):  # SQLite only: it builds an older release's SQLite file
     path = tmp_path / "old.db"
     con = sqlite3.connect(path)
     con.execute("create table api_keys (id integer primary key, key_id varchar(32) not null unique, "

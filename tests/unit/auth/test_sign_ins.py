@@ -1,6 +1,5 @@
-"""Console sessions against a real SQLite file: sign-in, expiry, the brake on guessing, CSRF, redirects."""
-
-import sqlite3
+"""Console sessions against a real database (SQLite and PostgreSQL): sign-in, expiry, the brake on guessing, CSRF,
+redirects."""
 
 import pytest
 
@@ -12,7 +11,7 @@ from flashml.auth.users import UserService
 from flashml.console.auth import safe_next
 from flashml.db.engine import open_database
 from flashml.errors import ForbiddenError, NotFoundError, TooManyRequestsError, UnauthorizedError
-from tests.helpers.in_process import run
+from tests.helpers.postgres import rows
 
 
 class Clock:
@@ -24,23 +23,23 @@ class Clock:
 
 
 @pytest.fixture()
-def env(tmp_path):
-    engine = run(open_database(tmp_path / "t.db"))
-    run(UserService(engine).create("alice", "correct horse", role="maintainer", actor="t"))
+def env(db_target, runner):
+    engine = runner.run(open_database(db_target))
+    runner.run(UserService(engine).create("alice", "correct horse", role="maintainer", actor="t"))
     clock = Clock()
-    yield SignInService(engine, lifetime_s=3600, clock=clock), clock, tmp_path / "t.db"
-    run(engine.dispose())
+    yield SignInService(engine, lifetime_s=3600, clock=clock), clock, runner.run
+    runner.run(engine.dispose())
 
 
-def _audit(db) -> list[str]:
-    return [r[0] for r in sqlite3.connect(db).execute("select action from audit order by id")]
+def _audit(svc, run) -> list[str]:
+    return [r[0] for r in run(rows(svc.engine, "select action from audit order by id"))]
 
 
 def test_login_resolve_logout(env):
-    svc, _, db = env
+    svc, _, run = env
     token, user = run(svc.login("alice", "correct horse", "10.0.0.1"))
     assert user.name == "alice" and user.role == "maintainer" and len(user.csrf_token) > 30
-    stored = sqlite3.connect(db).execute("select id, csrf_token from sessions").fetchall()
+    stored = run(rows(svc.engine, "select id, csrf_token from sessions"))
     assert len(stored) == 1 and stored[0][0] != token and token not in stored[0][0]  # only a hash is stored
     again = run(svc.resolve(token))
     assert again is not None and again.user_id == user.user_id and again.csrf_token == user.csrf_token
@@ -49,23 +48,23 @@ def test_login_resolve_logout(env):
     assert run(svc.resolve("not-a-session")) is None and run(svc.resolve(None)) is None
     assert run(svc.logout(token)) is True
     assert run(svc.resolve(token)) is None and run(svc.logout(token)) is False
-    assert _audit(db)[-2:] == ["user.login", "user.logout"]
+    assert _audit(svc, run)[-2:] == ["user.login", "user.logout"]
 
 
 def test_bad_password_and_unknown_user(env):
-    svc, _, db = env
+    svc, _, run = env
     with pytest.raises(UnauthorizedError) as e:
         run(svc.login("alice", "wrong password", "10.0.0.1"))
     assert e.value.code == "login_failed"
     with pytest.raises(UnauthorizedError) as e:
         run(svc.login("nobody", "correct horse", "10.0.0.1"))
     assert e.value.code == "login_failed" and "Wrong user name or password" in e.value.message
-    assert _audit(db)[-2:] == ["user.login_failed", "user.login_failed"]
-    assert sqlite3.connect(db).execute("select count(*) from sessions").fetchone()[0] == 0
+    assert _audit(svc, run)[-2:] == ["user.login_failed", "user.login_failed"]
+    assert run(rows(svc.engine, "select count(*) from sessions")) == [(0,)]
 
 
 def test_failed_logins_lock_the_address_for_that_account_only(env):
-    svc, clock, db = env
+    svc, clock, run = env
     for _ in range(PAIR_MAX_FAILURES):
         with pytest.raises(UnauthorizedError):
             run(svc.login("alice", "wrong password", "10.0.0.1"))
@@ -82,7 +81,7 @@ def test_failed_logins_lock_the_address_for_that_account_only(env):
 
 
 def test_an_unlock_clears_the_lock_even_from_another_process(env):
-    svc, clock, db = env
+    svc, clock, run = env
     for _ in range(PAIR_MAX_FAILURES):
         with pytest.raises(UnauthorizedError):
             run(svc.login("alice", "wrong password", "10.0.0.1"))
@@ -91,13 +90,13 @@ def test_an_unlock_clears_the_lock_even_from_another_process(env):
     clock.now += 1
     assert run(other.unlock("alice", actor="cli")) == 0
     assert run(svc.login("alice", "correct horse", "10.0.0.1"))[0]
-    assert _audit(db)[-2:] == ["user.unlock", "user.login"]
+    assert _audit(svc, run)[-2:] == ["user.unlock", "user.login"]
     with pytest.raises(NotFoundError):
         run(svc.unlock("nobody", actor="t"))
 
 
 def test_an_address_spraying_names_is_slowed_more_and_more(env):
-    svc, clock, _ = env
+    svc, clock, run = env
     for i in range(SOURCE_FREE_FAILURES):
         with pytest.raises(UnauthorizedError):
             run(svc.login(f"guess{i}", "wrong password", "10.9.9.9"))
@@ -115,7 +114,7 @@ def test_an_address_spraying_names_is_slowed_more_and_more(env):
 
 
 def test_many_addresses_at_one_account_get_one_try_each(env):
-    svc, clock, _ = env
+    svc, clock, run = env
     for i in range(ACCOUNT_SLOW_AFTER):
         with pytest.raises(UnauthorizedError):
             run(svc.login("alice", "wrong password", f"10.1.0.{i}"))
@@ -125,7 +124,7 @@ def test_many_addresses_at_one_account_get_one_try_each(env):
 
 
 def test_sessions_expire_unless_used(env):
-    svc, clock, _ = env
+    svc, clock, run = env
     token, _ = run(svc.login("alice", "correct horse", "10.0.0.1"))
     for _ in range(5):  # used every 50 minutes: the expiry slides forward, well past the first hour
         clock.now += 3000
