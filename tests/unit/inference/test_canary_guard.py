@@ -1,5 +1,5 @@
 """The canary guard's arithmetic, without a server: windows by subtraction, thresholds, the stable version; and
-in-process services on a real SQLite file for when a split starts being measured."""
+in-process services on a real database (SQLite and PostgreSQL) for when a split starts being measured."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from flashml.settings import load_settings
 from flashml.telemetry import histogram as hist
 from flashml.telemetry.recorder import RequestMetrics
 from tests.helpers.in_process import publish_offset_versions, run
+from tests.helpers.postgres import database_settings
 
 SPLIT = {"1": 90, "2": 10}
 
@@ -65,9 +66,10 @@ def test_defaults():
     assert parse_guard(update.guard, SPLIT) == Guard(0.05, None, 60.0, 20)
 
 
-async def _errors_before_the_first_check(tmp_path) -> tuple[list[dict], dict]:
+async def _errors_before_the_first_check(tmp_path, target) -> tuple[list[dict], dict]:
     settings = load_settings({"data_dir": str(tmp_path / "data"), "device": "cpu", "autotune": False,
-                              "canary_check_interval_s": 3600}, env={})  # no background check in this test
+                              "canary_check_interval_s": 3600,  # no background check in this test
+                              **database_settings(target)}, env={})
     services = await open_services(settings)
     try:
         registry = services.registry
@@ -82,7 +84,7 @@ async def _errors_before_the_first_check(tmp_path) -> tuple[list[dict], dict]:
         await services.close()
 
 
-def test_errors_right_after_a_split_is_set_count(tmp_path):
-    rolled, alias = run(_errors_before_the_first_check(tmp_path))
+def test_errors_right_after_a_split_is_set_count(tmp_path, db_target):
+    rolled, alias = run(_errors_before_the_first_check(tmp_path, db_target))
     assert [(r["canary"], r["requests"], r["errors"]) for r in rolled] == [(2, 6, 6)]
     assert alias["versions"] == {"1": 100} and alias["guard"] is None

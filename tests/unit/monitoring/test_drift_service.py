@@ -1,5 +1,6 @@
-"""The drift service on a real SQLite file and a real prediction log folder: when a version is scored, a feature
-crossing its threshold (audited once), the metrics, a restart, retention, and a drifted canary rolled back."""
+"""The drift service on a real database (SQLite and PostgreSQL) and a real prediction log folder: when a version is
+scored, a feature crossing its threshold (audited once), the metrics, a restart, retention, and a drifted canary
+rolled back."""
 
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ class Bench:
         return [e for e in await audit.list_events(self.engine) if e["action"] == action]
 
 
-async def _bench(folder: Path, log_config: LogConfig | None = None) -> Bench:
-    engine = await open_database(folder / "db.sqlite")
+async def _bench(folder: Path, target: Path | str, log_config: LogConfig | None = None) -> Bench:
+    engine = await open_database(target)
     for _ in range(2):
         version = await models_db.create_version(engine, "m", created_by="t", source_name="m.onnx", size_bytes=1)
         await models_db.update_version(engine, version["id"], state="ready")
@@ -65,9 +66,9 @@ async def _monitor(bench: Bench, **change) -> None:
     await bench.drift.configure("m", config, actor="t")
 
 
-def test_waits_for_a_full_reference_then_for_the_window_and_says_why(tmp_path):
+def test_waits_for_a_full_reference_then_for_the_window_and_says_why(tmp_path, db_target):
     async def run():
-        bench = await _bench(tmp_path)
+        bench = await _bench(tmp_path, db_target)
         off = await bench.drift.check("m")
         await _monitor(bench)
         bench.send(1, 20)
@@ -86,9 +87,9 @@ def test_waits_for_a_full_reference_then_for_the_window_and_says_why(tmp_path):
     assert short_window.versions[1].reason == "the reference holds 0 of the first 40 logged predictions it needs"
 
 
-def test_a_shifted_feature_crosses_once_is_audited_and_shows_in_the_metrics(tmp_path):
+def test_a_shifted_feature_crosses_once_is_audited_and_shows_in_the_metrics(tmp_path, db_target):
     async def run():
-        bench = await _bench(tmp_path)
+        bench = await _bench(tmp_path, db_target)
         await _monitor(bench)
         bench.send(1, 40)  # the reference
         bench.send(1, 40)  # the same distribution
@@ -129,9 +130,10 @@ def test_a_shifted_feature_crosses_once_is_audited_and_shows_in_the_metrics(tmp_
     assert alert_after_restart and len(events_after_restart) == len(events)
 
 
-def test_redacted_inputs_are_watched_through_their_means(tmp_path):
+def test_redacted_inputs_are_watched_through_their_means(tmp_path, db_target):
     async def run():
-        bench = await _bench(tmp_path, LogConfig(enabled=True, redact_inputs=True, retention_s=3600, max_bytes=10**9))
+        bench = await _bench(tmp_path, db_target,
+                             LogConfig(enabled=True, redact_inputs=True, retention_s=3600, max_bytes=10**9))
         await _monitor(bench, reference_size=200, window_size=200, min_predictions=200)
         bench.send(1, 200)
         bench.send(1, 200, shift=1.0)
@@ -143,9 +145,9 @@ def test_redacted_inputs_are_watched_through_their_means(tmp_path):
     assert scores["x[2]"].above and not scores["x[0]"].above and not scores["x[1]"].above
 
 
-def test_a_canary_that_drifts_past_its_guard_goes_back_to_the_stable_version(tmp_path):
+def test_a_canary_that_drifts_past_its_guard_goes_back_to_the_stable_version(tmp_path, db_target):
     async def run():
-        bench = await _bench(tmp_path)
+        bench = await _bench(tmp_path, db_target)
         await _monitor(bench)
         split = {"versions": {"1": 90, "2": 10}, "guard": {"max_drift": 0.5}}
         await bench.aliases.set_alias("m", "production", parse_body(split, AliasUpdate), actor="t")
@@ -168,9 +170,9 @@ def test_a_canary_that_drifts_past_its_guard_goes_back_to_the_stable_version(tmp
     assert rollbacks[0]["actor"] == "flashml/guard"
 
 
-def test_a_model_that_does_not_allow_rollback_keeps_its_canary(tmp_path):
+def test_a_model_that_does_not_allow_rollback_keeps_its_canary(tmp_path, db_target):
     async def run():
-        bench = await _bench(tmp_path)
+        bench = await _bench(tmp_path, db_target)
         await _monitor(bench, rollback=False)
         split = {"versions": {"1": 90, "2": 10}, "guard": {"max_drift": 0.5}}
         await bench.aliases.set_alias("m", "production", parse_body(split, AliasUpdate), actor="t")
@@ -185,9 +187,9 @@ def test_a_model_that_does_not_allow_rollback_keeps_its_canary(tmp_path):
     assert check.versions[1].alert and check.rolled_back == [] and route is not None and route.numbers == [1, 2]
 
 
-def test_old_scores_and_those_of_deleted_versions_are_removed(tmp_path):
+def test_old_scores_and_those_of_deleted_versions_are_removed(tmp_path, db_target):
     async def run():
-        bench = await _bench(tmp_path)
+        bench = await _bench(tmp_path, db_target)
         await _monitor(bench)
         bench.send(1, 80)
         bench.send(2, 80)

@@ -1,4 +1,5 @@
-"""Aliases resolve from memory: in-process services on a real SQLite file, with every SQL statement counted."""
+"""Aliases resolve from memory: in-process services on a real database (SQLite and PostgreSQL), with every SQL
+statement counted."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from flashml.registry.aliases import AliasService
 from flashml.registry.requests import AliasUpdate
 from flashml.settings import load_settings
 from tests.helpers.in_process import publish_offset_versions, run
+from tests.helpers.postgres import database_settings
 
 
-async def _scenario(tmp_path) -> tuple[list[int], list[str], list[str], dict]:
-    settings = load_settings({"data_dir": str(tmp_path / "data"), "device": "cpu", "autotune": False}, env={})
+async def _scenario(tmp_path, target) -> tuple[list[int], list[str], list[str], dict]:
+    settings = load_settings({"data_dir": str(tmp_path / "data"), "device": "cpu", "autotune": False,
+                              **database_settings(target)}, env={})
     services = await open_services(settings)
     try:
         registry = services.registry
@@ -42,8 +45,8 @@ async def _scenario(tmp_path) -> tuple[list[int], list[str], list[str], dict]:
         await services.close()
 
 
-def test_resolution_reads_no_database_and_the_map_matches_it(tmp_path):
-    answered, while_resolving, all_statements, routes = run(_scenario(tmp_path))
+def test_resolution_reads_no_database_and_the_map_matches_it(tmp_path, db_target):
+    answered, while_resolving, all_statements, routes = run(_scenario(tmp_path, db_target))
     assert while_resolving == []  # numbers, production, an alias and a split: all from memory
     assert any("aliases" in s for s in all_statements)  # the counter does see queries (a management call)
     assert answered[:4] == [1, 1, 2, 1]

@@ -1,4 +1,5 @@
-"""Upload housekeeping in-process, against a real SQLite file and the local store: what a kill leaves is cleaned."""
+"""Upload housekeeping in-process, against a real database (SQLite and PostgreSQL) and the local store: what a kill
+leaves is cleaned."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from flashml.db import uploads as db
 from flashml.registry.requests import UploadStart
 from flashml.settings import load_settings
 from tests.helpers.in_process import run
+from tests.helpers.postgres import database_settings
 
 
-def test_a_restart_fails_interrupted_completions_and_removes_their_bytes(tmp_path):
-    settings = load_settings({"data_dir": str(tmp_path / "data"), "device": "cpu", "autotune": False}, env={})
+def test_a_restart_fails_interrupted_completions_and_removes_their_bytes(tmp_path, db_target):
+    settings = load_settings({"data_dir": str(tmp_path / "data"), "device": "cpu", "autotune": False,
+                              **database_settings(db_target)}, env={})
 
     async def scenario():
         services = await open_services(settings)
