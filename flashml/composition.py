@@ -120,11 +120,14 @@ class Services:
         await self.engine.dispose()
 
 
-async def open_admin(settings: Settings) -> AdminServices:
-    """The database-only services, for the CLI's users and keys commands."""
+async def open_admin(settings: Settings, *, node: str | None = None) -> AdminServices:
+    """The database-only services, for the CLI's users and keys commands. ``node`` names the changes they write
+    to the shared feed: the server's node name, else the CLI's own (so the server on this host applies them)."""
     engine = await open_settings_database(settings)
-    sign_ins = SignInService(engine)  # one brake and session cache, shared with the users service
-    return AdminServices(settings, engine, KeyService(engine), UserService(engine, sign_ins), sign_ins)
+    node = node or f"{settings.node_name}/cli"
+    sign_ins = SignInService(engine, node=node)  # one brake and session cache, shared with the users service
+    keys = KeyService(engine, node=node, flush_every_s=settings.sync_interval_s)
+    return AdminServices(settings, engine, keys, UserService(engine, sign_ins), sign_ins)
 
 
 def _open_pool(settings: Settings) -> ModelPool:
@@ -159,8 +162,9 @@ def _metrics_registry(pool: ModelPool, recorder: RequestMetrics, registry: Regis
 
 async def open_services(settings: Settings) -> Services:
     """Build and start everything the server needs, with every ready version loaded."""
-    admin = await open_admin(settings)
+    admin = await open_admin(settings, node=settings.node_name)
     engine = admin.engine
+    await admin.sign_ins.start()  # the sign-in forms' key, shared by the nodes
     pool = _open_pool(settings)
     store = await _prepare_store(settings)
     scratch = ScratchSpace(settings.data_dir)

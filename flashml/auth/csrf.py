@@ -61,34 +61,41 @@ async def check_csrf(request: Request, expected: str | None) -> None:
 # ---- before a session exists: the sign-in and first-run setup forms ----
 # A signed double-submit token: the page sets it in a cookie and in the form; a POST must carry both, equal,
 # with a valid signature. A cross-site form cannot read the cookie (and SameSite=Strict does not send it), and
-# a cookie planted by a neighbour host fails the signature. The key lives in this process only: a restart
-# makes a sign-in page opened before it ask for a reload, nothing more.
+# a cookie planted by a neighbour host fails the signature. The key is shared by every node of one database
+# (cluster_secrets, read at start by SignInService.start), so a form one node rendered can be posted to another
+# behind a load balancer, and it survives restarts.
 PRE_SESSION_COOKIE = "flashml_csrf"
-_PRE_SESSION_KEY = secrets.token_bytes(32)
+PRE_SESSION_SECRET = "pre_session_csrf"  # its name in cluster_secrets
 
 
-def _sign(nonce: str) -> str:
-    return hmac.new(_PRE_SESSION_KEY, nonce.encode(), "sha256").hexdigest()
+def new_pre_session_key() -> str:
+    return secrets.token_hex(32)
 
 
-def new_pre_session_token() -> str:
-    nonce = secrets.token_urlsafe(24)
-    return f"{nonce}.{_sign(nonce)}"
+class PreSessionTokens:
+    """Sign and check the pre-session tokens with one key (hex, as stored in cluster_secrets)."""
 
+    def __init__(self, key_hex: str) -> None:
+        self._key = bytes.fromhex(key_hex)
 
-def pre_session_token_valid(token: str | None) -> bool:
-    nonce, _, signature = (token or "").partition(".")
-    return bool(nonce) and hmac.compare_digest(signature.encode(), _sign(nonce).encode())
+    def _sign(self, nonce: str) -> str:
+        return hmac.new(self._key, nonce.encode(), "sha256").hexdigest()
 
+    def new_token(self) -> str:
+        nonce = secrets.token_urlsafe(24)
+        return f"{nonce}.{self._sign(nonce)}"
 
-def pre_session_token(request: Request) -> str:
-    """The request's valid pre-session token (its cookie), else a new one for the page to set."""
-    token = request.cookies.get(PRE_SESSION_COOKIE)
-    return token if token and pre_session_token_valid(token) else new_pre_session_token()
+    def valid(self, token: str | None) -> bool:
+        nonce, _, signature = (token or "").partition(".")
+        return bool(nonce) and hmac.compare_digest(signature.encode(), self._sign(nonce).encode())
 
+    def token_for(self, request: Request) -> str:
+        """The request's valid pre-session token (its cookie), else a new one for the page to set."""
+        token = request.cookies.get(PRE_SESSION_COOKIE)
+        return token if token and self.valid(token) else self.new_token()
 
-def require_pre_session_csrf(cookie: str | None, given: str | None) -> None:
-    """Raise 403 ``csrf_failed`` unless the form's token equals a validly signed cookie."""
-    if not pre_session_token_valid(cookie):
-        given = None
-    require_csrf(cookie, given)
+    def require(self, cookie: str | None, given: str | None) -> None:
+        """Raise 403 ``csrf_failed`` unless the form's token equals a validly signed cookie."""
+        if not self.valid(cookie):
+            given = None
+        require_csrf(cookie, given)

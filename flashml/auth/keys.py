@@ -1,14 +1,22 @@
-"""Create, list, revoke and check API keys."""
+"""Create, list, revoke and check API keys.
+
+Keys are cached for CACHE_TTL_S after a request reads one. A node that revokes a key or changes its limits
+drops it from its cache at once and writes a KEY change to the shared feed; the other nodes sharing the database
+drop it when they read that change (``apply_change``, within about a sync interval), and CACHE_TTL_S bounds
+the rest (a process that reads no feed).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import re
 import time
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.auth.limits import KeyLimiter
@@ -16,11 +24,15 @@ from flashml.auth.principal import KEY_ROLES, Principal
 from flashml.auth.records import KeyRecord, NewKeyRecord
 from flashml.auth.tokens import hash_token, new_token, parse_token, same_hash
 from flashml.db import audit
+from flashml.db import changes as feed
 from flashml.db import keys as db
 from flashml.errors import BadRequestError, KeyNotFoundError, UnauthorizedError
 
-CACHE_TTL_S = 10.0  # a key revoked by the CLI (another process) stops working within this time
+CACHE_TTL_S = 10.0  # a key revoked elsewhere stops working within this time even where no change feed is read
+# How often usage is written and the day's totals read back (KeyLimiter.flush): with several nodes, how late a
+# node learns the others' requests toward a daily quota. The server passes its sync_interval_s.
 FLUSH_EVERY_S = 15.0
+log = logging.getLogger("flashml")
 _NAME = re.compile(r"^[\w .@:-]{1,128}$")
 LIMIT_FIELDS = ("rate_limit_per_s", "burst", "daily_quota", "weight")
 MAX_WEIGHT = 100
@@ -54,12 +66,18 @@ def check_limits(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 class KeyService:
-    def __init__(self, engine: AsyncEngine, limiter: KeyLimiter | None = None) -> None:
+    """``node`` names this process in the change feed (changes it writes are applied by the other nodes)."""
+
+    def __init__(self, engine: AsyncEngine, limiter: KeyLimiter | None = None, *, node: str = "",
+                 flush_every_s: float = FLUSH_EVERY_S) -> None:
         self.engine = engine
         self.limiter = limiter if limiter is not None else KeyLimiter(engine)
+        self.node = node
+        self.flush_every_s = flush_every_s
         self._cache: dict[str, tuple[Principal, float]] = {}  # token hash -> (principal, valid until)
         self._last_used: dict[str, float] = {}
         self._flusher: asyncio.Task | None = None
+        self._flush_failing = False
 
     async def create(self, *, name: str, role: str, models: list[str] | None, actor: str,
                      rate_limit_per_s: float | None = None, burst: int | None = None,
@@ -101,8 +119,8 @@ class KeyService:
         return KeyRecord(**record, used_today=used + self.limiter.pending_today(record["id"]))
 
     async def set_limits(self, ident: int, *, actor: str, **changes: Any) -> KeyRecord:
-        """Change some limits of a key (only the fields given; None clears one). Takes effect at once here;
-        another process (the server, after the CLI) sees it when its key cache expires (CACHE_TTL_S)."""
+        """Change some limits of a key (only the fields given; None clears one). Takes effect at once here, on
+        the other nodes when they read the KEY change."""
         if not changes:
             raise BadRequestError(f"Give at least one of: {', '.join(LIMIT_FIELDS)}.", code="bad_limits")
         values = check_limits(changes)
@@ -110,6 +128,7 @@ class KeyService:
         if record is None:
             raise KeyNotFoundError(ident)
         self._forget(ident)
+        await feed.emit(self.engine, feed.KEY, node=self.node, key_id=ident)
         await audit.record(self.engine, actor, "key.limits", f"key:{ident}", {"name": record["name"], **values})
         return await self._with_usage(record)
 
@@ -126,11 +145,17 @@ class KeyService:
         """Drop cached principals of this key, so the next request reads the key again."""
         self._cache = {h: v for h, v in self._cache.items() if v[0].key_pk != ident}
 
+    async def apply_change(self, change: dict[str, Any]) -> None:
+        """A KEY change another node made (revoked, limits changed): drop the key, the next request reads it."""
+        if change.get("key_id") is not None:
+            self._forget(int(change["key_id"]))
+
     async def revoke(self, ident: int, *, actor: str) -> KeyRecord:
         record = await db.revoke_key(self.engine, ident)
         if record is None:
             raise KeyNotFoundError(ident)
         self._forget(ident)
+        await feed.emit(self.engine, feed.KEY, node=self.node, key_id=ident)
         await audit.record(self.engine, actor, "key.revoke", f"key:{ident}", {"name": record["name"]})
         return KeyRecord(**record)
 
@@ -149,7 +174,14 @@ class KeyService:
         if hit is not None and hit[1] > now:
             principal = hit[0]
         else:
-            principal = await self._lookup(token, digest)
+            try:
+                principal = await self._lookup(token, digest)
+            except (SQLAlchemyError, OSError):
+                if hit is None:
+                    raise
+                # The database is out of reach: a key known here keeps working (nobody can revoke it meanwhile,
+                # a revocation is a write); it is read again once the database answers.
+                principal = hit[0]
             self._cache[digest] = (principal, now + CACHE_TTL_S)
         self._last_used[principal.key_id] = time.time()
         return principal
@@ -170,6 +202,9 @@ class KeyService:
         pending, self._last_used = self._last_used, {}
         try:
             await db.touch_keys(self.engine, pending)
+        except BaseException:
+            self._last_used = {**pending, **self._last_used}  # written with the next flush
+            raise
         finally:
             await self.limiter.flush()
 
@@ -186,6 +221,15 @@ class KeyService:
 
     async def _flush_loop(self) -> None:
         while True:
-            await asyncio.sleep(FLUSH_EVERY_S)
-            with contextlib.suppress(Exception):  # a busy database must not kill the loop; next turn retries
+            await asyncio.sleep(self.flush_every_s)
+            try:
                 await self.flush()
+            except Exception as exc:  # a busy or unreachable database must not kill the loop; next turn retries
+                if not self._flush_failing:
+                    log.warning("Key usage not written (%s); limits go on from this node's counts, retrying every "
+                                "%g s.", type(exc).__name__, self.flush_every_s)
+                self._flush_failing = True
+            else:
+                if self._flush_failing:
+                    log.info("Key usage written again.")
+                self._flush_failing = False

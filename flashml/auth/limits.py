@@ -4,6 +4,17 @@ Everything a request touches is in memory (a few dict lookups and some arithmeti
 loaded from ``key_usage`` at start and the increments are written back by KeyService's flush loop and at stop.
 The limits themselves come from the Principal, so a change reaches the limiter as soon as the key cache
 hands out a fresh Principal.
+
+Several nodes sharing one database share each key's limits:
+- the rate: each node's bucket holds ``burst / N`` tokens (rounded up, at least 1) and refills at ``rate / N``,
+  where N is the number of live nodes (``nodes``). Behind a load balancer that spreads requests evenly the
+  whole cluster admits the key's rate, and a burst of at most ``burst + N - 1`` (the rounding up);
+- the daily quota: every flush adds this node's increments to ``key_usage`` and reads back the day's totals of
+  every key, so each node counts what the others admitted up to their last flush. A node learns another's
+  requests within about two flush intervals (the other's flush, then its own), so the cluster can pass a quota
+  by at most the requests it admits in that time.
+If the database cannot be reached, a node goes on deciding on what it knows (the last totals it read plus what
+it counted since) and keeps its increments for the next flush, which retries them.
 """
 
 from __future__ import annotations
@@ -27,6 +38,12 @@ def effective_burst(rate: float, burst: int | None) -> int:
     return burst if burst is not None else max(1, math.ceil(rate))
 
 
+def node_share(capacity: int, nodes: int) -> int:
+    """One node's part of a burst shared by ``nodes``: rounded up, so a small burst still admits one request on
+    each node (the cluster's burst is then at most ``capacity + nodes - 1``)."""
+    return max(1, math.ceil(capacity / nodes))
+
+
 class _Bucket:
     __slots__ = ("tokens", "at")
 
@@ -39,10 +56,11 @@ class KeyLimiter:
     """Admit or refuse one inference request of a key. ``clock`` is monotonic, ``wall`` is UNIX time (UTC)."""
 
     def __init__(self, engine: AsyncEngine | None = None, *, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, nodes: Callable[[], int] = lambda: 1) -> None:
         self.engine = engine
         self.clock = clock
         self.wall = wall
+        self.nodes = nodes  # how many nodes share the keys' limits now (the live nodes; 1 alone)
         self._buckets: dict[int, _Bucket] = {}
         self._day = ""
         self._day_end = -math.inf  # UNIX time of the next UTC midnight
@@ -71,18 +89,20 @@ class KeyLimiter:
         rate = principal.rate_limit_per_s
         if rate is not None:
             capacity = effective_burst(rate, principal.burst)
+            share = max(1, self.nodes())
+            node_rate, node_capacity = rate / share, float(node_share(capacity, share))
             now = self.clock()
             bucket = self._buckets.get(pk)
             if bucket is None:
-                bucket = self._buckets[pk] = _Bucket(float(capacity), now)
+                bucket = self._buckets[pk] = _Bucket(node_capacity, now)
             else:
-                bucket.tokens = min(float(capacity), bucket.tokens + (now - bucket.at) * rate)
+                bucket.tokens = min(node_capacity, bucket.tokens + (now - bucket.at) * node_rate)
                 bucket.at = now
             if bucket.tokens < 1.0:
                 self._refused(principal, "rate_limit")
                 raise TooManyRequestsError(
                     f"This API key is limited to {rate:g} requests per second (burst {capacity}); slow down.",
-                    code="rate_limited", retry_after_s=(1.0 - bucket.tokens) / rate,
+                    code="rate_limited", retry_after_s=(1.0 - bucket.tokens) / node_rate,
                     details={"rate_limit_per_s": rate, "burst": capacity})
             bucket.tokens -= 1.0
         self._counts[pk] = count + 1
@@ -129,8 +149,10 @@ class KeyLimiter:
             self._counts[pk] = n + self._pending.get((pk, day), 0)
 
     async def flush(self) -> None:
-        """Write the counted increments to key_usage; kept for the next try if the write fails."""
-        if self.engine is None or not self._pending:
+        """Add the counted increments to key_usage and read back today's totals of every key (what other nodes
+        admitted too). Increments that could not be written are kept for the next try; until then the counts
+        stay the last totals read plus what this node counted since."""
+        if self.engine is None:
             return
         pending, self._pending = self._pending, {}
         try:
@@ -139,3 +161,8 @@ class KeyLimiter:
             for key, n in pending.items():
                 self._pending[key] = self._pending.get(key, 0) + n
             raise
+        day = self.today
+        stored = await db.usage_on(self.engine, day)
+        # Requests admitted while the read was on its way are in _pending, not yet in what was read.
+        for pk, n in stored.items():
+            self._counts[pk] = n + self._pending.get((pk, day), 0)

@@ -1,4 +1,10 @@
-"""Console sign-in: password check, sessions behind an HttpOnly cookie, and a brake on guessing (login_brake)."""
+"""Console sign-in: password check, sessions behind an HttpOnly cookie, and a brake on guessing (login_brake).
+
+Sessions are rows in the database, so any node sharing it accepts a session another node made (a cache miss
+reads the row). Each node caches a session for CACHE_TTL_S; where sessions end (sign-out, a disabled or deleted
+user, a new password, a new role) the node drops them from its cache and writes a USER_SESSIONS change, which
+the other nodes apply (``apply_change``) within about a sync interval.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +15,20 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flashml.auth.csrf import new_csrf_token
+from flashml.auth.csrf import PRE_SESSION_SECRET, PreSessionTokens, new_csrf_token, new_pre_session_key
 from flashml.auth.login_brake import LoginBrake
 from flashml.auth.passwords import hash_password_async, verify_password_async
 from flashml.auth.principal import USER_ROLES, Principal
 from flashml.auth.tokens import hash_token
-from flashml.db import audit
+from flashml.db import audit, changes
 from flashml.db import sign_ins as db
 from flashml.db import users as users_db
+from flashml.db.secrets import shared_secret
 from flashml.errors import TooManyRequestsError, UnauthorizedError, UserNotFoundError
 
 SESSION_COOKIE = "flashml_session"
 SESSION_LIFETIME_S = 12 * 3600.0  # a session ends after this long unused (sliding expiry)
-CACHE_TTL_S = 10.0  # a session ended elsewhere (another process) stops working within this time
+CACHE_TTL_S = 10.0  # a session ended elsewhere stops working within this time even where no change feed is read
 TOUCH_EVERY_S = 60.0  # how often a used session's expiry is pushed forward in the database
 
 
@@ -48,11 +55,15 @@ class SessionUser:
 
 
 class SignInService:
+    """``node`` names this process in the change feed (changes it writes are applied by the other nodes)."""
+
     def __init__(self, engine: AsyncEngine, *, lifetime_s: float = SESSION_LIFETIME_S,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, node: str = "") -> None:
         self.engine = engine
         self.lifetime_s = lifetime_s
         self.clock = clock
+        self.node = node
+        self._pre_session: PreSessionTokens | None = None
         self.brake = LoginBrake(clock)
         self._cache: dict[str, tuple[SessionUser, float]] = {}  # session id -> (user, valid until)
         self._dummy_hash: str | None = None
@@ -96,6 +107,18 @@ class SignInService:
         self.brake.succeed(source, name)
         return user
 
+    async def start(self) -> None:
+        """Read (or make, on the first node) the key of the sign-in and setup forms' tokens, shared by all nodes."""
+        self._pre_session = PreSessionTokens(await shared_secret(self.engine, PRE_SESSION_SECRET,
+                                                                 new_pre_session_key))
+
+    @property
+    def pre_session(self) -> PreSessionTokens:
+        """The sign-in and setup forms' CSRF tokens (after ``start``)."""
+        if self._pre_session is None:
+            raise RuntimeError("SignInService.start() reads the pre-session key first")
+        return self._pre_session
+
     async def login(self, name: str, password: str, client_ip: str) -> tuple[str, SessionUser]:
         """Check the password; the new session's cookie token (shown only now) and user, else 401 or 429."""
         user = await self.check_password(name, password, client_ip)
@@ -110,15 +133,31 @@ class SignInService:
         return token, session
 
     async def end_sessions(self, name: str, *, keep: str | None = None) -> int:
-        """End every session of user ``name`` but ``keep`` (a session id), at once in this process (another one
-        drops them within CACHE_TTL_S); how many ended."""
+        """End every session of user ``name`` but ``keep`` (a session id), at once on this node and on the others
+        when they read the change; how many ended."""
         self.forget_user(name, keep=keep)
-        return await db.delete_user_sessions(self.engine, name, keep=keep)
+        ended = await db.delete_user_sessions(self.engine, name, keep=keep)
+        await self._announce(name)
+        return ended
+
+    async def user_changed(self, name: str) -> None:
+        """User ``name`` changed (a new role, deleted): every node reads their sessions again with the next
+        request, so the change counts at once here and within a sync interval elsewhere."""
+        self.forget_user(name)
+        await self._announce(name)
+
+    async def _announce(self, name: str) -> None:
+        await changes.emit(self.engine, changes.USER_SESSIONS, node=self.node, name=name)
 
     def forget_user(self, name: str, *, keep: str | None = None) -> None:
         """Drop user ``name``'s cached sessions (but ``keep``): the next request reads the database again, so a
         changed role or a disabled account counts at once."""
         self._cache = {k: v for k, v in self._cache.items() if v[0].name != name or k == keep}
+
+    async def apply_change(self, change: dict) -> None:
+        """A USER_SESSIONS change another node made: drop that user's cached sessions (the rows say the rest)."""
+        if change.get("name"):
+            self.forget_user(str(change["name"]))
 
     def locked(self, name: str, unlocked_at: float | None) -> bool:
         """Whether failed sign-ins hold account ``name`` back now (from some address), as this server counts."""
@@ -167,6 +206,7 @@ class SignInService:
             return False
         self._cache.pop(session.session_id, None)
         await db.delete_session(self.engine, session.session_id)
+        await self._announce(session.name)
         await audit.record(self.engine, session.name, "user.logout", f"user:{session.name}")
         return True
 

@@ -112,7 +112,7 @@ class UserService:
         _check_role(role)
         before = await self.get(name)
         user = await self._update(name, {"role": role}, f"making them {role}")
-        self.sign_ins.forget_user(name)  # their open sessions get the new role with their next request
+        await self.sign_ins.user_changed(name)  # their open sessions get the new role with their next request
         if before["role"] != role:
             await audit.record(self.engine, actor, "user.role", f"user:{name}", {"from": before["role"], "to": role})
         return user
@@ -137,7 +137,7 @@ class UserService:
             raise UserNotFoundError(name)
         if refused == db.LAST_ADMIN:
             raise _last_admin(name, "deleting them")
-        self.sign_ins.forget_user(name)
+        await self.sign_ins.user_changed(name)
         await audit.record(self.engine, actor, "user.delete", f"user:{name}")
 
     async def reset_password(self, name: str, password: str, *, actor: str) -> dict[str, Any]:

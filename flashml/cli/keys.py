@@ -85,7 +85,7 @@ def keys_show(key_id: int, as_json: bool, where: Where) -> None:
 @functools.partial(limit_options, clearable=True)
 def keys_limit(key_id: int, as_json: bool, where: Where, **limits: Any) -> None:
     """Change an API key's limits; only the options given change ('none' clears a limit, and a cleared
-    weight is 1). On the data directory, a running server applies it within 10 s (its key cache)."""
+    weight is 1). On the data directory, a running server applies it within about a second (sync_interval_s)."""
     changes = {k: (None if v is CLEAR else v) for k, v in limits.items() if v is not None}
     if not changes:
         raise click.UsageError("Give at least one of --rate-limit, --burst, --daily-quota, --weight.")

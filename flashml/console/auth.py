@@ -1,6 +1,7 @@
 """Console sign-in: GET/POST /login and POST /logout (the signed-in home, /, is the dashboard).
 
-The sign-in form exists before any session: it carries its own signed token (``require_pre_session_csrf``).
+The sign-in form exists before any session: it carries its own signed token (``SignInService.pre_session``, one
+key for every node, so a form rendered by one node can be posted to another).
 Signing out is a change made with the session, so the ``session_csrf`` guard checks the session's token.
 """
 
@@ -15,7 +16,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
-from flashml.auth.csrf import PRE_SESSION_COOKIE, pre_session_token, require_pre_session_csrf
+from flashml.auth.csrf import PRE_SESSION_COOKIE
 from flashml.auth.sign_ins import SESSION_COOKIE, SignInService
 from flashml.auth.transport import client_address
 from flashml.auth.users import UserService
@@ -38,11 +39,11 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
-async def _login_page(request: Request, users: UserService, settings: Settings, *, name: str = "",
-                      next_path: str = "/", error: str | None = None, status: int = 200,
+async def _login_page(request: Request, users: UserService, sign_ins: SignInService, settings: Settings, *,
+                      name: str = "", next_path: str = "/", error: str | None = None, status: int = 200,
                       headers: dict[str, str] | None = None) -> Template:
     """The sign-in form, carrying the pre-session CSRF token in a field and in its cookie."""
-    token = pre_session_token(request)
+    token = sign_ins.pre_session.token_for(request)
     no_users = await users.needs_setup()  # say where the first account comes from
     return Template("login.html", context={"name": name, "next": next_path, "error": error, "csrf_token": token,
                                            "no_users": no_users},
@@ -67,7 +68,7 @@ class AuthController(Controller):
         target = safe_next(next)
         if await sign_ins.resolve(request.cookies.get(SESSION_COOKIE)) is not None:
             return Redirect(target)
-        return await _login_page(request, users, settings, next_path=target)
+        return await _login_page(request, users, sign_ins, settings, next_path=target)
 
     @post("/login", status_code=303)
     async def login(self, request: Request, users: Injected[UserService], settings: Injected[Settings],
@@ -76,10 +77,10 @@ class AuthController(Controller):
         target = safe_next(data.next)
         client_ip = client_address(request, settings.trusted_proxies)
         try:
-            require_pre_session_csrf(request.cookies.get(PRE_SESSION_COOKIE), data.csrf_token)
+            sign_ins.pre_session.require(request.cookies.get(PRE_SESSION_COOKIE), data.csrf_token)
             token, _ = await sign_ins.login(data.name, data.password, client_ip)
         except FlashMLError as exc:
-            return await _login_page(request, users, settings, name=data.name, next_path=target,
+            return await _login_page(request, users, sign_ins, settings, name=data.name, next_path=target,
                                      error=exc.message, status=exc.status, headers=exc.headers)
         cookie = session_cookie(request, settings, token, int(sign_ins.lifetime_s))
         return Redirect(target, status_code=303, cookies=[cookie])

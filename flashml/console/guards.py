@@ -11,7 +11,7 @@
 A role is one more guard, on the handler: ``guards=[needs_role("maintainer")]``, answering the API's
 403 ``role_forbidden``. Only checks that depend on the data (the role of the key being changed) stay in the
 handler, through the same ``require_role``. The sign-in and first-run forms come before any session: they
-check their own signed token (``require_pre_session_csrf``).
+check their own signed token (``SignInService.pre_session``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The first-run page: create the first admin from the one-time link printed at start-up.
 
-It comes before any session, so its form carries the signed pre-session token (``require_pre_session_csrf``),
+It comes before any session, so its form carries the signed pre-session token (``SignInService.pre_session``),
 as the sign-in form does, instead of a session's.
 """
 
@@ -14,7 +14,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Template
 
-from flashml.auth.csrf import PRE_SESSION_COOKIE, pre_session_token, require_pre_session_csrf
+from flashml.auth.csrf import PRE_SESSION_COOKIE
 from flashml.auth.keys import KeyService
 from flashml.auth.sign_ins import SignInService
 from flashml.auth.transport import client_address
@@ -34,9 +34,10 @@ class SetupForm:
     csrf_token: str = ""
 
 
-def _setup_page(request: Request, settings: Settings, context: dict, status: int) -> Template:
+def _setup_page(request: Request, sign_ins: SignInService, settings: Settings, context: dict,
+                status: int) -> Template:
     """The setup form, carrying the pre-session CSRF token in a field and in its cookie."""
-    token = pre_session_token(request)
+    token = sign_ins.pre_session.token_for(request)
     return Template("setup.html", context={**context, "csrf_token": token}, status_code=status,
                     cookies=[pre_session_cookie(request, settings, token)])
 
@@ -47,11 +48,11 @@ class SetupController(Controller):
     dependencies = provide("users", "keys", "sign_ins", "settings")
 
     @get("/")
-    async def setup_page(self, request: Request, users: Injected[UserService], settings: Injected[Settings],
-                         token: FromQuery[str] = "") -> Template:
+    async def setup_page(self, request: Request, users: Injected[UserService], sign_ins: Injected[SignInService],
+                         settings: Injected[Settings], token: FromQuery[str] = "") -> Template:
         valid = await users.setup_token_valid(token)
-        return _setup_page(request, settings, {"token": token, "valid": valid, "error": None, "name": ""},
-                           200 if valid else 403)
+        return _setup_page(request, sign_ins, settings,
+                           {"token": token, "valid": valid, "error": None, "name": ""}, 200 if valid else 403)
 
     @post("/", status_code=200)
     async def complete_setup(
@@ -61,16 +62,17 @@ class SetupController(Controller):
     ) -> Template:
         ctx = {"token": data.token, "valid": True, "name": data.name}
         try:
-            require_pre_session_csrf(request.cookies.get(PRE_SESSION_COOKIE), data.csrf_token)
+            sign_ins.pre_session.require(request.cookies.get(PRE_SESSION_COOKIE), data.csrf_token)
         except FlashMLError as exc:
-            return _setup_page(request, settings, {**ctx, "error": exc.message}, exc.status)
+            return _setup_page(request, sign_ins, settings, {**ctx, "error": exc.message}, exc.status)
         if data.password != data.password_again:
-            return _setup_page(request, settings, {**ctx, "error": "The two passwords differ."}, 400)
+            return _setup_page(request, sign_ins, settings, {**ctx, "error": "The two passwords differ."}, 400)
         try:
             user = await users.complete_setup(data.token, data.name, data.password)
         except FlashMLError as exc:
             valid = exc.code != "setup_link_invalid"
-            return _setup_page(request, settings, {**ctx, "valid": valid, "error": exc.message}, exc.status)
+            return _setup_page(request, sign_ins, settings, {**ctx, "valid": valid, "error": exc.message},
+                               exc.status)
         key = await keys.create(name=f"{user['name']} admin key", role="admin", models=None, actor=user["name"])
         context = {"admin_name": user["name"], "key": key, "base_url": settings.base_url}
         # Signed in at once: the new admin goes on to the console without typing the password again. The key

@@ -3,7 +3,7 @@
 Rows are only appended; each node remembers the last id it applied. Ids come from the database (SQLite's rowid,
 PostgreSQL's sequence), so they grow with commit order on SQLite; on PostgreSQL a transaction that took an id
 earlier may commit after a later one, which the reader covers by reading again a short window behind its mark
-(flashml.cluster.feed).
+(flashml.cluster.node).
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ USER_SESSIONS = "user_sessions"  # a user's sessions ended (disabled, deleted, p
 SCHEDULE = "schedule"  # a job schedule added, changed or removed
 PREDICTION_LOG = "prediction_log"  # a model's prediction log settings
 DRIFT = "drift"  # a model's drift settings
-KINDS = (VERSION, VERSION_DELETED, MODEL_DELETED, ALIAS, KEY, USER_SESSIONS, SCHEDULE, PREDICTION_LOG, DRIFT)
+RESPONSE_CACHE = "response_cache"  # a model's response cache settings
+KINDS = (VERSION, VERSION_DELETED, MODEL_DELETED, ALIAS, KEY, USER_SESSIONS, SCHEDULE, PREDICTION_LOG, DRIFT,
+         RESPONSE_CACHE)
+PAGE = 500  # changes read per query
 
 
 async def emit(target: AsyncEngine | AsyncConnection, kind: str, *, node: str, model: str | None = None,
@@ -43,7 +46,7 @@ async def emit(target: AsyncEngine | AsyncConnection, kind: str, *, node: str, m
         await conn.execute(stmt)
 
 
-async def since(engine: AsyncEngine, after_id: int, limit: int = 500) -> list[dict[str, Any]]:
+async def since(engine: AsyncEngine, after_id: int, limit: int = PAGE) -> list[dict[str, Any]]:
     """Changes with an id above ``after_id``, oldest first."""
     async with engine.connect() as conn:
         rows = (await conn.execute(select(changes).where(changes.c.id > after_id).order_by(changes.c.id)
@@ -55,6 +58,16 @@ async def latest_id(engine: AsyncEngine) -> int:
     """The newest change's id (0 for none): a node starting now has already read everything up to it."""
     async with engine.connect() as conn:
         return int((await conn.execute(select(func.coalesce(func.max(changes.c.id), 0)))).scalar_one())
+
+
+async def recent(engine: AsyncEngine, after: float) -> tuple[int, list[int]]:
+    """(the newest id of the changes made before ``after``, the ids above it): where a starting node reads from,
+    and the changes it has seen already (what it loads includes them)."""
+    async with engine.connect() as conn:
+        floor = int((await conn.execute(select(func.coalesce(func.max(changes.c.id), 0))
+                                        .where(changes.c.at < after))).scalar_one())
+        ids = (await conn.execute(select(changes.c.id).where(changes.c.id > floor))).scalars().all()
+    return floor, [int(i) for i in ids]
 
 
 async def prune(engine: AsyncEngine, older_than: float) -> int:

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flashml.db import audit
+from flashml.db import audit, changes
 from flashml.db import models as models_db
 from flashml.errors import BadRequestError, FlashMLError, ModelNotFoundError
 from flashml.event_loop import every
@@ -74,8 +74,13 @@ def scored(feature: str, drift: FeatureDrift, threshold: float) -> DriftScore:
 class DriftService:
     def __init__(self, engine: AsyncEngine, predictions: PredictionReader, aliases: AliasService, *,
                  interval_s: float, retention_s: float, references: ReferenceRows | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, node: str = "",
+                 is_leader: Callable[[], bool] = lambda: True) -> None:
         self.engine = engine
+        self.node = node  # names this node's changes in the change feed (flashml.cluster)
+        # Rounds run on one node, the leader, over its own prediction log: behind a balancer that spreads requests
+        # evenly, what one node logged is a fair sample of all the traffic (a check on demand reads its own node).
+        self.is_leader = is_leader
         self.predictions = predictions
         self.aliases = aliases
         self.references = references
@@ -124,6 +129,7 @@ class DriftService:
         if not await store.save_config(self.engine, model, config.to_dict()):
             raise ModelNotFoundError(model)
         self.configs[model] = config
+        await changes.emit(self.engine, changes.DRIFT, node=self.node, model=model)
         await audit.record(self.engine, actor, "model.drift_config", model, config.to_dict())
         return self.view(model)
 
@@ -139,8 +145,20 @@ class DriftService:
 
     # ---- rounds ----
 
+    async def apply(self, model: str) -> None:
+        """Follow a model's stored settings, changed on another node (flashml.cluster)."""
+        stored = (await store.load_configs(self.engine)).get(model)
+        if stored is None:
+            self.configs.pop(model, None)
+        else:
+            self.configs[model] = DriftConfig.from_dict(stored)
+
     def start(self) -> None:
-        self._task = asyncio.create_task(every(self.interval_s, self.check_all, log, "the drift check"))
+        self._task = asyncio.create_task(every(self.interval_s, self._leader_round, log, "the drift check"))
+
+    async def _leader_round(self) -> None:
+        if self.is_leader():
+            await self.check_all()
 
     async def stop(self) -> None:
         if self._task is not None:

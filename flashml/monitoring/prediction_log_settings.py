@@ -15,7 +15,7 @@ from msgspec import UnsetType
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flashml.db import audit
+from flashml.db import audit, changes
 from flashml.db import models as db
 from flashml.db.schema import models
 from flashml.errors import BadRequestError, ModelNotFoundError
@@ -41,9 +41,10 @@ def changed_config(change: PredictionLogChange, current: LogConfig, retention_li
 
 
 class PredictionLogSettings:
-    def __init__(self, engine: AsyncEngine, log: PredictionLog) -> None:
+    def __init__(self, engine: AsyncEngine, log: PredictionLog, *, node: str = "") -> None:
         self.engine = engine
         self.log = log
+        self.node = node  # names this node's changes in the change feed (flashml.cluster)
 
     async def load(self) -> None:
         """Every model's stored settings into the log (at start-up, before the first request)."""
@@ -52,6 +53,14 @@ class PredictionLogSettings:
         for name, stored in rows:
             if stored:
                 self.log.set_config(name, LogConfig.from_dict(stored))
+
+    async def apply(self, model: str) -> None:
+        """Follow a model's stored settings, changed on another node (flashml.cluster). Each node logs what it
+        answers to its own data_dir, under the same settings."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(models.c.prediction_log).where(models.c.name == model))).first()
+        if row is not None:
+            self.log.set_config(model, LogConfig.from_dict(row[0]) if row[0] else LogConfig())
 
     def check(self, change: PredictionLogChange, model: str) -> LogConfig:
         """The model's settings after ``change`` (nothing stored yet): a refusal comes before any other change."""
@@ -64,6 +73,7 @@ class PredictionLogSettings:
         if res.rowcount == 0:
             raise ModelNotFoundError(model)
         self.log.set_config(model, config)
+        await changes.emit(self.engine, changes.PREDICTION_LOG, node=self.node, model=model)
         await audit.record(self.engine, actor, "model.prediction_log", model, config.to_dict())
         return await self.view(model)
 

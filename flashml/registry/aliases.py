@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,12 +21,13 @@ from msgspec import UNSET
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db import aliases as db
-from flashml.db import audit
+from flashml.db import audit, changes
 from flashml.db import models as models_db
 from flashml.errors import (
     AliasNotFoundError,
     BadRequestError,
     ConflictError,
+    FlashMLError,
     ModelNotFoundError,
     VersionNotFoundError,
 )
@@ -34,6 +36,7 @@ from flashml.registry.alias_rules import Guard, Shadow, parse_guard, parse_shado
 from flashml.registry.records import AliasRecord, ServingInfo
 from flashml.registry.requests import AliasUpdate
 
+log = logging.getLogger("flashml.aliases")
 SERVED = "production"  # the alias a call without a version goes to, when set
 ALIAS_NAME = re.compile(r"^(?![0-9]+$)[a-z0-9][a-z0-9_-]{0,63}$")
 NUMBER = re.compile(r"^[0-9]+$")
@@ -216,8 +219,9 @@ Prepare = Callable[[str, list[int]], Awaitable[None]]
 
 
 class AliasService:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, node: str = "") -> None:
         self.engine = engine
+        self.node = node  # names this node's changes in the change feed (flashml.cluster)
         self.routes: dict[str, dict[str, Route]] = {}  # model -> alias -> route, read by every inference call
         # Alias changes and version deletes/archives take turns, so no alias ever points at a gone version.
         self.lock = asyncio.Lock()
@@ -340,9 +344,8 @@ class AliasService:
                                    shadow=route.shadow.to_dict() if route.shadow else None, previous=previous)
         if saved is None:
             raise ModelNotFoundError(model)
-        self.routes.setdefault(model, {})[name] = route
-        for listener in self.listeners:
-            listener(model, name, route)
+        self._switch(model, name, route)
+        await changes.emit(self.engine, changes.ALIAS, node=self.node, model=model, name=name)
         record = {"versions": versions, "previous": previous and previous["versions"]}
         for extra in ("guard", "shadow"):
             if saved[extra]:
@@ -357,5 +360,42 @@ class AliasService:
             if not await db.delete_alias(self.engine, model, name):
                 raise AliasNotFoundError(model, name)
             before = self.routes.get(model, {}).pop(name, None)
+            await changes.emit(self.engine, changes.ALIAS, node=self.node, model=model, name=name)
             previous = before.versions() if before else None
             await audit.record(self.engine, actor, "model.alias_delete", f"{model}/{name}", {"previous": previous})
+
+    def _switch(self, model: str, name: str, route: Route) -> None:
+        """The one write that moves traffic, then the listeners (the canary guard, shadow traffic)."""
+        self.routes.setdefault(model, {})[name] = route
+        for listener in self.listeners:
+            listener(model, name, route)
+
+    # ---- changes another node made (flashml.cluster reads them from the change feed) ----
+
+    async def apply_alias(self, model: str, name: str) -> None:
+        """Follow one alias's row: its versions loaded and warmed here first, then the route switched (or dropped
+        when the alias was deleted). The same route again changes nothing (the guard keeps its window)."""
+        async with self.lock:
+            await self._follow(model, name, {r["name"]: r for r in await db.list_aliases(self.engine, model)})
+
+    async def apply_model(self, model: str) -> None:
+        """Follow every alias of ``model`` (a model made again after a deletion)."""
+        async with self.lock:
+            rows = {r["name"]: r for r in await db.list_aliases(self.engine, model)}
+            for name in sorted(set(rows) | set(self.routes.get(model, {}))):
+                await self._follow(model, name, rows)
+
+    async def _follow(self, model: str, name: str, rows: dict[str, dict[str, Any]]) -> None:
+        row = rows.get(name)
+        if row is None:
+            self.routes.get(model, {}).pop(name, None)
+            return
+        route = Route.from_row(row)
+        if route == self.route(model, name):
+            return
+        if self.prepare is not None:
+            try:
+                await self.prepare(model, route.numbers + ([route.shadow.version] if route.shadow else []))
+            except FlashMLError as exc:  # the other nodes serve it already: this one loads on demand or later
+                log.warning("%s/%s moved to versions this node could not load yet: %s", model, name, exc.message)
+        self._switch(model, name, route)

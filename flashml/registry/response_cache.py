@@ -17,7 +17,7 @@ from msgspec import UNSET, UnsetType
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flashml.db import audit
+from flashml.db import audit, changes
 from flashml.db.schema import models
 from flashml.errors import BadRequestError, ModelNotFoundError
 from flashml.registry.records import ResponseCacheView
@@ -94,8 +94,9 @@ def cache_config(change: ModelChange, limit: int) -> dict[str, Any]:
 
 
 class ResponseCacheService:
-    def __init__(self, engine: AsyncEngine, max_bytes: int, max_entries: int) -> None:
+    def __init__(self, engine: AsyncEngine, max_bytes: int, max_entries: int, *, node: str = "") -> None:
         self.engine = engine
+        self.node = node  # names this node's changes in the change feed (flashml.cluster)
         self.max_bytes = max_bytes
         self.max_entries = max_entries
         self.caches: dict[str, ResponseCache] = {}  # model -> its cache, only while enabled (read per request)
@@ -124,8 +125,20 @@ class ResponseCacheService:
         if res.rowcount == 0:
             raise ModelNotFoundError(model)
         self._apply(model, config)
+        await changes.emit(self.engine, changes.RESPONSE_CACHE, node=self.node, model=model)
         await audit.record(self.engine, actor, "model.response_cache", model, config)
         return self.view(model)
+
+    async def apply(self, model: str) -> None:
+        """Follow a model's stored settings (changed on another node; flashml.cluster)."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(models.c.response_cache).where(models.c.name == model))).first()
+        if row is None:
+            self.forget(model)
+        elif row[0]:
+            self._apply(model, row[0])
+        elif model in self.configs:
+            self._apply(model, {**self.configs[model], "enabled": False})
 
     def view(self, model: str) -> ResponseCacheView:
         config = self.configs.get(model) or {"enabled": False, "max_entries": DEFAULT_ENTRIES}

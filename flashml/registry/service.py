@@ -21,7 +21,7 @@ import msgspec
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flashml.db import audit
+from flashml.db import audit, changes
 from flashml.db import models as db
 from flashml.errors import (
     BadRequestError,
@@ -195,12 +195,13 @@ class RegistryService:
         self.cache = cache
         self.pool = pool
         self.settings = settings
+        self.node = settings.node_name  # names this node's changes in the change feed (flashml.cluster)
         self.latest_ready: dict[str, int] = {}  # model -> newest ready version, kept in memory for inference
-        self.aliases = AliasService(engine)  # production, staging, ...: resolved in memory too
+        self.aliases = AliasService(engine, node=self.node)  # production, staging, ...: resolved in memory too
         self.aliases.prepare = self.prepare_versions
         self.memory = MemoryService(pool, settings.memory_budget, settings.load_timeout_s, self._load_ready)
         self.response_caches = ResponseCacheService(engine, settings.response_cache_max_bytes,
-                                                    settings.response_cache_max_entries)
+                                                    settings.response_cache_max_entries, node=self.node)
         self._tasks: set[asyncio.Task] = set()
         self._learned: set[tuple[str, int]] = set()  # versions measured at a real request's shapes (or trying)
         self.progress: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (model, version) -> steps, while validating
@@ -209,6 +210,13 @@ class RegistryService:
         # layers above keep per version (the prediction log's files) goes too, so a number used again starts clean.
         self.on_delete: list[Callable[[str, int | None], Awaitable[None]]] = []
         self.upload_outcomes = {"ready": 0, "failed": 0}  # uploads that finished validation since start (/metrics)
+        # (model, version) -> the stored serving config its loaded sessions follow: a change another node made to
+        # it (flashml.cluster) tells a reconfigure from a reload by comparing with this
+        self.configs_in_use: dict[tuple[str, int], dict[str, Any]] = {}
+
+    async def _changed(self, kind: str, model: str, number: int | None = None) -> None:
+        """Tell the other nodes sharing the database (the change feed; harmless with one node)."""
+        await changes.emit(self.engine, kind, node=self.node, model=model, number=number)
 
     # ---- upload and publication ----
 
@@ -336,6 +344,8 @@ class RegistryService:
             await db.update_version(self.engine, vid, state="ready", signature=signature.to_dict(),
                                     manifest=bundle.manifest.to_dict(), report=report, sha256=bundle.sha256,
                                     errors=None, config=config, perf=card)
+            self.configs_in_use[(model, number)] = config
+            await self._changed(changes.VERSION, model, number)  # every other node loads it from the store
             self.latest_ready[model] = max(self.latest_ready.get(model, 0), number)
             self.upload_outcomes["ready"] += 1
             log.info("published %s v%d", model, number)
@@ -365,6 +375,9 @@ class RegistryService:
 
     async def _fail(self, vid: int, steps: list, errors: list[dict[str, Any]]) -> None:
         await db.update_version(self.engine, vid, state="failed", errors=errors, report={"steps": steps})
+        row = await db.get_version_by_id(self.engine, vid)
+        if row is not None:
+            await self._changed(changes.VERSION, row["model"], row["version"])
 
     # ---- reading ----
 
@@ -457,6 +470,8 @@ class RegistryService:
         await self.pool.unload(model, number)
         await self._delete_objects(row)
         await db.delete_version(self.engine, row["id"])
+        self.configs_in_use.pop((model, number), None)
+        await self._changed(changes.VERSION_DELETED, model, number)
         self.response_caches.clear(model)
         self._refresh_latest(model, await self._ready_numbers(model))
         for forget in self.on_delete:
@@ -484,6 +499,7 @@ class RegistryService:
             await self.pool.unload(model, row["version"])
             await self._delete_objects(row)
         await db.delete_model(self.engine, model)  # its aliases go with it (ON DELETE CASCADE)
+        await self._changed(changes.MODEL_DELETED, model)
         self.latest_ready.pop(model, None)
         self.aliases.forget_model(model)
         self.response_caches.forget(model)
@@ -523,6 +539,7 @@ class RegistryService:
         else:
             await self._load_row(row)
         await db.update_version(self.engine, row["id"], state=want)
+        await self._changed(changes.VERSION, model, number)
         self._refresh_latest(model, await self._ready_numbers(model))
         await audit.record(self.engine, actor, "version.archive" if archived else "version.restore",
                            f"{model}/v{number}")
@@ -533,9 +550,11 @@ class RegistryService:
         checksums = (row.get("report") or {}).get("checksums")
         folder = await in_store_thread(self.cache.ensure, row["model"], row["version"], checksums)
         path = folder / model_file
-        device, batching = serving.split(config if config is not None else (row.get("config") or {}))
+        config = config if config is not None else (row.get("config") or {})
+        device, batching = serving.split(config)
         loaded = await self.pool.load(row["model"], row["version"], path, Signature.from_dict(row["signature"]),
                                       batching, device)
+        self.configs_in_use[(row["model"], row["version"])] = config
         if loaded.on_gpu:
             await loaded.warm_up()  # the budget counts the version at its peak batch, not its weights alone
         await self.memory.after_load(loaded)
@@ -564,6 +583,7 @@ class RegistryService:
                     await self._load_row(row)
             else:
                 self.memory.pinned.discard((model, number))
+            await self._changed(changes.VERSION, model, number)
             await audit.record(self.engine, actor, "version.pin" if pinned else "version.unpin", f"{model}/v{number}")
         return await self.get_version(model, number)
 
@@ -584,27 +604,35 @@ class RegistryService:
 
     async def patch_config(self, model: str, number: int, change: ConfigChange, *, actor: str) -> ConfigView:
         """Change batching or instances of a version live: no restart, no lost request."""
-        changes = change.changes()
+        changed = change.changes()
         row = await self._version_row(model, number)
         if row["state"] not in ("ready", "archived"):
             raise ConflictError(f"{model} v{number} is {row['state']}; only published versions have a config.",
                                 code="bad_state")
         current = row.get("config") or serving.join(None, serving.split({})[1])
-        config, reload = serving.patched(current, changes, Signature.from_dict(row["signature"]))
-        loaded = self.pool.get(model, number)
-        if loaded is not None:
-            if reload:
-                await self._load_row(row, config)
-            else:
-                loaded.reconfigure(serving.split(config)[1])
-                if loaded.on_gpu and loaded.warm_up_rows() > loaded.peak_batch:  # a larger batch: a larger peak
-                    loaded.warmed = False
-                    await loaded.warm_up()
-                    await self.memory.after_load(loaded)
+        config, reload = serving.patched(current, changed, Signature.from_dict(row["signature"]))
+        await self._follow_config(row, config, reload)
         await db.update_version(self.engine, row["id"], config=config)
-        await audit.record(self.engine, actor, "version.config", f"{model}/v{number}", changes)
+        self.configs_in_use[(model, number)] = config
+        await self._changed(changes.VERSION, model, number)
+        await audit.record(self.engine, actor, "version.config", f"{model}/v{number}", changed)
         row["config"] = config
         return config_view(row, self.pool.get(model, number))
+
+    async def _follow_config(self, row: dict[str, Any], config: dict[str, Any], reload: bool) -> None:
+        """Make the loaded version (if loaded) serve ``config``: new sessions where ``reload``, else in place."""
+        loaded = self.pool.get(row["model"], row["version"])
+        if loaded is None:
+            return
+        if reload:
+            await self._load_row(row, config)
+            return
+        loaded.reconfigure(serving.split(config)[1])
+        self.configs_in_use[(row["model"], row["version"])] = config
+        if loaded.on_gpu and loaded.warm_up_rows() > loaded.peak_batch:  # a larger batch: a larger peak
+            loaded.warmed = False
+            await loaded.warm_up()
+            await self.memory.after_load(loaded)
 
     # ---- start-up ----
 
@@ -682,6 +710,101 @@ class RegistryService:
         except FlashMLError as exc:
             log.warning("storage clean-up skipped: %s", exc.message)
 
+    # ---- changes another node made (flashml.cluster reads them from the change feed) ----
+    # Each re-reads the database, so applying one twice, or late, leaves the same state.
+
+    async def apply_version(self, model: str, number: int) -> None:
+        """Follow a version's row: load it when it became ready (from the store), unload it when archived or
+        failed, reload or reconfigure it when its serving config or signature changed, pin or unpin it."""
+        async with self.aliases.lock:  # as a local archive or delete does: aliases see one state at a time
+            row = await db.get_version(self.engine, model, number)
+            if row is None:
+                await self._forget_version(model, number)
+                return
+            key = (model, number)
+            loaded = self.pool.get(model, number)
+            if row["state"] == "ready":
+                if row.get("pinned"):
+                    self.memory.pinned.add(key)
+                else:
+                    self.memory.pinned.discard(key)
+                if loaded is None:
+                    if key not in self.memory.unloaded or row.get("pinned"):  # unloaded for memory: on demand
+                        await self._load_or_wait(row)
+                else:
+                    await self._follow_row(row, loaded)
+            else:  # archived, failed (or validating again): nothing of it serves here
+                self.memory.forget(model, number, pinned=True)
+                self.waiting_for_store.discard(key)
+                self.configs_in_use.pop(key, None)
+                if loaded is not None:
+                    await self.pool.unload(model, number)
+            self._refresh_latest(model, await self._ready_numbers(model))
+
+    async def _load_or_wait(self, row: dict[str, Any]) -> None:
+        model, number = row["model"], row["version"]
+        try:
+            await self._load_row(row)
+            self.waiting_for_store.discard((model, number))
+        except StorageUnavailableError:  # housekeeping's load_waiting tries again
+            self.waiting_for_store.add((model, number))
+            log.warning("%s v%d waits for the storage to come back before it can load", model, number)
+
+    async def _follow_row(self, row: dict[str, Any], loaded: LoadedModel) -> None:
+        """A loaded version whose row changed: new sessions when a field that needs them (or the signature, which
+        a first request measured) changed; the batcher reconfigured in place when only batching did."""
+        config = row.get("config") or {}
+        in_use = self.configs_in_use.get((row["model"], row["version"]))
+        signature = Signature.from_dict(row["signature"])
+        if in_use is None or signature.to_dict() != loaded.signature.to_dict() or any(
+                config.get(f) != in_use.get(f) for f in serving.RELOAD_FIELDS):
+            await self._load_row(row)
+        elif config != in_use:
+            await self._follow_config(row, config, reload=False)
+
+    async def _forget_version(self, model: str, number: int) -> None:
+        """A version deleted on another node: unload it, drop its cached files and what layers above keep."""
+        self.waiting_for_store.discard((model, number))
+        self.memory.forget(model, number, pinned=True)
+        self.configs_in_use.pop((model, number), None)
+        await self.pool.unload(model, number)
+        await asyncio.to_thread(self.cache.evict, model, number)
+        self.response_caches.clear(model)
+        self._refresh_latest(model, await self._ready_numbers(model))
+        for forget in self.on_delete:
+            await forget(model, number)
+
+    async def apply_version_deleted(self, model: str, number: int) -> None:
+        """A version deleted on another node (its number may already be taken again: then follow the new row)."""
+        if await db.get_version(self.engine, model, number) is not None:
+            await self.apply_version(model, number)
+            return
+        async with self.aliases.lock:
+            await self._forget_version(model, number)
+
+    async def apply_model_deleted(self, model: str) -> None:
+        """A model deleted on another node: everything of it goes here too (unless it was made again since: then
+        its new versions and aliases are followed)."""
+        async with self.aliases.lock:
+            for loaded in [m for m in self.pool.loaded() if m.model == model]:
+                await self.pool.unload(model, loaded.version)
+            for cached_model, number in await asyncio.to_thread(self.cache.cached):
+                if cached_model == model:
+                    await asyncio.to_thread(self.cache.evict, model, number)
+            self.waiting_for_store = {k for k in self.waiting_for_store if k[0] != model}
+            self.configs_in_use = {k: v for k, v in self.configs_in_use.items() if k[0] != model}
+            self.latest_ready.pop(model, None)
+            self.aliases.forget_model(model)
+            self.response_caches.forget(model)
+            self.memory.forget(model, pinned=True)
+            for forget in self.on_delete:
+                await forget(model, None)
+        if await db.get_model(self.engine, model) is not None:  # made again meanwhile
+            for row in await db.list_versions(self.engine, model):
+                await self.apply_version(model, row["version"])
+            await self.aliases.apply_model(model)
+            await self.response_caches.apply(model)
+
     def learn_from_request(self, loaded: LoadedModel, inputs: dict[str, np.ndarray]) -> None:
         """A version no made-up input ran just answered a real request: in the background, measure it at that
         request's shapes (rows follow the batch? auto-tune there) and record them, once per version."""
@@ -752,6 +875,8 @@ class RegistryService:
         report.update(warnings=warnings, learned_from_request_at=time.time())
         await db.update_version(self.engine, row["id"], signature=loaded.signature.to_dict(), config=config,
                                 perf=card if card is not None else row.get("perf"), report=report)
+        self.configs_in_use[(loaded.model, loaded.version)] = config
+        await self._changed(changes.VERSION, loaded.model, loaded.version)  # the others reload at these shapes
         log.info("%s v%d measured at the shapes of its first request: %s", loaded.model, loaded.version, sizes)
 
     async def wait_idle(self) -> None:
