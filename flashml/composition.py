@@ -18,6 +18,8 @@ from flashml.auth.audit import AuditService
 from flashml.auth.keys import KeyService
 from flashml.auth.sign_ins import SignInService
 from flashml.auth.users import UserService
+from flashml.cluster.follow import follow_registry
+from flashml.cluster.node import ClusterNode
 from flashml.db.engine import open_settings_database
 from flashml.inference.canary_guard import CanaryGuard
 from flashml.inference.metrics_report import MetricsReportService
@@ -103,9 +105,11 @@ class Services:
     # GET /metrics: this app's Prometheus registry (never prometheus_client's global one); other parts add their
     # collectors to it in open_services with metrics_registry.register(...).
     metrics_registry: CollectorRegistry
+    node: ClusterNode  # this node among those sharing the database: the change feed, heartbeat, leader lease
 
     async def close(self) -> None:
         """Stop in the reverse order of start: background work first, the database last."""
+        await self.node.stop()  # no change from another node is applied while the rest stops
         self.scheduler.shutdown()
         await asyncio.wait_for(self.housekeeping.wait_idle(), 30)
         await self.jobs.runner.stop()
@@ -168,13 +172,15 @@ async def open_services(settings: Settings) -> Services:
     pool = _open_pool(settings)
     store = await _prepare_store(settings)
     scratch = ScratchSpace(settings.data_dir)
+    node = ClusterNode(engine, settings)
+    await node.begin()  # before anything loads: a change another node makes meanwhile is read, not missed
     registry = RegistryService(engine, store, scratch, ModelCache(store, settings.data_dir / "cache" / "models"),
                                pool, settings)
     recorder = RequestMetrics()
     shadow = ShadowService(pool, settings.shadow_max_concurrency)
     predictions = PredictionLog(settings.data_dir / "predictions", settings.prediction_log_retention_s,
                                 settings.prediction_log_max_bytes)
-    prediction_log_settings = PredictionLogSettings(engine, predictions)
+    prediction_log_settings = PredictionLogSettings(engine, predictions, node=settings.node_name)
     await prediction_log_settings.load()
     await predictions.start()
     registry.on_delete.append(predictions.forget)
@@ -200,11 +206,14 @@ async def open_services(settings: Settings) -> Services:
     metrics.register(PredictionLogCollector(predictions))
     drift = DriftService(engine, predictions, registry.aliases, interval_s=settings.drift_interval_s,
                          retention_s=settings.prediction_log_retention_s,
-                         references=DatasetReference(engine, store, inference, settings))
+                         references=DatasetReference(engine, store, inference, settings), node=settings.node_name,
+                         is_leader=lambda: node.leader)
     await drift.load()
     registry.on_delete.append(drift.forget)
     drift.start()
     metrics.register(DriftCollector(drift))
+    follow_registry(node, registry, prediction_log_settings, drift)
+    await node.start()
     return Services(
         settings=settings, engine=engine, store=store, pool=pool, keys=admin.keys, users=admin.users,
         sign_ins=admin.sign_ins, audit=AuditService(engine), registry=registry, aliases=registry.aliases,
@@ -212,4 +221,4 @@ async def open_services(settings: Settings) -> Services:
         reports=MetricsReportService(recorder, registry, pool), shadow=shadow, inference=inference, predict=predict,
         guard=guard, datasets=DatasetService(engine, store, scratch, settings), jobs=jobs, scheduler=scheduler,
         housekeeping=housekeeping, predictions=predictions, prediction_log_settings=prediction_log_settings,
-        drift=drift, metrics_registry=metrics)
+        drift=drift, metrics_registry=metrics, node=node)
