@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.db.fit import fit
 from flashml.db.schema import aliases, models
 from flashml.db.upsert import upsert
 
@@ -31,8 +32,8 @@ async def put_alias(engine: AsyncEngine, model_name: str, name: str, versions: d
                     previous: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Create or move an alias (``previous``: the target it had, for rollback); None when the model is gone."""
     now = time.time()
-    values = {"versions": versions, "guard": guard, "shadow": shadow, "previous": previous, "updated_by": actor,
-              "updated_at": now}
+    values = fit(aliases, {"versions": versions, "guard": guard, "shadow": shadow, "previous": previous,
+                           "updated_by": actor, "updated_at": now})
     async with engine.begin() as conn:
         model_id = (await conn.execute(select(models.c.id).where(models.c.name == model_name))).scalar()
         if model_id is None:

@@ -8,14 +8,15 @@ from typing import Any
 from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.db.fit import fit
 from flashml.db.schema import audit
 
 
 async def record(engine: AsyncEngine, actor: str, action: str, target: str = "",
                  detail: dict[str, Any] | None = None) -> None:
     async with engine.begin() as conn:
-        await conn.execute(insert(audit).values(at=time.time(), actor=actor, action=action, target=target,
-                                                detail=detail))
+        await conn.execute(insert(audit).values(**fit(audit, dict(at=time.time(), actor=actor, action=action,
+                                                                  target=target, detail=detail))))
 
 
 # What callers without the read_audit action (viewers, maintainers) may see: the models' own trail.

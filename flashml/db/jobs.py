@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db.engine import inserted_id
+from flashml.db.fit import fit
 from flashml.db.schema import datasets, housekeeping_runs, job_chunks, job_log, job_schedules, jobs
 from flashml.db.upsert import upsert
 
@@ -28,7 +29,7 @@ async def _all(engine: AsyncEngine, stmt) -> list[dict[str, Any]]:
 
 async def add_dataset(engine: AsyncEngine, **values: Any) -> None:
     async with engine.begin() as conn:
-        await conn.execute(insert(datasets).values(created_at=time.time(), **values))
+        await conn.execute(insert(datasets).values(created_at=time.time(), **fit(datasets, values)))
 
 
 async def get_dataset(engine: AsyncEngine, dataset_id: str) -> dict[str, Any] | None:
@@ -61,7 +62,7 @@ async def add_job(engine: AsyncEngine, **values: Any) -> int:
     now = time.time()
     async with engine.begin() as conn:
         res = await conn.execute(insert(jobs).values(created_at=now, updated_at=now, state="queued", rows_done=0,
-                                                     rows_bad=0, run_rows_base=0, **values))
+                                                     rows_bad=0, run_rows_base=0, **fit(jobs, values)))
     return inserted_id(res)
 
 
@@ -148,7 +149,7 @@ async def count_log(engine: AsyncEngine, job_id: int) -> int:
 
 async def add_schedule(engine: AsyncEngine, **values: Any) -> int:
     async with engine.begin() as conn:
-        res = await conn.execute(insert(job_schedules).values(created_at=time.time(), **values))
+        res = await conn.execute(insert(job_schedules).values(created_at=time.time(), **fit(job_schedules, values)))
     return inserted_id(res)
 
 

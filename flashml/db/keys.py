@@ -9,6 +9,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db.engine import inserted_id
+from flashml.db.fit import fit
 from flashml.db.schema import api_keys, key_usage
 from flashml.db.upsert import upsert
 
@@ -25,8 +26,9 @@ async def insert_key(engine: AsyncEngine, *, key_id: str, secret_hash: str, name
                      models: list[str] | None, created_by: str, limits: dict[str, Any] | None = None
                      ) -> dict[str, Any]:
     limits = {"rate_limit_per_s": None, "burst": None, "daily_quota": None, "weight": 1, **(limits or {})}
-    values = dict(key_id=key_id, secret_hash=secret_hash, name=name, role=role, models=models,
-                  created_by=created_by, created_at=time.time(), last_used_at=None, revoked_at=None, **limits)
+    values = fit(api_keys, dict(key_id=key_id, secret_hash=secret_hash, name=name, role=role, models=models,
+                                created_by=created_by, created_at=time.time(), last_used_at=None, revoked_at=None,
+                                **limits))
     async with engine.begin() as conn:
         res = await conn.execute(insert(api_keys).values(**values))
     return _public({"id": inserted_id(res), **values})

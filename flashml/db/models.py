@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db.engine import inserted_id
+from flashml.db.fit import fit
 from flashml.db.schema import models, versions
 
 VERSION_STATES = ("validating", "ready", "failed", "archived")
@@ -50,20 +51,21 @@ def bounded_errors(errors: list[dict[str, Any]] | None) -> list[dict[str, Any]] 
 async def create_version(engine: AsyncEngine, model_name: str, *, created_by: str, source_name: str,
                          size_bytes: int) -> dict[str, Any]:
     """Create the model when new and the next version number in state ``validating``."""
+    named = fit(versions, {"created_by": created_by, "source_name": source_name})  # an actor, a file name: unbounded
     for _ in range(5):  # two uploads racing for the same number: the unique constraint decides, retry
         now = time.time()
         try:
             async with engine.begin() as conn:
                 model_id = (await conn.execute(select(models.c.id).where(models.c.name == model_name))).scalar()
                 if model_id is None:
-                    res = await conn.execute(insert(models).values(name=model_name, created_by=created_by,
+                    res = await conn.execute(insert(models).values(name=model_name, created_by=named["created_by"],
                                                                    created_at=now))
                     model_id = inserted_id(res)
                 number = (await conn.execute(select(func.coalesce(func.max(versions.c.version), 0))
                                              .where(versions.c.model_id == model_id))).scalar_one() + 1
                 res = await conn.execute(insert(versions).values(
-                    model_id=model_id, version=number, state="validating", created_by=created_by,
-                    created_at=now, updated_at=now, source_name=source_name, size_bytes=size_bytes))
+                    model_id=model_id, version=number, state="validating", created_by=named["created_by"],
+                    created_at=now, updated_at=now, source_name=named["source_name"], size_bytes=size_bytes))
                 vid = inserted_id(res)
         except IntegrityError:
             continue

@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.db.fit import fit
 from flashml.db.schema import upload_sessions as t
 
 
 async def create(engine: AsyncEngine, **values: Any) -> None:
     now = time.time()
     async with engine.begin() as conn:
-        await conn.execute(insert(t).values(created_at=now, updated_at=now, state="pending", **values))
+        await conn.execute(insert(t).values(created_at=now, updated_at=now, state="pending", **fit(t, values)))
 
 
 async def get(engine: AsyncEngine, upload_id: str) -> dict[str, Any] | None:
