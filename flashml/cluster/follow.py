@@ -9,6 +9,8 @@ from flashml.monitoring.drift_service import DriftService
 from flashml.monitoring.prediction_log_settings import PredictionLogSettings
 from flashml.registry.service import RegistryService
 
+INTERRUPTED_EVERY_S = 30.0
+
 
 def follow_registry(node: ClusterNode, registry: RegistryService, prediction_log: PredictionLogSettings,
                     drift: DriftService) -> None:
@@ -21,3 +23,5 @@ def follow_registry(node: ClusterNode, registry: RegistryService, prediction_log
     node.on(changes.RESPONSE_CACHE, lambda c: registry.response_caches.apply(c["model"]))
     node.on(changes.PREDICTION_LOG, lambda c: prediction_log.apply(c["model"]))
     node.on(changes.DRIFT, lambda c: drift.apply(c["model"]))
+    # A node killed while it validated an upload leaves the version validating: the leader marks it failed.
+    node.when_leader("failing the validations of stopped nodes", registry.fail_interrupted, INTERRUPTED_EVERY_S)

@@ -73,6 +73,9 @@ class ClusterNode:
         self._seen: set[int] = set()  # ids above the floor already read
         self._pruned_at = 0.0
         self._tasks: list[asyncio.Task] = []
+        self._leader_work: list[tuple[Callable[[], Awaitable[object]], float, str]] = []
+        self._leader_ran: dict[str, float] = {}
+        self._leader_running: dict[str, asyncio.Task] = {}
         self._feed_outage = _Outage("the change feed")
         self._beat_outage = _Outage("the heartbeat")
 
@@ -82,6 +85,11 @@ class ClusterNode:
         if kind not in changes.KINDS:
             raise ValueError(f"unknown change kind {kind!r}")
         self._handlers.setdefault(kind, []).append(handler)
+
+    def when_leader(self, what: str, run: Callable[[], Awaitable[object]], every_s: float) -> None:
+        """Run ``run`` every ``every_s`` seconds on the leader only, beside the loops (a round that fails is logged
+        and tried again the next time)."""
+        self._leader_work.append((run, every_s, what))
 
     async def begin(self) -> None:
         """Mark where this node starts reading: before it loads anything, so no change made while it loads is
@@ -100,9 +108,9 @@ class ClusterNode:
 
     async def stop(self) -> None:
         """Stop the loops, give the leader lease up and leave the nodes list (a clean stop)."""
-        for task in self._tasks:
+        for task in [*self._tasks, *self._leader_running.values()]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._leader_running.values(), return_exceptions=True)
         self._tasks = []
         try:
             if self.leader:
@@ -142,6 +150,24 @@ class ClusterNode:
         if self.leader and now - self._pruned_at >= PRUNE_EVERY_S:
             self._pruned_at = now
             await changes.prune(self.engine, now - KEEP_CHANGES_S)
+        if self.leader:
+            self._start_leader_work(now)
+
+    def _start_leader_work(self, now: float) -> None:
+        for run, every_s, what in self._leader_work:
+            running = self._leader_running.get(what)
+            due = now - self._leader_ran.get(what, now - every_s) >= every_s
+            if not due or (running is not None and not running.done()):
+                continue
+            self._leader_ran[what] = now
+            self._leader_running[what] = asyncio.create_task(self._leader_round(run, what))
+
+    @staticmethod
+    async def _leader_round(run: Callable[[], Awaitable[object]], what: str) -> None:
+        try:
+            await run()
+        except Exception:  # noqa: BLE001 - the next time tries again
+            log.exception("%s failed", what)
 
     async def sync(self) -> int:
         """Read the changes made since the last round and apply other nodes' ones; how many were applied."""

@@ -14,6 +14,7 @@ from flashml.db.fit import fit
 from flashml.db.schema import models, versions
 
 VERSION_STATES = ("validating", "ready", "failed", "archived")
+VALIDATING_ON = "validating_on"  # a validating version's report: the node doing it
 # A failed version's reasons quote what the upload held (member names, tensor names, parser messages): stored
 # and echoed on every read, so each is bounded here, where every writer passes.
 MAX_ERRORS = 10
@@ -49,8 +50,9 @@ def bounded_errors(errors: list[dict[str, Any]] | None) -> list[dict[str, Any]] 
 
 
 async def create_version(engine: AsyncEngine, model_name: str, *, created_by: str, source_name: str,
-                         size_bytes: int) -> dict[str, Any]:
-    """Create the model when new and the next version number in state ``validating``."""
+                         size_bytes: int, node: str | None = None) -> dict[str, Any]:
+    """Create the model when new and the next version number in state ``validating`` (on ``node``: its report
+    names the node validating it until the result replaces it, so a node that starts fails only its own)."""
     named = fit(versions, {"created_by": created_by, "source_name": source_name})  # an actor, a file name: unbounded
     for _ in range(5):  # two uploads racing for the same number: the unique constraint decides, retry
         now = time.time()
@@ -65,7 +67,8 @@ async def create_version(engine: AsyncEngine, model_name: str, *, created_by: st
                                              .where(versions.c.model_id == model_id))).scalar_one() + 1
                 res = await conn.execute(insert(versions).values(
                     model_id=model_id, version=number, state="validating", created_by=named["created_by"],
-                    created_at=now, updated_at=now, source_name=named["source_name"], size_bytes=size_bytes))
+                    created_at=now, updated_at=now, source_name=named["source_name"], size_bytes=size_bytes,
+                    report={VALIDATING_ON: node} if node else None))
                 vid = inserted_id(res)
         except IntegrityError:
             continue

@@ -39,6 +39,7 @@ log = logging.getLogger("flashml.uploads")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 INCOMING = "incoming/"
 MIN_PART = 5 * 1024 * 1024  # S3's smallest part (all but the last)
+COMPLETING_S = 3600.0  # a completion still "completing" after this long on a cluster was cut short by its node
 
 
 class UploadGoneError(FlashMLError):
@@ -248,7 +249,12 @@ class DirectUploadService:
         now = time.time()
         removed = 0
         if at_start:  # a completion the last run did not finish: its version (if any) was marked interrupted
+            # Where other nodes share the database, a completion may be theirs and running: only one older than
+            # any completion takes (fetching the bytes, then upload_wait_s) is taken for interrupted.
+            busy_until = now - COMPLETING_S if await self.registry.other_live_nodes() else now
             for row in await db.in_state(self.engine, "completing"):
+                if row["updated_at"] > busy_until:
+                    continue
                 await db.move(self.engine, row["id"], "completing", "failed",
                               error={"code": "interrupted", "error": "The server stopped while completing this "
                                                                     "upload. Upload it again."})

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db import audit, changes
 from flashml.db import models as db
+from flashml.db import nodes as nodes_db
 from flashml.errors import (
     BadRequestError,
     ConflictError,
@@ -248,7 +249,7 @@ class RegistryService:
         user = user or actor.split("/", 1)[0]
         try:
             version = await db.create_version(self.engine, model, created_by=actor, source_name=source_name,
-                                              size_bytes=size)
+                                              size_bytes=size, node=self.node)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -639,10 +640,7 @@ class RegistryService:
     async def recover_and_load(self) -> None:
         """Finish what a crash interrupted, then load every ready version."""
         await asyncio.to_thread(self.scratch.clear)
-        for row in await db.list_versions(self.engine, state="validating"):
-            await self._remove_objects(row["model"], row["version"], None)
-            await self._fail(row["id"], [], [{"code": "interrupted", "error": "The server stopped while this "
-                                              "version was being validated. Upload it again."}])
+        await self.fail_interrupted(at_start=True)
         await self.remove_strays()
         await self.aliases.load()
         await self.response_caches.load()
@@ -658,6 +656,41 @@ class RegistryService:
             except Exception:  # noqa: BLE001 - one broken version must not stop the server
                 log.exception("could not load %s v%d", row["model"], row["version"])
             self.latest_ready[row["model"]] = max(self.latest_ready.get(row["model"], 0), row["version"])
+
+    async def fail_interrupted(self, *, at_start: bool = False) -> int:
+        """Mark failed the validations no node is running any more: at start, this node's own (a crash cut them
+        short) and those of a node that no longer beats its heartbeat; later (the leader, every few rounds), those
+        of nodes that stopped beating. How many."""
+        rows = await db.list_versions(self.engine, state="validating")
+        owners: set[str] = {o for r in rows if (o := (r.get("report") or {}).get(db.VALIDATING_ON))} - {self.node}
+        alive = await self.beating(owners) if owners else set()
+        failed = 0
+        for row in rows:
+            owner = (row.get("report") or {}).get(db.VALIDATING_ON)
+            if owner in alive or (not at_start and owner in (None, self.node)):
+                continue  # running on a node that beats (or here, where only a start-up knows it is cut short)
+            await self._remove_objects(row["model"], row["version"], None)
+            await self._fail(row["id"], [], [{"code": "interrupted", "error": "The server stopped while this "
+                                              "version was being validated. Upload it again."}])
+            failed += 1
+        return failed
+
+    async def beating(self, names: set[str]) -> set[str]:
+        """Those of the nodes ``names`` whose heartbeat moves: seen lately, and seen again after two intervals (a
+        node killed a moment ago is still listed as live, but its heartbeat stands still)."""
+        interval = self.settings.sync_interval_s
+        before = {n["node_id"]: n["seen_at"] for n in await nodes_db.live(self.engine, time.time(), 3 * interval)
+                  if n["node_id"] in names}
+        if not before:
+            return set()
+        await asyncio.sleep(2.5 * interval)
+        after = await nodes_db.live(self.engine, time.time(), 3 * interval)
+        return {n["node_id"] for n in after if n["node_id"] in before and n["seen_at"] > before[n["node_id"]]}
+
+    async def other_live_nodes(self) -> set[str]:
+        """The other nodes sharing the database that beat their heartbeat lately (none on a single node)."""
+        live = await nodes_db.live(self.engine, time.time(), 3 * self.settings.sync_interval_s)
+        return {n["node_id"] for n in live} - {self.node}
 
     async def evict_unused_cache(self) -> int:
         """Drop versions from the node-local cache that are deleted, archived or failed (housekeeping)."""
@@ -692,8 +725,11 @@ class RegistryService:
 
     async def remove_strays(self) -> None:
         """Remove version folders (store and cache) and kept bundles that no published version owns."""
-        rows = [v for v in await db.list_versions(self.engine) if v["state"] in ("ready", "archived")]
-        known = {(v["model"], v["version"]) for v in rows}
+        everything = await db.list_versions(self.engine)
+        rows = [v for v in everything if v["state"] in ("ready", "archived")]
+        # Another node sharing the store may be publishing a version right now: its files and bundle stay.
+        validating = {(v["model"], v["version"]) for v in everything if v["state"] == "validating"}
+        known = {(v["model"], v["version"]) for v in rows} | validating
         bundles = {(v.get("report") or {}).get("bundle_key") for v in rows}
         for model, number in await asyncio.to_thread(self.cache.cached):
             if (model, number) not in known:
@@ -705,7 +741,8 @@ class RegistryService:
                 if vdir[1:].isdigit() and (model, int(vdir[1:])) not in known:
                     await in_store_thread(self.store.delete_prefix, f"models/{model}/{vdir}/")
             for key in await in_store_thread(self.store.list_prefix, "uploads/"):
-                if key not in bundles:
+                if key not in bundles and not any(key.rsplit("/", 1)[-1].startswith(f"{m}-v{n}.")
+                                                  for m, n in validating):
                     await in_store_thread(self.store.delete, key)
         except FlashMLError as exc:
             log.warning("storage clean-up skipped: %s", exc.message)
