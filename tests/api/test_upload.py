@@ -109,6 +109,7 @@ def test_bad_uploads_are_refused_and_leave_nothing(api, app, tmp_path):
     assert not (app.data_dir.parent / "escape.txt").exists()
 
 
+@pytest.mark.parametrize("app", ["sqlite"], indirect=True)  # the probe's limits, not a query: 20 s on one engine
 @pytest.mark.parametrize("builder,code", [("hang_model", "validation_timeout"),
                                           ("memory_bomb_model", "validation_memory")])
 def test_model_that_hangs_or_eats_memory_is_killed_and_server_keeps_serving(api, app, tmp_path, builder,
