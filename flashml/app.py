@@ -22,6 +22,7 @@ from flashml.api.jobs import DatasetsController, HousekeepingController, JobsCon
 from flashml.api.keys import KeysController, MeController
 from flashml.api.metrics import MetricsController
 from flashml.api.models import ModelsController
+from flashml.api.nodes import NodesController
 from flashml.api.openapi_errors import ErrorDocumentPlugin
 from flashml.api.predict import PredictController
 from flashml.api.predictions import PredictionsController
@@ -65,7 +66,7 @@ def create_app(settings: Settings) -> Litestar:
                         PredictController, MeController, MetricsController, UploadsController, SetupController,
                         AliasesController, DatasetsController, JobsController, SchedulesController,
                         HousekeepingController, PrometheusController, PredictionsController, DriftController,
-                        UsersController, AccountController,
+                        UsersController, AccountController, NodesController,
                         create_static_files_router(path="/static", directories=[STATIC_DIR],
                                                    include_in_schema=False)],
         dependencies=DEPENDENCIES,

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.cluster.records import NodeRecord
 from flashml.db import changes, leases, nodes
 from flashml.settings import Settings
 
@@ -210,3 +211,10 @@ class ClusterNode:
     def live(self) -> Awaitable[list[dict[str, Any]]]:
         """The live nodes' rows (name, address, started and seen times), read now."""
         return nodes.live(self.engine, self.clock(), 3 * self.interval_s)
+
+    async def listed(self) -> list[NodeRecord]:
+        """The live nodes as GET /api/v1/nodes lists them, the leader lease's holder marked."""
+        rows = await self.live()
+        leader = await leases.holder(self.engine, LEADER, self.clock())
+        return [NodeRecord(id=r["node_id"], address=r["address"], started_at=r["started_at"], seen_at=r["seen_at"],
+                           leader=r["node_id"] == leader) for r in rows]

@@ -5,7 +5,7 @@ Taking and renewing are one compare-and-set UPDATE, so two nodes racing for a fr
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.db.schema import leases
@@ -28,3 +28,10 @@ async def release(engine: AsyncEngine, name: str, holder: str) -> None:
     """Give the lease up (a clean stop), so another node takes it at its next try instead of after the ttl."""
     async with engine.begin() as conn:
         await conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
+
+
+async def holder(engine: AsyncEngine, name: str, now: float) -> str | None:
+    """Who holds the lease now (None: nobody, or it ran out)."""
+    async with engine.connect() as conn:
+        return (await conn.execute(select(leases.c.holder).where(leases.c.name == name, leases.c.until >= now))
+                ).scalar()
