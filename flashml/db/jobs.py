@@ -78,13 +78,57 @@ async def jobs_in_state(engine: AsyncEngine, *states: str) -> list[dict[str, Any
     return await _all(engine, select(jobs).where(jobs.c.state.in_(states)).order_by(jobs.c.id))
 
 
-async def move_job(engine: AsyncEngine, job_id: int, from_states: tuple[str, ...], to_state: str,
-                   **values: Any) -> bool:
-    """Change the state only from one of ``from_states``; False when the job was elsewhere."""
+async def move_job(engine: AsyncEngine, job_id: int, from_states: tuple[str, ...], to_state: str, *,
+                   holder: str | None = None, **values: Any) -> bool:
+    """Change the state only from one of ``from_states`` (and, given ``holder``, only while that node holds the
+    job); False when the job was elsewhere. A compare-and-set: of two nodes trying, one wins."""
+    where = [jobs.c.id == job_id, jobs.c.state.in_(from_states)]
+    if holder is not None:
+        where.append(jobs.c.node == holder)
     async with engine.begin() as conn:
-        res = await conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(from_states))
-                                 .values(state=to_state, updated_at=time.time(), **values))
+        res = await conn.execute(update(jobs).where(*where).values(state=to_state, updated_at=time.time(), **values))
     return res.rowcount == 1
+
+
+# ---- leases: which node runs a job, and until when its claim holds ----
+
+async def renew_lease(engine: AsyncEngine, job_id: int, node: str, until: float) -> bool:
+    """Extend ``node``'s lease on a running job; False when the job is no longer running on it."""
+    async with engine.begin() as conn:
+        res = await conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.node == node,
+                                                    jobs.c.state == "running").values(lease_until=until))
+    return res.rowcount == 1
+
+
+async def running_on(engine: AsyncEngine, node: str) -> list[dict[str, Any]]:
+    """The jobs in state running that ``node`` (or a FlashML without leases: no node) claimed."""
+    return await _all(engine, select(jobs).where(jobs.c.state == "running",
+                                                 (jobs.c.node == node) | jobs.c.node.is_(None)).order_by(jobs.c.id))
+
+
+async def expired_leases(engine: AsyncEngine, now: float) -> list[dict[str, Any]]:
+    """Running jobs whose node stopped renewing its lease before ``now``."""
+    return await _all(engine, select(jobs).where(jobs.c.state == "running", jobs.c.lease_until < now)
+                      .order_by(jobs.c.id))
+
+
+async def requeue_expired(engine: AsyncEngine, job_id: int, node: str, now: float) -> bool:
+    """Put a job whose lease ran out back in the queue, once: only if ``node`` still has it and has not renewed.
+    ``node`` stays on the queued job, so the node that claims it next can say whose work it goes on with."""
+    async with engine.begin() as conn:
+        res = await conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == "running",
+                                                    jobs.c.node == node, jobs.c.lease_until < now)
+                                 .values(state="queued", lease_until=None, updated_at=time.time()))
+    return res.rowcount == 1
+
+
+async def oldest_queued(engine: AsyncEngine, skip: set[int]) -> int | None:
+    """The oldest queued job's id, leaving out ``skip``."""
+    stmt = select(jobs.c.id).where(jobs.c.state == "queued").order_by(jobs.c.id)
+    if skip:
+        stmt = stmt.where(jobs.c.id.not_in(skip))
+    async with engine.connect() as conn:
+        return (await conn.execute(stmt.limit(1))).scalar()
 
 
 async def set_job(engine: AsyncEngine, job_id: int, **values: Any) -> None:
@@ -107,13 +151,21 @@ async def drop_chunks(engine: AsyncEngine, job_id: int) -> None:
 
 # ---- checkpoints ----
 
-async def checkpoint(engine: AsyncEngine, job_id: int, chunk: int, rows: int, rows_bad: int, key: str) -> None:
-    """Record a finished chunk and add its rows to the job's counts, in one transaction."""
+async def checkpoint(engine: AsyncEngine, job_id: int, chunk: int, rows: int, rows_bad: int, key: str, *,
+                     node: str, until: float) -> bool:
+    """Record a finished chunk and add its rows to the job's counts, in one transaction, and renew the lease;
+    only while ``node`` holds the job (running, or paused meanwhile). False, recording nothing, when another
+    node took it over: a chunk is never counted twice."""
     async with engine.begin() as conn:
+        res = await conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.node == node,
+                                                    jobs.c.state.in_(("running", "paused"))).values(
+            rows_done=jobs.c.rows_done + rows, rows_bad=jobs.c.rows_bad + rows_bad, updated_at=time.time(),
+            lease_until=until))
+        if res.rowcount != 1:
+            return False
         await conn.execute(insert(job_chunks).values(job_id=job_id, chunk=chunk, rows=rows, rows_bad=rows_bad,
                                                      object_key=key, done_at=time.time()))
-        await conn.execute(update(jobs).where(jobs.c.id == job_id).values(
-            rows_done=jobs.c.rows_done + rows, rows_bad=jobs.c.rows_bad + rows_bad, updated_at=time.time()))
+    return True
 
 
 async def chunks(engine: AsyncEngine, job_id: int) -> list[dict[str, Any]]:
@@ -159,6 +211,17 @@ async def list_schedules(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 async def get_schedule(engine: AsyncEngine, schedule_id: int) -> dict[str, Any] | None:
     return await _one(engine, select(job_schedules).where(job_schedules.c.id == schedule_id))
+
+
+async def claim_firing(engine: AsyncEngine, schedule_id: int, now: float, window_s: float) -> bool:
+    """Take one firing of a schedule: of the nodes whose scheduler fires it at the same moment, the first one
+    stamps last_run_at and wins; the others find a run stamped less than ``window_s`` ago and stand back."""
+    async with engine.begin() as conn:
+        res = await conn.execute(update(job_schedules).where(
+            job_schedules.c.id == schedule_id,
+            job_schedules.c.last_run_at.is_(None) | (job_schedules.c.last_run_at < now - window_s))
+            .values(last_run_at=now))
+    return res.rowcount == 1
 
 
 async def set_schedule(engine: AsyncEngine, schedule_id: int, **values: Any) -> None:

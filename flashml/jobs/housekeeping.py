@@ -1,8 +1,12 @@
 """Housekeeping tasks on the scheduler, each with its last run recorded in SQLite for the console and API.
 
-- ``uploads``: expired, abandoned and failed direct uploads (and versions waiting for the store to load);
+- ``uploads``: expired, abandoned and failed direct uploads;
 - ``job_outputs``: results and chunk files of jobs finished longer ago than ``job_retention_s``;
-- ``model_cache``: versions in the node-local cache of a remote store that are deleted, archived or failed.
+- ``model_cache``: versions waiting for the store to load, and versions in the node-local cache of a remote
+  store that are deleted, archived or failed.
+
+Several nodes sharing the database and store: the store-wide tasks (uploads, job outputs) run on the leader only
+(``is_leader``), so two nodes never clean the same things at once; the node-local one on every node.
 """
 
 from __future__ import annotations
@@ -23,18 +27,21 @@ from flashml.registry.service import RegistryService
 
 log = logging.getLogger("flashml.housekeeping")
 TASKS = ("uploads", "job_outputs", "model_cache")
+STORE_WIDE = ("uploads", "job_outputs")  # the leader's; model_cache is each node's own
 
 
 class Housekeeping:
     def __init__(self, engine: AsyncEngine, scheduler: Scheduler, registry: RegistryService,
-                 uploads: DirectUploadService, jobs: JobService) -> None:
+                 uploads: DirectUploadService, jobs: JobService, *,
+                 is_leader: Callable[[], bool] = lambda: True) -> None:
         self.engine = engine
+        self.is_leader = is_leader
         self.scheduler = scheduler
         self.registry = registry
         self.uploads = uploads
         self._running = 0
         self.tasks: dict[str, Callable[[], Awaitable[int]]] = {
-            "uploads": self._uploads, "job_outputs": jobs.expire_outputs, "model_cache": registry.evict_unused_cache}
+            "uploads": uploads.housekeeping, "job_outputs": jobs.expire_outputs, "model_cache": self._model_cache}
 
     async def wait_idle(self) -> None:
         """Let rounds that are running finish (before the database closes at shutdown)."""
@@ -47,7 +54,10 @@ class Housekeeping:
                                now=True)
 
     async def run(self, name: str) -> None:
-        """One run of one task; the outcome (or its error) is recorded, never raised: the scheduler goes on."""
+        """One run of one task; the outcome (or its error) is recorded, never raised: the scheduler goes on. A
+        store-wide task is the leader's: another node skips it (and records nothing, the leader's run stands)."""
+        if name in STORE_WIDE and not self.is_leader():
+            return
         started = time.time()
         removed, error = 0, None
         self._running += 1
@@ -71,6 +81,6 @@ class Housekeeping:
                                           next_run_at=nxt.timestamp() if nxt else None))
         return out
 
-    async def _uploads(self) -> int:
+    async def _model_cache(self) -> int:
         await self.registry.load_waiting()
-        return await self.uploads.housekeeping()
+        return await self.registry.evict_unused_cache()

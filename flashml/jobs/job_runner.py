@@ -6,12 +6,19 @@ row exactly once. Between chunks the runner re-reads the job's state: pause and 
 
 A job that finds the store unreachable goes back to the queue and waits for it (probing with backoff), then
 goes on from its last checkpoint; past ``job_storage_wait_s`` without the store it fails, saying so.
+
+Several nodes sharing one database: a node claims a queued job with a compare-and-set (queued -> running, its
+name in ``jobs.node``, a lease in ``jobs.lease_until``) and renews the lease while it works (flashml.jobs.job_watch);
+a job whose node stops renewing it is requeued by another node and goes on from its last checkpoint there. Every
+checkpoint is a compare-and-set on the node too, so a node that lost its job (paused past its lease, then woken)
+writes nothing more of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from functools import partial
@@ -30,6 +37,7 @@ from flashml.jobs import image_rows, imagezip
 from flashml.jobs.datasets import datasets_cache
 from flashml.jobs.formats import Chunk, read_chunks
 from flashml.jobs.imagezip import ZipLimits
+from flashml.jobs.job_watch import JobWatch
 from flashml.jobs.mapping import resolve_mapping, to_inputs
 from flashml.jobs.results import ANSWER_COLUMN, ResultError, assemble, write_answers, write_chunk
 from flashml.runtime.pool import LoadedModel
@@ -43,8 +51,13 @@ log = logging.getLogger("flashml.jobs")
 PRIORITY_BATCH = 1  # behind every online request (PRIORITY_ONLINE = 0)
 SUB_BATCH_ROWS = 256  # rows per request a job sends: small enough that an online request never waits long
 STORE_PROBE_FIRST_S, STORE_PROBE_MAX_S = 1.0, 60.0  # waiting for the store: probes 1, 2, 4 ... 60 s apart
+JOB_LEASE_SYNCS = 10  # a job's lease lasts this many sync_interval_s (10 s by default); renewed every third of it
 SYSTEM = Principal(key_pk=0, key_id="batch-jobs", name="batch jobs", role="admin", models=None,
                    created_by="system")
+
+
+class LostJob(Exception):
+    """The job is no longer this run's to write: paused or cancelled meanwhile, or taken over by another node."""
 
 
 class JobFailed(Exception):
@@ -53,36 +66,53 @@ class JobFailed(Exception):
         self.code, self.message = code, message
 
 
-def chunk_key(job_id: int, chunk: int, fmt: str) -> str:
-    return f"jobs/{job_id}/chunks/{chunk:08d}.{fmt}"
+def chunk_key(job_id: int, chunk: int, fmt: str, run: str) -> str:
+    """Each run writes its own objects: a node that lost the job never overwrites the chunk of the one that has it."""
+    return f"jobs/{job_id}/chunks/{chunk:08d}-{run}.{fmt}"
 
 
 class JobRunner:
     def __init__(self, engine: AsyncEngine, store: ArtifactStore, inference: InferenceService,
-                 settings: Settings, predict: PredictService | None = None) -> None:
+                 settings: Settings, predict: PredictService | None = None, *, lease_s: float | None = None) -> None:
         self.engine, self.store, self.inference, self.settings = engine, store, inference, settings
+        self.node = settings.node_name
+        self.lease_s = lease_s or JOB_LEASE_SYNCS * settings.sync_interval_s
         self.predict = predict  # image task processing, for zip-of-images datasets
         self.work = settings.data_dir / "tmp" / "jobs"
         self.datasets_cache = datasets_cache(settings)
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self.current: int | None = None
+        self.claim: tuple[int, str] | None = None  # (job id, run) this node holds now
+        self.lost = False  # the watch found the claim gone; the run stops at its next chunk
+        self.renewed_at = 0.0  # when the claim's lease was last extended
+        self.watch = JobWatch(self, settings.sync_interval_s)
         self._store_waits: dict[int, float] = {}  # job id -> when it first found the store unreachable
         self._waiters: set[asyncio.Task] = set()
         self.rows_scored: dict[tuple[str, int], int] = {}  # (model, version) -> rows scored since start (/metrics)
 
     async def start(self) -> None:
-        """Queue every job a stop or a crash left running or queued; they resume from their checkpoints."""
+        """Queue every job a stop or a crash of this node left running, and the queued ones; they resume from
+        their checkpoints. Jobs other nodes run are theirs: the watch requeues them only once their lease ran out."""
         self.work.mkdir(parents=True, exist_ok=True)
-        for job in await db.jobs_in_state(self.engine, "running"):
-            if await db.move_job(self.engine, job["id"], ("running",), "queued"):
+        for job in await db.running_on(self.engine, self.node):
+            if await db.move_job(self.engine, job["id"], ("running",), "queued", node=None, lease_until=None):
                 await db.log(self.engine, job["id"], "The server stopped during this job; it resumes from its last "
                              f"finished chunk ({job['rows_done']} rows done).", level="info")
         for job in await db.jobs_in_state(self.engine, "queued"):
             self.submit(job["id"])
         self._task = asyncio.create_task(self._loop())
+        self.watch.start()
+
+    def idle(self) -> bool:
+        """Nothing running and nothing waiting in this node's queue."""
+        return self.current is None and self._queue.empty()
+
+    def waiting_for_store(self) -> set[int]:
+        return set(self._store_waits)
 
     async def stop(self) -> None:
+        await self.watch.stop()
         tasks = [t for t in (self._task, *self._waiters) if t is not None]
         for task in tasks:
             task.cancel()
@@ -97,27 +127,45 @@ class JobRunner:
             self.current = job_id
             try:
                 await self._run(job_id)
-            except asyncio.CancelledError:  # shutting down: the next start resumes it
-                await db.move_job(self.engine, job_id, ("running",), "queued")
+            except asyncio.CancelledError:  # shutting down: the next start (or another node) resumes it
+                await db.move_job(self.engine, job_id, ("running",), "queued", holder=self.node, node=None,
+                                  lease_until=None)
                 raise
             except Exception:  # noqa: BLE001 - one broken job must not stop the others
                 log.exception("job %s failed", job_id)
                 await self._fail(job_id, "internal_error", "The job failed unexpectedly; see the server log.")
             finally:
-                self.current = None
+                self.current, self.claim = None, None
 
     async def _fail(self, job_id: int, code: str, message: str) -> None:
-        await db.log(self.engine, job_id, message)
-        await db.move_job(self.engine, job_id, ("running",), "failed", error={"code": code, "error": message},
-                          finished_at=time.time())
+        if await db.move_job(self.engine, job_id, ("running",), "failed", holder=self.node, lease_until=None,
+                             error={"code": code, "error": message}, finished_at=time.time()):
+            await db.log(self.engine, job_id, message)
+
+    async def _claim(self, job_id: int) -> dict[str, Any] | None:
+        """Take a queued job for this node (compare-and-set: of the nodes trying, one wins); the job as it was."""
+        job = await db.get_job(self.engine, job_id)
+        if job is None or job["state"] != "queued":
+            return None  # paused, cancelled, or claimed by another node while it waited here
+        now = time.time()
+        if not await db.move_job(self.engine, job_id, ("queued",), "running", started_at=now,
+                                 run_rows_base=job["rows_done"], error=None, finished_at=None, node=self.node,
+                                 lease_until=now + self.lease_s):
+            return None
+        self.claim, self.lost, self.renewed_at = (job_id, secrets.token_hex(4)), False, now
+        if job["node"] not in (None, self.node):  # requeued by the watch: its node stopped renewing the lease
+            await db.log(self.engine, job_id, f"Node {job['node']} stopped answering; node {self.node} resumes the "
+                         f"job from its last finished chunk ({job['rows_done']} rows done).", level="info")
+        return job
 
     async def _run(self, job_id: int) -> None:
-        job = await db.get_job(self.engine, job_id)
-        if job is None or not await db.move_job(self.engine, job_id, ("queued",), "running", started_at=time.time(),
-                                                run_rows_base=job["rows_done"], error=None, finished_at=None):
-            return  # paused or cancelled while it waited
+        job = await self._claim(job_id)
+        if job is None:
+            return
         try:
             await self._score(job)
+        except LostJob:
+            log.info("job %s: no longer this node's to run (paused, cancelled or taken over)", job_id)
         except StorageUnavailableError:
             await self._wait_for_store(job_id)
             return
@@ -137,8 +185,9 @@ class JobRunner:
                              f"{waited:.0f} s (setting job_storage_wait_s), so the job stopped at its last finished "
                              "chunk. Retry it when the storage is back: it goes on from there.")
             return
-        if not await db.move_job(self.engine, job_id, ("running",), "queued"):
-            return  # paused or cancelled meanwhile
+        if not await db.move_job(self.engine, job_id, ("running",), "queued", holder=self.node, node=None,
+                                 lease_until=None):
+            return  # paused, cancelled or taken over meanwhile
         await db.log(self.engine, job_id, "The artifact storage cannot be reached; the job waits for it (up to "
                      f"{limit - waited:.0f} s more) and goes on from its last finished chunk.", level="info")
         task = asyncio.create_task(self._resubmit_when_store_answers(job_id, first + limit))
@@ -172,8 +221,8 @@ class JobRunner:
         path = await in_store_thread(self._dataset_file, dataset)
         chunks = read_chunks(path, dataset["format"], dataset["name"], job["chunk_rows"], await self._first(job_id))
         while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
-            if not await self._still_running(job_id):
-                return  # paused or cancelled: what is checkpointed stays
+            if not await self._still_ours(job_id):
+                return  # paused, cancelled or taken over: what is checkpointed stays
             await self._chunk(job, loaded, mapping, chunk)
         await self._finish(job)
 
@@ -182,9 +231,10 @@ class JobRunner:
         done = await db.chunks(self.engine, job_id)
         return done[-1]["chunk"] + 1 if done else 0
 
-    async def _still_running(self, job_id: int) -> bool:
+    async def _still_ours(self, job_id: int) -> bool:
+        """Still running, on this node, and the watch has not found the claim gone."""
         now = await db.get_job(self.engine, job_id)
-        return now is not None and now["state"] == "running"
+        return not self.lost and now is not None and now["state"] == "running" and now["node"] == self.node
 
     async def _score_images(self, job: dict[str, Any], dataset: dict[str, Any], loaded: LoadedModel) -> None:
         """A zip of images through an image task model: answers per image, keyed by its name in the zip."""
@@ -198,7 +248,7 @@ class JobRunner:
         chunks = imagezip.read(path, size, await self._first(job_id) * size, limits)
         fixed = any(s.shape and s.shape[0] != -1 for s in loaded.signature.inputs)  # a model of batch 1
         while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
-            if not await self._still_running(job_id):
+            if not await self._still_ours(job_id):
                 return
             start, names, data = chunk
             rows, prepared, bad = await asyncio.to_thread(image_rows.prepare, runtime, names, data, start,
@@ -236,17 +286,25 @@ class JobRunner:
 
     async def _save(self, job: dict[str, Any], start: int, rows: int, bad: list[tuple[int, str]],
                     write: Callable[[Path], None]) -> None:
-        """Write a chunk's results with ``write``, store them, then checkpoint the chunk and log its bad rows."""
+        """Write a chunk's results with ``write``, store them, then checkpoint the chunk and log its bad rows.
+        The checkpoint holds only while this node has the job; otherwise the object goes and the run stops."""
         job_id, fmt = job["id"], job["output_format"]
+        if self.lost or self.claim is None:
+            raise LostJob
         number = start // job["chunk_rows"]
-        key = chunk_key(job_id, number, fmt)
+        key = chunk_key(job_id, number, fmt, self.claim[1])
         tmp = self.work / f"{job_id}-{number}.{fmt}"
         try:
             await asyncio.to_thread(write, tmp)
             await in_store_thread(self.store.put_file, key, tmp, move=True)
         finally:
             tmp.unlink(missing_ok=True)
-        await db.checkpoint(self.engine, job_id, number, rows, len(bad), key)
+        now = time.time()
+        if not await db.checkpoint(self.engine, job_id, number, rows, len(bad), key, node=self.node,
+                                   until=now + self.lease_s):
+            await in_store_thread(self.store.delete, key)
+            raise LostJob
+        self.renewed_at = now
         await db.log_many(self.engine, job_id, [(row, f"skipped: {msg}") for row, msg in bad])
 
     async def _infer(self, loaded: LoadedModel, inputs: dict[str, np.ndarray], rows: int,
@@ -279,6 +337,8 @@ class JobRunner:
 
     async def _finish(self, job: dict[str, Any]) -> None:
         job_id, fmt = job["id"], job["output_format"]
+        if not await self._still_ours(job_id):
+            return  # paused, cancelled or taken over after its last chunk
         parts = await db.chunks(self.engine, job_id)
         folder = self.work / f"{job_id}-assemble"
         folder.mkdir(parents=True, exist_ok=True)
@@ -301,8 +361,8 @@ class JobRunner:
         finally:
             remove_path(folder)
             dest.unlink(missing_ok=True)
-        if await db.move_job(self.engine, job_id, ("running",), "succeeded", result_key=key, result_bytes=size,
-                             finished_at=time.time()):
+        if await db.move_job(self.engine, job_id, ("running",), "succeeded", holder=self.node, lease_until=None,
+                             result_key=key, result_bytes=size, finished_at=time.time()):
             await in_store_thread(self.store.delete_prefix, f"jobs/{job_id}/chunks/")
 
     def _dataset_file(self, dataset: dict[str, Any]) -> Path:

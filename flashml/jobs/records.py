@@ -49,6 +49,7 @@ class JobRecord(Record):
     rows_per_s: float | None
     eta_s: float | None
     result_url: str | None  # where a succeeded job's result downloads from
+    node: str | None = None  # the node that claimed it last (several nodes: the one running it)
 
 
 class ScheduleRecord(Record):

@@ -23,8 +23,10 @@ MIN_INTERVAL_S = 1.0
 FIRST_RUN_AFTER_S = 2.0  # housekeeping's first round: once start-up is over, not racing it
 
 
-def make_trigger(cron: str | None, interval_s: float | None, timezone: str = "UTC") -> BaseTrigger:
-    """A cron (five fields, crontab style) or interval trigger in a time zone; a 400 saying what is wrong."""
+def make_trigger(cron: str | None, interval_s: float | None, timezone: str = "UTC", *,
+                 start: float | None = None) -> BaseTrigger:
+    """A cron (five fields, crontab style) or interval trigger in a time zone; a 400 saying what is wrong. An
+    interval counts from ``start`` (UNIX time) when given: nodes that plan it at different moments fire together."""
     try:
         tz = ZoneInfo(timezone or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
@@ -45,7 +47,8 @@ def make_trigger(cron: str | None, interval_s: float | None, timezone: str = "UT
             raise BadRequestError(f"{cron!r} is not a valid cron expression: {exc}.", code="bad_cron") from None
     if isinstance(interval_s, bool) or not isinstance(interval_s, int | float) or interval_s < MIN_INTERVAL_S:
         raise BadRequestError(f"interval_s is a number of seconds, at least {MIN_INTERVAL_S:g}.", code="bad_interval")
-    return IntervalTrigger(seconds=float(interval_s), timezone=tz)
+    first = datetime.fromtimestamp(start, UTC) if start is not None else None
+    return IntervalTrigger(seconds=float(interval_s), start_date=first, timezone=tz)
 
 
 DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -96,6 +99,10 @@ class Scheduler:
     def remove(self, job_id: str) -> None:
         if self.aps.get_job(job_id) is not None:
             self.aps.remove_job(job_id)
+
+    def ids(self, prefix: str) -> list[str]:
+        """The planned jobs whose id starts with ``prefix``."""
+        return [job.id for job in self.aps.get_jobs() if job.id.startswith(prefix)]
 
     def next_run(self, job_id: str) -> datetime | None:
         job = self.aps.get_job(job_id)

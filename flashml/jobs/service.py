@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.db import changes
 from flashml.db import jobs as db
 from flashml.errors import (
     BadRequestError,
@@ -33,6 +34,8 @@ from flashml.storage.threads import in_store_thread
 from flashml.tasks.config import IMAGE_TASKS
 
 log = logging.getLogger("flashml.jobs")
+# Cron fires at most once a minute, at the same moments on every node: a run stamped less than this ago is this one.
+CRON_CLAIM_WINDOW_S = 30.0
 FINISHED = ("succeeded", "failed", "cancelled")
 # Which states each control may move a job from.
 CONTROLS = {"cancel": (("queued", "running", "paused"), "cancelled"), "pause": (("queued", "running"), "paused"),
@@ -54,7 +57,7 @@ def job_record(row: dict[str, Any], now: float | None = None) -> JobRecord:
                                "chunk_rows", "on_bad_row", "mapping", "schedule_id", "state", "rows_total",
                                "rows_done", "rows_bad", "error", "result_bytes", "created_by", "created_at",
                                "started_at", "finished_at")},
-        progress=round(done / total, 4) if total else (1.0 if row["state"] == "succeeded" else 0.0),
+        node=row["node"], progress=round(done / total, 4) if total else (1.0 if row["state"] == "succeeded" else 0.0),
         rows_per_s=round(rate, 1) if rate else None, eta_s=round(eta, 1) if eta is not None else None,
         result_url=f"/api/v1/jobs/{row['id']}/result" if row["result_key"] else None)
 
@@ -162,6 +165,9 @@ class JobService:
         row = await self._row(job_id)
         allowed, target = CONTROLS[action]
         extra: dict[str, Any] = {"finished_at": time.time()} if target == "cancelled" else {}
+        extra["lease_until"] = None  # the node running it stops at its next chunk, its lease no longer renewed
+        if target == "queued":
+            extra["node"] = None  # any node may claim it
         if not await db.move_job(self.engine, job_id, allowed, target, **extra):
             raise ConflictError(f"Job {job_id} is {row['state']}; {action} works on a job that is "
                                 f"{' or '.join(allowed)}.", code="bad_job_state", details={"state": row["state"]})
@@ -181,21 +187,37 @@ class JobService:
         if row is None:  # added just above; only its owner's delete removes it
             raise RuntimeError(f"schedule {schedule_id} vanished right after it was added")
         self._plan(row)
+        await changes.emit(self.engine, changes.SCHEDULE, node=self.settings.node_name, number=schedule_id)
         return self._public_schedule(row)
 
     def _plan(self, row: dict[str, Any]) -> None:
-        self.scheduler.add(f"schedule-{row['id']}", make_trigger(row["cron"], row["interval_s"], row["timezone"]),
-                           self.fire, row["id"])
+        # An interval counts from the schedule's creation, so every node's scheduler fires it at the same moments.
+        trigger = make_trigger(row["cron"], row["interval_s"], row["timezone"], start=row["created_at"])
+        self.scheduler.add(f"schedule-{row['id']}", trigger, self.fire, row["id"])
 
     async def load_schedules(self) -> None:
         for row in await db.list_schedules(self.engine):
             self._plan(row)
 
+    async def reload_schedules(self, change: object = None) -> None:
+        """Plan the schedules another node added and drop those it deleted (a SCHEDULE change). Idempotent: it
+        reads the table again, and leaves a schedule already planned as it is (its next run stays)."""
+        rows = {row["id"]: row for row in await db.list_schedules(self.engine)}
+        planned = {int(name.removeprefix("schedule-")) for name in self.scheduler.ids("schedule-")}
+        for schedule_id in planned - rows.keys():
+            self.scheduler.remove(f"schedule-{schedule_id}")
+        for schedule_id in rows.keys() - planned:
+            self._plan(rows[schedule_id])
+
     async def fire(self, schedule_id: int) -> None:
-        """One run of a schedule: a new job with its spec (a run still going is left alone, not doubled)."""
+        """One run of a schedule: a new job with its spec (a run still going is left alone, not doubled). Every
+        node's scheduler fires it; the one that stamps the run first starts the job, the others stand back."""
         row = await db.get_schedule(self.engine, schedule_id)
         if row is None:
             return
+        window = row["interval_s"] / 2 if row["interval_s"] else CRON_CLAIM_WINDOW_S
+        if not await db.claim_firing(self.engine, schedule_id, time.time(), window):
+            return  # another node started this run
         if row["last_job_id"]:
             last = await db.get_job(self.engine, row["last_job_id"])
             if last is not None and last["state"] in ("queued", "running"):
@@ -206,9 +228,8 @@ class JobService:
             job = await self.start(row["spec"], actor=f"schedule:{schedule_id}", schedule_id=schedule_id)
         except FlashMLError as exc:  # its dataset is gone: say so in the log, try again next time
             log.warning("schedule %s could not start a job: %s", schedule_id, exc.message)
-            await db.set_schedule(self.engine, schedule_id, last_run_at=time.time())
             return
-        await db.set_schedule(self.engine, schedule_id, last_run_at=time.time(), last_job_id=job.id)
+        await db.set_schedule(self.engine, schedule_id, last_job_id=job.id)
 
     def _public_schedule(self, row: dict[str, Any]) -> ScheduleRecord:
         nxt: datetime | None = self.scheduler.next_run(f"schedule-{row['id']}")
@@ -223,6 +244,7 @@ class JobService:
         if not await db.delete_schedule(self.engine, schedule_id):
             raise ScheduleNotFoundError(schedule_id)
         self.scheduler.remove(f"schedule-{schedule_id}")
+        await changes.emit(self.engine, changes.SCHEDULE, node=self.settings.node_name, number=schedule_id)
 
     # ---- housekeeping ----
 

@@ -1,4 +1,7 @@
-"""kill -9 the real server in the middle of a job: at the next start it resumes from its last finished chunk."""
+"""kill -9 the real server in the middle of a job: at the next start it resumes from its last finished chunk.
+
+The restarted server listens on another free port, so it keeps its node name through node_id, as a node restarted
+in place does (its name is host:port): the job is its own, requeued at start-up without waiting out the lease."""
 
 from __future__ import annotations
 
@@ -18,10 +21,11 @@ from tests.helpers.uploads import upload
 
 pytestmark = pytest.mark.server
 ROWS = 20000
+FLAGS = (*SERVER_FLAGS, "--node-id", "resume-node")
 
 
 def test_killed_mid_job_resumes_and_scores_every_row_exactly_once(tmp_path):
-    srv = ServerProcess(tmp_path / "data", *SERVER_FLAGS).start()
+    srv = ServerProcess(tmp_path / "data", *FLAGS).start()
     try:
         key = srv.create_key("resume", "admin")
         api = httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
@@ -38,7 +42,7 @@ def test_killed_mid_job_resumes_and_scores_every_row_exactly_once(tmp_path):
         api.close()
         assert done < ROWS, "the job finished before the kill: make the dataset bigger"
 
-        srv = ServerProcess(srv.data_dir, *SERVER_FLAGS).start()
+        srv = ServerProcess(srv.data_dir, *FLAGS).start()
         api = httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
         job = wait(api, job_id, timeout=120)
         assert job["state"] == "succeeded", job
@@ -50,6 +54,7 @@ def test_killed_mid_job_resumes_and_scores_every_row_exactly_once(tmp_path):
         assert len(resumed) == 1
         restart_point = int(resumed[0]["message"].split("(")[1].split()[0])
         assert restart_point >= done  # it did not start over: what was checkpointed before the kill stayed
+        assert resumed[0]["message"].startswith("The server stopped during this job")  # its own, at start-up
         api.close()
     finally:
         srv.stop()
