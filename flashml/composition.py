@@ -20,6 +20,7 @@ from flashml.auth.sign_ins import SignInService
 from flashml.auth.users import UserService
 from flashml.cluster.follow import follow_registry
 from flashml.cluster.node import ClusterNode
+from flashml.db import changes
 from flashml.db.engine import open_settings_database
 from flashml.inference.canary_guard import CanaryGuard
 from flashml.inference.metrics_report import MetricsReportService
@@ -195,7 +196,7 @@ async def open_services(settings: Settings) -> Services:
     scheduler = Scheduler()
     runner = JobRunner(engine, store, inference, settings, predict)
     jobs = JobService(engine, inference, runner, scheduler, settings)
-    housekeeping = Housekeeping(engine, scheduler, registry, uploads, jobs)
+    housekeeping = Housekeeping(engine, scheduler, registry, uploads, jobs, is_leader=lambda: node.leader)
     await runner.start()
     await jobs.load_schedules()
     housekeeping.plan(settings.housekeeping_interval_s)
@@ -213,6 +214,7 @@ async def open_services(settings: Settings) -> Services:
     drift.start()
     metrics.register(DriftCollector(drift))
     follow_registry(node, registry, prediction_log_settings, drift)
+    node.on(changes.SCHEDULE, jobs.reload_schedules)  # a schedule added or deleted through another node
     await node.start()
     return Services(
         settings=settings, engine=engine, store=store, pool=pool, keys=admin.keys, users=admin.users,
