@@ -33,6 +33,7 @@ Handler = Callable[[dict[str, Any]], Awaitable[object]]
 LEADER = "leader"
 KEEP_CHANGES_S = 3600.0  # how long the feed keeps a change: a node away longer reloads everything when it starts
 PRUNE_EVERY_S = 60.0
+RETRIES = 5  # rounds a change is tried again after its apply hit a database error, before the feed goes on
 
 
 class _Outage:
@@ -72,6 +73,7 @@ class ClusterNode:
         self._floor = 0  # reads start after this id: the mark of window_s ago
         self._marks: deque[tuple[float, int]] = deque()
         self._seen: set[int] = set()  # ids above the floor already read
+        self._tries: dict[int, int] = {}  # change id -> rounds its apply failed on a database error
         self._pruned_at = 0.0
         self._tasks: list[asyncio.Task] = []
         self._leader_work: list[tuple[Callable[[], Awaitable[object]], float, str]] = []
@@ -194,6 +196,7 @@ class ClusterNode:
         if self._marks[0][0] <= now - self.window_s:
             self._floor = self._marks[0][1]
             self._seen = {i for i in self._seen if i > self._floor}
+            self._tries = {i: n for i, n in self._tries.items() if i > self._floor}
         self.applied += applied
         return applied
 
@@ -201,8 +204,14 @@ class ClusterNode:
         for handler in self._handlers.get(change["kind"], ()):
             try:
                 await handler(change)
-            except (asyncio.CancelledError, DBAPIError, OSError):
-                raise  # the database (or the store) did not answer: the next round applies it again
+            except asyncio.CancelledError:
+                raise
+            except (DBAPIError, OSError):
+                tries = self._tries[change["id"]] = self._tries.get(change["id"], 0) + 1
+                if tries < RETRIES:
+                    raise  # the database (or the store) did not answer: the next round applies it again
+                log.exception("applying the change %s (%s) from %s failed %d times; going on without it",
+                              change["id"], change["kind"], change["node"], tries)
             except Exception:  # noqa: BLE001 - one change that cannot be applied must not stop the feed
                 log.exception("applying the change %s (%s %s %s) from %s failed", change["id"], change["kind"],
                               change.get("model") or change.get("key_id") or "", change.get("number") or

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import insert, text
+from sqlalchemy.exc import OperationalError
 
 from flashml.cluster.node import ClusterNode
 from flashml.db import changes
@@ -127,3 +128,40 @@ def test_the_loops_live_through_a_database_that_stops_answering(tmp_path, db_tar
     assert sum("the change feed: the database did not answer" in w for w in warned) == 1, warned
     assert sum("the heartbeat: the database did not answer" in w for w in warned) == 1, warned
     assert any("answers again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_change_whose_apply_hits_a_database_error_is_tried_again_then_given_up(tmp_path, db_target, runner):
+    """An apply that meets a database error holds the feed at that change and tries it again next round (in order:
+    what came after waits); one that keeps failing is given up after a few rounds, so the feed goes on."""
+    async def go():
+        engine = await open_database(db_target)
+        try:
+            node = _node(engine, tmp_path, "a")
+            await node.begin()
+            attempts: dict[str, int] = {}
+            applied: list[str] = []
+
+            async def flaky(change):
+                name = change["name"]
+                attempts[name] = attempts.get(name, 0) + 1
+                if name == "always" or (name == "twice" and attempts[name] <= 2):
+                    raise OperationalError("SELECT 1", {}, Exception("the database went away"))
+                applied.append(name)
+
+            node.on(changes.ALIAS, flaky)
+            for name in ("twice", "after", "always", "last"):
+                await changes.emit(engine, changes.ALIAS, node="other", model="m", name=name)
+            rounds = []
+            for _ in range(12):
+                try:
+                    rounds.append(await node.sync())
+                except OperationalError:
+                    rounds.append(-1)
+            return applied, attempts, rounds
+        finally:
+            await engine.dispose()
+
+    applied, attempts, rounds = runner.run(go())
+    assert applied == ["twice", "after", "last"]
+    assert attempts == {"twice": 3, "after": 1, "always": 5, "last": 1}
+    assert rounds[:2] == [-1, -1] and rounds.count(-1) == 6 and rounds[-1] == 0
