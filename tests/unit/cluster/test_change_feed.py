@@ -48,7 +48,8 @@ def node_settings(tmp_path: Path, name: str, db: Path | str, s3: str | None) -> 
         store = {"storage": "s3", "s3_endpoint": s3, "s3_secure": False, "s3_credentials_file": str(creds),
                  "s3_bucket": f"feed-{tmp_path.name[-20:].lower().replace('_', '-')}"}
     return load_settings({"data_dir": str(tmp_path / name), "device": "cpu", "autotune": False, "node_id": name,
-                          "sync_interval_s": INTERVAL, "in_use_window_s": 0, **shared_db, **store}, env={})
+                          "sync_interval_s": INTERVAL, "in_use_window_s": 0, "drift_interval_s": INTERVAL,
+                          **shared_db, **store}, env={})
 
 
 async def until(what, bound_s: float = BOUND_S) -> float:
@@ -179,7 +180,11 @@ def test_model_settings_follow_and_a_direct_upload_completes_through_another_nod
             await a.drift.configure("m", drift, actor="t")
             took["drift"] = await until(lambda: b.drift.config("m").enabled)
             assert b.drift.config("m").threshold == 0.3
-            assert a.node.leader != b.node.leader  # drift rounds run on one of them
+            leader, other = (a, b) if a.node.leader else (b, a)
+            assert not other.node.leader
+            await until(lambda: "m" in leader.drift.last_checks)  # drift rounds run on the leader only
+            await asyncio.sleep(5 * INTERVAL)
+            assert "m" not in other.drift.last_checks
 
             path = onnx_models.offset_add_model(tmp_path / "direct.onnx", 7)
             data = path.read_bytes()
