@@ -45,15 +45,16 @@ NODE_HEADER = "X-FlashML-Node"
 CHECK_S, FALL, RISE = 0.25, 2, 2
 
 
-def haproxy_config(port: int, servers: list[tuple[str, int]], stats_socket: Path) -> str:
+def haproxy_config(port: int, servers: list[tuple[str, int]], stats_socket: Path, log: bool = True) -> str:
     """The test's HAProxy config: packaging/cluster/haproxy.cfg's choices, on loopback ports, with faster checks,
-    an admin socket for the harness and the serving node's name in a response header."""
+    an admin socket for the harness and the serving node's name in a response header; ``log``: a line per request
+    (a benchmark turns it off)."""
     inter_ms = int(CHECK_S * 1000)
     lines = [
         "global",
         "    maxconn 4096",
         f"    stats socket {stats_socket} mode 600 level admin",
-        "    log stdout format raw local0",
+        *(["    log stdout format raw local0"] if log else []),
         "",
         "defaults",
         "    mode http",
@@ -95,8 +96,9 @@ def haproxy_config(port: int, servers: list[tuple[str, int]], stats_socket: Path
 class HAProxy:
     """Debian's haproxy in the foreground (-db) with a generated config, and its admin socket."""
 
-    def __init__(self, folder: Path, servers: list[tuple[str, int]]) -> None:
+    def __init__(self, folder: Path, servers: list[tuple[str, int]], log: bool = True) -> None:
         self.folder = folder
+        self.log_requests = log
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.socket = folder / "haproxy.sock"
@@ -107,7 +109,7 @@ class HAProxy:
 
     def start(self, timeout: float = 30.0) -> HAProxy:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(haproxy_config(self.port, self.servers, self.socket))
+        self.config_path.write_text(haproxy_config(self.port, self.servers, self.socket, self.log_requests))
         checked = subprocess.run([HAPROXY, "-c", "-f", str(self.config_path)], capture_output=True, text=True)
         assert checked.returncode == 0, f"haproxy -c refused the config:\n{checked.stdout}{checked.stderr}"
         self._log = open(self.log_path, "w")
@@ -234,8 +236,10 @@ class Cluster:
     """N nodes, one PostgreSQL database, one S3 bucket and HAProxy in front. ``database_url``: a database to share
     (an empty one); without it the harness starts a throw-away PostgreSQL cluster of its own."""
 
-    def __init__(self, root: Path, nodes: int = 3, database_url: str | None = None, *extra: str) -> None:
+    def __init__(self, root: Path, nodes: int = 3, database_url: str | None = None, *extra: str,
+                 lb_log: bool = True) -> None:
         self.root = root
+        self.lb_log = lb_log
         self._own_postgres: PostgresCluster | None = None
         self._database_url = database_url
         self.count = nodes
@@ -266,7 +270,7 @@ class Cluster:
             # Together, as a fleet restarts: the first migrates the empty database, the others wait for its lock.
             with ThreadPoolExecutor(self.count) as pool:
                 list(pool.map(lambda n: n.start(), self.nodes))
-            self.lb = HAProxy(self.root / "haproxy", [(n.name, n.port) for n in self.nodes]).start()
+            self.lb = HAProxy(self.root / "haproxy", [(n.name, n.port) for n in self.nodes], self.lb_log).start()
             for node in self.nodes:
                 self.lb.wait_state(node.name, "UP")
             return self
@@ -337,8 +341,9 @@ async def _fetch(dsn: str, query: str, args: tuple) -> list[dict]:
 
 
 @contextmanager
-def cluster(root: Path, nodes: int = 3, database_url: str | None = None, *extra: str) -> Iterator[Cluster]:
-    c = Cluster(root, nodes, database_url, *extra).start()
+def cluster(root: Path, nodes: int = 3, database_url: str | None = None, *extra: str,
+            lb_log: bool = True) -> Iterator[Cluster]:
+    c = Cluster(root, nodes, database_url, *extra, lb_log=lb_log).start()
     try:
         yield c
     finally:
