@@ -48,6 +48,13 @@ async def two_nodes(tmp_path: Path, db: Path | str, s3: str) -> tuple[Services, 
     return a, b, dataset.id
 
 
+async def until(check, bound_s: float = 10 * SYNC_S) -> None:
+    deadline = time.monotonic() + bound_s
+    while not check():
+        assert time.monotonic() < deadline, f"not within {bound_s} s"
+        await asyncio.sleep(0.02)
+
+
 async def settled(services: tuple[Services, ...], job_ids: list[int], timeout: float = 60.0) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
@@ -165,8 +172,8 @@ def test_a_schedule_fires_once_across_nodes_and_its_changes_reach_the_other(tmp_
             assert kind == "schedule"
             feed = [c for c in await changes.since(a.engine, 0) if c["kind"] == changes.SCHEDULE]
             assert [(c["node"], c["number"]) for c in feed] == [("node-a", made.id)]
-            await b.jobs.reload_schedules()  # what node B does on that change
-            await b.jobs.reload_schedules()  # twice is the same
+            await until(lambda: b.scheduler.ids("schedule-") == [f"schedule-{made.id}"])  # B read the change
+            await b.jobs.reload_schedules()  # what B did on it, again: a change read twice changes nothing
             assert b.scheduler.ids("schedule-") == [f"schedule-{made.id}"]
             nexts = {s.scheduler.next_run(f"schedule-{made.id}") for s in (a, b)}
             assert len(nexts) == 1, nexts  # both planned it for the same moments
@@ -179,8 +186,7 @@ def test_a_schedule_fires_once_across_nodes_and_its_changes_reach_the_other(tmp_
             assert all(later - earlier > 0.5 for earlier, later in zip(times, times[1:], strict=False)), times
 
             await a.jobs.delete_schedule(made.id)
-            await b.jobs.reload_schedules()
-            assert b.scheduler.ids("schedule-") == []
+            await until(lambda: b.scheduler.ids("schedule-") == [])
         finally:
             await b.close()
             await a.close()
