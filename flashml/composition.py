@@ -215,6 +215,9 @@ async def open_services(settings: Settings) -> Services:
     metrics.register(DriftCollector(drift))
     follow_registry(node, registry, prediction_log_settings, drift)
     node.on(changes.SCHEDULE, jobs.reload_schedules)  # a schedule added or deleted through another node
+    node.on(changes.KEY, admin.keys.apply_change)  # revoked or limited elsewhere: read the key again
+    node.on(changes.USER_SESSIONS, admin.sign_ins.apply_change)  # sessions ended elsewhere: read them again
+    admin.keys.limiter.nodes = lambda: node.live_nodes  # each node admits its share of a key's rate
     await node.start()
     return Services(
         settings=settings, engine=engine, store=store, pool=pool, keys=admin.keys, users=admin.users,

@@ -10,11 +10,13 @@ Several nodes sharing one database share each key's limits:
   where N is the number of live nodes (``nodes``). Behind a load balancer that spreads requests evenly the
   whole cluster admits the key's rate, and a burst of at most ``burst + N - 1`` (the rounding up);
 - the daily quota: every flush adds this node's increments to ``key_usage`` and reads back the day's totals of
-  every key, so each node counts what the others admitted up to their last flush. A node learns another's
-  requests within about two flush intervals (the other's flush, then its own), so the cluster can pass a quota
-  by at most the requests it admits in that time.
+  every key, so each node counts what the others admitted up to their last flush. Between two flushes a node
+  admits at most its share of what was left at the last read (``(quota - total) / N``, rounded up), so the
+  nodes cannot each spend the whole rest of a quota before they compare counts. What can still pass the quota
+  comes from nodes whose last read is older than another's flush: at most the shares of one round (about
+  ``(quota - total) / N`` per node), admitted within about two flush intervals.
 If the database cannot be reached, a node goes on deciding on what it knows (the last totals it read plus what
-it counted since) and keeps its increments for the next flush, which retries them.
+it counted since, and its share of the rest) and keeps its increments for the next flush, which retries them.
 """
 
 from __future__ import annotations
@@ -80,12 +82,16 @@ class KeyLimiter:
             self._roll_day(now_wall)
         count = self._counts.get(pk, 0)
         quota = principal.daily_quota
-        if quota is not None and count >= quota:
-            self._refused(principal, "quota")
-            raise TooManyRequestsError(
-                f"This API key has used its daily quota of {quota} requests; it resets at 00:00 UTC.",
-                code="quota_exceeded", retry_after_s=self._day_end - now_wall,
-                details={"daily_quota": quota, "resets_at": self._day_end})
+        if quota is not None:
+            if count >= quota:
+                self._refused(principal, "quota")
+                raise TooManyRequestsError(
+                    f"This API key has used its daily quota of {quota} requests; it resets at 00:00 UTC.",
+                    code="quota_exceeded", retry_after_s=self._day_end - now_wall,
+                    details={"daily_quota": quota, "resets_at": self._day_end})
+            live = self.nodes()
+            if live > 1:  # alone, the share below is the whole rest of the quota: nothing more to check
+                self._quota_share(principal, quota, count, live, now_wall)
         rate = principal.rate_limit_per_s
         if rate is not None:
             capacity = effective_burst(rate, principal.burst)
@@ -110,6 +116,17 @@ class KeyLimiter:
         self._pending[key] = self._pending.get(key, 0) + 1
 
     __call__ = admit
+
+    def _quota_share(self, principal: Principal, quota: int, count: int, live: int, now_wall: float) -> None:
+        """Refuse past this node's share of what was left of the quota at its last read of the totals: the other
+        nodes admit theirs meanwhile, and the next flush reads what they did."""
+        unread = self._pending.get((principal.key_pk, self._day), 0)  # admitted here since the last read
+        if unread >= node_share(quota - (count - unread), live):
+            self._refused(principal, "quota")
+            raise TooManyRequestsError(
+                f"This API key has nearly used its daily quota of {quota} requests; the nodes are comparing their "
+                "counts, try again in a second.", code="quota_exceeded", retry_after_s=1.0,
+                details={"daily_quota": quota, "resets_at": self._day_end})
 
     def _refused(self, principal: Principal, reason: str) -> None:
         key = (principal.name, reason)

@@ -98,6 +98,33 @@ def test_the_daily_quota_is_counted_across_nodes(db):
     assert run(rows(engine, "select key_pk, count from key_usage")) == [(5, 10)]
 
 
+def test_between_two_reads_a_node_spends_only_its_share_of_the_rest_of_the_quota(db):
+    engine, run = db
+    a, b = (KeyLimiter(engine, clock=Clock(), wall=Clock(NOON), nodes=lambda: 2) for _ in range(2))
+    p = key(9, daily_quota=10)
+    # Both nodes read 0 used of 10: each may spend half before it reads again, not the whole rest.
+    assert admitted(a, p, 20) == 5 and admitted(b, p, 20) == 5
+    with pytest.raises(TooManyRequestsError) as err:
+        a.admit(p)
+    assert err.value.code == "quota_exceeded" and err.value.retry_after_s == 1
+    run(a.flush())
+    run(b.flush())
+    run(a.flush())
+    assert admitted(a, p, 5) == 0 and admitted(b, p, 5) == 0  # 10 of 10, and no more
+    assert run(rows(engine, "select count from key_usage where key_pk = 9")) == [(10,)]
+
+
+def test_a_node_alone_gets_the_rest_of_the_quota_in_shrinking_shares(db):
+    engine, run = db
+    busy = KeyLimiter(engine, clock=Clock(), wall=Clock(NOON), nodes=lambda: 2)  # the other node is idle
+    p = key(10, daily_quota=20)
+    rounds = []
+    for _ in range(8):
+        rounds.append(admitted(busy, p, 50))
+        run(busy.flush())
+    assert rounds == [10, 5, 3, 1, 1, 0, 0, 0]  # half of what is left each round, at least one: all 20, no more
+
+
 def test_a_nodes_count_is_the_stored_total_plus_its_own_unwritten_requests(db):
     engine, run = db
     a = KeyLimiter(engine, clock=Clock(), wall=Clock(NOON))
