@@ -1,7 +1,7 @@
 """The schema and the claims several nodes rely on, on both engines (SQLite and a throw-away PostgreSQL): a new
-database migrates to the head with nothing missing, nodes starting at once on one new database migrate it once, a
-queued job is claimed by exactly one of several engines, and `flashml db` works on a PostgreSQL URL without showing
-its password."""
+database migrates to the head with nothing missing, nodes starting at once on one new PostgreSQL database migrate it
+once, a queued job is claimed by exactly one of several engines, and `flashml db` works on a PostgreSQL URL without
+showing its password."""
 
 from __future__ import annotations
 
@@ -41,9 +41,12 @@ def test_a_new_database_is_made_at_head_and_matches_schema_py(db_target):
     assert stamped == [(head(),)]
 
 
-def test_nodes_starting_at_once_on_a_new_database_migrate_it_once(db_target):
+def test_nodes_starting_at_once_on_a_new_database_migrate_it_once(postgres):
+    """PostgreSQL only: several nodes share one only there (one SQLite file serves one node and its CLI)."""
+    url = postgres.new_database()
+
     async def go():
-        engines = await asyncio.gather(*(open_database(db_target) for _ in range(4)))
+        engines = await asyncio.gather(*(open_database(url) for _ in range(4)))
         try:
             states = [await revision(e) for e in engines]
             return states, await rows(engines[0], "SELECT version_num FROM alembic_version")
