@@ -9,7 +9,10 @@ node. Each round then drives, with wrk and the same V2 JSON body as `bench.run`:
 
 - one node directly (no balancer), the same node as a one-box server would answer;
 - HAProxy with 1, 2 and 3 nodes in its rotation (the others taken out through its admin socket: they keep
-  running, idle, as a node out of rotation would).
+  running, idle, as a node out of rotation would), configured as packaging/cluster/haproxy.cfg ships (it keeps
+  its connections to the nodes open);
+- the same through a second HAProxy that opens a new connection to a node for each request
+  (`option http-server-close`, the stricter choice docs/operations.md describes), to show what it costs.
 
 Rounds interleave the variants, so a slow minute of the machine hits each of them; the report gives medians, and
 the CPU time per answered request of the nodes, HAProxy and PostgreSQL (from /proc). Results go to
@@ -34,7 +37,7 @@ import httpx
 
 from bench.models import BUILDERS
 from bench.run import LUA, _bodies, _cpu_seconds, _median, wrk
-from tests.helpers.cluster import Cluster
+from tests.helpers.cluster import Cluster, HAProxy
 from tests.helpers.postgres import PostgresCluster
 
 HERE = Path(__file__).resolve().parent
@@ -45,22 +48,31 @@ def _postmaster(pg: PostgresCluster) -> int:
     return int((pg.data / "postmaster.pid").read_text().split()[0])
 
 
-def _rotation(c: Cluster, count: int) -> None:
-    """Keep the first ``count`` nodes in HAProxy's rotation and take the others out (they keep running)."""
-    assert c.lb is not None
+def _postgres_cpu_seconds(postmaster: int) -> float:
+    """CPU time of PostgreSQL so far: its live processes, and the backends that exited (the postmaster collected
+    them, so their time is in its children's columns of /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    return _cpu_seconds(postmaster) + (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rotation(lb: HAProxy, c: Cluster, count: int) -> None:
+    """Keep the first ``count`` nodes in ``lb``'s rotation and take the others out (they keep running)."""
     for i, node in enumerate(c.nodes):
-        c.lb.command(f"{'enable' if i < count else 'disable'} server nodes/{node.name}")
+        lb.command(f"{'enable' if i < count else 'disable'} server nodes/{node.name}")
     for i, node in enumerate(c.nodes):
-        c.lb.wait_state(node.name, "UP" if i < count else "MAINT")
+        lb.wait_state(node.name, "UP" if i < count else "MAINT")
 
 
 def _measure(url: str, args, body: Path, key: str, lua: Path, pids: dict[str, list[int]]) -> dict:
     """One wrk run, with the CPU time per answered request of each group of processes."""
-    before = {name: sum(_cpu_seconds(p) for p in group) for name, group in pids.items()}
+    def cpu(name: str) -> float:
+        return sum((_postgres_cpu_seconds if name == "postgres" else _cpu_seconds)(p) for p in pids[name])
+
+    before = {name: cpu(name) for name in pids}
     run = wrk(url, args.clients, args.seconds, body, key, lua)
     requests = run["rps"] * args.seconds
-    for name, group in pids.items():
-        used = sum(_cpu_seconds(p) for p in group) - before[name]
+    for name in pids:
+        used = cpu(name) - before[name]
         run[f"cpu_us_{name}"] = used * 1e6 / max(1.0, requests)
     return run
 
@@ -81,6 +93,7 @@ def main() -> None:
     lua.write_text(LUA)
     pg = PostgresCluster().start()
     c = Cluster(work / "cluster", max(counts), pg.new_database(), "--log-level", "warning", lb_log=False)
+    server_close: HAProxy | None = None
     try:
         c.start()
         key = c.create_key("bench")
@@ -98,19 +111,27 @@ def main() -> None:
                     raise RuntimeError(f"{node.name} did not load the model")
                 time.sleep(0.1)
         as_json, _, _ = _bodies(work, args.model, sample)
-        assert c.lb is not None and c.lb.proc is not None
-        pids = {"nodes": [n.proc.pid for n in c.nodes if n.proc is not None], "haproxy": [c.lb.proc.pid],
+        # Beside the cluster's HAProxy (as packaging/cluster/haproxy.cfg ships), one that opens a new connection
+        # to a node for each request, on the same nodes.
+        server_close = HAProxy(work / "haproxy-server-close", [(n.name, n.port) for n in c.nodes], log=False,
+                               server_close=True).start()
+        assert c.lb is not None
+        balancers = {"haproxy": c.lb, "haproxy, server-close": server_close}
+        pids = {"nodes": [n.proc.pid for n in c.nodes if n.proc is not None],
+                "haproxy": [lb.proc.pid for lb in balancers.values() if lb.proc is not None],
                 "postgres": [_postmaster(pg)]}
         path_ = f"/v2/models/{args.model}/infer"
-        runs: dict[str, list[dict]] = {"direct, 1 node": [], **{f"haproxy, {n} node{'s' * (n > 1)}": []
-                                                                for n in counts}}
+        runs: dict[str, list[dict]] = {"direct, 1 node": []}
         for _ in range(args.rounds):
-            _rotation(c, max(counts))
+            for lb in balancers.values():
+                _rotation(lb, c, max(counts))
             runs["direct, 1 node"].append(_measure(c.nodes[0].url + path_, args, as_json, key, lua, pids))
-            for n in counts:
-                _rotation(c, n)
-                runs[f"haproxy, {n} node{'s' * (n > 1)}"].append(_measure(c.lb_url + path_, args, as_json, key,
-                                                                          lua, pids))
+            for label, lb in balancers.items():
+                for n in counts:
+                    _rotation(lb, c, n)
+                    runs.setdefault(f"{label}, {n} node{'s' * (n > 1)}", []).append(
+                        _measure(lb.url + path_, args, as_json, key, lua, pids))
+                _rotation(lb, c, max(counts))
         connections = c.fetch("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()")
         result = {"model": args.model, "clients": args.clients, "seconds": args.seconds, "rounds": args.rounds,
                   "cores": os.cpu_count(), "batching": {k: config.get(k) for k in ("max_batch_size",
@@ -121,6 +142,8 @@ def main() -> None:
         OUT.write_text(json.dumps(result, indent=2))
         print(report(result))
     finally:
+        if server_close is not None:
+            server_close.stop()
         c.stop()
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)

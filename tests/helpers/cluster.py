@@ -45,10 +45,12 @@ NODE_HEADER = "X-FlashML-Node"
 CHECK_S, FALL, RISE = 0.25, 2, 2
 
 
-def haproxy_config(port: int, servers: list[tuple[str, int]], stats_socket: Path, log: bool = True) -> str:
+def haproxy_config(port: int, servers: list[tuple[str, int]], stats_socket: Path, log: bool = True,
+                   server_close: bool = False) -> str:
     """The test's HAProxy config: packaging/cluster/haproxy.cfg's choices, on loopback ports, with faster checks,
-    an admin socket for the harness and the serving node's name in a response header; ``log``: a line per request
-    (a benchmark turns it off)."""
+    an admin socket for the harness and the serving node's name in a response header. ``log``: a line per request
+    (a benchmark turns it off); ``server_close``: a new connection to a node for each request instead of keeping
+    connections open (docs/operations.md says when; a benchmark measures it beside keep-alive)."""
     inter_ms = int(CHECK_S * 1000)
     lines = [
         "global",
@@ -66,9 +68,9 @@ def haproxy_config(port: int, servers: list[tuple[str, int]], stats_socket: Path
         "    timeout http-request 15s",
         # A refused connection (a node killed between two health checks) is tried again on another node: it
         # never reached the node, so even a POST is safe to send elsewhere. An inference request whose node
-        # closed the connection without answering (killed while the request was sent, or on an idle connection
-        # it had kept) is sent again too: it changes nothing, so answering it twice is harmless. Other requests
-        # (uploads, jobs, keys) are only retried when they could not connect.
+        # closed the connection without answering (killed as the request arrived) is sent again too, where
+        # HAProxy can: it changes nothing, so answering it twice is harmless. Other requests (uploads, jobs,
+        # keys) are only retried when they could not connect.
         "    retries 3",
         "    option redispatch 1",
         "    retry-on conn-failure empty-response",
@@ -82,6 +84,7 @@ def haproxy_config(port: int, servers: list[tuple[str, int]], stats_socket: Path
         "",
         "backend nodes",
         "    balance roundrobin",
+        *(["    option http-server-close"] if server_close else []),
         "    option httpchk GET /v2/health/ready",
         "    http-check expect status 200",
         f"    http-response set-header {NODE_HEADER} %s",
@@ -96,9 +99,10 @@ def haproxy_config(port: int, servers: list[tuple[str, int]], stats_socket: Path
 class HAProxy:
     """Debian's haproxy in the foreground (-db) with a generated config, and its admin socket."""
 
-    def __init__(self, folder: Path, servers: list[tuple[str, int]], log: bool = True) -> None:
+    def __init__(self, folder: Path, servers: list[tuple[str, int]], log: bool = True,
+                 server_close: bool = False) -> None:
         self.folder = folder
-        self.log_requests = log
+        self.log_requests, self.server_close = log, server_close
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.socket = folder / "haproxy.sock"
@@ -109,7 +113,8 @@ class HAProxy:
 
     def start(self, timeout: float = 30.0) -> HAProxy:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(haproxy_config(self.port, self.servers, self.socket, self.log_requests))
+        self.config_path.write_text(haproxy_config(self.port, self.servers, self.socket, self.log_requests,
+                                                   self.server_close))
         checked = subprocess.run([HAPROXY, "-c", "-f", str(self.config_path)], capture_output=True, text=True)
         assert checked.returncode == 0, f"haproxy -c refused the config:\n{checked.stdout}{checked.stderr}"
         self._log = open(self.log_path, "w")
@@ -211,17 +216,24 @@ class Node(ServerProcess):
 
 
 def _live_members(group: int) -> list[int]:
-    """Processes of process group ``group`` that still run (zombies waiting for their parent do not count)."""
+    """Processes of process group ``group`` that still run. A zombie waiting for its parent does not count, but a
+    process whose first thread is a zombie while its other threads still exit does: its sockets close with the
+    last thread."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                if int(f.read().rsplit(")", 1)[1].split()[2]) != group:
+                    continue
+            states = []
+            for task in os.listdir(f"/proc/{entry}/task"):
+                with open(f"/proc/{entry}/task/{task}/stat") as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
         except OSError:
             continue
-        if int(fields[2]) == group and fields[0] not in ("Z", "X"):
+        if any(state not in ("Z", "X") for state in states):
             found.append(int(entry))
     return found
 
