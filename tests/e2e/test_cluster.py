@@ -220,7 +220,7 @@ def _hammer(served: Served, token: str, seconds: float, clients: int = 6) -> lis
 
 
 def test_a_rate_limit_holds_across_nodes(served: Served):
-    rate, burst, seconds = 4.0, 4, 6.0
+    rate, burst, seconds, nodes = 4.0, 4, 6.0, len(served.c.nodes)
     with served.client() as lb:
         made = lb.post("/api/v1/keys", json={"name": "rate limited", "role": "inference", "rate_limit_per_s": rate,
                                              "burst": burst}).json()
@@ -230,28 +230,43 @@ def test_a_rate_limit_holds_across_nodes(served: Served):
     assert len(passed) + len(refused) == len(seen), {s[1] for s in seen}
     assert {s[2] for s in passed} == {n.name for n in served.c.nodes}  # every node served some
     allowed = burst + rate * seconds
-    print(f"\nrate limit {rate}/s burst {burst} over {seconds} s through 3 nodes: {len(passed)} passed of "
-          f"{len(seen)} (one node alone would allow {allowed:.0f})")
-    # Each node apart would let about 3x through; shared, the key gets its rate within a tenth (+ one burst).
-    assert len(passed) <= allowed * 1.1 + burst, (len(passed), allowed)
-    assert len(passed) >= allowed * 0.8, (len(passed), allowed)
+    print(f"\nrate limit {rate}/s burst {burst} over {seconds} s through {nodes} nodes: {len(passed)} passed of "
+          f"{len(seen)} (the key's own limit: {allowed:.0f}; each node apart would let {nodes}x through)")
+    # Each node admits rate / N with a burst of burst / N rounded up (docs/operations.md): the cluster's burst is
+    # at most burst + N - 1; a tenth of slack on the refill for the rounds' timing.
+    assert len(passed) <= burst + nodes - 1 + rate * seconds * 1.1, (len(passed), allowed)
+    assert len(passed) >= rate * seconds * 0.8, (len(passed), allowed)
 
 
 def test_a_daily_quota_holds_across_nodes(served: Served):
-    quota = 12
+    quota, nodes = 12, len(served.c.nodes)
     with served.client() as lb:
         made = lb.post("/api/v1/keys", json={"name": "quota", "role": "inference", "daily_quota": quota}).json()
-        statuses = []
-        for _ in range(3 * quota):
-            r = httpx.post(f"{served.c.lb_url}/v2/models/adder/versions/1/infer", json=body(),
-                           headers={"Authorization": f"Bearer {made['token']}"}, timeout=30)
-            statuses.append((r.status_code, served_by(r), r.json().get("code")))
-        passed = [s for s in statuses if s[0] == 200]
-        print(f"\ndaily quota {quota} through 3 nodes, {len(statuses)} calls: {len(passed)} passed")
-        assert len(passed) == quota, statuses
-        assert {s[2] for s in statuses if s[0] != 200} == {"quota_exceeded"}, statuses
-        assert {s[1] for s in statuses} == {n.name for n in served.c.nodes}
-        assert lb.get(f"/api/v1/keys/{made['id']}").json()["used_today"] == quota
+    # A client that calls through the balancer until every node says the day's quota is spent; "try again in a
+    # second" (a node that spent its share of the rest before the nodes compared counts) is tried again.
+    passed, spent_on, statuses = 0, set(), []
+    deadline = time.monotonic() + 20
+    with served.client(None, made["token"]) as client:
+        while spent_on != {n.name for n in served.c.nodes}:
+            assert time.monotonic() < deadline, (passed, statuses)
+            r = client.post("/v2/models/adder/versions/1/infer", json=body())
+            statuses.append((r.status_code, served_by(r), r.headers.get("retry-after")))
+            if r.status_code == 200:
+                passed += 1
+            else:
+                assert r.status_code == 429 and r.json()["code"] == "quota_exceeded", r.text
+                if int(r.headers["retry-after"]) > 60:  # spent until midnight, not "compare counts first"
+                    spent_on.add(served_by(r))
+            time.sleep(0.05)
+    print(f"\ndaily quota {quota} through {nodes} nodes: {passed} passed, {len(statuses)} calls")
+    # What the docs state: under even load the nodes pass a quota by at most N - 1, and a node that read the
+    # totals before another wrote adds at most one share more (quota / N, rounded up).
+    assert quota <= passed <= quota + nodes - 1 + -(-quota // nodes), statuses
+    with served.client() as lb:  # and the count the API shows is the cluster's, once the nodes have written it
+        took = time.monotonic()
+        while (used := lb.get(f"/api/v1/keys/{made['id']}").json()["used_today"]) != passed:
+            assert time.monotonic() - took < PROPAGATION_S, (used, passed)
+            time.sleep(0.1)
 
 
 # ---- (c) batch jobs ----
