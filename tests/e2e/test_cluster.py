@@ -13,12 +13,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -432,3 +435,84 @@ def test_console_sign_in_through_the_load_balancer_works_whichever_node_serves_e
     print(f"\nsign-in steps (page, form, console page) served by: {steps}")
     assert any(page != form for page, form, _ in steps), steps  # the form went to another node than its page
     assert any(form != after for _, form, after in steps), steps
+
+
+# ---- when PostgreSQL does not answer (docs/operations.md) ----
+
+
+def _database(served: Served) -> str:
+    return served.c.database_url.rsplit("/", 1)[1]
+
+
+def _postgres_processes(postgres: PostgresCluster) -> list[int]:
+    """The postmaster and every process it started (the backends of every node's connections)."""
+    found, todo = [], [int((postgres.data / "postmaster.pid").read_text().split()[0])]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return found
+
+
+def _known_keys_keep_inferring(served: Served, seconds: float) -> list[tuple[float, str, object]]:
+    """Call each node directly with the admin key (which every node has checked) for ``seconds``; what did not
+    answer 200 within 2 s."""
+    missed: list[tuple[float, str, object]] = []
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        for node in served.c.nodes:
+            try:
+                r = httpx.post(f"{node.url}/v2/models/adder/versions/1/infer", json=body(), timeout=2,
+                               headers={"Authorization": f"Bearer {served.key}"})
+                if r.status_code != 200:
+                    missed.append((round(time.monotonic() - began, 1), node.name, r.status_code))
+            except httpx.TimeoutException:
+                missed.append((round(time.monotonic() - began, 1), node.name, "no answer within 2 s"))
+        time.sleep(0.5)
+    return missed
+
+
+def _after_the_outage_changes_reach_every_node_again(served: Served, version: int) -> None:
+    with served.client() as lb:
+        deadline = time.monotonic() + 30
+        while (r := lb.put("/api/v1/models/adder/aliases/after-outage", json={"version": version})).status_code != 200:
+            assert time.monotonic() < deadline, r.text
+            time.sleep(0.2)
+    took = on_every_node(served.c, lambda n: answered_by(n, "after-outage") == str(version),
+                         f"alias set after the outage (v{version})", served.key)
+    assert max(took.values()) <= PROPAGATION_S, took
+
+
+def test_while_postgresql_refuses_connections_nodes_serve_known_keys_and_catch_up(served: Served,
+                                                                                  postgres: PostgresCluster):
+    database = _database(served)
+    postgres.sql(f"ALTER DATABASE {database} WITH ALLOW_CONNECTIONS false")
+    try:
+        postgres.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
+        with served.client() as lb:  # what needs the database fails, and at once
+            began = time.monotonic()
+            r = lb.get("/api/v1/keys")
+            assert r.status_code >= 500 and time.monotonic() - began < 5, r.text
+        # Past the key cache's 10 s: a key every node has checked keeps working on every node.
+        missed = _known_keys_keep_inferring(served, 12)
+    finally:
+        postgres.sql(f"ALTER DATABASE {database} WITH ALLOW_CONNECTIONS true")
+    assert missed == []
+    _after_the_outage_changes_reach_every_node_again(served, 1)
+
+
+def test_while_postgresql_hangs_nodes_serve_known_keys_and_catch_up(served: Served, postgres: PostgresCluster):
+    stopped = _postgres_processes(postgres)
+    for pid in stopped:  # a database that drops packets: connections stay open, nothing answers
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        missed = _known_keys_keep_inferring(served, 15)
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+    assert missed == [], missed
+    _after_the_outage_changes_reach_every_node_again(served, 2)
