@@ -9,10 +9,7 @@ node. Each round then drives, with wrk and the same V2 JSON body as `bench.run`:
 
 - one node directly (no balancer), the same node as a one-box server would answer;
 - HAProxy with 1, 2 and 3 nodes in its rotation (the others taken out through its admin socket: they keep
-  running, idle, as a node out of rotation would), configured as packaging/cluster/haproxy.cfg ships (it keeps
-  its connections to the nodes open);
-- the same through a second HAProxy that opens a new connection to a node for each request
-  (`option http-server-close`, the stricter choice docs/operations.md describes), to show what it costs.
+  running, idle, as a node out of rotation would), configured as packaging/cluster/haproxy.cfg ships.
 
 Rounds interleave the variants, so a slow minute of the machine hits each of them; the report gives medians, and
 the CPU time per answered request of the nodes, HAProxy and PostgreSQL (from /proc). Results go to
@@ -93,7 +90,6 @@ def main() -> None:
     lua.write_text(LUA)
     pg = PostgresCluster().start()
     c = Cluster(work / "cluster", max(counts), pg.new_database(), "--log-level", "warning", lb_log=False)
-    server_close: HAProxy | None = None
     try:
         c.start()
         key = c.create_key("bench")
@@ -111,27 +107,19 @@ def main() -> None:
                     raise RuntimeError(f"{node.name} did not load the model")
                 time.sleep(0.1)
         as_json, _, _ = _bodies(work, args.model, sample)
-        # Beside the cluster's HAProxy (as packaging/cluster/haproxy.cfg ships), one that opens a new connection
-        # to a node for each request, on the same nodes.
-        server_close = HAProxy(work / "haproxy-server-close", [(n.name, n.port) for n in c.nodes], log=False,
-                               server_close=True).start()
-        assert c.lb is not None
-        balancers = {"haproxy": c.lb, "haproxy, server-close": server_close}
-        pids = {"nodes": [n.proc.pid for n in c.nodes if n.proc is not None],
-                "haproxy": [lb.proc.pid for lb in balancers.values() if lb.proc is not None],
+        lb = c.lb
+        assert lb is not None and lb.proc is not None
+        pids = {"nodes": [n.proc.pid for n in c.nodes if n.proc is not None], "haproxy": [lb.proc.pid],
                 "postgres": [_postmaster(pg)]}
         path_ = f"/v2/models/{args.model}/infer"
         runs: dict[str, list[dict]] = {"direct, 1 node": []}
         for _ in range(args.rounds):
-            for lb in balancers.values():
-                _rotation(lb, c, max(counts))
+            _rotation(lb, c, max(counts))
             runs["direct, 1 node"].append(_measure(c.nodes[0].url + path_, args, as_json, key, lua, pids))
-            for label, lb in balancers.items():
-                for n in counts:
-                    _rotation(lb, c, n)
-                    runs.setdefault(f"{label}, {n} node{'s' * (n > 1)}", []).append(
-                        _measure(lb.url + path_, args, as_json, key, lua, pids))
-                _rotation(lb, c, max(counts))
+            for n in counts:
+                _rotation(lb, c, n)
+                runs.setdefault(f"haproxy, {n} node{'s' * (n > 1)}", []).append(
+                    _measure(lb.url + path_, args, as_json, key, lua, pids))
         connections = c.fetch("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()")
         result = {"model": args.model, "clients": args.clients, "seconds": args.seconds, "rounds": args.rounds,
                   "cores": os.cpu_count(), "batching": {k: config.get(k) for k in ("max_batch_size",
@@ -142,8 +130,6 @@ def main() -> None:
         OUT.write_text(json.dumps(result, indent=2))
         print(report(result))
     finally:
-        if server_close is not None:
-            server_close.stop()
         c.stop()
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)

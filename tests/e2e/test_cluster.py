@@ -1,7 +1,7 @@
 """Three FlashML nodes as one system (issue 27, item 3): one PostgreSQL database, one S3 bucket (moto), HAProxy in
 front, every call over HTTP, through the load balancer or to one node directly.
 
-What a change made through one node must do on every node within PROPAGATION_S (docs/several-nodes.md states
+What a change made through one node must do on every node within PROPAGATION_S (docs/operations.md states
 the figure; these tests print what they measured): a new version loaded and answering, an alias move, a canary's
 weights, a revoked key, a changed batching config and a deleted version. Then key limits shared across nodes, jobs
 claimed by exactly one node and taken over after kill -9, a node killed under load, and console sign-ins through

@@ -1,7 +1,7 @@
-"""Several FlashML nodes as one system on loopback, as docs/several-nodes.md sets them up: N `flashml serve`
-processes, each with its own data_dir, sharing one PostgreSQL database (database_url) and one S3 bucket (moto's
-server in a process of its own), behind Debian's HAProxy started with a generated config (round-robin, a health
-check on /v2/health/ready every 250 ms, connection failures sent to another node).
+"""Several FlashML nodes as one system on loopback, as docs/operations.md (Several nodes) sets them up: N
+`flashml serve` processes, each with its own data_dir, sharing one PostgreSQL database (database_url) and one S3
+bucket (moto's server in a process of its own), behind Debian's HAProxy started with a generated config
+(round-robin, a health check on /v2/health/ready every 250 ms, requests that cannot reach a node sent to another).
 
     with cluster(root, nodes=3) as c:       # or Cluster(...).start() / .stop()
         c.lb_url                             # HAProxy's frontend
@@ -45,12 +45,10 @@ NODE_HEADER = "X-FlashML-Node"
 CHECK_S, FALL, RISE = 0.25, 2, 2
 
 
-def haproxy_config(port: int, servers: list[tuple[str, int]], stats_socket: Path, log: bool = True,
-                   server_close: bool = False) -> str:
+def haproxy_config(port: int, servers: list[tuple[str, int]], stats_socket: Path, log: bool = True) -> str:
     """The test's HAProxy config: packaging/cluster/haproxy.cfg's choices, on loopback ports, with faster checks,
     an admin socket for the harness and the serving node's name in a response header. ``log``: a line per request
-    (a benchmark turns it off); ``server_close``: a new connection to a node for each request instead of keeping
-    connections open (docs/operations.md says when; a benchmark measures it beside keep-alive)."""
+    (a benchmark turns it off)."""
     inter_ms = int(CHECK_S * 1000)
     lines = [
         "global",
@@ -84,7 +82,8 @@ def haproxy_config(port: int, servers: list[tuple[str, int]], stats_socket: Path
         "",
         "backend nodes",
         "    balance roundrobin",
-        *(["    option http-server-close"] if server_close else []),
+        # The whole request (up to tune.bufsize, 16 KiB) before a node gets it, so that it can be sent again.
+        "    option http-buffer-request",
         "    option httpchk GET /v2/health/ready",
         "    http-check expect status 200",
         f"    http-response set-header {NODE_HEADER} %s",
@@ -99,10 +98,9 @@ def haproxy_config(port: int, servers: list[tuple[str, int]], stats_socket: Path
 class HAProxy:
     """Debian's haproxy in the foreground (-db) with a generated config, and its admin socket."""
 
-    def __init__(self, folder: Path, servers: list[tuple[str, int]], log: bool = True,
-                 server_close: bool = False) -> None:
+    def __init__(self, folder: Path, servers: list[tuple[str, int]], log: bool = True) -> None:
         self.folder = folder
-        self.log_requests, self.server_close = log, server_close
+        self.log_requests = log
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.socket = folder / "haproxy.sock"
@@ -113,8 +111,7 @@ class HAProxy:
 
     def start(self, timeout: float = 30.0) -> HAProxy:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(haproxy_config(self.port, self.servers, self.socket, self.log_requests,
-                                                   self.server_close))
+        self.config_path.write_text(haproxy_config(self.port, self.servers, self.socket, self.log_requests))
         checked = subprocess.run([HAPROXY, "-c", "-f", str(self.config_path)], capture_output=True, text=True)
         assert checked.returncode == 0, f"haproxy -c refused the config:\n{checked.stdout}{checked.stderr}"
         self._log = open(self.log_path, "w")

@@ -46,13 +46,13 @@ def test_haproxy_accepts_the_sample_config():
 def test_the_load_balancer_samples_check_readiness_and_retry_only_what_is_safe():
     haproxy = (ROOT / "packaging/cluster/haproxy.cfg").read_text()
     assert "option httpchk GET /v2/health/ready" in haproxy
-    assert "retry-on conn-failure empty-response" in haproxy
+    assert "retry-on conn-failure empty-response" in haproxy and "option http-buffer-request" in haproxy
     assert "http-request disable-l7-retry unless METH_POST inference" in haproxy
     nginx = (ROOT / "packaging/cluster/nginx.conf").read_text()
     # A POST is sent to another node only when it never reached one, except inference, which may be answered twice.
     assert re.search(r"^\s*proxy_next_upstream error timeout;", nginx, re.M)
-    assert re.search(r"location ~ \^/v2/models/.*/infer\$ \{\s*proxy_next_upstream error timeout non_idempotent;",
-                     nginx)
+    assert re.search(r"location ~ \^/v2/models/.*/infer\$ \{\s*proxy_request_buffering on;\s*"
+                     r"proxy_next_upstream error timeout non_idempotent;", nginx)
 
 
 def test_the_template_unit_gives_each_node_its_own_state_name_and_settings_file():
