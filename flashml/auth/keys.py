@@ -26,9 +26,14 @@ from flashml.auth.tokens import hash_token, new_token, parse_token, same_hash
 from flashml.db import audit
 from flashml.db import changes as feed
 from flashml.db import keys as db
-from flashml.errors import BadRequestError, KeyNotFoundError, UnauthorizedError
+from flashml.errors import BadRequestError, KeyNotFoundError, UnauthorizedError, UnavailableError
 
 CACHE_TTL_S = 10.0  # a key revoked elsewhere stops working within this time even where no change feed is read
+# Reading a key from the database: a key this node knows waits at most STALE_LOOKUP_S before its cached record
+# answers instead (a database that hangs, as behind a network dropping packets, must not stop inference); a key it
+# has never seen waits at most LOOKUP_S, then 503.
+STALE_LOOKUP_S = 1.0
+LOOKUP_S = 10.0
 # How often usage is written and the day's totals read back (KeyLimiter.flush): with several nodes, how late a
 # node learns the others' requests toward a daily quota. The server passes its sync_interval_s.
 FLUSH_EVERY_S = 15.0
@@ -175,9 +180,13 @@ class KeyService:
             principal = hit[0]
         else:
             try:
-                principal = await self._lookup(token, digest)
-            except (SQLAlchemyError, OSError):
+                principal = await asyncio.wait_for(self._lookup(token, digest),
+                                                   LOOKUP_S if hit is None else STALE_LOOKUP_S)
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
                 if hit is None:
+                    if isinstance(exc, TimeoutError):
+                        raise UnavailableError("The database did not answer in time to check this API key; try "
+                                               "again shortly.", code="database_unavailable") from None
                     raise
                 # The database is out of reach: a key known here keeps working (nobody can revoke it meanwhile,
                 # a revocation is a write); it is read again once the database answers.
