@@ -12,8 +12,8 @@ node. Each round then drives, with wrk and the same V2 JSON body as `bench.run`:
   running, idle, as a node out of rotation would), configured as packaging/cluster/haproxy.cfg ships.
 
 Rounds interleave the variants, so a slow minute of the machine hits each of them; the report gives medians, and
-the CPU time per answered request of the nodes, HAProxy and PostgreSQL (from /proc). Results go to
-bench/results_multinode.json. Needs wrk, haproxy and postgresql (Debian packages).
+the CPU time per answered request of the nodes, HAProxy and PostgreSQL (from /proc), and the rows per batch the
+nodes ran. Results go to bench/results_multinode.json (--out). Needs wrk, haproxy and postgresql (Debian packages).
 
 On a machine with two cores, all the nodes, HAProxy, PostgreSQL and wrk share the same two cores: the figures
 show what the shared parts (the extra hop, the database, the change feed) cost, not how FlashML scales with nodes.
@@ -60,13 +60,25 @@ def _rotation(lb: HAProxy, c: Cluster, count: int) -> None:
         lb.wait_state(node.name, "UP" if i < count else "MAINT")
 
 
-def _measure(url: str, args, body: Path, key: str, lua: Path, pids: dict[str, list[int]]) -> dict:
-    """One wrk run, with the CPU time per answered request of each group of processes."""
+def _batches(c: Cluster, key: str, model: str) -> tuple[int, int]:
+    """Batches run and rows in them so far, over every node (each version's batcher counts its own)."""
+    batches = rows = 0
+    for node in c.nodes:
+        stats = httpx.get(f"{node.url}/api/v1/models/{model}/versions/1", timeout=10,
+                          headers={"Authorization": f"Bearer {key}"}).json()["stats"]
+        batches, rows = batches + stats["batches"], rows + stats["rows"]
+    return batches, rows
+
+
+def _measure(url: str, args, body: Path, key: str, lua: Path, pids: dict[str, list[int]], c: Cluster) -> dict:
+    """One wrk run, with the CPU time per answered request of each group of processes and the rows per batch."""
     def cpu(name: str) -> float:
         return sum((_postgres_cpu_seconds if name == "postgres" else _cpu_seconds)(p) for p in pids[name])
 
-    before = {name: cpu(name) for name in pids}
+    before, batches_before = {name: cpu(name) for name in pids}, _batches(c, key, args.model)
     run = wrk(url, args.clients, args.seconds, body, key, lua)
+    batches, rows = (after - was for after, was in zip(_batches(c, key, args.model), batches_before, strict=True))
+    run["rows_per_batch"] = rows / max(1, batches)
     requests = run["rps"] * args.seconds
     for name in pids:
         used = cpu(name) - before[name]
@@ -81,6 +93,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--model", default="mlp", choices=sorted(BUILDERS))
     ap.add_argument("--nodes", default="1,2,3", help="rotation sizes to measure through HAProxy")
+    ap.add_argument("--out", type=Path, default=OUT, help="where the figures go (JSON)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
@@ -115,11 +128,11 @@ def main() -> None:
         runs: dict[str, list[dict]] = {"direct, 1 node": []}
         for _ in range(args.rounds):
             _rotation(lb, c, max(counts))
-            runs["direct, 1 node"].append(_measure(c.nodes[0].url + path_, args, as_json, key, lua, pids))
+            runs["direct, 1 node"].append(_measure(c.nodes[0].url + path_, args, as_json, key, lua, pids, c))
             for n in counts:
                 _rotation(lb, c, n)
                 runs.setdefault(f"haproxy, {n} node{'s' * (n > 1)}", []).append(
-                    _measure(lb.url + path_, args, as_json, key, lua, pids))
+                    _measure(lb.url + path_, args, as_json, key, lua, pids, c))
         connections = c.fetch("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()")
         result = {"model": args.model, "clients": args.clients, "seconds": args.seconds, "rounds": args.rounds,
                   "cores": os.cpu_count(), "batching": {k: config.get(k) for k in ("max_batch_size",
@@ -127,7 +140,7 @@ def main() -> None:
                   "postgres_connections_after": connections[0]["n"],
                   "variants": {name: _median(r) for name, r in runs.items()},
                   "raw_rounds": runs}
-        OUT.write_text(json.dumps(result, indent=2))
+        args.out.write_text(json.dumps(result, indent=2))
         print(report(result))
     finally:
         c.stop()
@@ -140,11 +153,12 @@ def report(result: dict) -> str:
     base = result["variants"]["direct, 1 node"]["rps"]
     lines = [f"{result['model']}, {result['clients']} clients, {result['rounds']} rounds of {result['seconds']} s "
              f"({result['cores']} cores):", "",
-             "| variant | req/s | vs one node direct | p50 ms | p99 ms | non-2xx | CPU us/req: nodes | HAProxy | "
-             "PostgreSQL |", "|---|---|---|---|---|---|---|---|---|"]
+             "| variant | req/s | vs one node direct | p50 ms | p99 ms | non-2xx | rows per batch "
+             "| CPU us/req: nodes | HAProxy | PostgreSQL |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, v in result["variants"].items():
         lines.append(f"| {name} | {v['rps']:,.0f} | {v['rps'] / base:.2f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | "
-                     f"{v['non_2xx']:.0f} | {v['cpu_us_nodes']:.0f} | {v['cpu_us_haproxy']:.0f} | "
+                     f"{v['non_2xx']:.0f} | {v['rows_per_batch']:.1f} | {v['cpu_us_nodes']:.0f} | "
+                     f"{v['cpu_us_haproxy']:.0f} | "
                      f"{v['cpu_us_postgres']:.0f} |")
     return "\n".join(lines)
 
