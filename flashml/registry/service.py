@@ -501,13 +501,18 @@ class RegistryService:
             await self._delete_objects(row)
         await db.delete_model(self.engine, model)  # its aliases go with it (ON DELETE CASCADE)
         await self._changed(changes.MODEL_DELETED, model)
+        await self._forget_model(model)
+        await audit.record(self.engine, actor, "model.delete", model, {"force": force, "versions": numbers})
+
+    async def _forget_model(self, model: str) -> None:
+        """Drop what this node holds about a deleted model: its latest version, aliases, response cache, memory
+        pins, and what the on_delete listeners keep (prediction log, drift)."""
         self.latest_ready.pop(model, None)
         self.aliases.forget_model(model)
         self.response_caches.forget(model)
         self.memory.forget(model, pinned=True)
         for forget in self.on_delete:
             await forget(model, None)
-        await audit.record(self.engine, actor, "model.delete", model, {"force": force, "versions": numbers})
 
     async def _delete_objects(self, row: dict[str, Any]) -> None:
         """A version's objects: its canonical folder and its kept bundle; a store error stops the deletion."""
@@ -830,12 +835,7 @@ class RegistryService:
                     await asyncio.to_thread(self.cache.evict, model, number)
             self.waiting_for_store = {k for k in self.waiting_for_store if k[0] != model}
             self.configs_in_use = {k: v for k, v in self.configs_in_use.items() if k[0] != model}
-            self.latest_ready.pop(model, None)
-            self.aliases.forget_model(model)
-            self.response_caches.forget(model)
-            self.memory.forget(model, pinned=True)
-            for forget in self.on_delete:
-                await forget(model, None)
+            await self._forget_model(model)
         if await db.get_model(self.engine, model) is not None:  # made again meanwhile
             for row in await db.list_versions(self.engine, model):
                 await self.apply_version(model, row["version"])
