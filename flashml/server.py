@@ -20,9 +20,10 @@ from granian.asgi import LifespanProtocol
 
 from flashml.api.access_log import AccessLog, model_of
 from flashml.api.asgi_bridge import BODY_STALLED, error_json, run_asgi
-from flashml.api.error_handlers import INTERNAL, TOO_LARGE
+from flashml.api.error_handlers import DATABASE_UNAVAILABLE, INTERNAL, TOO_LARGE
 from flashml.api.security_headers import fast_path_headers, forwarded_https
 from flashml.api.v2_infer import HEADER_LENGTH_KEY, ROUTING_HEADER, TIMEOUT_HEADER, answer_infer, error_body
+from flashml.db.engine import unreachable
 from flashml.errors import FlashMLError
 from flashml.telemetry import request_context
 
@@ -114,7 +115,11 @@ class FlashMLServer:
             status, content, out = error_body(exc, request_id)
             protocol.response_bytes(status, [*JSON, *out.items(), *security], content)
             return status, len(body or b""), len(content), out.get(VERSION_HEADER, match[2])
-        except Exception:
+        except Exception as exc:
+            if unreachable(exc):  # the key could not be read: the database is out of reach
+                log.warning("the database did not answer on POST %s (%s)", scope.path, type(exc).__name__)
+                return self._error(protocol, 503, DATABASE_UNAVAILABLE, "database_unavailable", security,
+                                   request_id, len(body or b""))
             log.exception("unhandled error on POST %s", scope.path)
             return self._error(protocol, 500, INTERNAL, "internal_error", security, request_id,
                                len(body or b""))

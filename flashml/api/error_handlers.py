@@ -17,6 +17,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Template
 from litestar.types import ExceptionHandlersMap
 
+from flashml.db.engine import unreachable
 from flashml.errors import FlashMLError
 from flashml.telemetry.request_context import request_id
 
@@ -93,7 +94,15 @@ def _sentence(status: int, exc: HTTPException) -> str:
     return detail if detail.endswith(".") else f"{detail}."
 
 
+DATABASE_UNAVAILABLE = "The database does not answer just now; try again in a few seconds."
+
+
 def internal_error_handler(request: Request, exc: Exception) -> Response:
+    if unreachable(exc):  # a database outage is the operator's to fix, not a bug: no traceback, a 503
+        log.warning("the database did not answer on %s %s (%s)", request.method, request.url.path,
+                    type(exc).__name__)
+        return _answer(request, 503, {"error": DATABASE_UNAVAILABLE, "code": "database_unavailable"},
+                       {"Retry-After": "5"})
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _json(500, {"error": INTERNAL, "code": "internal_error"})
 

@@ -14,7 +14,8 @@ import logging
 import math
 import re
 import time
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,6 +28,8 @@ from flashml.db import audit
 from flashml.db import changes as feed
 from flashml.db import keys as db
 from flashml.errors import BadRequestError, KeyNotFoundError, UnauthorizedError, UnavailableError
+
+T = TypeVar("T")
 
 CACHE_TTL_S = 10.0  # a key revoked elsewhere stops working within this time even where no change feed is read
 # Reading a key from the database: a key this node knows waits at most STALE_LOOKUP_S before its cached record
@@ -68,6 +71,17 @@ def check_limits(changes: dict[str, Any]) -> dict[str, Any]:
                                   details={"field": field})
         out[field] = value
     return out
+
+
+async def _within(work: Coroutine[Any, Any, T], seconds: float) -> T:
+    """``work``'s result, or TimeoutError after ``seconds`` without waiting for it to stop: cancelling a query on a
+    hung connection can itself wait on the network, so it finishes (or fails) in the background instead."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # its error, if any, is not logged
+        raise TimeoutError
+    return task.result()
 
 
 class KeyService:
@@ -180,8 +194,7 @@ class KeyService:
             principal = hit[0]
         else:
             try:
-                principal = await asyncio.wait_for(self._lookup(token, digest),
-                                                   LOOKUP_S if hit is None else STALE_LOOKUP_S)
+                principal = await _within(self._lookup(token, digest), LOOKUP_S if hit is None else STALE_LOOKUP_S)
             except (SQLAlchemyError, OSError, TimeoutError) as exc:
                 if hit is None:
                     if isinstance(exc, TimeoutError):

@@ -7,8 +7,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from asyncpg import exceptions as asyncpg_errors
 from sqlalchemy import event
 from sqlalchemy.engine import CursorResult, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 if TYPE_CHECKING:
@@ -17,7 +20,36 @@ if TYPE_CHECKING:
 # PostgreSQL's pool, per process: the request path reads keys and sessions from caches, so a node needs a few
 # connections for writes and the background loops; 10 + 10 stays far below PostgreSQL's default
 # max_connections (100) even with several nodes. pre_ping drops connections a database restart has closed.
-PG_POOL = {"pool_size": 10, "max_overflow": 10, "pool_timeout": 30, "pool_recycle": 1800, "pool_pre_ping": True}
+# asyncpg's own limits: a connection attempt gives up after 10 s and a statement after 60 s, so a database that
+# hangs (a network dropping packets) fails a call in bounded time instead of holding it, and its connection, forever.
+PG_POOL = {"pool_size": 10, "max_overflow": 10, "pool_timeout": 30, "pool_recycle": 1800, "pool_pre_ping": True,
+           "connect_args": {"timeout": 10, "command_timeout": 60}}
+# What a database that cannot be reached raises (refused, hung, restarting, SQLite's lock held too long): the
+# request handlers answer 503 database_unavailable for these rather than 500.
+UNREACHABLE = (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, TimeoutError)
+
+
+# PostgreSQL's answers that mean "not now" rather than "wrong query" (SQLAlchemy wraps them in a plain DBAPIError):
+# connection failures (class 08), the server shutting down or starting (57), out of connections or resources (53),
+# the database not accepting connections (55000), and the asyncpg connection gone.
+_PG_NOT_NOW = (asyncpg_errors.PostgresConnectionError, asyncpg_errors.OperatorInterventionError,
+               asyncpg_errors.InsufficientResourcesError, asyncpg_errors.ObjectNotInPrerequisiteStateError,
+               asyncpg_errors.InvalidCatalogNameError, asyncpg_errors.InvalidAuthorizationSpecificationError,
+               asyncpg_errors.ConnectionDoesNotExistError, asyncpg_errors.InterfaceError)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be reached or did not answer in time."""
+    if isinstance(exc, UNREACHABLE) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return True
+    seen: BaseException | None = exc
+    for _ in range(5):  # the driver's own error, under SQLAlchemy's and its adapter's wrappers
+        if seen is None:
+            return False
+        if isinstance(seen, _PG_NOT_NOW):
+            return True
+        seen = seen.__cause__ or seen.__context__ or getattr(seen, "orig", None)
+    return False
 
 
 def _on_connect(dbapi_conn, _record) -> None:

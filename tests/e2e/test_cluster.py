@@ -498,7 +498,12 @@ def test_while_postgresql_refuses_connections_nodes_serve_known_keys_and_catch_u
         with served.client() as lb:  # what needs the database fails, and at once
             began = time.monotonic()
             r = lb.get("/api/v1/keys")
-            assert r.status_code >= 500 and time.monotonic() - began < 5, r.text
+            assert r.status_code == 503 and time.monotonic() - began < 5, r.text
+            assert r.json()["code"] == "database_unavailable" and r.headers["retry-after"] == "5"
+            # A key no node has seen cannot be checked: 503 too, on the inference fast path
+            r = lb.post("/v2/models/adder/versions/1/infer", json=body(),
+                        headers={"Authorization": "Bearer fml_0123456789ab_" + "A" * 43})
+            assert r.status_code == 503 and r.json()["code"] == "database_unavailable", r.text
         # Past the key cache's 10 s: a key every node has checked keeps working on every node.
         missed = _known_keys_keep_inferring(served, 12)
     finally:
