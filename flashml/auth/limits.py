@@ -82,6 +82,7 @@ class KeyLimiter:
             self._roll_day(now_wall)
         count = self._counts.get(pk, 0)
         quota = principal.daily_quota
+        live = max(1, self.nodes()) if quota is not None or principal.rate_limit_per_s is not None else 1
         if quota is not None:
             if count >= quota:
                 self._refused(principal, "quota")
@@ -89,14 +90,12 @@ class KeyLimiter:
                     f"This API key has used its daily quota of {quota} requests; it resets at 00:00 UTC.",
                     code="quota_exceeded", retry_after_s=self._day_end - now_wall,
                     details={"daily_quota": quota, "resets_at": self._day_end})
-            live = self.nodes()
             if live > 1:  # alone, the share below is the whole rest of the quota: nothing more to check
                 self._quota_share(principal, quota, count, live, now_wall)
         rate = principal.rate_limit_per_s
         if rate is not None:
             capacity = effective_burst(rate, principal.burst)
-            share = max(1, self.nodes())
-            node_rate, node_capacity = rate / share, float(node_share(capacity, share))
+            node_rate, node_capacity = rate / live, float(node_share(capacity, live))
             now = self.clock()
             bucket = self._buckets.get(pk)
             if bucket is None:

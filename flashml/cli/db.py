@@ -102,8 +102,4 @@ def upgrade(config: Path | None, data_dir: Path | None, database_url: str | None
     if before.up_to_date:
         click.echo(f"{shown(target)} is already at the head revision {after.head}.")
         return
-    if before.pre_alembic:
-        was = "from before migrations"
-    else:
-        was = f"at revision {before.current}" if before.current else "empty"
-    click.echo(f"Upgraded {shown(target)} ({was}) to revision {after.current}.")
+    click.echo(f"Upgraded {shown(target)} ({before.described}) to revision {after.current}.")

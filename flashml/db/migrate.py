@@ -40,6 +40,13 @@ class Revision:
     def up_to_date(self) -> bool:
         return self.current == self.head
 
+    @property
+    def described(self) -> str:
+        """Where the database stood, for a sentence: "from before migrations", "at revision N" or "empty"."""
+        if self.pre_alembic:
+            return "from before migrations"
+        return f"at revision {self.current}" if self.current else "empty"
+
 
 def config(conn: Connection | None = None) -> Config:
     cfg = Config()
@@ -145,20 +152,16 @@ def _upgrade(conn: Connection) -> None:
 
 
 def _migrate(conn: Connection) -> None:
-    current = _current(conn)
-    if current == head():
+    before = _revision(conn)
+    if before.up_to_date:
         return
     cfg = config(conn)
-    start = "empty"
-    if current is None and _pre_alembic(conn):
+    if before.pre_alembic:
         _adopt(conn)
         command.stamp(cfg, BASELINE)
-        start = "from before migrations"
-    elif current is not None:
-        start = f"at revision {current}"
     command.upgrade(cfg, "head")
     # Alembic's own INFO lines are silenced with the other chatty libraries (flashml.app): one line says it.
-    log.info("Migrated the database (%s) to schema revision %s", start, head())
+    log.info("Migrated the database (%s) to schema revision %s", before.described, head())
 
 
 def _adopt(conn: Connection) -> None:
