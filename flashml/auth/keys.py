@@ -27,6 +27,7 @@ from flashml.auth.tokens import hash_token, new_token, parse_token, same_hash
 from flashml.db import audit
 from flashml.db import changes as feed
 from flashml.db import keys as db
+from flashml.db.outage import Outage
 from flashml.errors import BadRequestError, KeyNotFoundError, UnauthorizedError, UnavailableError
 
 T = TypeVar("T")
@@ -96,7 +97,7 @@ class KeyService:
         self._cache: dict[str, tuple[Principal, float]] = {}  # token hash -> (principal, valid until)
         self._last_used: dict[str, float] = {}
         self._flusher: asyncio.Task | None = None
-        self._flush_failing = False
+        self._flush_outage = Outage("key usage", "limits go on from this node's counts, retrying every round", log)
 
     async def create(self, *, name: str, role: str, models: list[str] | None, actor: str,
                      rate_limit_per_s: float | None = None, burst: int | None = None,
@@ -247,11 +248,6 @@ class KeyService:
             try:
                 await self.flush()
             except Exception as exc:  # a busy or unreachable database must not kill the loop; next turn retries
-                if not self._flush_failing:
-                    log.warning("Key usage not written (%s); limits go on from this node's counts, retrying every "
-                                "%g s.", type(exc).__name__, self.flush_every_s)
-                self._flush_failing = True
+                self._flush_outage.failed(exc)
             else:
-                if self._flush_failing:
-                    log.info("Key usage written again.")
-                self._flush_failing = False
+                self._flush_outage.worked()

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.cluster.records import NodeRecord
 from flashml.db import changes, leases, nodes
+from flashml.db.outage import Outage
 from flashml.settings import Settings
 
 log = logging.getLogger("flashml.cluster")
@@ -33,26 +34,8 @@ Handler = Callable[[dict[str, Any]], Awaitable[object]]
 LEADER = "leader"
 KEEP_CHANGES_S = 3600.0  # how long the feed keeps a change: a node away longer reloads everything when it starts
 PRUNE_EVERY_S = 60.0
+MEANWHILE = "serving what is loaded, trying again every round"
 RETRIES = 5  # rounds a change is tried again after its apply hit a database error, before the feed goes on
-
-
-class _Outage:
-    """One warning when a loop's database reads start failing, one line when they work again."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.since: float | None = None
-
-    def failed(self, exc: BaseException) -> None:
-        if self.since is None:
-            self.since = time.time()
-            log.warning("%s: the database did not answer (%s: %s); serving what is loaded, trying again every round",
-                        self.what, type(exc).__name__, exc)
-
-    def worked(self) -> None:
-        if self.since is not None:
-            log.info("%s: the database answers again after %.1f s", self.what, time.time() - self.since)
-            self.since = None
 
 
 class ClusterNode:
@@ -79,8 +62,8 @@ class ClusterNode:
         self._leader_work: list[tuple[Callable[[], Awaitable[object]], float, str]] = []
         self._leader_ran: dict[str, float] = {}
         self._leader_running: dict[str, asyncio.Task] = {}
-        self._feed_outage = _Outage("the change feed")
-        self._beat_outage = _Outage("the heartbeat")
+        self._feed_outage = Outage("the change feed", MEANWHILE, log)
+        self._beat_outage = Outage("the heartbeat", MEANWHILE, log)
 
     def on(self, kind: str, handler: Handler) -> None:
         """Call ``handler(change)`` for each change of ``kind`` another node makes (the row: model, number, name,
@@ -123,7 +106,7 @@ class ClusterNode:
             log.warning("leaving the nodes list failed (%s: %s)", type(exc).__name__, exc)
         self.leader = False
 
-    async def _loop(self, run_round: Callable[[], Awaitable[object]], outage: _Outage) -> None:
+    async def _loop(self, run_round: Callable[[], Awaitable[object]], outage: Outage) -> None:
         while True:
             await asyncio.sleep(self.interval_s)
             try:

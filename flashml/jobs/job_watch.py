@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from flashml.db import jobs as db
+from flashml.db.outage import Outage
 
 if TYPE_CHECKING:
     from flashml.jobs.job_runner import JobRunner
@@ -29,7 +30,7 @@ class JobWatch:
         self.runner = runner
         self.interval_s = interval_s
         self._task: asyncio.Task | None = None
-        self._failing = False
+        self._outage = Outage("job watch", "trying again every round", log)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -45,16 +46,11 @@ class JobWatch:
             await asyncio.sleep(self.interval_s)
             try:
                 await self.round()
-                if self._failing:
-                    log.info("job watch: the database answers again")
-                self._failing = False
+                self._outage.worked()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a database hiccup: try again next round
-                if not self._failing:
-                    log.warning("job watch: %s: %s; trying again every %.1f s", type(exc).__name__, exc,
-                                self.interval_s)
-                self._failing = True
+                self._outage.failed(exc)
 
     async def round(self) -> None:
         await self.renew()
