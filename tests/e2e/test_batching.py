@@ -270,7 +270,11 @@ def test_a_manifest_instance_count_is_not_tuned(api, tmp_path):
                    b"[batching]\ninstance_count = 1\n")
     view = _config(api, "b-conv-one")
     assert view["config"]["instance_count"] == 1 and "instances" not in view["performance"]
-    assert view["performance"]["chosen"]["max_batch_size"] >= 2  # batching is still tuned
+    # Batching is still tuned: several batch sizes measured and the measured choice applied. Which size wins
+    # is the machine's to say (batch 1 can win on a busy CPU, which failed `chosen >= 2` in CI).
+    card = view["performance"]
+    assert len({p["batch_size"] for p in card["points"]}) >= 2
+    assert view["config"]["max_batch_size"] == card["chosen"]["max_batch_size"]
 
 
 def test_the_v2_priority_parameter_puts_a_request_ahead_and_sequences_are_refused(server, api, models):
