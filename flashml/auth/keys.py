@@ -144,11 +144,11 @@ class KeyService:
         if not changes:
             raise BadRequestError(f"Give at least one of: {', '.join(LIMIT_FIELDS)}.", code="bad_limits")
         values = check_limits(changes)
-        record = await db.update_limits(self.engine, ident, values)
+        record = await db.update_limits(self.engine, ident, values,
+                                        announce=feed.Change(feed.KEY, self.node, key_id=ident))
         if record is None:
             raise KeyNotFoundError(ident)
         self._forget(ident)
-        await feed.emit(self.engine, feed.KEY, node=self.node, key_id=ident)
         await audit.record(self.engine, actor, "key.limits", f"key:{ident}", {"name": record["name"], **values})
         return await self._with_usage(record)
 
@@ -171,11 +171,10 @@ class KeyService:
             self._forget(int(change["key_id"]))
 
     async def revoke(self, ident: int, *, actor: str) -> KeyRecord:
-        record = await db.revoke_key(self.engine, ident)
+        record = await db.revoke_key(self.engine, ident, announce=feed.Change(feed.KEY, self.node, key_id=ident))
         if record is None:
             raise KeyNotFoundError(ident)
         self._forget(ident)
-        await feed.emit(self.engine, feed.KEY, node=self.node, key_id=ident)
         await audit.record(self.engine, actor, "key.revoke", f"key:{ident}", {"name": record["name"]})
         return KeyRecord(**record)
 

@@ -136,9 +136,8 @@ class SignInService:
         """End every session of user ``name`` but ``keep`` (a session id), at once on this node and on the others
         when they read the change; how many ended."""
         self.forget_user(name, keep=keep)
-        ended = await db.delete_user_sessions(self.engine, name, keep=keep)
-        await self._announce(name)
-        return ended
+        return await db.delete_user_sessions(self.engine, name, keep=keep,
+                                             announce=changes.Change(changes.USER_SESSIONS, self.node, name=name))
 
     async def user_changed(self, name: str) -> None:
         """User ``name`` changed (a new role, deleted): every node reads their sessions again with the next
@@ -147,6 +146,8 @@ class SignInService:
         await self._announce(name)
 
     async def _announce(self, name: str) -> None:
+        """A user's row changed (in its own transaction, flashml.auth.users): cached sessions elsewhere go now, and
+        CACHE_TTL_S bounds a node that never reads this."""
         await changes.emit(self.engine, changes.USER_SESSIONS, node=self.node, name=name)
 
     def forget_user(self, name: str, *, keep: str | None = None) -> None:
@@ -205,8 +206,8 @@ class SignInService:
         if session is None:
             return False
         self._cache.pop(session.session_id, None)
-        await db.delete_session(self.engine, session.session_id)
-        await self._announce(session.name)
+        await db.delete_session(self.engine, session.session_id,
+                                announce=changes.Change(changes.USER_SESSIONS, self.node, name=session.name))
         await audit.record(self.engine, session.name, "user.logout", f"user:{session.name}")
         return True
 

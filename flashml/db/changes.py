@@ -9,6 +9,7 @@ earlier may commit after a later one, which the reader covers by reading again a
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -32,18 +33,43 @@ KINDS = (VERSION, VERSION_DELETED, MODEL_DELETED, ALIAS, KEY, USER_SESSIONS, SCH
 PAGE = 500  # changes read per query
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One row of the feed: what changed, the node that changed it, and which thing (the fields that apply)."""
+
+    kind: str
+    node: str
+    model: str | None = None
+    number: int | None = None
+    name: str | None = None
+    key_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown change kind {self.kind!r}")
+
+
+async def write(conn: AsyncConnection, change: Change | None) -> None:
+    """Append ``change`` (if any) inside ``conn``'s transaction.
+
+    The db functions that store a change take the row that announces it (their ``announce``) and write both in one
+    transaction: a node that dies, or loses the database, between the two would otherwise leave a change stored
+    that no other node ever hears of (a revoked key still cached, an alias moved on one node only).
+    """
+    if change is not None:
+        await conn.execute(insert(changes).values(at=time.time(), **asdict(change)))
+
+
 async def emit(target: AsyncEngine | AsyncConnection, kind: str, *, node: str, model: str | None = None,
                number: int | None = None, name: str | None = None, key_id: int | None = None) -> None:
-    """Append one change; given a connection, inside its transaction (the change commits with what it says)."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown change kind {kind!r}")
-    stmt = insert(changes).values(at=time.time(), node=node, kind=kind, model=model, number=number, name=name,
-                                  key_id=key_id)
+    """Append one change on its own: for a change that stores nothing else (a user's cached sessions to read
+    again), or given a connection, inside its transaction."""
+    change = Change(kind, node, model=model, number=number, name=name, key_id=key_id)
     if isinstance(target, AsyncConnection):
-        await target.execute(stmt)
+        await write(target, change)
         return
     async with target.begin() as conn:
-        await conn.execute(stmt)
+        await write(conn, change)
 
 
 async def since(engine: AsyncEngine, after_id: int, limit: int = PAGE) -> list[dict[str, Any]]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.db.changes import Change, write
 from flashml.db.engine import inserted_id
 from flashml.db.fit import fit
 from flashml.db.schema import datasets, housekeeping_runs, job_chunks, job_log, job_schedules, jobs
@@ -199,10 +201,13 @@ async def count_log(engine: AsyncEngine, job_id: int) -> int:
 
 # ---- schedules ----
 
-async def add_schedule(engine: AsyncEngine, **values: Any) -> int:
+async def add_schedule(engine: AsyncEngine, *, announce: Change | None = None, **values: Any) -> int:
+    """Add a schedule; its id. ``announce`` (the change feed's row, its number set to the new id) commits with it."""
     async with engine.begin() as conn:
         res = await conn.execute(insert(job_schedules).values(created_at=time.time(), **fit(job_schedules, values)))
-    return inserted_id(res)
+        schedule_id = inserted_id(res)
+        await write(conn, announce and replace(announce, number=schedule_id))
+    return schedule_id
 
 
 async def list_schedules(engine: AsyncEngine) -> list[dict[str, Any]]:
@@ -229,9 +234,11 @@ async def set_schedule(engine: AsyncEngine, schedule_id: int, **values: Any) -> 
         await conn.execute(update(job_schedules).where(job_schedules.c.id == schedule_id).values(**values))
 
 
-async def delete_schedule(engine: AsyncEngine, schedule_id: int) -> bool:
+async def delete_schedule(engine: AsyncEngine, schedule_id: int, *, announce: Change | None = None) -> bool:
     async with engine.begin() as conn:
         res = await conn.execute(delete(job_schedules).where(job_schedules.c.id == schedule_id))
+        if res.rowcount == 1:
+            await write(conn, announce)
     return res.rowcount == 1
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.db.changes import Change, write
 from flashml.db.engine import inserted_id
 from flashml.db.fit import fit
 from flashml.db.schema import api_keys, key_usage
@@ -53,10 +54,13 @@ async def get_key(engine: AsyncEngine, ident: int) -> dict[str, Any] | None:
     return _public(row) if row else None
 
 
-async def revoke_key(engine: AsyncEngine, ident: int) -> dict[str, Any] | None:
+async def revoke_key(engine: AsyncEngine, ident: int, *, announce: Change | None = None) -> dict[str, Any] | None:
+    """Revoke a key (``announce``: the change feed's row, in the same transaction); its record, None if unknown."""
     async with engine.begin() as conn:
-        await conn.execute(update(api_keys).where(api_keys.c.id == ident, api_keys.c.revoked_at.is_(None))
-                           .values(revoked_at=time.time()))
+        res = await conn.execute(update(api_keys).where(api_keys.c.id == ident, api_keys.c.revoked_at.is_(None))
+                                 .values(revoked_at=time.time()))
+        if res.rowcount > 0:
+            await write(conn, announce)
     return await get_key(engine, ident)
 
 
@@ -69,10 +73,14 @@ async def touch_keys(engine: AsyncEngine, last_used: dict[str, float]) -> None:
             await conn.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(last_used_at=at))
 
 
-async def update_limits(engine: AsyncEngine, ident: int, changes: dict[str, Any]) -> dict[str, Any] | None:
-    """Set some of a key's limit columns; the updated record, or None for an unknown key."""
+async def update_limits(engine: AsyncEngine, ident: int, changes: dict[str, Any], *,
+                        announce: Change | None = None) -> dict[str, Any] | None:
+    """Set some of a key's limit columns (``announce``: the change feed's row, in the same transaction); the
+    updated record, or None for an unknown key."""
     async with engine.begin() as conn:
-        await conn.execute(update(api_keys).where(api_keys.c.id == ident).values(**changes))
+        res = await conn.execute(update(api_keys).where(api_keys.c.id == ident).values(**changes))
+        if res.rowcount > 0:
+            await write(conn, announce)
     return await get_key(engine, ident)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.db.changes import Change, write
 from flashml.db.engine import inserted_id
 from flashml.db.fit import fit
 from flashml.db.schema import models, versions
@@ -120,22 +121,27 @@ async def list_models(engine: AsyncEngine) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def update_version(engine: AsyncEngine, vid: int, **values: Any) -> None:
+async def update_version(engine: AsyncEngine, vid: int, *, announce: Change | None = None, **values: Any) -> None:
+    """Set columns of version ``vid``; ``announce`` is the change feed's row for it, written in the same
+    transaction (changes.write)."""
     values["updated_at"] = time.time()
     if "errors" in values:
         values["errors"] = bounded_errors(values["errors"])
     async with engine.begin() as conn:
         await conn.execute(update(versions).where(versions.c.id == vid).values(**values))
+        await write(conn, announce)
 
 
-async def delete_version(engine: AsyncEngine, vid: int) -> None:
+async def delete_version(engine: AsyncEngine, vid: int, *, announce: Change | None = None) -> None:
     async with engine.begin() as conn:
         await conn.execute(delete(versions).where(versions.c.id == vid))
+        await write(conn, announce)
 
 
-async def delete_model(engine: AsyncEngine, name: str) -> None:
+async def delete_model(engine: AsyncEngine, name: str, *, announce: Change | None = None) -> None:
     async with engine.begin() as conn:
         model_id = (await conn.execute(select(models.c.id).where(models.c.name == name))).scalar()
         if model_id is not None:
             await conn.execute(delete(versions).where(versions.c.model_id == model_id))
             await conn.execute(delete(models).where(models.c.id == model_id))
+            await write(conn, announce)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.db.changes import Change, write
 from flashml.db.schema import sessions, users
 
 
@@ -32,9 +33,11 @@ async def touch_session(engine: AsyncEngine, session_id: str, *, now: float, exp
             last_seen_at=now, expires_at=expires_at))
 
 
-async def delete_session(engine: AsyncEngine, session_id: str) -> bool:
+async def delete_session(engine: AsyncEngine, session_id: str, *, announce: Change | None = None) -> bool:
     async with engine.begin() as conn:
         res = await conn.execute(delete(sessions).where(sessions.c.id == session_id))
+        if res.rowcount > 0:
+            await write(conn, announce)
     return res.rowcount > 0
 
 
@@ -44,11 +47,14 @@ async def delete_expired(engine: AsyncEngine, now: float) -> int:
     return res.rowcount
 
 
-async def delete_user_sessions(engine: AsyncEngine, user_name: str, *, keep: str | None = None) -> int:
-    """End every session of user ``user_name`` (all but session ``keep``); how many ended."""
+async def delete_user_sessions(engine: AsyncEngine, user_name: str, *, keep: str | None = None,
+                               announce: Change | None = None) -> int:
+    """End every session of user ``user_name`` (all but session ``keep``), with ``announce`` (the change feed's row)
+    in the same transaction; how many ended."""
     query = delete(sessions).where(sessions.c.user_id.in_(select(users.c.id).where(users.c.name == user_name)))
     if keep:
         query = query.where(sessions.c.id != keep)
     async with engine.begin() as conn:
         res = await conn.execute(query)
+        await write(conn, announce)
     return res.rowcount

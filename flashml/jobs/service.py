@@ -182,12 +182,12 @@ class JobService:
         cron, interval, tz = schedule.cron, schedule.interval_s, schedule.timezone or "UTC"
         make_trigger(cron, interval, tz)
         schedule_id = await db.add_schedule(self.engine, spec=spec, cron=cron, interval_s=interval, timezone=tz,
-                                            created_by=actor)
+                                            created_by=actor,
+                                            announce=changes.Change(changes.SCHEDULE, self.settings.node_name))
         row = await db.get_schedule(self.engine, schedule_id)
         if row is None:  # added just above; only its owner's delete removes it
             raise RuntimeError(f"schedule {schedule_id} vanished right after it was added")
         self._plan(row)
-        await changes.emit(self.engine, changes.SCHEDULE, node=self.settings.node_name, number=schedule_id)
         return self._public_schedule(row)
 
     def _plan(self, row: dict[str, Any]) -> None:
@@ -241,10 +241,10 @@ class JobService:
         return [self._public_schedule(r) for r in await db.list_schedules(self.engine)]
 
     async def delete_schedule(self, schedule_id: int) -> None:
-        if not await db.delete_schedule(self.engine, schedule_id):
+        announce = changes.Change(changes.SCHEDULE, self.settings.node_name, number=schedule_id)
+        if not await db.delete_schedule(self.engine, schedule_id, announce=announce):
             raise ScheduleNotFoundError(schedule_id)
         self.scheduler.remove(f"schedule-{schedule_id}")
-        await changes.emit(self.engine, changes.SCHEDULE, node=self.settings.node_name, number=schedule_id)
 
     # ---- housekeeping ----
 

@@ -126,10 +126,10 @@ class DriftService:
         return config
 
     async def configure(self, model: str, config: DriftConfig, *, actor: str) -> DriftConfigView:
-        if not await store.save_config(self.engine, model, config.to_dict()):
+        if not await store.save_config(self.engine, model, config.to_dict(),
+                                       announce=changes.Change(changes.DRIFT, self.node, model=model)):
             raise ModelNotFoundError(model)
         self.configs[model] = config
-        await changes.emit(self.engine, changes.DRIFT, node=self.node, model=model)
         await audit.record(self.engine, actor, "model.drift_config", model, config.to_dict())
         return self.view(model)
 

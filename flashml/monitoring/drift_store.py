@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flashml.db.changes import Change, write
 from flashml.db.schema import drift_scores, models, versions
 from flashml.monitoring.drift_math import FeatureDrift
 
@@ -19,10 +20,14 @@ async def load_configs(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
     return {name: config for name, config in rows if config}
 
 
-async def save_config(engine: AsyncEngine, model: str, config: dict[str, Any]) -> bool:
-    """False when there is no such model."""
+async def save_config(engine: AsyncEngine, model: str, config: dict[str, Any], *,
+                      announce: Change | None = None) -> bool:
+    """Store a model's drift settings (``announce``: the change feed's row, in the same transaction); False when
+    there is no such model."""
     async with engine.begin() as conn:
         res = await conn.execute(update(models).where(models.c.name == model).values(drift=config))
+        if res.rowcount > 0:
+            await write(conn, announce)
     return res.rowcount > 0
 
 

@@ -70,10 +70,11 @@ class PredictionLogSettings:
         async with self.engine.begin() as conn:
             res = await conn.execute(update(models).where(models.c.name == model)
                                      .values(prediction_log=config.to_dict()))
+            if res.rowcount > 0:
+                await changes.emit(conn, changes.PREDICTION_LOG, node=self.node, model=model)
         if res.rowcount == 0:
             raise ModelNotFoundError(model)
         self.log.set_config(model, config)
-        await changes.emit(self.engine, changes.PREDICTION_LOG, node=self.node, model=model)
         await audit.record(self.engine, actor, "model.prediction_log", model, config.to_dict())
         return await self.view(model)
 

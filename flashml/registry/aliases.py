@@ -341,11 +341,11 @@ class AliasService:
         versions = route.versions()
         saved = await db.put_alias(self.engine, model, name, versions, actor=actor,
                                    guard=route.guard.to_dict() if route.guard else None,
-                                   shadow=route.shadow.to_dict() if route.shadow else None, previous=previous)
+                                   shadow=route.shadow.to_dict() if route.shadow else None, previous=previous,
+                                   announce=changes.Change(changes.ALIAS, self.node, model=model, name=name))
         if saved is None:
             raise ModelNotFoundError(model)
         self._switch(model, name, route)
-        await changes.emit(self.engine, changes.ALIAS, node=self.node, model=model, name=name)
         record = {"versions": versions, "previous": previous and previous["versions"]}
         for extra in ("guard", "shadow"):
             if saved[extra]:
@@ -357,10 +357,10 @@ class AliasService:
         check_alias_name(name)
         async with self.lock:
             await self._require_model(model)
-            if not await db.delete_alias(self.engine, model, name):
+            if not await db.delete_alias(self.engine, model, name,
+                                         announce=changes.Change(changes.ALIAS, self.node, model=model, name=name)):
                 raise AliasNotFoundError(model, name)
             before = self.routes.get(model, {}).pop(name, None)
-            await changes.emit(self.engine, changes.ALIAS, node=self.node, model=model, name=name)
             previous = before.versions() if before else None
             await audit.record(self.engine, actor, "model.alias_delete", f"{model}/{name}", {"previous": previous})
 

@@ -122,10 +122,11 @@ class ResponseCacheService:
         config = cache_config(change, self.max_entries)
         async with self.engine.begin() as conn:
             res = await conn.execute(update(models).where(models.c.name == model).values(response_cache=config))
+            if res.rowcount > 0:
+                await changes.emit(conn, changes.RESPONSE_CACHE, node=self.node, model=model)
         if res.rowcount == 0:
             raise ModelNotFoundError(model)
         self._apply(model, config)
-        await changes.emit(self.engine, changes.RESPONSE_CACHE, node=self.node, model=model)
         await audit.record(self.engine, actor, "model.response_cache", model, config)
         return self.view(model)
 

@@ -215,9 +215,10 @@ class RegistryService:
         # it (flashml.cluster) tells a reconfigure from a reload by comparing with this
         self.configs_in_use: dict[tuple[str, int], dict[str, Any]] = {}
 
-    async def _changed(self, kind: str, model: str, number: int | None = None) -> None:
-        """Tell the other nodes sharing the database (the change feed; harmless with one node)."""
-        await changes.emit(self.engine, kind, node=self.node, model=model, number=number)
+    def _announce(self, kind: str, model: str, number: int | None = None) -> changes.Change:
+        """The change feed's row that tells the other nodes sharing the database (harmless with one node); the db
+        function that stores the change writes it in the same transaction."""
+        return changes.Change(kind, self.node, model=model, number=number)
 
     # ---- upload and publication ----
 
@@ -344,9 +345,9 @@ class RegistryService:
                 report["batch_proof"] = proof
             await db.update_version(self.engine, vid, state="ready", signature=signature.to_dict(),
                                     manifest=bundle.manifest.to_dict(), report=report, sha256=bundle.sha256,
-                                    errors=None, config=config, perf=card)
+                                    errors=None, config=config, perf=card,
+                                    announce=self._announce(changes.VERSION, model, number))  # others load it
             self.configs_in_use[(model, number)] = config
-            await self._changed(changes.VERSION, model, number)  # every other node loads it from the store
             self.latest_ready[model] = max(self.latest_ready.get(model, 0), number)
             self.upload_outcomes["ready"] += 1
             log.info("published %s v%d", model, number)
@@ -375,10 +376,10 @@ class RegistryService:
         await asyncio.to_thread(self.cache.evict, model, number)
 
     async def _fail(self, vid: int, steps: list, errors: list[dict[str, Any]]) -> None:
-        await db.update_version(self.engine, vid, state="failed", errors=errors, report={"steps": steps})
         row = await db.get_version_by_id(self.engine, vid)
-        if row is not None:
-            await self._changed(changes.VERSION, row["model"], row["version"])
+        announce = self._announce(changes.VERSION, row["model"], row["version"]) if row is not None else None
+        await db.update_version(self.engine, vid, state="failed", errors=errors, report={"steps": steps},
+                                announce=announce)
 
     # ---- reading ----
 
@@ -470,9 +471,8 @@ class RegistryService:
         self.memory.forget(model, number, pinned=True)
         await self.pool.unload(model, number)
         await self._delete_objects(row)
-        await db.delete_version(self.engine, row["id"])
+        await db.delete_version(self.engine, row["id"], announce=self._announce(changes.VERSION_DELETED, model, number))
         self.configs_in_use.pop((model, number), None)
-        await self._changed(changes.VERSION_DELETED, model, number)
         self.response_caches.clear(model)
         self._refresh_latest(model, await self._ready_numbers(model))
         for forget in self.on_delete:
@@ -499,8 +499,8 @@ class RegistryService:
             self.waiting_for_store.discard((model, row["version"]))
             await self.pool.unload(model, row["version"])
             await self._delete_objects(row)
-        await db.delete_model(self.engine, model)  # its aliases go with it (ON DELETE CASCADE)
-        await self._changed(changes.MODEL_DELETED, model)
+        # its aliases go with it (ON DELETE CASCADE)
+        await db.delete_model(self.engine, model, announce=self._announce(changes.MODEL_DELETED, model))
         await self._forget_model(model)
         await audit.record(self.engine, actor, "model.delete", model, {"force": force, "versions": numbers})
 
@@ -544,8 +544,8 @@ class RegistryService:
             await self.pool.unload(model, number)
         else:
             await self._load_row(row)
-        await db.update_version(self.engine, row["id"], state=want)
-        await self._changed(changes.VERSION, model, number)
+        await db.update_version(self.engine, row["id"], state=want,
+                                announce=self._announce(changes.VERSION, model, number))
         self._refresh_latest(model, await self._ready_numbers(model))
         await audit.record(self.engine, actor, "version.archive" if archived else "version.restore",
                            f"{model}/v{number}")
@@ -582,14 +582,14 @@ class RegistryService:
             if pinned and row["state"] != "ready":
                 raise ConflictError(f"{model} v{number} is {row['state']}; only a ready version can be pinned.",
                                     code="bad_state")
-            await db.update_version(self.engine, row["id"], pinned=pinned)
+            await db.update_version(self.engine, row["id"], pinned=pinned,
+                                    announce=self._announce(changes.VERSION, model, number))
             if pinned:
                 self.memory.pinned.add((model, number))
                 if self.pool.get(model, number) is None:  # pinned means loaded: load it now
                     await self._load_row(row)
             else:
                 self.memory.pinned.discard((model, number))
-            await self._changed(changes.VERSION, model, number)
             await audit.record(self.engine, actor, "version.pin" if pinned else "version.unpin", f"{model}/v{number}")
         return await self.get_version(model, number)
 
@@ -618,9 +618,9 @@ class RegistryService:
         current = row.get("config") or serving.join(None, serving.split({})[1])
         config, reload = serving.patched(current, changed, Signature.from_dict(row["signature"]))
         await self._follow_config(row, config, reload)
-        await db.update_version(self.engine, row["id"], config=config)
+        await db.update_version(self.engine, row["id"], config=config,
+                                announce=self._announce(changes.VERSION, model, number))
         self.configs_in_use[(model, number)] = config
-        await self._changed(changes.VERSION, model, number)
         await audit.record(self.engine, actor, "version.config", f"{model}/v{number}", changed)
         row["config"] = config
         return config_view(row, self.pool.get(model, number))
@@ -911,9 +911,9 @@ class RegistryService:
             report["batch_proof"] = proof
         report.update(warnings=warnings, learned_from_request_at=time.time())
         await db.update_version(self.engine, row["id"], signature=loaded.signature.to_dict(), config=config,
-                                perf=card if card is not None else row.get("perf"), report=report)
+                                perf=card if card is not None else row.get("perf"), report=report,
+                                announce=self._announce(changes.VERSION, loaded.model, loaded.version))  # others reload
         self.configs_in_use[(loaded.model, loaded.version)] = config
-        await self._changed(changes.VERSION, loaded.model, loaded.version)  # the others reload at these shapes
         log.info("%s v%d measured at the shapes of its first request: %s", loaded.model, loaded.version, sizes)
 
     async def wait_idle(self) -> None:

@@ -11,9 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from flashml.cluster.node import ClusterNode
 from flashml.composition import Services, open_services
+from flashml.db import aliases as aliases_db
+from flashml.db import keys as keys_db
 from flashml.db import models as models_db
 from flashml.db import nodes as nodes_db
 from flashml.db.engine import open_database
@@ -205,3 +209,50 @@ def test_model_settings_follow_and_a_direct_upload_completes_through_another_nod
     took = runner.run(scenario())
     print("propagation (s):", {k: round(v, 3) for k, v in took.items()})
     assert all(t < BOUND_S for t in took.values()), took
+
+
+def test_a_change_commits_with_the_row_that_announces_it_or_not_at_all(tmp_path, db, runner):
+    """Each change another node must apply is stored in the same transaction as its row in the feed. With the feed
+    unwritable (its table gone), every such change fails and leaves the database as it was; before, the change
+    committed first and its announcement failed after it: stored, and never heard of by the other nodes (a key
+    revoked here stayed valid in their caches, an alias moved here only)."""
+    async def scenario() -> None:
+        a = await open_services(node_settings(tmp_path, "node-a", db, None))
+        try:
+            await publish_offset_versions(a.registry, tmp_path, (0, 100))
+            await a.aliases.set_alias("m", "production", AliasUpdate(version=1), actor="t")
+            key = await a.keys.create(name="k", role="inference", models=None, actor="t")
+            before_key = await keys_db.get_key(a.engine, key.id)
+            before_versions = await models_db.list_versions(a.engine, "m")
+            before_model = await models_db.get_model(a.engine, "m")
+            drift = await a.drift.check_change(DriftChange(enabled=True), "m")
+            async with a.engine.begin() as conn:
+                await conn.execute(text("DROP TABLE changes"))
+
+            attempts = {
+                "key revoke": lambda: a.keys.revoke(key.id, actor="t"),
+                "key limits": lambda: a.keys.set_limits(key.id, actor="t", rate_limit_per_s=5),
+                "alias move": lambda: a.aliases.set_alias("m", "production", AliasUpdate(version=2), actor="t"),
+                "alias delete": lambda: a.aliases.delete_alias("m", "production", actor="t"),
+                "pin": lambda: a.registry.set_pinned("m", 2, PinChange(pinned=True), actor="t"),
+                "config": lambda: a.registry.patch_config("m", 2, ConfigChange(max_queue_delay_us=700), actor="t"),
+                "archive": lambda: a.registry.set_archived("m", 2, True, actor="t"),
+                "response cache": lambda: a.response_caches.configure("m", ModelChange(
+                    response_cache=ResponseCacheChange(enabled=True)), actor="t"),
+                "prediction log": lambda: a.prediction_log_settings.configure(
+                    "m", a.prediction_log_settings.check(PredictionLogChange(enabled=True), "m"), actor="t"),
+                "drift": lambda: a.drift.configure("m", drift, actor="t"),
+            }
+            for what, attempt in attempts.items():
+                with pytest.raises(SQLAlchemyError):
+                    await attempt()
+                    pytest.fail(f"{what} succeeded without its announcement")
+            assert await keys_db.get_key(a.engine, key.id) == before_key
+            assert await models_db.list_versions(a.engine, "m") == before_versions
+            assert await models_db.get_model(a.engine, "m") == before_model
+            assert [(r["name"], r["versions"]) for r in await aliases_db.list_aliases(a.engine, "m")] \
+                == [("production", {"1": 100})]
+        finally:
+            await a.close()
+
+    runner.run(scenario())
