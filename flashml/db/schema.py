@@ -235,7 +235,8 @@ drift_scores = Table(
     Column("id", Integer, primary_key=True),
     Column("model", String(128), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("feature", String(255), nullable=False),  # "x[0]" (column 0 of input x), "output" (the predictions)
+    # "x[0]" (column 0 of input x), "output" (the predictions): named after the model's tensors, of any length
+    Column("feature", Text, nullable=False),
     Column("kind", String(16), nullable=False),  # numeric (PSI, Kolmogorov-Smirnov) | classes (PSI, chi-square)
     Column("score", Float, nullable=False),  # PSI of the current window against the reference
     Column("statistic", Float, nullable=True),  # the two-sample test's statistic (KS D, chi-square)

@@ -205,3 +205,24 @@ def test_old_scores_and_those_of_deleted_versions_are_removed(tmp_path, db_targe
 
     before, after = asyncio.run(run())
     assert before == 4 and len(after) == 4 and {row["at"] for row in after} == {10**10}
+
+
+def test_a_feature_named_after_a_tensor_of_any_length_is_scored_and_stored(tmp_path, db_target):
+    """ONNX bounds no tensor name: a feature named after a 300-character input was refused by PostgreSQL
+    (VARCHAR(255)), failing the model's whole drift round; SQLite stored it. Both keep it whole now."""
+    name = "embedding_" + "x" * 290
+
+    async def run():
+        bench = await _bench(tmp_path, db_target)
+        await _monitor(bench)
+        for _ in range(80):
+            x = bench.rng.normal(0, 1, (25, 2)).astype(np.float32)
+            bench.log.offer("m", 1, {name: x}, {"y": x.sum(axis=1, keepdims=True)}, None)
+        report = await bench.drift.check("m")
+        series = await drift_store.series(bench.engine, "m", 1)
+        await _close(bench)
+        return report, series
+
+    report, series = asyncio.run(run())
+    assert {s.feature for s in report.versions[0].scores} == {f"{name}[0]", f"{name}[1]", "output"}
+    assert {row["feature"] for row in series} == {f"{name}[0]", f"{name}[1]", "output"}
