@@ -217,6 +217,8 @@ async def open_services(settings: Settings) -> Services:
     node.on(changes.SCHEDULE, jobs.reload_schedules)  # a schedule added or deleted through another node
     node.on(changes.KEY, admin.keys.apply_change)  # revoked or limited elsewhere: read the key again
     node.on(changes.USER_SESSIONS, admin.sign_ins.apply_change)  # sessions ended elsewhere: read them again
+    for kind in (changes.SIGN_IN_FAILED, changes.SIGN_IN_FORGIVEN):  # one sign-in brake across the nodes
+        node.on(kind, admin.sign_ins.apply_sign_in)
     admin.keys.limiter.nodes = lambda: node.live_nodes  # each node admits its share of a key's rate
     await node.start()
     return Services(

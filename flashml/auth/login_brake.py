@@ -15,7 +15,9 @@ Three counts of failed sign-ins in a sliding window, kept in memory:
   has not failed there, such as the owner's, still signs in; a refusal never depends on the right password.
 
 An admin's unlock (``SignInService.unlock``) stamps the account in the database; failures before the stamp
-stop counting, here and in a server that the CLI unlocked from outside.
+stop counting, here and in a server that the CLI unlocked from outside. Nodes sharing a database count each
+other's failures too: each failure (and each forgiveness) goes through the change feed, and the other nodes add it
+at the time it happened (``at``), about a sync interval later.
 """
 
 from __future__ import annotations
@@ -54,17 +56,24 @@ class FailureLog:
             return []
         return [t for t in times if t > since]
 
-    def fail(self, key: str) -> None:
+    def fail(self, key: str, at: float | None = None) -> None:
+        """Count a failure of ``key`` now, or at ``at`` (one another node saw a moment ago)."""
         if key not in self._times and len(self._times) >= _MAX_TRACKED:
             for old in list(self._times):
                 self.recent(old)
             while len(self._times) >= _MAX_TRACKED:  # still full: forget the oldest keys
                 del self._times[next(iter(self._times))]
         self.recent(key)
-        self._times.setdefault(key, deque(maxlen=self.keep)).append(self.clock())
+        when = self.clock() if at is None else at
+        times = self._times.setdefault(key, deque(maxlen=self.keep))
+        if not times or when >= times[-1]:
+            times.append(when)
+        else:  # older than one already counted: keep the times in order, and the newest ``keep`` of them
+            self._times[key] = deque(sorted([*times, when])[-self.keep:], maxlen=self.keep)
 
-    def forget(self, key: str) -> None:
-        self._times.pop(key, None)
+    def forget(self, key: str) -> bool:
+        """Drop ``key``'s failures; whether it had any."""
+        return self._times.pop(key, None) is not None
 
     def keys(self) -> list[str]:
         return list(self._times)
@@ -108,16 +117,18 @@ class LoginBrake:
         delay = min(SOURCE_MAX_DELAY_S, 2.0 ** (extra + 1))
         return max(0.0, times[-1] + delay - self.clock())
 
-    def fail(self, source: str, name: str) -> None:
+    def fail(self, source: str, name: str, at: float | None = None) -> None:
+        """A failed sign-in from ``source`` at account ``name``, now or at ``at`` (another node's)."""
         account = account_key(name)
-        self.pairs.fail(self._pair(source, account))
-        self.sources.fail(source or "?")
-        self.accounts.fail(account)
+        self.pairs.fail(self._pair(source, account), at)
+        self.sources.fail(source or "?", at)
+        self.accounts.fail(account, at)
 
-    def succeed(self, source: str, name: str) -> None:
+    def succeed(self, source: str, name: str) -> bool:
         """The right password from ``source``: its own guesses at this account are forgiven (not the address's
-        count, which an attacker could reset with an account of their own, nor the account's)."""
-        self.pairs.forget(self._pair(source, account_key(name)))
+        count, which an attacker could reset with an account of their own, nor the account's). Whether there were
+        any to forgive."""
+        return self.pairs.forget(self._pair(source, account_key(name)))
 
     def forget_account(self, name: str) -> int:
         """Drop every failure record of account ``name`` (an admin's unlock); how many addresses it held."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flashml.auth.csrf import PRE_SESSION_SECRET, PreSessionTokens, new_csrf_token, new_pre_session_key
-from flashml.auth.login_brake import LoginBrake
+from flashml.auth.login_brake import LoginBrake, account_key
 from flashml.auth.passwords import hash_password_async, verify_password_async
 from flashml.auth.principal import USER_ROLES, Principal
 from flashml.auth.tokens import hash_token
@@ -74,7 +74,7 @@ class SignInService:
         """The user ``name`` when ``password`` is theirs (and they may sign in), else 401 ``login_failed`` or, while
         the brake holds this address back, 429 ``login_rate_limited``. Every failure counts for the brake and is
         audited as ``failed_action``: a sign-in and a password change are the same guess to an attacker."""
-        source = client_ip or "?"
+        source = (client_ip or "?")[:64]  # as long as the change feed's address column: the same key on every node
         wait = self.brake.source_wait(source)
         if wait > 0:
             raise TooManyRequestsError(f"Too many failed sign-ins from your address; wait {_duration(wait)} and try "
@@ -101,10 +101,14 @@ class SignInService:
             ok = ok and not user["disabled"] and user["role"] in USER_ROLES
         if user is None or not ok:
             self.brake.fail(source, name)
+            await changes.emit(self.engine, changes.SIGN_IN_FAILED, node=self.node, name=account_key(name),
+                               address=source)  # the other nodes' brakes count it too
             await audit.record(self.engine, (name or "?")[:64], failed_action, f"user:{(name or '')[:64]}",
                                {"ip": client_ip})
             raise UnauthorizedError("Wrong user name or password.", code="login_failed")
-        self.brake.succeed(source, name)
+        if self.brake.succeed(source, name):
+            await changes.emit(self.engine, changes.SIGN_IN_FORGIVEN, node=self.node, name=account_key(name),
+                               address=source)
         return user
 
     async def start(self) -> None:
@@ -149,6 +153,15 @@ class SignInService:
         """A user's row changed (in its own transaction, flashml.auth.users): cached sessions elsewhere go now, and
         CACHE_TTL_S bounds a node that never reads this."""
         await changes.emit(self.engine, changes.USER_SESSIONS, node=self.node, name=name)
+
+    async def apply_sign_in(self, change: dict) -> None:
+        """A sign-in another node checked: a failure counts here at the time it happened, a right password forgives
+        that address's failures at the account, as on the node that saw it."""
+        source, account = change.get("address") or "?", change.get("name") or ""
+        if change["kind"] == changes.SIGN_IN_FAILED:
+            self.brake.fail(source, account, at=float(change["at"]))
+        else:
+            self.brake.succeed(source, account)
 
     def forget_user(self, name: str, *, keep: str | None = None) -> None:
         """Drop user ``name``'s cached sessions (but ``keep``): the next request reads the database again, so a

@@ -28,8 +28,10 @@ SCHEDULE = "schedule"  # a job schedule added, changed or removed
 PREDICTION_LOG = "prediction_log"  # a model's prediction log settings
 DRIFT = "drift"  # a model's drift settings
 RESPONSE_CACHE = "response_cache"  # a model's response cache settings
+SIGN_IN_FAILED = "sign_in_failed"  # a wrong password from an address at an account (name): every brake counts it
+SIGN_IN_FORGIVEN = "sign_in_forgiven"  # the right password from that address: its guesses there are forgiven
 KINDS = (VERSION, VERSION_DELETED, MODEL_DELETED, ALIAS, KEY, USER_SESSIONS, SCHEDULE, PREDICTION_LOG, DRIFT,
-         RESPONSE_CACHE)
+         RESPONSE_CACHE, SIGN_IN_FAILED, SIGN_IN_FORGIVEN)
 PAGE = 500  # changes read per query
 
 
@@ -43,6 +45,7 @@ class Change:
     number: int | None = None
     name: str | None = None
     key_id: int | None = None
+    address: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -61,10 +64,11 @@ async def write(conn: AsyncConnection, change: Change | None) -> None:
 
 
 async def emit(target: AsyncEngine | AsyncConnection, kind: str, *, node: str, model: str | None = None,
-               number: int | None = None, name: str | None = None, key_id: int | None = None) -> None:
+               number: int | None = None, name: str | None = None, key_id: int | None = None,
+               address: str | None = None) -> None:
     """Append one change on its own: for a change that stores nothing else (a user's cached sessions to read
-    again), or given a connection, inside its transaction."""
-    change = Change(kind, node, model=model, number=number, name=name, key_id=key_id)
+    again, a failed sign-in), or given a connection, inside its transaction."""
+    change = Change(kind, node, model=model, number=number, name=name, key_id=key_id, address=address)
     if isinstance(target, AsyncConnection):
         await write(target, change)
         return

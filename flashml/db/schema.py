@@ -266,6 +266,7 @@ changes = Table(
     Column("number", Integer, nullable=True),
     Column("name", String(200), nullable=True),  # an alias or a user name
     Column("key_id", Integer, nullable=True),
+    Column("address", String(64), nullable=True),  # the client address of a sign-in
     Index("changes_at", "at"),
 )
 

@@ -254,3 +254,30 @@ def test_a_role_changed_on_one_node_counts_on_the_other(pair: Pair):
     with pair.api(pair.a) as api:
         assert api.patch(f"/api/v1/users/{name}", json={"role": "maintainer"}).status_code == 200
     until(lambda: me(pair.b, session).json()["user"]["role"] == "maintainer", WITHIN_S)
+
+
+def _try_password(pair: Pair, node: ServerProcess, name: str, password: str) -> int:
+    """A sign-in at ``node`` with the form's token (its shared key makes any node's form good); the status."""
+    with httpx.Client(base_url=node.url, timeout=30) as client:
+        form = login_token(client)
+        r = client.post("/login", data={**form, "name": name, "password": password})
+    return r.status_code
+
+
+def test_password_guesses_spread_over_the_nodes_are_counted_by_every_node(pair: Pair):
+    """The sign-in brake refuses an address after 5 wrong passwords at one account. Before, each node counted only
+    the guesses it saw, so behind a load balancer N nodes allowed N times as many. Now every failure goes through
+    the change feed: 3 wrong on A and 2 on B, and both nodes refuse that address at that account, even the right
+    password (429), within about a sync interval."""
+    name = pair.user("guessed-at")
+    for node, guesses in ((pair.a, 3), (pair.b, 2)):
+        for i in range(guesses):
+            assert _try_password(pair, node, name, f"wrong {i}") == 401
+        time.sleep(WITHIN_S)  # the other node has read these failures
+    for node in (pair.a, pair.b):
+        assert _try_password(pair, node, name, PASSWORD) == 429
+    with pair.api(pair.b) as api:
+        assert api.get(f"/api/v1/users/{name}").json()["locked"] is True  # the users page sees it too
+        assert api.post(f"/api/v1/users/{name}/unlock").status_code == 200  # an admin's unlock, on one node
+    for node in (pair.a, pair.b):
+        assert _try_password(pair, node, name, PASSWORD) == 303

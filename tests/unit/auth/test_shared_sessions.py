@@ -8,11 +8,12 @@ from __future__ import annotations
 import pytest
 
 from flashml.auth.keys import KeyService
+from flashml.auth.login_brake import PAIR_MAX_FAILURES, WINDOW_S, FailureLog
 from flashml.auth.sign_ins import SignInService
 from flashml.auth.users import UserService
 from flashml.db import changes
 from flashml.db.engine import open_database
-from flashml.errors import ForbiddenError, UnauthorizedError
+from flashml.errors import ForbiddenError, TooManyRequestsError, UnauthorizedError
 
 PASSWORD = "correct horse battery"
 
@@ -108,3 +109,54 @@ def test_a_key_revoked_or_limited_on_one_node_is_read_again_on_the_other(nodes):
     with pytest.raises(UnauthorizedError) as err:
         run(keys[1].authenticate(bearer))
     assert err.value.code == "revoked_key"
+
+
+
+async def sign_ins_to(service: SignInService, engine, node: str, after: int = 0) -> int:
+    """Apply the sign-ins other nodes checked since change ``after`` (as the cluster node does, each once); the
+    newest change id read."""
+    rows = await changes.since(engine, after)
+    for change in rows:
+        if change["node"] != node and change["kind"] in (changes.SIGN_IN_FAILED, changes.SIGN_IN_FORGIVEN):
+            await service.apply_sign_in(change)
+    return max((c["id"] for c in rows), default=after)
+
+
+def test_failed_sign_ins_on_one_node_count_on_the_other_and_a_right_password_forgives_them(nodes):
+    """Guesses spread over two nodes add up on each (at the times they happened); the right password from an
+    address forgives that address's guesses at the account on both nodes, not the address's count elsewhere."""
+    sign_ins, _, _, run = nodes
+    engine0, engine1 = sign_ins[0].engine, sign_ins[1].engine
+    for i in range(PAIR_MAX_FAILURES - 1):
+        with pytest.raises(UnauthorizedError):
+            run(sign_ins[0].login("alice", f"wrong {i}", "10.0.0.5"))
+    read1 = run(sign_ins_to(sign_ins[1], engine1, "node-1"))
+    assert len(sign_ins[1].brake.pairs.recent("alice\n10.0.0.5")) == PAIR_MAX_FAILURES - 1
+    with pytest.raises(UnauthorizedError):
+        run(sign_ins[1].login("alice", "wrong again", "10.0.0.5"))  # the fifth, on the other node
+    run(sign_ins_to(sign_ins[0], engine0, "node-0"))
+    for s in sign_ins:  # both refuse that address at alice, the right password too
+        with pytest.raises(TooManyRequestsError):
+            run(s.login("alice", PASSWORD, "10.0.0.5"))
+        run(s.login("alice", PASSWORD, "10.0.0.6"))  # another address is not held back
+
+    # Three wrong and then the right password from one address on node 0: node 1 forgets the three as well.
+    for i in range(3):
+        with pytest.raises(UnauthorizedError):
+            run(sign_ins[0].login("alice", f"typo {i}", "10.0.0.7"))
+    run(sign_ins[0].login("alice", PASSWORD, "10.0.0.7"))
+    run(sign_ins_to(sign_ins[1], engine1, "node-1", read1))
+    assert sign_ins[1].brake.pairs.recent("alice\n10.0.0.7") == []
+    assert len(sign_ins[1].brake.sources.recent("10.0.0.7")) == 3  # the address's own count stays
+
+
+def test_a_failure_heard_late_is_counted_at_the_time_it_happened():
+    now = [1000.0]
+    log = FailureLog(3, WINDOW_S, lambda: now[0])
+    log.fail("k")
+    log.fail("k", at=990.0)  # another node's, older than the one counted here
+    log.fail("k", at=995.0)
+    log.fail("k", at=980.0)  # four, keep three: the oldest goes
+    assert log.recent("k") == [990.0, 995.0, 1000.0]
+    now[0] = 990.0 + WINDOW_S
+    assert log.recent("k") == [995.0, 1000.0]  # out of the window by its own time, not when it was heard
