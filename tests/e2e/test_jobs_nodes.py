@@ -1,6 +1,7 @@
 """Batch jobs on two real `flashml serve` nodes sharing one database (a SQLite file, then PostgreSQL) and one S3
 store (moto):
-a node killed with kill -9 mid-job, or stopped (SIGSTOP) past its lease, has its job taken over by the other node,
+a node killed with kill -9 mid-job, or stopped (SIGSTOP, on PostgreSQL) past its lease, has its job taken over by the
+other node,
 which goes on from the last finished chunk; every row is scored once, and a node that wakes after losing its job
 writes nothing more of it. Starting a node never takes a job another live node runs."""
 
@@ -30,16 +31,28 @@ SYNC_S = 0.2  # a job's lease is 10 sync intervals: 2 s here (10 s at the defaul
 LEASE_S = 10 * SYNC_S
 
 
+def _shared(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
+    monkeypatch.setenv("FLASHML_DATABASE_URL", url)
+    server = Moto().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def moto(request, tmp_path, monkeypatch) -> Iterator[Moto]:
     """One store and, through the environment both nodes and the CLI read, one database for both nodes: a SQLite
     file, then a PostgreSQL database."""
     url = request.getfixturevalue("postgres").new_database() if request.param == "postgresql" \
         else f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-    monkeypatch.setenv("FLASHML_DATABASE_URL", url)
-    server = Moto().start()
-    yield server
-    server.stop()
+    yield from _shared(url, monkeypatch)
+
+
+@pytest.fixture()
+def moto_postgresql(postgres, monkeypatch) -> Iterator[Moto]:
+    """One store and a PostgreSQL database for both nodes. Not SQLite: a node frozen while it writes (SIGSTOP lands
+    inside a transaction about one time in three here) holds SQLite's write lock, and no other process can write,
+    the takeover included, until it runs again. PostgreSQL has no database-wide write lock (docs/database.md)."""
+    yield from _shared(postgres.new_database(), monkeypatch)
 
 
 def node(tmp_path, moto: Moto, name: str) -> ServerProcess:
@@ -117,7 +130,8 @@ def test_a_job_on_a_node_killed_with_kill_9_is_taken_over_after_its_lease(tmp_pa
             b.stop()
 
 
-def test_a_node_stopped_past_its_lease_loses_the_job_and_writes_nothing_more_of_it(tmp_path, moto):
+def test_a_node_stopped_past_its_lease_loses_the_job_and_writes_nothing_more_of_it(tmp_path, moto_postgresql):
+    moto = moto_postgresql
     a = node(tmp_path, moto, "node-a").start()
     b = node(tmp_path, moto, "node-b").start()
     nodes = {"node-a": a, "node-b": b}

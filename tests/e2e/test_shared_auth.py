@@ -127,10 +127,12 @@ def test_a_limit_changed_on_one_node_holds_on_the_other(pair: Pair):
 def test_the_daily_quota_is_counted_across_nodes(pair: Pair):
     quota = 6
     ident, token = pair.key(daily_quota=quota)
-    # Two live nodes: before they compare counts, each spends at most half of what is left.
+    # Two live nodes: between two reads of the totals, each spends at most half of what is left. Node A alone takes
+    # its half (3), then refuses; a read falling inside these requests (a slow, loaded machine) gives it half of the
+    # rest again.
     first = [infer(pair.a, token) for _ in range(quota)]
-    assert first == [ADMITTED] * 3 + [REFUSED] * 3, first
-    total = 3
+    total = first.count(ADMITTED)
+    assert total >= 3 and first == [ADMITTED] * total + [REFUSED] * (quota - total), first
     for _ in range(8):  # then rounds: each node reads the other's count and spends its share of the rest
         time.sleep(2 * SYNC_S + 0.3)
         total += sum(infer(node, token) == ADMITTED for node in (pair.b, pair.a) for _ in range(quota))
