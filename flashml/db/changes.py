@@ -63,17 +63,13 @@ async def write(conn: AsyncConnection, change: Change | None) -> None:
         await conn.execute(insert(changes).values(at=time.time(), **asdict(change)))
 
 
-async def emit(target: AsyncEngine | AsyncConnection, kind: str, *, node: str, model: str | None = None,
+async def emit(engine: AsyncEngine, kind: str, *, node: str, model: str | None = None,
                number: int | None = None, name: str | None = None, key_id: int | None = None,
                address: str | None = None) -> None:
-    """Append one change on its own: for a change that stores nothing else (a user's cached sessions to read
-    again, a failed sign-in), or given a connection, inside its transaction."""
-    change = Change(kind, node, model=model, number=number, name=name, key_id=key_id, address=address)
-    if isinstance(target, AsyncConnection):
-        await write(target, change)
-        return
-    async with target.begin() as conn:
-        await write(conn, change)
+    """Append one change in a transaction of its own: for a change that stores nothing else (a user's cached
+    sessions to read again, a failed sign-in). A change that stores something uses ``write`` in its transaction."""
+    async with engine.begin() as conn:
+        await write(conn, Change(kind, node, model=model, number=number, name=name, key_id=key_id, address=address))
 
 
 async def since(engine: AsyncEngine, after_id: int, limit: int = PAGE) -> list[dict[str, Any]]:

@@ -71,7 +71,7 @@ class PredictionLogSettings:
             res = await conn.execute(update(models).where(models.c.name == model)
                                      .values(prediction_log=config.to_dict()))
             if res.rowcount > 0:
-                await changes.emit(conn, changes.PREDICTION_LOG, node=self.node, model=model)
+                await changes.write(conn, changes.Change(changes.PREDICTION_LOG, self.node, model=model))
         if res.rowcount == 0:
             raise ModelNotFoundError(model)
         self.log.set_config(model, config)

@@ -123,7 +123,7 @@ class ResponseCacheService:
         async with self.engine.begin() as conn:
             res = await conn.execute(update(models).where(models.c.name == model).values(response_cache=config))
             if res.rowcount > 0:
-                await changes.emit(conn, changes.RESPONSE_CACHE, node=self.node, model=model)
+                await changes.write(conn, changes.Change(changes.RESPONSE_CACHE, self.node, model=model))
         if res.rowcount == 0:
             raise ModelNotFoundError(model)
         self._apply(model, config)
